@@ -1,0 +1,228 @@
+package action
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/sethvargo/go-githubactions"
+)
+
+// Context is everything a subcommand may know about where it runs: the environment,
+// the event payload, the runner's files and the log. It is built once, at the edge
+// (cmd/deploykit), and passed down; nothing below it reads the process environment.
+type Context struct {
+	Spec   *Spec
+	Inputs *Inputs
+	Log    io.Writer // masked; the job log in a runner, stdout on a terminal
+
+	// InRunner is true inside GitHub Actions, Gitea Actions or act (GITHUB_ACTIONS=true).
+	InRunner bool
+	// Gitea is true on Gitea Actions (GITEA_ACTIONS=true).
+	Gitea bool
+	// GitHub is the runner's context: event name and payload, repository, run ids, paths.
+	GitHub *githubactions.GitHubContext
+
+	environ  []string
+	getenv   func(string) string
+	gh       *githubactions.Action
+	masker   *Masker
+	eventErr error
+
+	summaryMu sync.Mutex
+	exit      exitHooks
+}
+
+// NewContext builds the context from an environment (os.Environ() at the edge, a
+// fake in tests) and the writer the log goes to.
+func NewContext(environ []string, stdout io.Writer) *Context {
+	env := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			env[k] = v
+		}
+	}
+	getenv := func(k string) string { return env[k] }
+	masker := NewMasker(stdout)
+	c := &Context{
+		Log:      masker,
+		InRunner: getenv("GITHUB_ACTIONS") == "true",
+		Gitea:    getenv("GITEA_ACTIONS") == "true",
+		environ:  environ,
+		getenv:   getenv,
+		masker:   masker,
+	}
+	// Workflow commands (::add-mask::, ::error::) must reach the runner unmasked by
+	// us, so the library writes to stdout directly.
+	c.gh = githubactions.New(githubactions.WithGetenv(getenv), githubactions.WithWriter(stdout))
+	c.GitHub, c.eventErr = c.gh.Context()
+	if c.GitHub == nil {
+		c.GitHub = &githubactions.GitHubContext{}
+	}
+	return c
+}
+
+// Getenv reads the job's environment.
+func (c *Context) Getenv(key string) string { return c.getenv(key) }
+
+// Environ is the job's environment as KEY=value pairs.
+func (c *Context) Environ() []string { return c.environ }
+
+// Event returns the event payload, or why it could not be read.
+func (c *Context) Event() (map[string]any, error) {
+	if c.eventErr != nil {
+		return nil, fmt.Errorf("reading the event payload %s: %w", c.GitHub.EventPath, c.eventErr)
+	}
+	return c.GitHub.Event, nil
+}
+
+// Workspace is the job's checkout (GITHUB_WORKSPACE), or the current directory.
+func (c *Context) Workspace() string {
+	if ws := c.getenv("GITHUB_WORKSPACE"); ws != "" {
+		return ws
+	}
+	wd, _ := os.Getwd()
+	return wd
+}
+
+// TempDir is the runner's temp directory (RUNNER_TEMP), else the OS temp dir.
+func (c *Context) TempDir() string {
+	if d := c.getenv("RUNNER_TEMP"); d != "" {
+		return d
+	}
+	if d := c.getenv("TMPDIR"); d != "" {
+		return d
+	}
+	return "/tmp"
+}
+
+// Mask registers a secret: in a runner it issues ::add-mask:: (for each line of a
+// multi-line value too) before anything else can print it, and in every case our
+// own log replaces it with ***.
+func (c *Context) Mask(secret string) {
+	parts := secretParts(secret)
+	if len(parts) == 0 {
+		return
+	}
+	c.masker.Add(secret)
+	if c.InRunner {
+		for _, p := range parts {
+			c.gh.AddMask(p)
+		}
+	}
+}
+
+// MaskString returns s with every registered secret replaced by ***.
+func (c *Context) MaskString(s string) string { return c.masker.Mask(s) }
+
+// Logf prints one line to the log.
+func (c *Context) Logf(format string, args ...any) {
+	fmt.Fprintf(c.Log, format+"\n", args...)
+}
+
+// Warningf prints a warning: an annotation in a runner, a plain line elsewhere.
+func (c *Context) Warningf(format string, args ...any) {
+	msg := c.MaskString(fmt.Sprintf(format, args...))
+	if c.InRunner {
+		_ = c.masker.Flush()
+		c.gh.Warningf("%s", msg)
+		return
+	}
+	c.Logf("warning: %s", msg)
+}
+
+// Error reports err as one line: an ::error:: annotation in a runner, "error: …"
+// elsewhere.
+func (c *Context) Error(err error) {
+	msg := c.MaskString(strings.ReplaceAll(err.Error(), "\n", "; "))
+	_ = c.masker.Flush()
+	if c.InRunner {
+		c.gh.Errorf("%s", msg)
+		return
+	}
+	c.Logf("error: %s", msg)
+}
+
+// Flush writes whatever the masked log still holds.
+func (c *Context) Flush() error { return c.masker.Flush() }
+
+// JobURL is the link to this run for hand-off messages, or "" outside a runner.
+// GitHub addresses runs by run id, Gitea by run number.
+func (c *Context) JobURL() string {
+	server := strings.TrimRight(c.getenv("GITHUB_SERVER_URL"), "/")
+	repo := c.getenv("GITHUB_REPOSITORY")
+	run := c.getenv("GITHUB_RUN_ID")
+	if c.Gitea {
+		run = c.getenv("GITHUB_RUN_NUMBER")
+	}
+	if server == "" || repo == "" || run == "" {
+		return ""
+	}
+	return server + "/" + repo + "/actions/runs/" + run
+}
+
+// outputDelimiter is the heredoc delimiter go-githubactions writes around every
+// output value; a value with this line inside would end the value early and let the
+// rest be read as further outputs.
+const outputDelimiter = "_GitHubActionsFileCommandDelimeter_"
+
+// SetOutput writes an output: to GITHUB_OUTPUT in a runner, else as name=value on
+// the log. A value that would corrupt the output file is refused and nothing is
+// written.
+func (c *Context) SetOutput(name, value string) (err error) {
+	if c.Spec != nil && !c.Spec.hasOutput(name) {
+		panic(fmt.Sprintf("%s: output %q is not declared", c.Spec.Name, name))
+	}
+	for line := range strings.Lines(value) {
+		if strings.TrimRight(line, "\r\n") == outputDelimiter {
+			return Failedf("output %s: refusing a value that contains the line %s, which would corrupt the output file", name, outputDelimiter)
+		}
+	}
+	if strings.ContainsRune(value, '\r') {
+		return Failedf("output %s: refusing a value that contains a carriage return", name)
+	}
+	path := c.getenv("GITHUB_OUTPUT")
+	if path == "" {
+		if strings.Contains(value, "\n") {
+			c.Logf("%s<<%s\n%s\n%s", name, outputDelimiter, value, outputDelimiter)
+		} else {
+			c.Logf("%s=%s", name, value)
+		}
+		return nil
+	}
+	return fileCommand(func() { c.gh.SetOutput(name, value) }, "output "+name, path)
+}
+
+// fileCommand runs a go-githubactions file command, which panics when the file
+// cannot be written, and turns that into an error.
+func fileCommand(write func(), what, path string) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = Failedf("writing %s to %s: %v", what, path, r)
+		}
+	}()
+	write()
+	return nil
+}
+
+// Summary appends Markdown to the job summary (GITHUB_STEP_SUMMARY) and prints the
+// same text in the log, since Gitea before 1.27 and act only show the log.
+func (c *Context) Summary(markdown string) error {
+	c.summaryMu.Lock()
+	defer c.summaryMu.Unlock()
+	markdown = c.MaskString(markdown)
+	c.Logf("%s", strings.TrimRight(markdown, "\n"))
+	path := c.getenv("GITHUB_STEP_SUMMARY")
+	if path == "" {
+		return nil
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if _, err := os.Stat(dir); err != nil {
+			return Failedf("writing the step summary: %v", err)
+		}
+	}
+	return fileCommand(func() { c.gh.AddStepSummary(markdown) }, "the step summary", path)
+}

@@ -1,0 +1,94 @@
+package action
+
+import (
+	"bytes"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Masker replaces registered secrets with *** in everything written through it.
+// It buffers until a newline so a secret split across two writes is still caught;
+// Flush writes what is left.
+type Masker struct {
+	mu      sync.Mutex
+	out     io.Writer
+	secrets []string // longest first, so a secret containing another is masked whole
+	buf     []byte
+}
+
+// NewMasker wraps w.
+func NewMasker(w io.Writer) *Masker { return &Masker{out: w} }
+
+// Add registers secret (and each of its lines) for masking.
+func (m *Masker) Add(secret string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, s := range secretParts(secret) {
+		if !slices.Contains(m.secrets, s) {
+			m.secrets = append(m.secrets, s)
+		}
+	}
+	slices.SortFunc(m.secrets, func(a, b string) int { return len(b) - len(a) })
+}
+
+// secretParts is the secret itself and, for a multi-line secret, each non-blank line:
+// runners mask line by line, so every line must be registered.
+func secretParts(secret string) []string {
+	var parts []string
+	if strings.TrimSpace(secret) != "" {
+		parts = append(parts, secret)
+	}
+	if strings.ContainsAny(secret, "\r\n") {
+		for _, line := range strings.FieldsFunc(secret, func(r rune) bool { return r == '\n' || r == '\r' }) {
+			if strings.TrimSpace(line) != "" && line != secret {
+				parts = append(parts, line)
+			}
+		}
+	}
+	return parts
+}
+
+// Mask returns s with every registered secret replaced by ***.
+func (m *Masker) Mask(s string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.mask(s)
+}
+
+func (m *Masker) mask(s string) string {
+	for _, secret := range m.secrets {
+		s = strings.ReplaceAll(s, secret, "***")
+	}
+	return s
+}
+
+func (m *Masker) Write(p []byte) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.buf = append(m.buf, p...)
+	if i := bytes.LastIndexByte(m.buf, '\n'); i >= 0 {
+		// A multi-line secret may span the newline: mask the complete lines
+		// together, and keep the tail until its line is complete.
+		out := m.mask(string(m.buf[:i+1]))
+		m.buf = append(m.buf[:0], m.buf[i+1:]...)
+		if _, err := io.WriteString(m.out, out); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+// Flush writes any incomplete last line.
+func (m *Masker) Flush() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.buf) == 0 {
+		return nil
+	}
+	out := m.mask(string(m.buf))
+	m.buf = m.buf[:0]
+	_, err := io.WriteString(m.out, out)
+	return err
+}

@@ -1,0 +1,33 @@
+// Package buildimage builds, labels, tags and pushes images (DESIGN §10).
+package buildimage
+
+import "github.com/org/deploy-kit/internal/action"
+
+// Spec is the build-image subcommand and action.
+var Spec = action.Spec{
+	Name:        "build-image",
+	Description: "Build an image tagged by commit (and version), with OCI labels; push it and report the registry digest.",
+	Inputs: []action.Input{
+		{Name: "context", Default: ".", Description: "Build context, inside the workspace."},
+		{Name: "file", Default: "Dockerfile", Description: "Dockerfile, relative to the context."},
+		{Name: "image", Description: "Image name: registry/owner/name."},
+		{Name: "tags", Kind: action.List, Description: "Extra tags, one per line."},
+		{Name: "version", Description: "Version tag to add (e.g. 1.4.0)."},
+		{Name: "build-args", Kind: action.List, Description: "Build arguments, one NAME=value per line."},
+		{Name: "target", Description: "Build stage to stop at."},
+		{Name: "no-cache", Kind: action.Bool, Default: "false", Description: "Build without the build cache."},
+		{Name: "push", Kind: action.Bool, Default: "true", Description: "Push every tag."},
+		{Name: "registry", Description: "Registry to log in to."},
+		{Name: "username", Description: "Registry user."},
+		{Name: "password", Secret: true, Description: "Registry password or token (masked, sent on stdin)."},
+		{Name: "allow-latest", Kind: action.Bool, Default: "false", Description: "Allow the latest tag."},
+		{Name: "compose-file", Description: "Build every build: service of this compose file instead."},
+		{Name: "dry-run", Kind: action.Bool, Default: "false", Description: "Print the plan and the commands it would run; change nothing."},
+	},
+	Outputs: []action.Output{
+		{Name: "image", Description: "Image name."},
+		{Name: "tags", Description: "Pushed tags, one per line."},
+		{Name: "digest", Description: "Registry manifest digest."},
+		{Name: "ref", Description: "name@digest."},
+	},
+}

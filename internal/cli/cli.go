@@ -1,0 +1,142 @@
+// Package cli dispatches deploykit's subcommands: it builds the action context at
+// the edge, parses inputs, runs the command, handles signals and maps errors to
+// annotations and exit codes.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/org/deploy-kit/internal/action"
+	"github.com/org/deploy-kit/internal/backup"
+	"github.com/org/deploy-kit/internal/buildimage"
+	"github.com/org/deploy-kit/internal/command"
+	"github.com/org/deploy-kit/internal/deploy"
+	"github.com/org/deploy-kit/internal/migrationsmoke"
+	"github.com/org/deploy-kit/internal/rollback"
+)
+
+// Command is one subcommand.
+type Command struct {
+	Spec *action.Spec
+	Run  func(ctx context.Context, a *action.Context) error
+	// Action is true for the subcommands that have an actions/<name>/action.yml.
+	Action bool
+}
+
+// Commands lists every subcommand, in the order usage shows them.
+var Commands = []*Command{
+	{Spec: &buildimage.Spec, Run: notImplemented, Action: true},
+	{Spec: &migrationsmoke.Spec, Run: notImplemented, Action: true},
+	{Spec: &deploy.Spec, Run: notImplemented, Action: true},
+	{Spec: &rollback.Spec, Run: notImplemented, Action: true},
+	{Spec: &backup.Spec, Run: notImplemented, Action: true},
+	{Spec: &guardSpec, Run: runGuard},
+	{Spec: &withSecretsSpec, Run: runWithSecrets},
+	{Spec: &versionSpec, Run: runVersion},
+}
+
+func notImplemented(_ context.Context, a *action.Context) error {
+	return action.Usagef("deploykit %s is not implemented yet in this version of the kit", a.Spec.Name)
+}
+
+// Lookup finds a subcommand by name.
+func Lookup(name string) *Command {
+	for _, c := range Commands {
+		if c.Spec.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// Usage prints the list of subcommands.
+func Usage(w io.Writer) {
+	fmt.Fprintln(w, "Usage: deploykit <command> [--input value ...]")
+	fmt.Fprintln(w, "\nCommands:")
+	for _, c := range Commands {
+		fmt.Fprintf(w, "  %-16s %s\n", c.Spec.Name, c.Spec.Description)
+	}
+	fmt.Fprintln(w, "\nRun 'deploykit <command> --help' for a command's inputs and outputs.")
+}
+
+// cancelGrace is how long a command gets to wind down after SIGINT/SIGTERM before
+// the process exits anyway (the cleanups have run by then).
+const cancelGrace = 30 * time.Second
+
+// Main runs deploykit with the given arguments (without the program name) and
+// environment, and returns the exit code.
+func Main(args, environ []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		Usage(stderr)
+		return action.ExitUsage
+	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		Usage(stdout)
+		return action.ExitOK
+	case "--version":
+		args[0] = "version"
+	}
+	cmd := Lookup(args[0])
+	if cmd == nil {
+		fmt.Fprintf(stderr, "deploykit: unknown command %q\n\n", args[0])
+		Usage(stderr)
+		return action.ExitUsage
+	}
+
+	a := action.NewContext(environ, stdout)
+	a.Spec = cmd.Spec
+	defer a.Flush()
+	in, err := action.ParseInputs(cmd.Spec, args[1:], a.Getenv, stdout)
+	if errors.Is(err, action.ErrHelp) {
+		return action.ExitOK
+	}
+	if err != nil {
+		a.Error(err)
+		return action.ExitCode(err)
+	}
+	a.Inputs = in
+	for _, def := range cmd.Spec.Inputs {
+		if def.Secret {
+			a.Mask(in.String(def.Name))
+		}
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	var caught os.Signal
+	done := make(chan error, 1)
+	go func() { done <- cmd.Run(ctx, a) }()
+	select {
+	case err = <-done:
+	case caught = <-sigs:
+		a.Logf("deploykit: received %v: cleaning up", caught)
+		a.RunExitHooks()
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(cancelGrace):
+		case <-sigs:
+		}
+		err = action.Failedf("deploykit %s was cancelled (%v)", cmd.Spec.Name, caught)
+	}
+	if err != nil {
+		a.Error(err)
+	}
+	return action.ExitCode(err)
+}
+
+// runner returns the command executor for this run, logging to the masked log.
+func runner(a *action.Context, dryRun bool) *command.Runner {
+	return &command.Runner{Log: a.Log, Mask: a.MaskString, DryRun: dryRun}
+}

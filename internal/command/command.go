@@ -1,0 +1,110 @@
+// Package command runs the external CLIs a user would run by hand (git, docker
+// compose, docker stack). Commands are built elsewhere as data — argv slices, never
+// shell strings — and run here, in one place that logs, masks and times them, and
+// that prints instead of running in a dry run.
+package command
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Cmd is one command line.
+type Cmd struct {
+	Argv  []string
+	Dir   string
+	Env   []string // the complete environment; nil inherits the process's
+	Stdin io.Reader
+}
+
+// String renders the command for logs, quoting arguments a shell would split.
+func (c Cmd) String() string {
+	parts := make([]string, len(c.Argv))
+	for i, a := range c.Argv {
+		parts[i] = quote(a)
+	}
+	return strings.Join(parts, " ")
+}
+
+func quote(s string) string {
+	if s == "" {
+		return "''"
+	}
+	if strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=:,@%+", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// Runner executes commands.
+type Runner struct {
+	Log    io.Writer           // where commands and their output are shown (already masked)
+	Mask   func(string) string // masks secrets in what Runner itself prints; nil: none
+	DryRun bool                // Run prints the command instead of running it
+	// Grace is how long a cancelled command gets between SIGTERM and SIGKILL.
+	Grace time.Duration
+}
+
+func (r *Runner) mask(s string) string {
+	if r.Mask == nil {
+		return s
+	}
+	return r.Mask(s)
+}
+
+func (r *Runner) command(ctx context.Context, c Cmd) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, c.Argv[0], c.Argv[1:]...)
+	cmd.Dir, cmd.Env, cmd.Stdin = c.Dir, c.Env, c.Stdin
+	// On cancel (SIGINT/SIGTERM to deploykit) ask the child to stop cleanly first.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = r.Grace
+	if cmd.WaitDelay == 0 {
+		cmd.WaitDelay = 10 * time.Second
+	}
+	return cmd
+}
+
+// Run runs a command that changes something, streaming its output to the log. In a
+// dry run it only prints what it would run.
+func (r *Runner) Run(ctx context.Context, c Cmd) error {
+	if r.DryRun {
+		fmt.Fprintf(r.Log, "would run: %s\n", r.mask(c.String()))
+		return nil
+	}
+	fmt.Fprintf(r.Log, "$ %s\n", r.mask(c.String()))
+	cmd := r.command(ctx, c)
+	cmd.Stdout, cmd.Stderr = r.Log, r.Log
+	start := time.Now()
+	err := cmd.Run()
+	fmt.Fprintf(r.Log, "  (%s, %s)\n", c.Argv[0], time.Since(start).Round(time.Millisecond))
+	if err != nil {
+		return fmt.Errorf("%s: %w", r.mask(c.String()), err)
+	}
+	return nil
+}
+
+// Output runs a read-only query (also in a dry run) and returns its standard
+// output. A failure carries the command's standard error.
+func (r *Runner) Output(ctx context.Context, c Cmd) (string, error) {
+	cmd := r.command(ctx, c)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && msg != "" {
+			return stdout.String(), fmt.Errorf("%s: %s", r.mask(c.String()), r.mask(msg))
+		}
+		return stdout.String(), fmt.Errorf("%s: %w", r.mask(c.String()), err)
+	}
+	return stdout.String(), nil
+}

@@ -1,0 +1,59 @@
+// Package deploy is the compose deploy pipeline (DESIGN §5).
+package deploy
+
+import (
+	"slices"
+
+	"github.com/org/deploy-kit/internal/action"
+)
+
+// TargetInputs say what to deploy and where; rollback takes them too.
+var TargetInputs = []action.Input{
+	{Name: "compose-file", Default: "compose.yaml", Description: "Compose file of the stack, relative to the workspace."},
+	{Name: "project-name", Description: "Compose project (stack) name; defaults to the compose file's name: or its directory."},
+	{Name: "environment", Default: "production", Description: "Environment name used for locking, history and promotion (e.g. staging, production)."},
+	{Name: "service", Description: "Deploy only this service; empty deploys every service."},
+	{Name: "pull-only", Kind: action.Bool, Default: "false", Description: "Pull images instead of building; refuses build: sections and :latest or untagged images."},
+}
+
+// VerifyInputs drive the health and smoke checks after a change; rollback takes them too.
+var VerifyInputs = []action.Input{
+	{Name: "health-url", Description: "URL that must answer 2xx after the change, polled with exponential backoff."},
+	{Name: "health-attempts", Kind: action.Int, Min: 1, Default: "10", Description: "How many times to poll health-url before giving up."},
+	{Name: "health-initial-delay", Kind: action.Duration, Default: "2s", Description: "Delay before the second health poll; doubles each time."},
+	{Name: "health-max-delay", Kind: action.Duration, Default: "30s", Description: "Cap on the delay between health polls."},
+	{Name: "smoke-base-url", Description: "Base URL the smoke checks are made against."},
+	{Name: "smoke-checks", Kind: action.List, Description: "One check per line: path=status[,status], e.g. /health=200."},
+}
+
+// RecordInputs cover secrets, history and promotion; rollback takes them too.
+var RecordInputs = []action.Input{
+	{Name: "secret-prefix", Default: "ENV_", Description: "Job variables with this prefix become KEY=value lines of a 0600 env file passed to compose."},
+	{Name: "history-file", Default: "/var/lib/deploy-kit/history.log", Description: "Deploy history file on the Docker host."},
+	{Name: "lock-timeout", Kind: action.Duration, Default: "10m", Description: "How long to wait for another deploy of the same stack and environment to finish."},
+	{Name: "dry-run", Kind: action.Bool, Default: "false", Description: "Print the plan and the commands it would run; change nothing."},
+}
+
+// Spec is the deploy subcommand and action.
+var Spec = action.Spec{
+	Name:        "deploy",
+	Description: "Deploy a Docker Compose stack: guard, version, lock, preflight, secrets, backup, snapshot, apply, verify, roll back on failure, record history.",
+	Inputs: slices.Concat(TargetInputs, []action.Input{
+		{Name: "git-ref", Description: "Ref to deploy; empty deploys the checked-out commit."},
+		{Name: "version-bump", Kind: action.Enum, Enum: []string{"none", "patch", "minor", "major"}, Default: "none", Description: "On the default branch: bump VERSION, commit with [skip ci], tag and push."},
+		{Name: "no-cache", Kind: action.Bool, Default: "false", Description: "Build images without the build cache."},
+		{Name: "auto-rollback", Kind: action.Bool, Default: "true", Description: "Restore the previous images when apply or verify fails."},
+		{Name: "verifies", Description: "Mark the deployed version as verified for this environment on success (e.g. staging)."},
+		{Name: "requires-verified", Description: "Refuse a version that was not verified on this environment first (e.g. staging)."},
+		{Name: "force", Kind: action.Bool, Default: "false", Description: "Deploy an unverified version anyway; recorded as FORCED."},
+		{Name: "min-free-disk", Kind: action.Percent, Default: "20%", Description: "Refuse to deploy when Docker's data root has less free space than this."},
+	}, VerifyInputs, RecordInputs),
+	Outputs: []action.Output{
+		{Name: "version", Description: "Version that was deployed."},
+		{Name: "previous-version", Description: "Version that ran before."},
+		{Name: "status", Description: "success, rolled-back, failed or skipped."},
+		{Name: "skipped", Description: "true when the guard skipped the deploy."},
+		{Name: "rolled-back", Description: "true when a failed deploy was rolled back."},
+		{Name: "url", Description: "Health URL of the deployed stack."},
+	},
+}

@@ -1,0 +1,28 @@
+// Package rollback redeploys an earlier version (DESIGN §6).
+package rollback
+
+import (
+	"slices"
+
+	"github.com/org/deploy-kit/internal/action"
+	"github.com/org/deploy-kit/internal/deploy"
+)
+
+// Spec is the rollback subcommand and action.
+var Spec = action.Spec{
+	Name:        "rollback",
+	Description: "Roll a stack back to an earlier version: confirm, pick the target, check the schema, redeploy read-only, verify, record history.",
+	Inputs: slices.Concat([]action.Input{
+		{Name: "confirm", Required: true, Description: "Must be exactly ROLLBACK."},
+		{Name: "target-tag", Description: "Tag to roll back to; empty picks the last successful version before the current one."},
+		{Name: "image-template", Description: "How a version maps to an image with pull-only, e.g. registry/app:sha-{sha}."},
+		{Name: "migrations-path", Description: "Migrations directory, for the schema-ahead check."},
+		{Name: "database-url", Secret: true, Description: "Database whose schema_migrations version is checked against the target."},
+		{Name: "allow-schema-ahead", Kind: action.Bool, Default: "false", Description: "Roll back even when the database has migrations newer than the target."},
+	}, deploy.TargetInputs, deploy.VerifyInputs, deploy.RecordInputs),
+	Outputs: []action.Output{
+		{Name: "version", Description: "Version rolled back to."},
+		{Name: "previous-version", Description: "Version that ran before."},
+		{Name: "status", Description: "success or failed."},
+	},
+}

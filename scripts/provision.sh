@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs on a fresh machine, idempotently:
+#   - the Docker Compose v2 CLI plugin (built from the Go module proxy)
+#   - nektos/act (runs our action.yml files as a workflow would)
+#   - actionlint (lints the example and CI workflows)
+#   - a PostgreSQL server (from Debian's packages, only when none is present)
+# Tools built from Go modules go to $DEPLOYKIT_TOOLS (default ~/.cache/deploy-kit/tools)
+# and are rebuilt only when the pinned version changes. Prints the bin directory to add
+# to PATH as its last line.
+set -euo pipefail
+
+COMPOSE_VERSION=v2.40.3
+ACT_VERSION=v0.2.89
+ACTIONLINT_VERSION=v1.7.12
+
+tools="${DEPLOYKIT_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/deploy-kit/tools}"
+bin="$tools/bin"
+mkdir -p "$bin" "$tools/stamps"
+
+log() { printf 'provision: %s\n' "$*" >&2; }
+
+need() {
+	command -v "$1" >/dev/null 2>&1 || { log "$1 is required but not installed"; exit 1; }
+}
+need go
+need docker
+
+# installed NAME VERSION: true when the stamp says this exact version is in place.
+installed() { [[ -x "$bin/$1" && "$(cat "$tools/stamps/$1" 2>/dev/null)" == "$2" ]]; }
+stamp() { printf '%s\n' "$2" >"$tools/stamps/$1"; }
+
+go_install() { # NAME MODULE@VERSION
+	local name=$1 pkg=$2
+	installed "$name" "$pkg" && return 0
+	log "building $pkg"
+	GOBIN="$bin" CGO_ENABLED=0 go install "$pkg"
+	stamp "$name" "$pkg"
+}
+
+go_install act "github.com/nektos/act@$ACT_VERSION"
+go_install actionlint "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
+
+# Compose v2: its go.mod carries exclude/replace directives, so `go install pkg@version`
+# refuses it; build it inside a scratch module instead.
+plugin_dir="${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins"
+if ! installed docker-compose "$COMPOSE_VERSION" || [[ ! -x "$plugin_dir/docker-compose" ]]; then
+	log "building docker compose $COMPOSE_VERSION (a few minutes on a cold cache)"
+	src="$tools/src/compose-$COMPOSE_VERSION"
+	mkdir -p "$src"
+	(
+		cd "$src"
+		[[ -f go.mod ]] || go mod init deploykit.local/compose-build >/dev/null 2>&1
+		go get "github.com/docker/compose/v2/cmd@$COMPOSE_VERSION" >/dev/null 2>&1 ||
+			go get "github.com/docker/compose/v2/cmd@$COMPOSE_VERSION"
+		CGO_ENABLED=0 go build -trimpath \
+			-ldflags "-s -w -X github.com/docker/compose/v2/internal.Version=$COMPOSE_VERSION" \
+			-o "$bin/docker-compose" github.com/docker/compose/v2/cmd
+	)
+	stamp docker-compose "$COMPOSE_VERSION"
+fi
+mkdir -p "$plugin_dir"
+if ! cmp -s "$bin/docker-compose" "$plugin_dir/docker-compose"; then
+	install -m 0755 "$bin/docker-compose" "$plugin_dir/docker-compose"
+fi
+docker compose version >/dev/null || { log "docker compose plugin does not run"; exit 1; }
+
+# PostgreSQL server binaries (tests start their own throwaway clusters with initdb/pg_ctl).
+pg_bin() {
+	local d
+	for d in /usr/lib/postgresql/*/bin; do
+		[[ -x "$d/initdb" && -x "$d/postgres" ]] && { printf '%s\n' "$d"; return 0; }
+	done
+	return 1
+}
+if ! pg_bin >/dev/null; then
+	log "installing PostgreSQL server from Debian's packages"
+	if [[ $(id -u) -ne 0 ]]; then
+		log "installing packages needs root: run 'sudo apt-get install -y postgresql' and rerun"
+		exit 1
+	fi
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+fi
+pgdir=$(pg_bin)
+for tool in initdb pg_ctl postgres psql pg_dump pg_dumpall; do
+	if [[ -x "$pgdir/$tool" ]]; then ln -sfn "$pgdir/$tool" "$bin/$tool"; fi
+done
+
+log "tools ready in $bin"
+printf '%s\n' "$bin"
