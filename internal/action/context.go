@@ -74,7 +74,7 @@ func (c *Context) Environ() []string { return c.environ }
 // Event returns the event payload, or why it could not be read.
 func (c *Context) Event() (map[string]any, error) {
 	if c.eventErr != nil {
-		return nil, fmt.Errorf("reading the event payload %s: %w", c.GitHub.EventPath, c.eventErr)
+		return nil, fmt.Errorf("reading the event payload %s: %w", c.getenv("GITHUB_EVENT_PATH"), c.eventErr)
 	}
 	return c.GitHub.Event, nil
 }

@@ -27,9 +27,9 @@ var ErrHelp = errors.New("help requested")
 // rawFlag records a flag's text unparsed so that every input is validated in one
 // place, whichever way it arrived. Bool inputs may be given as a bare --name.
 type rawFlag struct {
-	value   *string
-	set     *bool
-	isBool  bool
+	value  *string
+	set    *bool
+	isBool bool
 }
 
 func (f rawFlag) String() string {
@@ -38,8 +38,8 @@ func (f rawFlag) String() string {
 	}
 	return *f.value
 }
-func (f rawFlag) Set(s string) error  { *f.value, *f.set = s, true; return nil }
-func (f rawFlag) IsBoolFlag() bool    { return f.isBool }
+func (f rawFlag) Set(s string) error { *f.value, *f.set = s, true; return nil }
+func (f rawFlag) IsBoolFlag() bool   { return f.isBool }
 
 // ParseInputs reads spec's inputs from the command line (--name value, --name=value)
 // and from the runner's INPUT_* variables, flags winning, and validates each one.

@@ -1,0 +1,178 @@
+// Package testenv gives tests the real components they need — the Docker Engine,
+// docker compose, nektos/act, actionlint, a deploykit binary, test images — and
+// decides what happens when one is missing: outside CI the test is skipped with a
+// message saying how to install it; in CI (CI=true) the test fails.
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+const provisionHint = "run ./scripts/provision.sh (or make test, which runs it)"
+
+// InCI reports whether the tests run in CI, where a missing dependency is a failure.
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// missing fails the test in CI and skips it elsewhere.
+func missing(t testing.TB, what string) {
+	t.Helper()
+	msg := fmt.Sprintf("%s is not available: %s", what, provisionHint)
+	if InCI() {
+		t.Fatal("CI=true: " + msg)
+	}
+	t.Skip(msg)
+}
+
+// LookTool finds a provisioned tool on PATH or in the provisioning directory.
+func LookTool(name string) (string, bool) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, true
+	}
+	p := filepath.Join(ToolsDir(), name)
+	if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+		return p, true
+	}
+	return "", false
+}
+
+// ToolsDir is where scripts/provision.sh puts the tools it builds.
+func ToolsDir() string {
+	if d := os.Getenv("DEPLOYKIT_TOOLS"); d != "" {
+		return filepath.Join(d, "bin")
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = filepath.Join(os.Getenv("HOME"), ".cache")
+	}
+	return filepath.Join(cache, "deploy-kit", "tools", "bin")
+}
+
+// RequireTool returns the path of a provisioned tool (act, actionlint).
+func RequireTool(t testing.TB, name string) string {
+	t.Helper()
+	p, ok := LookTool(name)
+	if !ok {
+		missing(t, name)
+	}
+	return p
+}
+
+var dockerOnce = sync.OnceValue(func() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "docker", "version", "--format", "{{.Server.Version}}").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%v: %s", err, bytes.TrimSpace(out))
+	}
+	return nil
+})
+
+// RequireDocker makes sure the Docker Engine answers.
+func RequireDocker(t testing.TB) {
+	t.Helper()
+	if err := dockerOnce(); err != nil {
+		missing(t, "the Docker Engine ("+err.Error()+")")
+	}
+}
+
+var composeOnce = sync.OnceValue(func() error {
+	out, err := exec.Command("docker", "compose", "version", "--short").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%v: %s", err, bytes.TrimSpace(out))
+	}
+	if !strings.HasPrefix(strings.TrimPrefix(strings.TrimSpace(string(out)), "v"), "2.") {
+		return fmt.Errorf("docker compose %s is not v2", bytes.TrimSpace(out))
+	}
+	return nil
+})
+
+// RequireCompose makes sure the Docker Engine and the Compose v2 plugin work.
+func RequireCompose(t testing.TB) {
+	t.Helper()
+	RequireDocker(t)
+	if err := composeOnce(); err != nil {
+		missing(t, "the Docker Compose v2 plugin ("+err.Error()+")")
+	}
+}
+
+// RepoRoot is the kit's checkout (the directory holding go.mod).
+func RepoRoot(t testing.TB) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+var (
+	binMu   sync.Mutex
+	binPath string
+)
+
+// Deploykit builds the deploykit binary once per test process and returns its path.
+func Deploykit(t testing.TB) string {
+	t.Helper()
+	binMu.Lock()
+	defer binMu.Unlock()
+	if binPath != "" {
+		return binPath
+	}
+	dir, err := os.MkdirTemp("", "deploykit-bin-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "deploykit")
+	cmd := exec.Command("go", "build", "-o", p, "./cmd/deploykit")
+	cmd.Dir = RepoRoot(t)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building deploykit: %v\n%s", err, out)
+	}
+	binPath = p
+	return p
+}
+
+var probeOnce = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "deploykit-probe-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	_, file, _, _ := runtime.Caller(0)
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "probe"), ".")
+	build.Dir = filepath.Join(filepath.Dir(file), "probe")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building the probe: %v\n%s", err, out)
+	}
+	df := "FROM scratch\nCOPY probe /probe\nENTRYPOINT [\"/probe\"]\n"
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
+		return "", err
+	}
+	const tag = "deploykit-test-probe:1"
+	if out, err := exec.Command("docker", "build", "-q", "-t", tag, dir).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("docker build probe: %v\n%s", err, out)
+	}
+	return tag, nil
+})
+
+// ProbeImage builds (once per test process) a FROM scratch image whose entrypoint
+// prints environment variables hex-encoded — so masking cannot hide them and any
+// byte can be compared — and returns its tag.
+func ProbeImage(t testing.TB) string {
+	t.Helper()
+	RequireDocker(t)
+	tag, err := probeOnce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tag
+}
