@@ -36,6 +36,9 @@ func runWithSecrets(ctx context.Context, a *action.Context) error {
 	if err != nil {
 		return action.Failedf("%v", err)
 	}
+	for _, p := range f.Swept {
+		a.Logf("removed a stale secret env file left by a killed run: %s", p)
+	}
 	release := a.OnExit(func() { _ = f.Remove() })
 	defer release()
 	defer func() {

@@ -77,6 +77,8 @@ const FilePrefix = "deploykit-env-"
 type File struct {
 	Path string
 	Vars []Var
+	// Swept lists stale files of dead runs that Write removed.
+	Swept []string
 
 	once sync.Once
 	err  error
@@ -95,14 +97,15 @@ func Write(dir, workspace string, vars []Var) (*File, error) {
 			return nil, fmt.Errorf("secret env file directory %s is inside the workspace %s: set RUNNER_TEMP to a directory outside it", dir, workspace)
 		}
 	}
-	if _, err := RemoveStale(realDir); err != nil {
+	swept, err := RemoveStale(realDir)
+	if err != nil {
 		return nil, err
 	}
 	f, err := os.CreateTemp(realDir, fmt.Sprintf("%s%d-*.env", FilePrefix, os.Getpid()))
 	if err != nil {
 		return nil, fmt.Errorf("creating the secret env file: %w", err)
 	}
-	file := &File{Path: f.Name(), Vars: vars}
+	file := &File{Path: f.Name(), Vars: vars, Swept: swept}
 	err = f.Chmod(0o600)
 	if err == nil {
 		_, err = f.Write(Encode(vars))

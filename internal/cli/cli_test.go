@@ -1,0 +1,134 @@
+package cli
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/org/deploy-kit/internal/action"
+)
+
+func run(t *testing.T, environ []string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = Main(args, environ, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestUsage(t *testing.T) {
+	code, _, stderr := run(t, nil)
+	assert.Equal(t, action.ExitUsage, code)
+	assert.Contains(t, stderr, "Usage: deploykit <command>")
+
+	code, stdout, _ := run(t, nil, "--help")
+	assert.Equal(t, action.ExitOK, code)
+	for _, c := range Commands {
+		assert.Contains(t, stdout, "  "+c.Spec.Name+" ")
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	code, stdout, stderr := run(t, nil, "deplyo")
+	assert.Equal(t, action.ExitUsage, code)
+	assert.Empty(t, stdout)
+	assert.True(t, strings.HasPrefix(stderr, "deploykit: unknown command \"deplyo\"\n\nUsage: deploykit <command>"), stderr)
+}
+
+func TestCommandHelpListsInputs(t *testing.T) {
+	for _, c := range Commands {
+		code, stdout, _ := run(t, nil, c.Spec.Name, "--help")
+		assert.Equal(t, action.ExitOK, code, c.Spec.Name)
+		for _, in := range c.Spec.Inputs {
+			assert.Contains(t, stdout, "  --"+in.Name+" <", c.Spec.Name)
+			assert.Contains(t, stdout, in.Description, c.Spec.Name)
+		}
+	}
+}
+
+func TestBadInputExitsTwoNamingTheInput(t *testing.T) {
+	code, stdout, _ := run(t, nil, "deploy", "--dry-run=maybe")
+	assert.Equal(t, action.ExitUsage, code)
+	assert.Equal(t, "error: input dry-run: invalid value \"maybe\": want true or false\n", stdout)
+
+	code, stdout, _ = run(t, []string{"GITHUB_ACTIONS=true", "INPUT_VERSION_BUMP=huge"}, "deploy")
+	assert.Equal(t, action.ExitUsage, code)
+	assert.Equal(t, "::error::input version-bump: invalid value \"huge\": want one of none, patch, minor, major\n", stdout)
+}
+
+func TestActionCommandsNotImplementedYet(t *testing.T) {
+	for _, name := range []string{"build-image", "migration-smoke", "deploy", "backup"} {
+		code, stdout, _ := run(t, nil, name)
+		assert.Equal(t, action.ExitUsage, code)
+		assert.Equal(t, "error: deploykit "+name+" is not implemented yet in this version of the kit\n", stdout)
+	}
+	// rollback checks its required input first.
+	code, stdout, _ := run(t, nil, "rollback")
+	assert.Equal(t, action.ExitUsage, code)
+	assert.Equal(t, "error: input confirm is required (set --confirm or INPUT_CONFIRM)\n", stdout)
+}
+
+func TestVersion(t *testing.T) {
+	code, stdout, _ := run(t, nil, "version")
+	assert.Equal(t, action.ExitOK, code)
+	assert.True(t, strings.HasPrefix(stdout, "deploykit dev (commit "), stdout)
+
+	out := filepath.Join(t.TempDir(), "out")
+	code, _, _ = run(t, []string{"GITHUB_ACTIONS=true", "GITHUB_OUTPUT=" + out}, "version")
+	assert.Equal(t, action.ExitOK, code)
+	data, err := os.ReadFile(out)
+	require.NoError(t, err)
+	assert.Contains(t, string(data), "version<<")
+}
+
+// guardEnv writes an event payload and returns a runner environment for it.
+func guardEnv(t *testing.T, event, payload string) (environ []string, output, summary string) {
+	dir := t.TempDir()
+	eventPath := filepath.Join(dir, "event.json")
+	require.NoError(t, os.WriteFile(eventPath, []byte(payload), 0o644))
+	output, summary = filepath.Join(dir, "output"), filepath.Join(dir, "summary")
+	return []string{
+		"GITHUB_ACTIONS=true", "GITHUB_EVENT_NAME=" + event, "GITHUB_EVENT_PATH=" + eventPath,
+		"GITHUB_OUTPUT=" + output, "GITHUB_STEP_SUMMARY=" + summary, "GITHUB_WORKSPACE=" + dir,
+	}, output, summary
+}
+
+func TestGuardCommand(t *testing.T) {
+	environ, output, summary := guardEnv(t, "push", `{"head_commit":{"message":"docs [skip ci]"}}`)
+	code, stdout, _ := run(t, environ, "guard")
+	assert.Equal(t, action.ExitOK, code)
+	data, err := os.ReadFile(output)
+	require.NoError(t, err)
+	assert.Contains(t, string(data), "skip<<_GitHubActionsFileCommandDelimeter_\ntrue\n")
+	assert.Contains(t, string(data), "reason<<_GitHubActionsFileCommandDelimeter_\npush: head commit says \"[skip ci]\"\n")
+	sum, err := os.ReadFile(summary)
+	require.NoError(t, err)
+	assert.Equal(t, "### deploykit guard: skip\n\npush: head commit says \"[skip ci]\"\n\n", string(sum))
+	assert.Contains(t, stdout, "### deploykit guard: skip")
+
+	environ, _, _ = guardEnv(t, "workflow_dispatch", `{"inputs":{}}`)
+	code, _, _ = run(t, environ, "guard")
+	assert.Equal(t, action.ExitOK, code)
+
+	// A Gitea workflow_run whose commit is not in the checkout: decided on the
+	// title, with a warning.
+	environ, output, _ = guardEnv(t, "workflow_run", `{"workflow_run":{"conclusion":"success","display_title":"Fix","head_sha":"acb5820ced9479c074f688cc328bf03f341a511d"}}`)
+	code, stdout, _ = run(t, append(environ, "GITEA_ACTIONS=true"), "guard")
+	assert.Equal(t, action.ExitOK, code)
+	assert.Contains(t, stdout, "::warning::workflow_run: could not read commit acb5820ced9479c074f688cc328bf03f341a511d (git log -1 --format=%25B acb5820ced9479c074f688cc328bf03f341a511d --: fatal: not a git repository")
+	data, err = os.ReadFile(output)
+	require.NoError(t, err)
+	assert.Contains(t, string(data), "skip<<_GitHubActionsFileCommandDelimeter_\nfalse\n")
+}
+
+func TestGuardBadEventFile(t *testing.T) {
+	environ, output, _ := guardEnv(t, "push", `{"head_commit":`)
+	code, stdout, _ := run(t, environ, "guard")
+	assert.Equal(t, action.ExitFailed, code)
+	assert.Contains(t, stdout, "::error::reading the event payload ")
+	assert.NoFileExists(t, output)
+}
