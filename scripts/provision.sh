@@ -7,6 +7,8 @@
 # Tools built from Go modules go to $DEPLOYKIT_TOOLS (default ~/.cache/deploy-kit/tools)
 # and are rebuilt only when the pinned version changes. Prints the bin directory to add
 # to PATH as its last line.
+#
+# Usage: provision.sh [compose|act|actionlint|postgres ...]   (no argument: all)
 set -euo pipefail
 
 COMPOSE_VERSION=v2.40.3
@@ -16,6 +18,17 @@ ACTIONLINT_VERSION=v1.7.12
 tools="${DEPLOYKIT_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/deploy-kit/tools}"
 bin="$tools/bin"
 mkdir -p "$bin" "$tools/stamps"
+
+want() { # want NAME: true when NAME was asked for (or nothing was)
+	[[ ${#components[@]} -eq 0 ]] && return 0
+	local c
+	for c in "${components[@]}"; do [[ "$c" == "$1" ]] && return 0; done
+	return 1
+}
+components=("$@")
+for c in "${components[@]}"; do
+	case "$c" in compose | act | actionlint | postgres) ;; *) echo "provision: unknown component $c (want compose, act, actionlint or postgres)" >&2; exit 2 ;; esac
+done
 
 log() { printf 'provision: %s\n' "$*" >&2; }
 
@@ -37,12 +50,13 @@ go_install() { # NAME MODULE@VERSION
 	stamp "$name" "$pkg"
 }
 
-go_install act "github.com/nektos/act@$ACT_VERSION"
-go_install actionlint "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
+want act && go_install act "github.com/nektos/act@$ACT_VERSION"
+want actionlint && go_install actionlint "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
 
 # Compose v2: its go.mod carries exclude/replace directives, so `go install pkg@version`
 # refuses it; build it inside a scratch module instead.
 plugin_dir="${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins"
+if want compose; then
 if ! installed docker-compose "$COMPOSE_VERSION" || [[ ! -x "$plugin_dir/docker-compose" ]]; then
 	log "building docker compose $COMPOSE_VERSION (a few minutes on a cold cache)"
 	src="$tools/src/compose-$COMPOSE_VERSION"
@@ -63,6 +77,7 @@ if ! cmp -s "$bin/docker-compose" "$plugin_dir/docker-compose"; then
 	install -m 0755 "$bin/docker-compose" "$plugin_dir/docker-compose"
 fi
 docker compose version >/dev/null || { log "docker compose plugin does not run"; exit 1; }
+fi
 
 # PostgreSQL server binaries (tests start their own throwaway clusters with initdb/pg_ctl).
 pg_bin() {
@@ -72,6 +87,7 @@ pg_bin() {
 	done
 	return 1
 }
+if want postgres; then
 if ! pg_bin >/dev/null; then
 	log "installing PostgreSQL server from Debian's packages"
 	if [[ $(id -u) -ne 0 ]]; then
@@ -85,6 +101,7 @@ pgdir=$(pg_bin)
 for tool in initdb pg_ctl postgres psql pg_dump pg_dumpall; do
 	if [[ -x "$pgdir/$tool" ]]; then ln -sfn "$pgdir/$tool" "$bin/$tool"; fi
 done
+fi
 
 log "tools ready in $bin"
 printf '%s\n' "$bin"

@@ -1,0 +1,133 @@
+// Package actionyml renders the kit's action.yml files and the README's input and
+// output tables from the Go input definitions, so that there is one source of truth.
+// `make generate` rewrites them; the tests fail when a committed file differs.
+package actionyml
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/org/deploy-kit/internal/action"
+)
+
+// InstallScript is the shared installer every action runs first (DESIGN §3).
+const InstallScript = "scripts/install-deploykit.sh"
+
+// header marks generated files.
+const header = "# Generated from the Go input definitions by `make generate`; edit internal/*/spec.go, not this file.\n"
+
+// Render returns actions/<name>/action.yml for a subcommand: an install step, then
+// one step that runs `deploykit <name>` with every input mapped through env: —
+// composite actions get no INPUT_* variables on GitHub, and an input must never be
+// interpolated into run: (script injection).
+func Render(spec *action.Spec) string {
+	var b strings.Builder
+	b.WriteString(header)
+	fmt.Fprintf(&b, "name: deploy-kit %s\n", spec.Name)
+	fmt.Fprintf(&b, "description: %s\n", yamlString(spec.Description))
+	b.WriteString("author: deploy-kit\n")
+	if len(spec.Inputs) > 0 {
+		b.WriteString("inputs:\n")
+		for _, in := range spec.Inputs {
+			fmt.Fprintf(&b, "  %s:\n", in.Name)
+			fmt.Fprintf(&b, "    description: %s\n", yamlString(in.Description))
+			fmt.Fprintf(&b, "    required: %t\n", in.Required)
+			if !in.Required {
+				fmt.Fprintf(&b, "    default: %s\n", yamlString(in.Default))
+			}
+		}
+	}
+	if len(spec.Outputs) > 0 {
+		b.WriteString("outputs:\n")
+		for _, o := range spec.Outputs {
+			fmt.Fprintf(&b, "  %s:\n", o.Name)
+			fmt.Fprintf(&b, "    description: %s\n", yamlString(o.Description))
+			fmt.Fprintf(&b, "    value: ${{ steps.run.outputs.%s }}\n", o.Name)
+		}
+	}
+	b.WriteString("runs:\n  using: composite\n  steps:\n")
+	writeInstallStep(&b, "../../"+InstallScript)
+	fmt.Fprintf(&b, "    - name: deploykit %s\n      id: run\n      shell: bash\n      env:\n", spec.Name)
+	b.WriteString("        DEPLOYKIT: ${{ steps.install.outputs.path }}\n")
+	for _, in := range spec.Inputs {
+		fmt.Fprintf(&b, "        %s: ${{ inputs.%s }}\n", in.EnvName(), in.Name)
+	}
+	fmt.Fprintf(&b, "      run: '\"$DEPLOYKIT\" %s'\n", spec.Name)
+	return b.String()
+}
+
+// RenderSetup returns the root action.yml, which only puts deploykit on PATH for
+// custom run: steps.
+func RenderSetup() string {
+	var b strings.Builder
+	b.WriteString(header)
+	b.WriteString("name: deploy-kit setup\n")
+	b.WriteString("description: Put the deploykit binary on PATH for the job's own run steps.\n")
+	b.WriteString("author: deploy-kit\n")
+	b.WriteString("outputs:\n")
+	b.WriteString("  path:\n    description: Path of the deploykit binary.\n    value: ${{ steps.install.outputs.path }}\n")
+	b.WriteString("  version:\n    description: Version of the kit that was installed.\n    value: ${{ steps.install.outputs.version }}\n")
+	b.WriteString("runs:\n  using: composite\n  steps:\n")
+	writeInstallStep(&b, InstallScript)
+	return b.String()
+}
+
+func writeInstallStep(b *strings.Builder, script string) {
+	b.WriteString("    - name: Install deploykit\n      id: install\n      shell: bash\n      env:\n")
+	b.WriteString("        DEPLOYKIT_ACTION_PATH: ${{ github.action_path }}\n")
+	fmt.Fprintf(b, "      run: '\"$DEPLOYKIT_ACTION_PATH/%s\"'\n", script)
+}
+
+// yamlString quotes s as a YAML double-quoted scalar (JSON strings are valid YAML).
+func yamlString(s string) string { return strconv.Quote(s) }
+
+// InputsTable renders a subcommand's inputs and outputs as Markdown tables.
+func InputsTable(spec *action.Spec) string {
+	var b strings.Builder
+	if len(spec.Inputs) > 0 {
+		b.WriteString("| input | type | default | description |\n|---|---|---|---|\n")
+		for _, in := range spec.Inputs {
+			kind := in.Kind.String()
+			if in.Kind == action.Enum {
+				kind = strings.Join(in.Enum, " \\| ")
+			}
+			def := "`" + in.Default + "`"
+			switch {
+			case in.Required:
+				def = "required"
+			case in.Default == "":
+				def = ""
+			}
+			desc := in.Description
+			if in.Secret {
+				desc += " Masked."
+			}
+			fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", in.Name, kind, def, cell(desc))
+		}
+	}
+	if len(spec.Outputs) > 0 {
+		if b.Len() > 0 {
+			b.WriteString("\n")
+		}
+		b.WriteString("| output | description |\n|---|---|\n")
+		for _, o := range spec.Outputs {
+			fmt.Fprintf(&b, "| `%s` | %s |\n", o.Name, cell(o.Description))
+		}
+	}
+	return b.String()
+}
+
+func cell(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
+
+// ReplaceBetween replaces the text between the marker lines
+// <!-- begin NAME --> and <!-- end NAME --> in doc.
+func ReplaceBetween(doc, name, content string) (string, error) {
+	begin, end := "<!-- begin "+name+" -->\n", "<!-- end "+name+" -->"
+	i := strings.Index(doc, begin)
+	j := strings.Index(doc, end)
+	if i < 0 || j < i {
+		return "", fmt.Errorf("markers %q and %q not found", strings.TrimSpace(begin), end)
+	}
+	return doc[:i+len(begin)] + content + doc[j:], nil
+}

@@ -1,0 +1,160 @@
+package actionyml_test
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/org/deploy-kit/internal/action"
+	"github.com/org/deploy-kit/internal/actionyml"
+	"github.com/org/deploy-kit/internal/cli"
+	"github.com/org/deploy-kit/internal/testenv"
+)
+
+var update = flag.Bool("update", false, "rewrite the generated action.yml files and README tables")
+
+// generated is every file this package renders, by path relative to the repo root.
+func generated(t *testing.T, root string) map[string]string {
+	files := map[string]string{"action.yml": actionyml.RenderSetup()}
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	require.NoError(t, err)
+	doc := string(readme)
+	for _, c := range cli.Commands {
+		if c.Action {
+			files[filepath.Join("actions", c.Spec.Name, "action.yml")] = actionyml.Render(c.Spec)
+		}
+		if len(c.Spec.Inputs)+len(c.Spec.Outputs) > 0 && c.Spec.Name != "version" {
+			doc, err = actionyml.ReplaceBetween(doc, c.Spec.Name+" inputs", actionyml.InputsTable(c.Spec))
+			require.NoError(t, err, "README.md")
+		}
+	}
+	files["README.md"] = doc
+	return files
+}
+
+func TestGeneratedFilesAreUpToDate(t *testing.T) {
+	root := testenv.RepoRoot(t)
+	for path, want := range generated(t, root) {
+		full := filepath.Join(root, path)
+		if *update {
+			require.NoError(t, os.MkdirAll(filepath.Dir(full), 0o755))
+			require.NoError(t, os.WriteFile(full, []byte(want), 0o644))
+			continue
+		}
+		got, err := os.ReadFile(full)
+		require.NoError(t, err)
+		assert.Equal(t, want, string(got), "%s is out of date: run make generate", path)
+	}
+}
+
+type actionFile struct {
+	Inputs map[string]struct {
+		Required bool    `yaml:"required"`
+		Default  *string `yaml:"default"`
+	} `yaml:"inputs"`
+	Outputs map[string]struct {
+		Value string `yaml:"value"`
+	} `yaml:"outputs"`
+	Runs struct {
+		Using string `yaml:"using"`
+		Steps []struct {
+			ID   string            `yaml:"id"`
+			Uses string            `yaml:"uses"`
+			Run  string            `yaml:"run"`
+			Env  map[string]string `yaml:"env"`
+		} `yaml:"steps"`
+	} `yaml:"runs"`
+}
+
+var expr = regexp.MustCompile(`\$\{\{\s*inputs\.([A-Za-z0-9_-]+)\s*\}\}`)
+
+// TestActionFilesMatchTheGoDefinitions reads each action.yml as a runner would and
+// checks it against the Go definitions, independently of the generator: every
+// declared input is defined in Go with the same default, every Go input is
+// declared, every input reaches deploykit through env:, and no run: script
+// interpolates an expression.
+func TestActionFilesMatchTheGoDefinitions(t *testing.T) {
+	root := testenv.RepoRoot(t)
+	dirs, err := filepath.Glob(filepath.Join(root, "actions", "*", "action.yml"))
+	require.NoError(t, err)
+	var names []string
+	for _, c := range cli.Commands {
+		if c.Action {
+			names = append(names, c.Spec.Name)
+		}
+	}
+	require.Len(t, dirs, len(names), "one action.yml per action subcommand")
+
+	for _, path := range append(dirs, filepath.Join(root, "action.yml")) {
+		rel, _ := filepath.Rel(root, path)
+		t.Run(rel, func(t *testing.T) {
+			data, err := os.ReadFile(path)
+			require.NoError(t, err)
+			var af actionFile
+			require.NoError(t, yaml.Unmarshal(data, &af))
+			assert.Equal(t, "composite", af.Runs.Using)
+			for _, step := range af.Runs.Steps {
+				assert.NotContains(t, step.Run, "${{", "run: must not interpolate expressions (step %q)", step.ID)
+				assert.Empty(t, step.Uses, "steps run deploykit, they do not call other actions")
+			}
+			if rel == "action.yml" {
+				assert.Empty(t, af.Inputs)
+				return
+			}
+
+			name := filepath.Base(filepath.Dir(path))
+			cmd := cli.Lookup(name)
+			require.NotNil(t, cmd, "actions/%s has no deploykit subcommand", name)
+			require.True(t, cmd.Action)
+
+			// Inputs: declared ⇔ defined in Go, same default and required.
+			for declared, in := range af.Inputs {
+				idx := slices.IndexFunc(cmd.Spec.Inputs, func(d action.Input) bool { return d.Name == declared })
+				if !assert.GreaterOrEqual(t, idx, 0, "input %s is declared in action.yml but not defined in Go", declared) {
+					continue
+				}
+				def := cmd.Spec.Inputs[idx]
+				assert.Equal(t, def.Required, in.Required, "input %s: required", declared)
+				if !def.Required {
+					require.NotNil(t, in.Default, "input %s has no default", declared)
+					assert.Equal(t, def.Default, *in.Default, "input %s: default differs from Go", declared)
+				}
+			}
+			for _, def := range cmd.Spec.Inputs {
+				assert.Contains(t, af.Inputs, def.Name, "input %s is defined in Go but not declared in action.yml", def.Name)
+			}
+
+			// Every input is mapped, through env:, on the step that runs deploykit.
+			var run *struct {
+				ID   string            `yaml:"id"`
+				Uses string            `yaml:"uses"`
+				Run  string            `yaml:"run"`
+				Env  map[string]string `yaml:"env"`
+			}
+			for i := range af.Runs.Steps {
+				if strings.Contains(af.Runs.Steps[i].Run, "\"$DEPLOYKIT\" "+name) {
+					run = &af.Runs.Steps[i]
+				}
+			}
+			require.NotNil(t, run, "no step runs deploykit %s", name)
+			for _, def := range cmd.Spec.Inputs {
+				m := expr.FindStringSubmatch(run.Env[def.EnvName()])
+				if assert.NotNil(t, m, "input %s is not mapped to %s", def.Name, def.EnvName()) {
+					assert.Equal(t, def.Name, m[1], "%s maps the wrong input", def.EnvName())
+				}
+			}
+			for _, o := range cmd.Spec.Outputs {
+				assert.Equal(t, "${{ steps.run.outputs."+o.Name+" }}", af.Outputs[o.Name].Value, "output %s", o.Name)
+			}
+			assert.Len(t, af.Outputs, len(cmd.Spec.Outputs))
+		})
+	}
+}
