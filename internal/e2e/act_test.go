@@ -25,7 +25,7 @@ const token = "deploykit-e2e-token-0123456789abcdef"
 
 // kitRepo copies the kit's working tree into a fresh git repository with the given
 // workflows and one commit with message, and returns its path and HEAD.
-func kitRepo(t *testing.T, message string, workflows ...string) (dir, head string) {
+func kitRepo(t testing.TB, message string, workflows ...string) (dir, head string) {
 	t.Helper()
 	root := testenv.RepoRoot(t)
 	dir = t.TempDir()

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Benchmarks recorded in BENCHMARKS.md. Time to a usable deploykit in a job:
+# tool-cache hit, source build with a warm Go cache, cold source build.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+echo "machine: $(uname -srm), $(nproc) CPUs, $(go env GOVERSION)"
+go test ./internal/e2e -run '^$' -bench 'InstallCacheHit|InstallSourceBuildWarm' -benchtime 20x
+go test ./internal/e2e -run '^$' -bench 'InstallSourceBuildCold' -benchtime 2x
