@@ -19,18 +19,7 @@ import (
 	"github.com/org/deploy-kit/internal/testenv"
 )
 
-// secretValues are the values that break hand-written env files.
-var secretValues = map[string]string{
-	"PLAIN":     "s3cret-value",
-	"SPACES":    "  two  spaces  ",
-	"QUOTES":    `it's "quoted"`,
-	"HASH":      "pa#ss #word",
-	"EQUALS":    "a=b==c",
-	"DOLLAR":    "$HOME ${HOME} $$ \\$X",
-	"NEWLINES":  "first line\nsecond line\n",
-	"BACKSLASH": `C:\new\to\"x\`,
-	"UNICODE":   "päss→wörd",
-}
+var secretValues = testenv.SecretValues()
 
 // deploykit runs the built binary with a clean environment plus extra.
 func deploykit(t *testing.T, extra []string, args ...string) *exec.Cmd {
@@ -62,7 +51,7 @@ func TestWithSecretsRunsTheCommandAndShredsTheFile(t *testing.T) {
 	cmd := deploykit(t, append(secretEnv(), "RUNNER_TEMP="+tmp), "with-secrets", "--", "sh", "-c", check, "sh", "{env-file}")
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, string(out))
-	assert.Contains(t, string(out), "secret env file: 9 variable(s) from ENV_*: BACKSLASH, DOLLAR, EQUALS, HASH, NEWLINES, PLAIN, QUOTES, SPACES, UNICODE\n")
+	assert.Contains(t, string(out), "secret env file: 10 variable(s) from ENV_*: BACKSLASH, DOLLAR, EQUALS, HASH, NEWLINES, PLAIN, QUOTES, SPACES, TRAILBS, UNICODE\n")
 	assert.Contains(t, string(out), "child sees ***\n")
 	assert.NotContains(t, string(out), "s3cret-value")
 	assert.Empty(t, envFiles(t, tmp))
@@ -81,9 +70,9 @@ func TestWithSecretsMasksBeforeAnythingElseInARunner(t *testing.T) {
 		}
 		masks++
 	}
-	// Nine values, and the two lines of the multi-line one.
-	assert.Equal(t, 11, masks, string(out))
-	assert.Contains(t, string(out), "::add-mask::first line\n::add-mask::second line\n")
+	// Ten values, and the three lines of the multi-line one.
+	assert.Equal(t, 13, masks, string(out))
+	assert.Contains(t, string(out), "::add-mask::first line\n::add-mask::second line\n::add-mask::last\n")
 }
 
 func TestWithSecretsFailingCommand(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -112,35 +113,64 @@ func later(log string) map[string]string {
 	return seen
 }
 
-func TestGuardPushSkipCI(t *testing.T) {
-	t.Parallel()
-	repo, head := kitRepo(t, "docs: typo [skip ci]", "guard.yaml")
-	log, err := runAct(t, repo, "guard.yaml", "push", map[string]any{
-		"ref":         "refs/heads/main",
-		"after":       head,
-		"head_commit": map[string]any{"id": head, "message": "docs: typo [skip ci]"},
-	})
-	require.NoError(t, err, log)
-	seen := later(log)
-	assert.Equal(t, "true", seen["skip"], log)
-	assert.Equal(t, `push: head commit says "[skip ci]"`, seen["reason"])
-	assert.Contains(t, seen["setup path"], "/deploykit", "the setup action's path output")
-	assert.NotContains(t, seen, "deploying")
-	assert.Contains(t, log, "### deploykit guard: skip", "the summary is in the log")
-	assert.Contains(t, log, "Job succeeded")
-}
-
-func TestGuardPushWithoutMarker(t *testing.T) {
-	t.Parallel()
-	repo, head := kitRepo(t, "feat: login", "guard.yaml")
-	log, err := runAct(t, repo, "guard.yaml", "push", map[string]any{
-		"ref":         "refs/heads/main",
-		"head_commit": map[string]any{"id": head, "message": "feat: login"},
-	})
-	require.NoError(t, err, log)
-	seen := later(log)
-	assert.Equal(t, "false", seen["skip"], log)
-	assert.Contains(t, log, "later step - deploying")
+// TestGuardThroughAct runs the setup action and deploykit guard in a workflow on
+// act, for each event shape, and checks what a later step of the job sees.
+func TestGuardThroughAct(t *testing.T) {
+	push := func(msg string) func(*testing.T, string) map[string]any {
+		return func(_ *testing.T, head string) map[string]any {
+			return map[string]any{"ref": "refs/heads/main", "after": head, "head_commit": map[string]any{"id": head, "message": msg}}
+		}
+	}
+	gitea := func(title, conclusion string) func(*testing.T, string) map[string]any {
+		return func(t *testing.T, head string) map[string]any { return giteaWorkflowRun(t, head, title, conclusion) }
+	}
+	dispatch := func(*testing.T, string) map[string]any { return map[string]any{"inputs": map[string]any{}} }
+	for _, tc := range []struct {
+		name    string
+		message string // of the repository's only commit
+		event   string
+		payload func(t *testing.T, head string) map[string]any
+		gitea   bool
+		skip    string
+		reason  string // %s is the short head sha
+	}{
+		{"push [skip ci]", "docs: typo [skip ci]", "push", push("docs: typo [skip ci]"), false,
+			"true", `push: head commit says "[skip ci]"`},
+		{"push without marker", "feat: login", "push", push("feat: login"), false,
+			"false", "push: head commit has no skip marker"},
+		// The trailer is only in the commit body, which Gitea's display_title lacks:
+		// guard reads it with git log from the checkout.
+		{"gitea workflow_run trailer in body", "Update docs\n\nskip-checks: true", "workflow_run", gitea("Update docs", "success"), true,
+			"true", `workflow_run: head commit %s ends with the trailer "skip-checks: true"`},
+		{"gitea workflow_run title", "chore(release): v1.2.0 [skip ci]", "workflow_run", gitea("chore(release): v1.2.0 [skip ci]", "success"), true,
+			"true", `workflow_run: run title says "[skip ci]"`},
+		{"workflow_run that failed", "feat: x", "workflow_run", gitea("feat: x", "failure"), false,
+			"true", `workflow_run: the triggering workflow concluded "failure", not success`},
+		{"workflow_dispatch", "docs [skip ci]", "workflow_dispatch", dispatch, false,
+			"false", "workflow_dispatch: never skipped (started on purpose)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			repo, head := kitRepo(t, tc.message, "guard.yaml")
+			var extra []string
+			if tc.gitea {
+				extra = []string{"--env", "GITEA_ACTIONS=true"}
+			}
+			log, err := runAct(t, repo, "guard.yaml", tc.event, tc.payload(t, head), extra...)
+			require.NoError(t, err, log)
+			seen := later(log)
+			assert.Equal(t, tc.skip, seen["skip"], log)
+			want := tc.reason
+			if strings.Contains(want, "%s") {
+				want = fmt.Sprintf(want, head[:7])
+			}
+			assert.Equal(t, want, seen["reason"])
+			assert.Contains(t, seen["setup path"], "/deploykit", "the setup action's path output")
+			assert.Equal(t, tc.skip == "false", strings.Contains(log, "later step - deploying"))
+			assert.Contains(t, log, "### deploykit guard: ", "the summary is in the log")
+			assert.Contains(t, log, "Job succeeded")
+		})
+	}
 }
 
 // giteaWorkflowRun is a Gitea-shaped workflow_run payload (no head_commit) for sha.
@@ -152,47 +182,4 @@ func giteaWorkflowRun(t *testing.T, sha, title, conclusion string) map[string]an
 	run := p["workflow_run"].(map[string]any)
 	run["head_sha"], run["display_title"], run["conclusion"] = sha, title, conclusion
 	return p
-}
-
-func TestGuardGiteaWorkflowRunReadsTheCommitBody(t *testing.T) {
-	t.Parallel()
-	// The marker is only in the body's trailer, which Gitea's display_title lacks.
-	repo, head := kitRepo(t, "Update docs\n\nskip-checks: true", "guard.yaml")
-	log, err := runAct(t, repo, "guard.yaml", "workflow_run", giteaWorkflowRun(t, head, "Update docs", "success"),
-		"--env", "GITEA_ACTIONS=true")
-	require.NoError(t, err, log)
-	seen := later(log)
-	assert.Equal(t, "true", seen["skip"], log)
-	assert.Equal(t, `workflow_run: head commit `+head[:7]+` ends with the trailer "skip-checks: true"`, seen["reason"])
-}
-
-func TestGuardGiteaWorkflowRunTitle(t *testing.T) {
-	t.Parallel()
-	repo, head := kitRepo(t, "chore(release): v1.2.0 [skip ci]", "guard.yaml")
-	log, err := runAct(t, repo, "guard.yaml", "workflow_run", giteaWorkflowRun(t, head, "chore(release): v1.2.0 [skip ci]", "success"),
-		"--env", "GITEA_ACTIONS=true")
-	require.NoError(t, err, log)
-	seen := later(log)
-	assert.Equal(t, "true", seen["skip"], log)
-	assert.Equal(t, `workflow_run: run title says "[skip ci]"`, seen["reason"])
-}
-
-func TestGuardWorkflowRunThatFailed(t *testing.T) {
-	t.Parallel()
-	repo, head := kitRepo(t, "feat: x", "guard.yaml")
-	log, err := runAct(t, repo, "guard.yaml", "workflow_run", giteaWorkflowRun(t, head, "feat: x", "failure"))
-	require.NoError(t, err, log)
-	seen := later(log)
-	assert.Equal(t, "true", seen["skip"], log)
-	assert.Equal(t, `workflow_run: the triggering workflow concluded "failure", not success`, seen["reason"])
-}
-
-func TestGuardWorkflowDispatchIsNeverSkipped(t *testing.T) {
-	t.Parallel()
-	repo, _ := kitRepo(t, "docs [skip ci]", "guard.yaml")
-	log, err := runAct(t, repo, "guard.yaml", "workflow_dispatch", map[string]any{"inputs": map[string]any{}})
-	require.NoError(t, err, log)
-	seen := later(log)
-	assert.Equal(t, "false", seen["skip"], log)
-	assert.Equal(t, "workflow_dispatch: never skipped (started on purpose)", seen["reason"])
 }

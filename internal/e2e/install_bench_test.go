@@ -24,27 +24,23 @@ func BenchmarkInstallCacheHit(b *testing.B) {
 
 // BenchmarkInstallSourceBuildWarm: empty tool cache, Go's build cache warm (a
 // self-hosted runner after the first job).
-func BenchmarkInstallSourceBuildWarm(b *testing.B) {
-	k := newKit(b)
-	i := 0
-	for b.Loop() {
-		i++
-		k.toolCache = filepath.Join(b.TempDir(), strconv.Itoa(i))
-		if out, err := k.install(b, os.Getenv("PATH"), "DEPLOYKIT_NO_DOWNLOAD=1"); err != nil {
-			b.Fatal(err, out)
-		}
-	}
-}
+func BenchmarkInstallSourceBuildWarm(b *testing.B) { benchSourceBuild(b, false) }
 
 // BenchmarkInstallSourceBuildCold: empty tool cache and empty Go build cache (a fresh
 // runner with the module cache restored): the cold build from source.
-func BenchmarkInstallSourceBuildCold(b *testing.B) {
+func BenchmarkInstallSourceBuildCold(b *testing.B) { benchSourceBuild(b, true) }
+
+func benchSourceBuild(b *testing.B, coldGoCache bool) {
 	k := newKit(b)
 	i := 0
 	for b.Loop() {
 		i++
 		k.toolCache = filepath.Join(b.TempDir(), strconv.Itoa(i))
-		if out, err := k.install(b, os.Getenv("PATH"), "DEPLOYKIT_NO_DOWNLOAD=1", "GOCACHE="+b.TempDir()); err != nil {
+		env := []string{"DEPLOYKIT_NO_DOWNLOAD=1"}
+		if coldGoCache {
+			env = append(env, "GOCACHE="+b.TempDir())
+		}
+		if out, err := k.install(b, os.Getenv("PATH"), env...); err != nil {
 			b.Fatal(err, out)
 		}
 	}

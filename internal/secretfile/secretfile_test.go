@@ -12,25 +12,20 @@ import (
 	"github.com/compose-spec/compose-go/v2/dotenv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/org/deploy-kit/internal/testenv"
 )
 
-// hardValues are values that break naive KEY=value files.
-var hardValues = map[string]string{
-	"PLAIN":     "s3cret",
-	"SPACES":    "  leading and trailing  ",
-	"QUOTES":    `it's "quoted" and 'single'`,
-	"HASH":      "pa#ss #word",
-	"EQUALS":    "a=b==c",
-	"DOLLAR":    "$HOME ${HOME} $$ $1 \\$ ${X:-y}",
-	"NEWLINES":  "line one\nline two\n\nlast\n",
-	"BACKSLASH": `C:\path\n\to\"x\\`,
-	"CRLF":      "a\r\nb",
-	"TAB":       "a\tb",
-	"UNICODE":   "päss→wörd 🔑",
-	"EMPTY":     "",
-	"ESCAPES":   `\0123 \a \u00e9 \x41`,
-	"TRAILBS":   `ends with \`,
-}
+// hardValues adds to the shared hard values the ones only an env file (not a
+// container environment) sees.
+var hardValues = func() map[string]string {
+	v := testenv.SecretValues()
+	v["CRLF"] = "a\r\nb"
+	v["TAB"] = "a\tb"
+	v["EMPTY"] = ""
+	v["ESCAPES"] = `\0123 \a \u00e9 \x41`
+	return v
+}()
 
 func hardVars() []Var {
 	var vars []Var
