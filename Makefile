@@ -7,7 +7,7 @@ example:
 	./scripts/example.sh
 
 example-down:
-	docker compose -f examples/compose.yaml down
+	docker compose -f examples/hello/compose.yaml down
 
 # The full test suite (provisions Docker Compose v2, act, actionlint and Postgres first).
 test:

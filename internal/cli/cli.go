@@ -34,7 +34,7 @@ type Command struct {
 var Commands = []*Command{
 	{Spec: &buildimage.Spec, Run: notImplemented, Action: true},
 	{Spec: &migrationsmoke.Spec, Run: notImplemented, Action: true},
-	{Spec: &deploy.Spec, Run: notImplemented, Action: true},
+	{Spec: &deploy.Spec, Run: deploy.Run, Action: true},
 	{Spec: &rollback.Spec, Run: notImplemented, Action: true},
 	{Spec: &backup.Spec, Run: notImplemented, Action: true},
 	{Spec: &guardSpec, Run: runGuard},

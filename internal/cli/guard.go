@@ -6,7 +6,6 @@ import (
 	"strconv"
 
 	"github.com/org/deploy-kit/internal/action"
-	"github.com/org/deploy-kit/internal/git"
 	"github.com/org/deploy-kit/internal/guard"
 )
 
@@ -20,15 +19,10 @@ var guardSpec = action.Spec{
 }
 
 func runGuard(ctx context.Context, a *action.Context) error {
-	payload, err := a.Event()
+	d, err := guard.Check(ctx, a, runner(a, false))
 	if err != nil {
 		return action.Failedf("%v", err)
 	}
-	run := runner(a, false)
-	commitMessage := func(sha string) (string, error) {
-		return run.Output(ctx, git.CommitMessage(a.Workspace(), sha))
-	}
-	d := guard.Decide(a.GitHub.EventName, payload, commitMessage)
 	if d.Warning != "" {
 		a.Warningf("%s", d.Warning)
 	}

@@ -1,10 +1,85 @@
 // Package git builds the git command lines the kit runs (as argv, run by package
-// command).
+// command). Revisions that come from inputs are passed after --end-of-options or
+// validated by the caller, so they cannot be read as options.
 package git
 
 import "github.com/org/deploy-kit/internal/command"
 
+func cmd(dir string, args ...string) command.Cmd {
+	return command.Cmd{Argv: append([]string{"git"}, args...), Dir: dir}
+}
+
 // CommitMessage prints the full message of one commit.
 func CommitMessage(dir, rev string) command.Cmd {
-	return command.Cmd{Argv: []string{"git", "log", "-1", "--format=%B", rev, "--"}, Dir: dir}
+	return cmd(dir, "log", "-1", "--format=%B", rev, "--")
+}
+
+// ResolveCommit prints the commit a revision names.
+func ResolveCommit(dir, rev string) command.Cmd {
+	return cmd(dir, "rev-parse", "--verify", "--quiet", "--end-of-options", rev+"^{commit}")
+}
+
+// ShortSHA prints the 7-character abbreviation of a commit.
+func ShortSHA(dir, rev string) command.Cmd {
+	return cmd(dir, "rev-parse", "--short=7", "--verify", "--end-of-options", rev+"^{commit}")
+}
+
+// CurrentBranch prints the checked-out branch (fails on a detached HEAD).
+func CurrentBranch(dir string) command.Cmd {
+	return cmd(dir, "symbolic-ref", "--short", "-q", "HEAD")
+}
+
+// RemoteHead prints origin's default branch as origin/<name>.
+func RemoteHead(dir, remote string) command.Cmd {
+	return cmd(dir, "rev-parse", "--abbrev-ref", remote+"/HEAD")
+}
+
+// TagsAt lists the tags pointing at a commit.
+func TagsAt(dir, rev string) command.Cmd {
+	return cmd(dir, "tag", "--points-at", rev)
+}
+
+// ConfigGet prints a config value (fails when unset).
+func ConfigGet(dir, key string) command.Cmd {
+	return cmd(dir, "config", "--get", key)
+}
+
+// Commit commits the given paths with a message.
+func Commit(dir, message string, paths ...string) command.Cmd {
+	return cmd(dir, append([]string{"commit", "-q", "-m", message, "--"}, paths...)...)
+}
+
+// AnnotatedTag creates an annotated tag at HEAD.
+func AnnotatedTag(dir, tag, message string) command.Cmd {
+	return cmd(dir, "tag", "-a", tag, "-m", message)
+}
+
+// DeleteTag deletes a local tag.
+func DeleteTag(dir, tag string) command.Cmd { return cmd(dir, "tag", "-d", tag) }
+
+// PushBranchAndTag pushes HEAD to the branch and the tag in one atomic push: both
+// land or neither does.
+func PushBranchAndTag(dir, remote, branch, tag string) command.Cmd {
+	return cmd(dir, "push", "--atomic", remote, "HEAD:refs/heads/"+branch, "refs/tags/"+tag)
+}
+
+// Fetch fetches a branch from a remote.
+func Fetch(dir, remote, branch string) command.Cmd {
+	return cmd(dir, "fetch", "-q", remote, "refs/heads/"+branch+":refs/remotes/"+remote+"/"+branch)
+}
+
+// ResetHard moves the branch and work tree to rev.
+func ResetHard(dir, rev string) command.Cmd { return cmd(dir, "reset", "-q", "--hard", rev) }
+
+// Rebase replays local commits on top of upstream.
+func Rebase(dir, upstream string) command.Cmd { return cmd(dir, "rebase", "-q", upstream) }
+
+// WorktreeAdd checks rev out, detached, into path.
+func WorktreeAdd(dir, path, rev string) command.Cmd {
+	return cmd(dir, "worktree", "add", "-q", "--detach", path, rev)
+}
+
+// WorktreeRemove removes a worktree made by WorktreeAdd.
+func WorktreeRemove(dir, path string) command.Cmd {
+	return cmd(dir, "worktree", "remove", "--force", path)
 }

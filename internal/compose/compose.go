@@ -1,0 +1,125 @@
+// Package compose reads compose files with compose-go (never by hand) and builds the
+// `docker compose` command lines the kit runs.
+package compose
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/org/deploy-kit/internal/command"
+)
+
+// Project is a compose project as the kit runs it.
+type Project struct {
+	File      string   // absolute path of the compose file
+	Overrides []string // more compose files merged on top (-f)
+	Name      string   // project name (-p)
+	EnvFiles  []string // --env-file arguments, in order
+	Env       []string // environment docker compose runs with
+}
+
+// Load parses the compose file exactly as docker compose will: with env for
+// interpolation (the job environment plus the kit's DEPLOY_* and secret variables),
+// the project's .env file, and the given project name ("" derives it).
+func Load(ctx context.Context, file, name string, env []string) (*types.Project, error) {
+	opts, err := cli.NewProjectOptions([]string{file},
+		cli.WithWorkingDirectory(filepath.Dir(file)),
+		cli.WithEnv(env),
+		cli.WithDotEnv,
+		cli.WithName(name),
+		cli.WithInterpolation(true),
+		cli.WithResolvedPaths(true),
+	)
+	if err != nil {
+		return nil, err
+	}
+	return opts.LoadProject(ctx)
+}
+
+// DotEnv is the project directory's .env, which docker compose stops reading once
+// --env-file is given, so the kit passes it explicitly first.
+func DotEnv(file string) []string {
+	p := filepath.Join(filepath.Dir(file), ".env")
+	if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+		return []string{p}
+	}
+	return nil
+}
+
+func (p Project) base(args ...string) command.Cmd {
+	argv := []string{"docker", "compose", "-p", p.Name, "-f", p.File}
+	for _, f := range p.Overrides {
+		argv = append(argv, "-f", f)
+	}
+	for _, f := range p.EnvFiles {
+		argv = append(argv, "--env-file", f)
+	}
+	return command.Cmd{Argv: append(argv, args...), Dir: filepath.Dir(p.File), Env: p.Env}
+}
+
+// UpOptions shape `docker compose up`.
+type UpOptions struct {
+	Services    []string      // empty: all
+	Build       bool          // build images first (--build)
+	PullMissing bool          // pull-only: never build, pull what is missing
+	NoDeps      bool          // only the named services
+	WaitTimeout time.Duration // --wait-timeout
+}
+
+// Up starts the project and waits for every container to be running and healthy.
+func (p Project) Up(o UpOptions) command.Cmd {
+	args := []string{"up", "-d", "--wait", "--remove-orphans"}
+	if o.WaitTimeout > 0 {
+		args = append(args, "--wait-timeout", fmt.Sprint(int(o.WaitTimeout.Round(time.Second).Seconds())))
+	}
+	switch {
+	case o.PullMissing:
+		args = append(args, "--no-build", "--pull", "missing")
+	case o.Build:
+		args = append(args, "--build")
+	default:
+		args = append(args, "--no-build", "--pull", "never")
+	}
+	if o.NoDeps {
+		args = append(args, "--no-deps")
+	}
+	return p.base(append(args, o.Services...)...)
+}
+
+// Build builds images; noCache skips the build cache.
+func (p Project) Build(services []string, noCache bool) command.Cmd {
+	args := []string{"build"}
+	if noCache {
+		args = append(args, "--no-cache")
+	}
+	return p.base(append(args, services...)...)
+}
+
+// Config validates the file the way docker compose itself does (--quiet).
+func (p Project) Config() command.Cmd { return p.base("config", "--quiet") }
+
+// Version prints the compose plugin's version.
+func Version() command.Cmd {
+	return command.Cmd{Argv: []string{"docker", "compose", "version", "--short"}}
+}
+
+// ImageRef is the image a service runs: its image: field, or what compose names a
+// built image (<project>-<service>).
+func ImageRef(project *types.Project, svc types.ServiceConfig) string {
+	if svc.Image != "" {
+		return svc.Image
+	}
+	return project.Name + "-" + svc.Name
+}
+
+// ManualCommand renders a command for a person to paste: shell-quoted.
+func ManualCommand(c command.Cmd) string {
+	return strings.TrimSpace(c.String())
+}

@@ -1,0 +1,268 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/org/deploy-kit/internal/action"
+	"github.com/org/deploy-kit/internal/command"
+	"github.com/org/deploy-kit/internal/compose"
+	"github.com/org/deploy-kit/internal/docker"
+	"github.com/org/deploy-kit/internal/history"
+	"github.com/org/deploy-kit/internal/lock"
+	"github.com/org/deploy-kit/internal/secretfile"
+	"github.com/org/deploy-kit/internal/verify"
+)
+
+// State is everything the steps share: inputs, what was learnt along the way, and
+// what must be undone.
+type State struct {
+	A      *action.Context
+	In     *action.Inputs
+	Exec   *command.Runner
+	Docker *docker.Client
+	Target Target
+	DryRun bool
+
+	// From the inputs, validated before any step runs.
+	Workspace   string // git checkout the deploy runs from
+	ComposeFile string // absolute
+	Environment string
+	Service     string
+	Checks      []verify.Check
+	Secrets     []secretfile.Var
+	History     history.File
+	LockDir     string
+
+	// Learnt by the steps.
+	Project         *types.Project
+	Compose         compose.Project
+	Git             GitInfo
+	Version         string
+	PreviousVersion string
+	Previous        *history.Entry // the last live deploy of this stack+environment
+	Forced          string         // why the deploy was forced, when it was
+	EnvFile         *secretfile.File
+	Lock            *lock.Lock
+	lockHolder      lock.Holder
+	Snapshot        Snapshot
+
+	// Outcome.
+	Results     []Result
+	Skipped     bool
+	FailedStep  string
+	FailedErr   error
+	RolledBack  bool
+	RollbackErr error
+	HandOff     string // Markdown for a person, on failure
+
+	detail  string // what the running step did, for its summary row
+	cleanup []func()
+}
+
+// did records what the running step did, for the summary.
+func (s *State) did(format string, args ...any) {
+	s.detail = fmt.Sprintf(format, args...)
+	s.A.Logf("    %s", s.detail)
+}
+
+// onExit registers a cleanup that runs when deploy returns and, if the job is
+// cancelled, from the signal handler.
+func (s *State) onExit(fn func()) {
+	release := s.A.OnExit(fn)
+	s.cleanup = append(s.cleanup, func() { fn(); release() })
+}
+
+var (
+	projectName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+	envName     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+)
+
+// Run is `deploykit deploy`.
+func Run(ctx context.Context, a *action.Context) error {
+	s, err := newState(a)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for i := len(s.cleanup) - 1; i >= 0; i-- {
+			s.cleanup[i]()
+		}
+	}()
+	return s.run(ctx)
+}
+
+// newState validates every input — a bad one stops the deploy before anything is
+// touched, with exit 2 — and masks the secrets before anything is printed.
+func newState(a *action.Context) (*State, error) {
+	in := a.Inputs
+	s := &State{A: a, In: in, DryRun: in.Bool("dry-run")}
+
+	secrets, err := secretfile.Collect(a.Environ(), in.String("secret-prefix"))
+	if err != nil {
+		return nil, action.Usagef("%v", err)
+	}
+	for _, v := range secrets {
+		a.Mask(v.Value)
+	}
+	s.Secrets = secrets
+	s.Exec = &command.Runner{Log: a.Log, Mask: a.MaskString, DryRun: s.DryRun}
+
+	s.Workspace = a.Workspace()
+	file := in.String("compose-file")
+	if !filepath.IsAbs(file) {
+		file = filepath.Join(s.Workspace, file)
+	}
+	if fi, err := os.Stat(file); err != nil || fi.IsDir() {
+		return nil, action.Usagef("input compose-file: %s does not exist (paths are relative to the workspace %s)", in.String("compose-file"), s.Workspace)
+	}
+	s.ComposeFile = file
+	if n := in.String("project-name"); n != "" && !projectName.MatchString(n) {
+		return nil, action.Usagef("input project-name: %q is not a compose project name: lowercase letters, digits, - and _, starting with a letter or digit", n)
+	}
+	s.Environment = in.String("environment")
+	for _, name := range []string{"environment", "verifies", "requires-verified"} {
+		if v := in.String(name); v != "" && !envName.MatchString(v) {
+			return nil, action.Usagef("input %s: %q is not an environment name: letters, digits, ., - and _", name, v)
+		}
+	}
+	s.Service = in.String("service")
+	if ref := in.String("git-ref"); ref != "" && !gitRef.MatchString(ref) {
+		return nil, action.Usagef("input git-ref: %q is not a branch, tag or commit name", ref)
+	}
+	for _, name := range []string{"health-url", "smoke-base-url"} {
+		if u := in.String(name); u != "" {
+			if err := verify.ValidateURL(u); err != nil {
+				return nil, action.Usagef("input %s: %v", name, err)
+			}
+		}
+	}
+	if s.Checks, err = verify.ParseChecks(in.List("smoke-checks")); err != nil {
+		return nil, action.Usagef("input smoke-checks: %v", err)
+	}
+	if len(s.Checks) > 0 && in.String("smoke-base-url") == "" {
+		return nil, action.Usagef("input smoke-checks: set smoke-base-url too (the checks' paths are relative to it)")
+	}
+	if in.Duration("health-max-delay") < in.Duration("health-initial-delay") {
+		return nil, action.Usagef("input health-max-delay (%s) is shorter than health-initial-delay (%s)", in.Duration("health-max-delay"), in.Duration("health-initial-delay"))
+	}
+	if !filepath.IsAbs(in.String("history-file")) {
+		return nil, action.Usagef("input history-file: %q must be an absolute path on the Docker host", in.String("history-file"))
+	}
+	s.History = history.File{Path: in.String("history-file")}
+	s.LockDir = filepath.Join(filepath.Dir(s.History.Path), "locks")
+	s.Target = composeTarget{}
+	return s, nil
+}
+
+// gitRef accepts what git accepts as a ref or commit name, and nothing that could be
+// read as an option or a path trick.
+var gitRef = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]*$`)
+
+func (s *State) run(ctx context.Context) error {
+	var stepErr error
+	for i, step := range Pipeline {
+		stepErr = s.runStep(ctx, step)
+		if stepErr != nil {
+			s.FailedStep, s.FailedErr = step.String(), stepErr
+			s.skipRest(Pipeline[i+1:], "an earlier step failed")
+			break
+		}
+		if s.Skipped {
+			s.skipRest(Pipeline[i+1:], "the guard skipped this deploy")
+			break
+		}
+	}
+	if stepErr != nil && ctx.Err() == nil {
+		_ = s.runStep(ctx, rollbackStep{})
+	}
+	if !s.Skipped {
+		_ = s.runStep(context.WithoutCancel(ctx), historyStep{})
+	}
+	if err := s.finish(ctx); err != nil {
+		return err
+	}
+	switch {
+	case stepErr == nil:
+		return nil
+	case action.ExitCode(stepErr) == action.ExitUsage:
+		return stepErr
+	case s.RolledBack:
+		return action.Failedf("deploy of %s failed at %s (%v); rolled back to %s", s.Version, s.FailedStep, stepErr, s.rollbackVersion())
+	default:
+		return action.Failedf("deploy of %s failed at %s: %v", orUnknown(s.Version), s.FailedStep, stepErr)
+	}
+}
+
+func orUnknown(v string) string {
+	if v == "" {
+		return "(version not determined)"
+	}
+	return v
+}
+
+// status is the deploy's status output.
+func (s *State) status() string {
+	switch {
+	case s.Skipped:
+		return "skipped"
+	case s.FailedErr == nil:
+		return "success"
+	case s.RolledBack:
+		return "rolled-back"
+	}
+	return "failed"
+}
+
+// finish writes the outputs and the summary.
+func (s *State) finish(ctx context.Context) error {
+	url := s.In.String("health-url")
+	if url == "" {
+		url = s.In.String("smoke-base-url")
+	}
+	outputs := []struct{ name, value string }{
+		{"version", s.Version},
+		{"previous-version", s.PreviousVersion},
+		{"status", s.status()},
+		{"skipped", strconv.FormatBool(s.Skipped)},
+		{"rolled-back", strconv.FormatBool(s.RolledBack)},
+		{"url", url},
+	}
+	var errs []error
+	for _, o := range outputs {
+		errs = append(errs, s.A.SetOutput(o.name, o.value))
+	}
+	errs = append(errs, s.A.Summary(s.summary()))
+	return errors.Join(errs...)
+}
+
+// composeEnv is the environment docker compose runs with: the job's, plus the
+// DEPLOY_* variables a compose file may interpolate.
+func (s *State) composeEnv(version, sha string) []string {
+	env := append([]string(nil), s.A.Environ()...)
+	short := sha
+	if len(short) > 7 {
+		short = short[:7]
+	}
+	tag := ""
+	if short != "" {
+		tag = "sha-" + short
+	}
+	return append(env,
+		"DEPLOY_VERSION="+version,
+		"DEPLOY_SHA="+sha,
+		"DEPLOY_TAG="+tag,
+		"DEPLOY_ENV="+s.Environment,
+	)
+}
+
+// since is a duration for the log.
+func since(t time.Time) string { return time.Since(t).Round(time.Millisecond).String() }

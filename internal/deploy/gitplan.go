@@ -1,0 +1,158 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/Masterminds/semver/v3"
+
+	"github.com/org/deploy-kit/internal/action"
+	"github.com/org/deploy-kit/internal/command"
+	"github.com/org/deploy-kit/internal/git"
+	"github.com/org/deploy-kit/internal/version"
+)
+
+// GitInfo is what the deploy learnt from the checkout.
+type GitInfo struct {
+	Dir       string // the checkout deployed from: the workspace, or a worktree of git-ref
+	SHA       string
+	Branch    string // checked-out branch of the workspace ("" when detached)
+	Default   string // the repository's default branch
+	OnDefault bool   // deploying the tip of the default branch
+	Current   *semver.Version
+	Bump      string // patch, minor or major when this deploy bumps; "" when read-only
+	ReadOnly  string // why the version is read-only
+}
+
+const remote = "origin"
+
+// planGit resolves what is deployed and its version, without writing anything:
+// on the default branch with a version bump, the next version; otherwise VERSION
+// as it is when the commit carries its tag, else VERSION-<shortsha>.
+func (s *State) planGit(ctx context.Context) error {
+	ws := s.Workspace
+	head, err := s.Exec.Output(ctx, git.ResolveCommit(ws, "HEAD"))
+	if err != nil {
+		return action.Usagef("the workspace %s is not a git checkout with a commit: %v", ws, err)
+	}
+	g := GitInfo{Dir: ws, SHA: strings.TrimSpace(head)}
+	if b, err := s.Exec.Output(ctx, git.CurrentBranch(ws)); err == nil {
+		g.Branch = strings.TrimSpace(b)
+	} else if ref := s.A.Getenv("GITHUB_REF"); strings.HasPrefix(ref, "refs/heads/") {
+		g.Branch = strings.TrimPrefix(ref, "refs/heads/")
+	}
+	g.Default = s.defaultBranch(ctx)
+
+	ref := s.In.String("git-ref")
+	if ref != "" {
+		sha, err := s.Exec.Output(ctx, git.ResolveCommit(ws, ref))
+		if err != nil {
+			return action.Usagef("input git-ref: %q does not name a commit in %s (fetch it first, e.g. actions/checkout with fetch-depth: 0)", ref, ws)
+		}
+		if sha = strings.TrimSpace(sha); sha != g.SHA {
+			g.SHA = sha
+			if g.Dir, err = s.worktree(ctx, sha); err != nil {
+				return err
+			}
+		}
+	}
+	g.OnDefault = g.Branch != "" && g.Branch == g.Default && (ref == "" || ref == g.Branch || ref == "refs/heads/"+g.Branch) && g.Dir == ws
+
+	if g.Current, err = version.Read(g.Dir); err != nil {
+		return action.Usagef("%v", err)
+	}
+	bump := s.In.String("version-bump")
+	switch {
+	case bump == "none":
+		g.ReadOnly = "version-bump is none"
+	case !g.OnDefault:
+		g.ReadOnly = fmt.Sprintf("not the default branch %s (deploying %s): versions are bumped only there", g.Default, describeRef(g, ref))
+	default:
+		g.Bump = bump
+	}
+	s.Git = g
+	if g.Bump != "" {
+		next, err := version.Bump(g.Current, g.Bump)
+		if err != nil {
+			return action.Usagef("%v", err)
+		}
+		s.Version = next.String()
+	} else {
+		s.Version = g.Current.String()
+		tags, _ := s.Exec.Output(ctx, git.TagsAt(ws, g.SHA))
+		if !containsLine(tags, "v"+g.Current.String()) {
+			s.Version += "-" + g.SHA[:7]
+		}
+	}
+	if g.Dir != ws {
+		rel, err := filepath.Rel(ws, s.ComposeFile)
+		if err == nil && !strings.HasPrefix(rel, "..") {
+			s.ComposeFile = filepath.Join(g.Dir, rel)
+		}
+		if _, err := os.Stat(s.ComposeFile); err != nil {
+			return action.Usagef("input compose-file: %s does not exist at %s", rel, ref)
+		}
+	}
+	return nil
+}
+
+func describeRef(g GitInfo, ref string) string {
+	switch {
+	case ref != "":
+		return ref
+	case g.Branch != "":
+		return g.Branch
+	}
+	return "a detached HEAD"
+}
+
+func containsLine(text, line string) bool {
+	for l := range strings.Lines(text) {
+		if strings.TrimSpace(l) == line {
+			return true
+		}
+	}
+	return false
+}
+
+// defaultBranch is the repository's default branch: from the event payload, else
+// origin/HEAD, else main.
+func (s *State) defaultBranch(ctx context.Context) string {
+	if payload, err := s.A.Event(); err == nil {
+		if repo, ok := payload["repository"].(map[string]any); ok {
+			if b, ok := repo["default_branch"].(string); ok && b != "" {
+				return b
+			}
+		}
+	}
+	if out, err := s.Exec.Output(ctx, git.RemoteHead(s.Workspace, remote)); err == nil {
+		if b := strings.TrimPrefix(strings.TrimSpace(out), remote+"/"); b != "" && b != "HEAD" {
+			return b
+		}
+	}
+	return "main"
+}
+
+// worktree checks sha out beside the workspace (never changing the job's checkout)
+// and removes it when the deploy ends.
+func (s *State) worktree(ctx context.Context, sha string) (string, error) {
+	if s.DryRun {
+		s.A.Logf("    dry run: would check %s out in a worktree; reading files from the workspace", sha[:7])
+		return s.Workspace, nil
+	}
+	dir, err := os.MkdirTemp(s.A.TempDir(), "deploykit-ref-"+sha[:7]+"-")
+	if err != nil {
+		return "", action.Failedf("worktree for %s: %v", sha, err)
+	}
+	os.Remove(dir) // git worktree add creates it
+	if _, err := s.Exec.Output(ctx, git.WorktreeAdd(s.Workspace, dir, sha)); err != nil {
+		return "", action.Failedf("checking out %s: %v", sha, err)
+	}
+	s.onExit(func() {
+		_, _ = (&command.Runner{Log: s.A.Log}).Output(context.Background(), git.WorktreeRemove(s.Workspace, dir))
+	})
+	return dir, nil
+}

@@ -1,0 +1,427 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/distribution/reference"
+
+	"github.com/org/deploy-kit/internal/action"
+	"github.com/org/deploy-kit/internal/compose"
+	"github.com/org/deploy-kit/internal/docker"
+	"github.com/org/deploy-kit/internal/guard"
+	"github.com/org/deploy-kit/internal/history"
+	"github.com/org/deploy-kit/internal/lock"
+	"github.com/org/deploy-kit/internal/secretfile"
+	"github.com/org/deploy-kit/internal/verify"
+)
+
+type guardStep struct{}
+
+func (guardStep) String() string { return "guard" }
+
+func (guardStep) Run(ctx context.Context, s *State) error {
+	d, err := guard.Check(ctx, s.A, s.Exec)
+	if err != nil {
+		return action.Failedf("%v", err)
+	}
+	if d.Warning != "" {
+		s.A.Warningf("%s", d.Warning)
+	}
+	s.Skipped = d.Skip
+	if d.Skip {
+		s.did("skip: %s", d.Reason)
+	} else {
+		s.did("%s", d.Reason)
+	}
+	return nil
+}
+
+type preflightStep struct{}
+
+func (preflightStep) String() string { return "preflight" }
+
+// Run checks everything that can refuse the deploy, changing nothing: bad input
+// (the compose file and what pull-only forbids) exits 2, an environment that is
+// not ready exits 1.
+func (preflightStep) Run(ctx context.Context, s *State) error {
+	if err := s.planGit(ctx); err != nil {
+		return err
+	}
+	if err := s.loadProject(ctx); err != nil {
+		return err
+	}
+	var notes []string
+	if s.Docker == nil {
+		c, err := docker.New(s.A.Getenv)
+		if err != nil {
+			return action.Failedf("%v", err)
+		}
+		s.Docker = c
+		s.onExit(func() { _ = c.Close() })
+	}
+	if err := s.Docker.Ping(ctx); err != nil {
+		return action.Failedf("%v: check DOCKER_HOST and that the engine runs", err)
+	}
+	if v, err := s.Exec.Output(ctx, compose.Version()); err != nil || !strings.HasPrefix(strings.TrimPrefix(strings.TrimSpace(v), "v"), "2.") {
+		return action.Failedf("docker compose v2 is required (docker compose version: %q %v): install the Compose plugin", strings.TrimSpace(v), err)
+	}
+	if s.Docker.IsLocal() {
+		root, free, err := s.Docker.FreeDisk(ctx)
+		if err != nil {
+			return action.Failedf("%v", err)
+		}
+		if min := s.In.Percent("min-free-disk"); free < min {
+			return action.Failedf("only %.1f%% of %s (Docker's data root) is free, below min-free-disk %g%%: free space (docker system prune, old images) or lower min-free-disk", free, root, min)
+		}
+		notes = append(notes, fmt.Sprintf("%.0f%% free on %s", free, root))
+	} else {
+		notes = append(notes, "disk not checked (remote engine "+s.Docker.Host()+")")
+	}
+	for _, n := range s.Project.Networks {
+		if !bool(n.External) {
+			continue
+		}
+		ok, err := s.Docker.NetworkExists(ctx, n.Name)
+		if err != nil {
+			return action.Failedf("inspecting network %s: %v", n.Name, err)
+		}
+		if !ok {
+			return action.Failedf("external network %s does not exist: create it (docker network create %s) or remove external: true", n.Name, n.Name)
+		}
+	}
+	if err := s.checkPromotion(); err != nil {
+		return err
+	}
+	s.did("version %s of %s on %s; %s", s.Version, s.Compose.Name, s.Environment, strings.Join(notes, "; "))
+	return nil
+}
+
+// loadProject parses the compose file with compose-go exactly as docker compose
+// will see it, and applies the pull-only rules.
+func (s *State) loadProject(ctx context.Context) error {
+	env := s.composeEnv(s.Version, s.Git.SHA)
+	for _, v := range s.Secrets {
+		env = append(env, v.Key+"="+v.Value)
+	}
+	p, err := compose.Load(ctx, s.ComposeFile, s.In.String("project-name"), env)
+	if err != nil {
+		return action.Usagef("compose file %s is not valid: %v", s.ComposeFile, err)
+	}
+	s.Project = p
+	s.Compose = compose.Project{File: s.ComposeFile, Name: p.Name, Env: s.composeEnv(s.Version, s.Git.SHA), EnvFiles: compose.DotEnv(s.ComposeFile)}
+	services := p.ServiceNames()
+	if s.Service != "" {
+		if _, err := p.GetService(s.Service); err != nil {
+			return action.Usagef("input service: %q is not a service of %s (services: %s)", s.Service, s.ComposeFile, strings.Join(services, ", "))
+		}
+		services = []string{s.Service}
+	}
+	if !s.In.Bool("pull-only") {
+		return nil
+	}
+	var problems []string
+	for _, name := range services {
+		svc, _ := p.GetService(name)
+		if svc.Build != nil {
+			problems = append(problems, fmt.Sprintf("service %s has a build: section", name))
+		}
+		if svc.Image == "" {
+			problems = append(problems, fmt.Sprintf("service %s has no image", name))
+			continue
+		}
+		ref, err := reference.ParseNormalizedNamed(svc.Image)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("service %s: image %q: %v", name, svc.Image, err))
+			continue
+		}
+		_, digested := ref.(reference.Digested)
+		tagged, isTagged := ref.(reference.Tagged)
+		switch {
+		case digested:
+		case !isTagged:
+			problems = append(problems, fmt.Sprintf("service %s: image %s has no tag (it means :latest)", name, svc.Image))
+		case tagged.Tag() == "latest":
+			problems = append(problems, fmt.Sprintf("service %s: image %s uses :latest", name, svc.Image))
+		}
+	}
+	if len(problems) > 0 {
+		return action.Usagef("pull-only deploys need pinned images: %s; pin each image to a version or sha- tag (e.g. image: registry/app:${DEPLOY_TAG})", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// checkPromotion refuses a version that was not verified where requires-verified
+// says, unless force; it also finds the version that runs now.
+func (s *State) checkPromotion() error {
+	entries, err := s.History.Read()
+	if err != nil {
+		return action.Failedf("%v", err)
+	}
+	if cur, ok := history.Current(entries, s.Compose.Name, s.Environment); ok {
+		s.Previous, s.PreviousVersion = &cur, cur.Version
+	}
+	need := s.In.String("requires-verified")
+	if need == "" || history.Verified(entries, need, s.Version) {
+		return nil
+	}
+	if !s.In.Bool("force") {
+		return action.Failedf("version %s was not verified on %s: deploy it there first (with verifies: %s), or set force: true to deploy it anyway (recorded as FORCED)", s.Version, need, need)
+	}
+	s.Forced = fmt.Sprintf("FORCED: %s not verified on %s", s.Version, need)
+	s.A.Warningf("%s (force: true)", s.Forced)
+	return nil
+}
+
+type lockStep struct{}
+
+func (lockStep) String() string { return "lock" }
+
+func (lockStep) Run(ctx context.Context, s *State) error {
+	path := lock.PathFor(s.LockDir, s.Compose.Name, s.Environment)
+	if s.DryRun {
+		return skip("dry run: would take %s", path)
+	}
+	host, _ := os.Hostname()
+	me := lock.Holder{Host: host, PID: os.Getpid(), Version: s.Version, JobURL: s.A.JobURL(), Since: time.Now()}
+	start := time.Now()
+	l, err := lock.Acquire(ctx, path, me, s.In.Duration("lock-timeout"), func(h lock.Holder) {
+		s.A.Logf("    waiting up to %s for the deploy holding %s: %s", s.In.Duration("lock-timeout"), path, h)
+	})
+	if err != nil {
+		return action.Failedf("%v", err)
+	}
+	s.Lock, s.lockHolder = l, me
+	s.onExit(func() { _ = l.Release() })
+	s.did("took %s after %s", path, since(start))
+	return nil
+}
+
+type secretsStep struct{}
+
+func (secretsStep) String() string { return "secrets" }
+
+func (secretsStep) Run(_ context.Context, s *State) error {
+	prefix := s.In.String("secret-prefix")
+	if len(s.Secrets) == 0 {
+		return skip("no %s* variables in the job", prefix)
+	}
+	keys := make([]string, len(s.Secrets))
+	for i, v := range s.Secrets {
+		keys[i] = v.Key
+	}
+	if s.DryRun {
+		s.Compose.EnvFiles = append(s.Compose.EnvFiles, "<secret env file>")
+		return skip("dry run: would write %d variable(s) to a 0600 env file: %s", len(keys), strings.Join(keys, ", "))
+	}
+	f, err := secretfile.Write(s.A.TempDir(), s.A.Getenv("GITHUB_WORKSPACE"), s.Secrets)
+	if err != nil {
+		return action.Failedf("%v", err)
+	}
+	s.EnvFile = f
+	s.onExit(func() { _ = f.Remove() })
+	for _, p := range f.Swept {
+		s.A.Logf("    removed a stale secret env file left by a killed run: %s", p)
+	}
+	s.Compose.EnvFiles = append(s.Compose.EnvFiles, f.Path)
+	s.did("%d variable(s) from %s* in a 0600 env file: %s", len(keys), prefix, strings.Join(keys, ", "))
+	return nil
+}
+
+type backupStep struct{}
+
+func (backupStep) String() string { return "backup" }
+
+func (backupStep) Run(context.Context, *State) error {
+	return skip("not requested: run the backup action before deploy for a backup of the database")
+}
+
+type snapshotStep struct{}
+
+func (snapshotStep) String() string { return "snapshot" }
+
+func (snapshotStep) Run(ctx context.Context, s *State) error {
+	snap, err := s.Target.Snapshot(ctx, s)
+	if err != nil {
+		return action.Failedf("recording what runs now: %v", err)
+	}
+	s.Snapshot = snap
+	if len(snap.Services) == 0 {
+		s.did("nothing of %s runs yet: first deploy", s.Compose.Name)
+		return nil
+	}
+	var parts []string
+	for _, svc := range snap.Names() {
+		parts = append(parts, svc+"="+snap.Services[svc].Ref)
+	}
+	s.did("%s", strings.Join(parts, ", "))
+	return nil
+}
+
+type applyStep struct{}
+
+func (applyStep) String() string { return "apply" }
+
+func (applyStep) Run(ctx context.Context, s *State) error {
+	if err := s.Target.Apply(ctx, s); err != nil {
+		return action.Failedf("%v", err)
+	}
+	if !s.DryRun {
+		s.did("%s %s is up", s.Compose.Name, s.Version)
+	}
+	return nil
+}
+
+type verifyStep struct{}
+
+func (verifyStep) String() string { return "verify" }
+
+func (verifyStep) Run(ctx context.Context, s *State) error {
+	if s.DryRun {
+		return skip("dry run")
+	}
+	return s.verify(ctx)
+}
+
+// verify runs the health and smoke checks (after apply, and after a rollback).
+func (s *State) verify(ctx context.Context) error {
+	health, base := s.In.String("health-url"), s.In.String("smoke-base-url")
+	if health == "" && len(s.Checks) == 0 {
+		return skip("no health-url or smoke-checks: the containers' own healthchecks (up --wait) decided")
+	}
+	logf := func(format string, args ...any) { s.A.Logf("    "+format, args...) }
+	var done []string
+	if health != "" {
+		b := verify.Backoff{Attempts: s.In.Int("health-attempts"), InitialDelay: s.In.Duration("health-initial-delay"), MaxDelay: s.In.Duration("health-max-delay")}
+		if err := verify.Health(ctx, health, b, logf); err != nil {
+			return action.Failedf("%v", err)
+		}
+		done = append(done, "healthy")
+	}
+	if len(s.Checks) > 0 {
+		if err := verify.Smoke(ctx, base, s.Checks, logf); err != nil {
+			return action.Failedf("%v", err)
+		}
+		done = append(done, fmt.Sprintf("%d smoke check(s) passed", len(s.Checks)))
+	}
+	s.did("%s", strings.Join(done, ", "))
+	return nil
+}
+
+type rollbackStep struct{}
+
+func (rollbackStep) String() string { return "rollback" }
+
+// changedSteps are the steps that touch the running stack; a failure before them
+// left it as it was.
+var changedSteps = map[string]bool{"apply": true, "verify": true}
+
+func (rollbackStep) Run(ctx context.Context, s *State) error {
+	if !changedSteps[s.FailedStep] {
+		return skip("nothing to undo: the deploy stopped at %s, before changing the stack", s.FailedStep)
+	}
+	if s.DryRun {
+		return skip("dry run")
+	}
+	// Collect the hand-off before the failing containers are replaced.
+	s.HandOff = s.handOff(ctx)
+	switch {
+	case !s.In.Bool("auto-rollback"):
+		return skip("auto-rollback is false: the failed version is left running for inspection")
+	case len(s.Snapshot.Services) == 0:
+		return skip("nothing ran before this deploy: no previous version to restore")
+	}
+	if err := s.Target.Restore(ctx, s); err != nil {
+		s.RollbackErr = err
+		return action.Failedf("restoring %s: %v", s.rollbackVersion(), err)
+	}
+	if err := s.verify(ctx); err != nil && !errors.As(err, new(skipError)) {
+		s.RollbackErr = err
+		return action.Failedf("restored %s, but it does not pass verify either: %v", s.rollbackVersion(), err)
+	}
+	s.RolledBack = true
+	s.did("restored %s and verified it", s.rollbackVersion())
+	return nil
+}
+
+// rollbackVersion names what a rollback restores.
+func (s *State) rollbackVersion() string {
+	if s.PreviousVersion != "" {
+		return s.PreviousVersion
+	}
+	return "the images that ran before"
+}
+
+type historyStep struct{}
+
+func (historyStep) String() string { return "history" }
+
+func (historyStep) Run(_ context.Context, s *State) error {
+	if action.ExitCode(s.FailedErr) == action.ExitUsage {
+		return skip("bad input: nothing was attempted")
+	}
+	entries := s.historyEntries()
+	if s.DryRun {
+		lines := make([]string, len(entries))
+		for i, e := range entries {
+			lines[i] = e.String()
+		}
+		return skip("dry run: would append to %s: %s", s.History.Path, strings.Join(lines, " / "))
+	}
+	if err := s.History.Append(entries...); err != nil {
+		s.A.Warningf("%v", err)
+		return err
+	}
+	s.did("%d line(s) appended to %s", len(entries), s.History.Path)
+	return nil
+}
+
+func (s *State) historyEntries() []history.Entry {
+	now := time.Now()
+	stack := s.Compose.Name
+	if stack == "" {
+		stack = s.In.String("project-name")
+	}
+	e := history.Entry{Time: now, Stack: stack, Env: s.Environment, Action: history.ActionDeploy, Version: orUnknown(s.Version), Status: history.StatusSuccess}
+	var notes []string
+	if s.Git.SHA != "" {
+		notes = append(notes, "sha="+s.Git.SHA)
+	}
+	if s.Forced != "" {
+		notes = append(notes, s.Forced)
+	}
+	switch {
+	case s.FailedErr != nil && errors.Is(s.FailedErr, context.Canceled):
+		e.Status = history.StatusCancelled
+		notes = append(notes, "cancelled at "+s.FailedStep)
+	case s.FailedErr != nil:
+		e.Status = history.StatusFailed
+		notes = append(notes, fmt.Sprintf("failed at %s: %v", s.FailedStep, s.FailedErr))
+	}
+	if job := s.A.JobURL(); job != "" {
+		notes = append(notes, "job "+job)
+	}
+	e.Notes = strings.Join(notes, "; ")
+	entries := []history.Entry{e}
+	if s.FailedErr == nil && s.In.String("verifies") != "" {
+		entries = append(entries, history.Entry{Time: now, Stack: stack, Env: s.In.String("verifies"), Action: history.ActionVerified,
+			Version: s.Version, Status: history.StatusSuccess, Notes: "deployed and verified on " + s.Environment})
+	}
+	if s.RolledBack || s.RollbackErr != nil {
+		r := history.Entry{Time: now, Stack: stack, Env: s.Environment, Action: history.ActionRollback,
+			Version: s.rollbackVersion(), Status: history.StatusSuccess, Notes: "from " + s.Version + " (automatic)"}
+		if s.Previous != nil {
+			r.Notes += "; " + s.Previous.Notes
+		}
+		if s.RollbackErr != nil {
+			r.Status = history.StatusFailed
+			r.Notes += fmt.Sprintf("; %v", s.RollbackErr)
+		}
+		entries = append(entries, r)
+	}
+	return entries
+}

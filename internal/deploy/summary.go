@@ -1,0 +1,80 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// logLines is how much of a failing service's log the hand-off shows.
+const logLines = 100
+
+// summary renders the job summary: the pipeline as a table, then on failure the
+// hand-off for the person who has to act.
+func (s *State) summary() string {
+	var b strings.Builder
+	name := s.Compose.Name
+	if name == "" {
+		name = s.In.String("project-name")
+	}
+	fmt.Fprintf(&b, "### deploykit deploy: %s", s.status())
+	if s.Version != "" {
+		fmt.Fprintf(&b, " — %s %s on %s", name, s.Version, s.Environment)
+	}
+	if s.DryRun {
+		b.WriteString(" (dry run)")
+	}
+	b.WriteString("\n\n| step | outcome | time | details |\n|---|---|---|---|\n")
+	for _, r := range s.Results {
+		d := ""
+		if r.Duration > 0 {
+			d = r.Duration.Round(time.Millisecond).String()
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r.Step, r.Outcome, d, cell(r.Detail))
+	}
+	if s.PreviousVersion != "" {
+		fmt.Fprintf(&b, "\nPrevious version on %s: %s.\n", s.Environment, s.PreviousVersion)
+	}
+	if s.FailedErr != nil && s.HandOff != "" {
+		b.WriteString("\n" + s.HandOff)
+	}
+	return b.String()
+}
+
+func cell(s string) string {
+	return strings.NewReplacer("|", "\\|", "\n", " ").Replace(s)
+}
+
+// handOff is the Markdown a person needs after a failed deploy: where the job is,
+// what failed, the logs of the failing service, and how to roll back by hand.
+func (s *State) handOff(ctx context.Context) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "#### Hand-off: deploy of %s failed at %s\n\n", orUnknown(s.Version), s.FailedStep)
+	if job := s.A.JobURL(); job != "" {
+		fmt.Fprintf(&b, "- Job: %s\n", job)
+	}
+	fmt.Fprintf(&b, "- Failing step: **%s**: %s\n", s.FailedStep, cell(s.FailedErr.Error()))
+	if len(s.Snapshot.Services) > 0 {
+		fmt.Fprintf(&b, "- Roll back to %s by hand (what auto-rollback does):\n\n```sh\n%s\n```\n", s.rollbackVersion(), strings.Join(s.Target.ManualRollback(s), "\n"))
+	} else {
+		b.WriteString("- Nothing ran before this deploy, so there is no previous version to roll back to.\n")
+	}
+	containers, err := s.Target.Failing(ctx, s)
+	if err != nil {
+		fmt.Fprintf(&b, "- Could not list the containers: %v\n", err)
+	}
+	for _, c := range containers {
+		logs, err := s.Docker.Logs(ctx, c.ID, logLines)
+		if err != nil {
+			logs += fmt.Sprintf("\n(could not read the logs: %v)", err)
+		}
+		state := c.State
+		if c.Health != "" {
+			state += ", " + c.Health
+		}
+		fmt.Fprintf(&b, "\nLast %d log lines of %s (%s, %s, %s):\n\n```\n%s\n```\n", logLines, c.Service, c.Name, c.Image, state,
+			strings.ReplaceAll(strings.TrimRight(logs, "\n"), "```", "'''"))
+	}
+	return b.String()
+}

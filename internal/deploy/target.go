@@ -1,0 +1,234 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/org/deploy-kit/internal/compose"
+	"github.com/org/deploy-kit/internal/docker"
+)
+
+// Target is where a stack runs. Each target (compose now, swarm later) implements
+// these few operations; the steps never ask which target they have.
+type Target interface {
+	// Snapshot records what runs now, so that Restore can bring it back.
+	Snapshot(ctx context.Context, s *State) (Snapshot, error)
+	// Apply brings the new version up and waits until it is running and healthy.
+	Apply(ctx context.Context, s *State) error
+	// Restore brings the snapshot back.
+	Restore(ctx context.Context, s *State) error
+	// Failing lists the containers to show logs of in a hand-off.
+	Failing(ctx context.Context, s *State) ([]docker.Container, error)
+	// ManualRollback is what a person types to restore the snapshot by hand.
+	ManualRollback(s *State) []string
+}
+
+// Snapshot is what ran before the deploy, per service.
+type Snapshot struct {
+	Services map[string]ServiceImage
+}
+
+// ServiceImage is the image a service ran.
+type ServiceImage struct {
+	Image   string // as the container was created with
+	ImageID string
+	Ref     string // the kit's tag on that image, kept for rollback
+}
+
+// Names are the snapshot's services, sorted.
+func (s Snapshot) Names() []string {
+	var names []string
+	for n := range s.Services {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// composeTarget deploys with docker compose, strategy recreate.
+type composeTarget struct{}
+
+// services are the services this deploy touches.
+func (s *State) services() []string {
+	if s.Service != "" {
+		return []string{s.Service}
+	}
+	return nil
+}
+
+// snapshotRef is the kit's tag for the image a service ran before a deploy; tagging
+// keeps the image from being pruned or lost when the new build takes its name.
+func snapshotRef(project, service, imageID string) string {
+	id := strings.TrimPrefix(imageID, "sha256:")
+	if len(id) > 12 {
+		id = id[:12]
+	}
+	return "deploykit-snapshot/" + project + "-" + service + ":" + id
+}
+
+func (composeTarget) Snapshot(ctx context.Context, s *State) (Snapshot, error) {
+	containers, err := s.Docker.ProjectContainers(ctx, s.Compose.Name)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	snap := Snapshot{Services: map[string]ServiceImage{}}
+	for _, c := range containers {
+		if c.Service == "" || (s.Service != "" && c.Service != s.Service) || c.State != "running" {
+			continue
+		}
+		if _, seen := snap.Services[c.Service]; seen {
+			continue
+		}
+		ref := snapshotRef(s.Compose.Name, c.Service, c.ImageID)
+		if !s.DryRun {
+			if err := s.Docker.Tag(ctx, c.ImageID, ref); err != nil {
+				return Snapshot{}, fmt.Errorf("tagging %s's image %s as %s: %w", c.Service, c.ImageID, ref, err)
+			}
+		}
+		snap.Services[c.Service] = ServiceImage{Image: c.Image, ImageID: c.ImageID, Ref: ref}
+		if !s.DryRun {
+			pruneSnapshots(ctx, s, ref)
+		}
+	}
+	return snap, nil
+}
+
+// pruneSnapshots drops a service's older snapshot tags, so that only the image that
+// ran before the latest deploy stays pinned and disk use does not grow.
+func pruneSnapshots(ctx context.Context, s *State, keep string) {
+	refs, err := s.Docker.References(ctx, strings.SplitN(keep, ":", 2)[0]+":*")
+	if err != nil {
+		return
+	}
+	for _, r := range refs {
+		if r != keep {
+			_ = s.Docker.Untag(ctx, r)
+		}
+	}
+}
+
+func (composeTarget) Apply(ctx context.Context, s *State) error {
+	pullOnly, noCache := s.In.Bool("pull-only"), s.In.Bool("no-cache")
+	if noCache && !pullOnly {
+		if err := s.Exec.Run(ctx, s.Compose.Build(s.services(), true)); err != nil {
+			return fmt.Errorf("docker compose build failed: %w", err)
+		}
+	}
+	up := compose.UpOptions{
+		Services:    s.services(),
+		Build:       !pullOnly && !noCache,
+		PullMissing: pullOnly,
+		WaitTimeout: s.In.Duration("wait-timeout"),
+	}
+	if err := s.Exec.Run(ctx, s.Compose.Up(up)); err != nil {
+		return fmt.Errorf("docker compose up failed: %w", err)
+	}
+	return nil
+}
+
+// Restore starts the snapshot's images again: an override file pins each service
+// to its snapshot tag, and compose runs with the previous version's DEPLOY_*
+// variables, never building or pulling.
+func (composeTarget) Restore(ctx context.Context, s *State) error {
+	var b strings.Builder
+	b.WriteString("services:\n")
+	for _, svc := range s.Snapshot.Names() {
+		fmt.Fprintf(&b, "  %q:\n    image: %q\n", svc, s.Snapshot.Services[svc].Ref)
+	}
+	override, err := os.CreateTemp(s.A.TempDir(), "deploykit-rollback-*.yaml")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(override.Name())
+	if _, err := override.WriteString(b.String()); err != nil {
+		override.Close()
+		return err
+	}
+	if err := override.Close(); err != nil {
+		return err
+	}
+	p := s.Compose
+	p.Overrides = []string{override.Name()}
+	p.Env = s.composeEnv(s.previousVersionOr(""), s.previousSHA())
+	return s.Exec.Run(ctx, p.Up(compose.UpOptions{Services: s.Snapshot.Names(), NoDeps: s.Service != "", WaitTimeout: s.In.Duration("wait-timeout")}))
+}
+
+// previousVersionOr is the version that ran before, or def.
+func (s *State) previousVersionOr(def string) string {
+	if s.PreviousVersion != "" {
+		return s.PreviousVersion
+	}
+	return def
+}
+
+// previousSHA is the commit of the version that ran before, from its history notes.
+func (s *State) previousSHA() string {
+	if s.Previous == nil {
+		return ""
+	}
+	return shaFromNotes(s.Previous.Notes)
+}
+
+func shaFromNotes(notes string) string {
+	for _, part := range strings.Split(notes, "; ") {
+		if sha, ok := strings.CutPrefix(part, "sha="); ok {
+			return sha
+		}
+	}
+	return ""
+}
+
+func (composeTarget) Failing(ctx context.Context, s *State) ([]docker.Container, error) {
+	all, err := s.Docker.ProjectContainers(ctx, s.Compose.Name)
+	if err != nil {
+		return nil, err
+	}
+	var failing, touched []docker.Container
+	for _, c := range all {
+		if s.Service != "" && c.Service != s.Service {
+			continue
+		}
+		touched = append(touched, c)
+		if c.State != "running" || c.Health == "unhealthy" || c.Health == "starting" {
+			failing = append(failing, c)
+		}
+	}
+	if len(failing) == 0 {
+		return touched, nil // verify failed on healthy containers: show them all
+	}
+	return failing, nil
+}
+
+func (composeTarget) ManualRollback(s *State) []string {
+	var cmds []string
+	for _, svc := range s.Snapshot.Names() {
+		img := s.Snapshot.Services[svc]
+		cmds = append(cmds, fmt.Sprintf("docker tag %s %s", img.Ref, img.Image))
+	}
+	p := s.Compose
+	p.Env, p.EnvFiles = nil, slices.Clone(p.EnvFiles)
+	for i, f := range p.EnvFiles {
+		if s.EnvFile != nil && f == s.EnvFile.Path {
+			p.EnvFiles[i] = "<env file with your " + s.In.String("secret-prefix") + "* secrets, without the prefix>"
+		}
+	}
+	up := compose.ManualCommand(p.Up(compose.UpOptions{Services: s.Snapshot.Names(), NoDeps: s.Service != ""}))
+	vars := []string{"DEPLOY_VERSION=" + quoteArg(s.previousVersionOr(""))}
+	if sha := s.previousSHA(); sha != "" {
+		vars = append(vars, "DEPLOY_SHA="+sha, "DEPLOY_TAG=sha-"+sha[:min(7, len(sha))])
+	}
+	vars = append(vars, "DEPLOY_ENV="+quoteArg(s.Environment))
+	cmds = append(cmds, "cd "+quoteArg(filepath.Dir(s.ComposeFile))+" && "+strings.Join(vars, " ")+" "+up)
+	return cmds
+}
+
+func quoteArg(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=+") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

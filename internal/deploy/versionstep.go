@@ -1,0 +1,103 @@
+package deploy
+
+import (
+	"context"
+	"strings"
+
+	"github.com/org/deploy-kit/internal/action"
+	"github.com/org/deploy-kit/internal/command"
+	"github.com/org/deploy-kit/internal/git"
+	"github.com/org/deploy-kit/internal/version"
+)
+
+// pushAttempts bounds the fetch-rebase-retry loop on a rejected push.
+const pushAttempts = 3
+
+type versionStep struct{}
+
+func (versionStep) String() string { return "version" }
+
+// Run bumps VERSION on the default branch, commits it with [skip ci], tags it and
+// pushes both atomically. When the push is rejected because the branch moved, it
+// drops its commit, fetches, rebases onto the new tip, bumps again from the
+// VERSION found there and retries, a bounded number of times.
+func (versionStep) Run(ctx context.Context, s *State) error {
+	g := s.Git
+	if g.Bump == "" {
+		return skip("read-only (%s): version %s", g.ReadOnly, s.Version)
+	}
+	ws := s.Workspace
+	run := func(c command.Cmd) error {
+		c.Env = s.gitIdentity(ctx)
+		return s.Exec.Run(ctx, c)
+	}
+	current := g.Current
+	for attempt := 1; ; attempt++ {
+		next, err := version.Bump(current, g.Bump)
+		if err != nil {
+			return action.Usagef("%v", err)
+		}
+		tag, msg := version.Tag(next), version.CommitMessage(next)
+		if !s.DryRun {
+			if err := version.Write(ws, next); err != nil {
+				return action.Failedf("writing VERSION: %v", err)
+			}
+		}
+		if err := run(git.Commit(ws, msg, version.File)); err != nil {
+			return action.Failedf("committing VERSION: %v", err)
+		}
+		if err := run(git.AnnotatedTag(ws, tag, msg)); err != nil {
+			return action.Failedf("tagging %s: %v (does the tag exist already?)", tag, err)
+		}
+		pushErr := run(git.PushBranchAndTag(ws, remote, g.Default, tag))
+		if pushErr == nil {
+			s.Version = next.String()
+			break
+		}
+		if attempt == pushAttempts {
+			return action.Failedf("pushing %s to %s/%s failed %d times, last: %v", tag, remote, g.Default, attempt, pushErr)
+		}
+		s.A.Logf("    push rejected (attempt %d of %d): fetching %s and rebasing", attempt, pushAttempts, g.Default)
+		for _, c := range []command.Cmd{
+			git.DeleteTag(ws, tag),
+			git.ResetHard(ws, "HEAD~1"),
+			git.Fetch(ws, remote, g.Default),
+			git.Rebase(ws, remote+"/"+g.Default),
+		} {
+			if err := run(c); err != nil {
+				return action.Failedf("recovering from the rejected push: %v", err)
+			}
+		}
+		if current, err = version.Read(ws); err != nil {
+			return action.Failedf("%v", err)
+		}
+	}
+	if !s.DryRun {
+		sha, err := s.Exec.Output(ctx, git.ResolveCommit(ws, "HEAD"))
+		if err != nil {
+			return action.Failedf("%v", err)
+		}
+		s.Git.SHA = strings.TrimSpace(sha)
+		s.Compose.Env = s.composeEnv(s.Version, s.Git.SHA)
+	}
+	if s.Lock != nil {
+		s.lockHolder.Version = s.Version
+		_ = s.Lock.Update(s.lockHolder)
+	}
+	s.did("%s: committed, tagged v%s and pushed to %s/%s", s.Version, s.Version, remote, g.Default)
+	return nil
+}
+
+// gitIdentity is the environment for committing: the job's, with a committer
+// identity when git has none configured (a fresh runner).
+func (s *State) gitIdentity(ctx context.Context) []string {
+	env := append([]string(nil), s.A.Environ()...)
+	if _, err := s.Exec.Output(ctx, git.ConfigGet(s.Workspace, "user.email")); err == nil {
+		return env
+	}
+	name, email := "deploy-kit", "deploy-kit@localhost"
+	if actor := s.A.Getenv("GITHUB_ACTOR"); actor != "" {
+		name, email = actor, actor+"@users.noreply.localhost"
+	}
+	return append(env, "GIT_AUTHOR_NAME="+name, "GIT_AUTHOR_EMAIL="+email, "GIT_COMMITTER_NAME="+name, "GIT_COMMITTER_EMAIL="+email)
+}

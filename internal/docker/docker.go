@@ -1,0 +1,181 @@
+// Package docker talks to the Docker Engine through its API (the Go SDK): inspect,
+// health, logs, tags, disk. Orchestration itself goes through the docker compose CLI.
+package docker
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/errdefs"
+	"github.com/docker/docker/pkg/stdcopy"
+)
+
+// Client is an Engine API client.
+type Client struct {
+	api  *client.Client
+	host string
+}
+
+// New connects to the engine named by the job's environment (DOCKER_HOST,
+// DOCKER_API_VERSION, DOCKER_CERT_PATH, DOCKER_TLS_VERIFY), negotiating the API
+// version so old engines work too.
+func New(getenv func(string) string) (*Client, error) {
+	opts := []client.Opt{client.WithAPIVersionNegotiation()}
+	host := getenv("DOCKER_HOST")
+	if host != "" {
+		opts = append(opts, client.WithHost(host))
+	}
+	if v := getenv("DOCKER_API_VERSION"); v != "" {
+		opts = append(opts, client.WithVersion(v))
+	}
+	if certs := getenv("DOCKER_CERT_PATH"); certs != "" {
+		opts = append(opts, client.WithTLSClientConfig(certs+"/ca.pem", certs+"/cert.pem", certs+"/key.pem"))
+	}
+	api, err := client.NewClientWithOpts(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("docker client for %q: %w", host, err)
+	}
+	if host == "" {
+		host = api.DaemonHost()
+	}
+	return &Client{api: api, host: host}, nil
+}
+
+// Host is the engine address.
+func (c *Client) Host() string { return c.host }
+
+// Close releases the client.
+func (c *Client) Close() error { return c.api.Close() }
+
+// Ping checks the engine answers.
+func (c *Client) Ping(ctx context.Context) error {
+	if _, err := c.api.Ping(ctx); err != nil {
+		return fmt.Errorf("the Docker Engine at %s does not answer: %w", c.host, err)
+	}
+	return nil
+}
+
+// IsLocal reports whether the engine runs on this machine (a unix socket), so its
+// data root can be inspected here.
+func (c *Client) IsLocal() bool { return strings.HasPrefix(c.host, "unix://") }
+
+// FreeDisk returns the engine's data root and the percentage of it that is free.
+func (c *Client) FreeDisk(ctx context.Context) (root string, freePercent float64, err error) {
+	info, err := c.api.Info(ctx)
+	if err != nil {
+		return "", 0, err
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(info.DockerRootDir, &st); err != nil {
+		return info.DockerRootDir, 0, fmt.Errorf("free space of %s: %w", info.DockerRootDir, err)
+	}
+	if st.Blocks == 0 {
+		return info.DockerRootDir, 100, nil
+	}
+	return info.DockerRootDir, 100 * float64(st.Bavail) / float64(st.Blocks), nil
+}
+
+// NetworkExists reports whether a network of that name exists.
+func (c *Client) NetworkExists(ctx context.Context, name string) (bool, error) {
+	_, err := c.api.NetworkInspect(ctx, name, network.InspectOptions{})
+	if errdefs.IsNotFound(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Container is one container of a compose project.
+type Container struct {
+	ID      string
+	Name    string
+	Service string
+	Image   string // as configured (name:tag)
+	ImageID string
+	State   string // running, exited, …
+	Health  string // healthy, unhealthy, starting, or "" without a healthcheck
+}
+
+// ProjectContainers lists a compose project's containers (running or not), sorted by
+// service and name.
+func (c *Client) ProjectContainers(ctx context.Context, project string) ([]Container, error) {
+	list, err := c.api.ContainerList(ctx, container.ListOptions{
+		All:     true,
+		Filters: filters.NewArgs(filters.Arg("label", "com.docker.compose.project="+project)),
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []Container
+	for _, s := range list {
+		ct := Container{ID: s.ID, Service: s.Labels["com.docker.compose.service"], Image: s.Image, ImageID: s.ImageID, State: s.State}
+		if len(s.Names) > 0 {
+			ct.Name = strings.TrimPrefix(s.Names[0], "/")
+		}
+		if ins, err := c.api.ContainerInspect(ctx, s.ID); err == nil {
+			if ins.State != nil && ins.State.Health != nil {
+				ct.Health = string(ins.State.Health.Status)
+			}
+			if ins.Config != nil {
+				ct.Image = ins.Config.Image
+			}
+		}
+		out = append(out, ct)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Service != out[j].Service {
+			return out[i].Service < out[j].Service
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out, nil
+}
+
+// Tag gives an image (by ID or reference) another reference.
+func (c *Client) Tag(ctx context.Context, image, ref string) error {
+	return c.api.ImageTag(ctx, image, ref)
+}
+
+// Logs returns the last n lines of a container's output (stdout and stderr).
+func (c *Client) Logs(ctx context.Context, id string, n int) (string, error) {
+	rc, err := c.api.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: fmt.Sprint(n)})
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	var buf bytes.Buffer
+	if _, err := stdcopy.StdCopy(&buf, &buf, rc); err != nil {
+		return buf.String(), err
+	}
+	return buf.String(), nil
+}
+
+// References lists the image references (repo:tag) matching a reference filter
+// such as "deploykit-snapshot/app-web:*".
+func (c *Client) References(ctx context.Context, pattern string) ([]string, error) {
+	list, err := c.api.ImageList(ctx, image.ListOptions{Filters: filters.NewArgs(filters.Arg("reference", pattern))})
+	if err != nil {
+		return nil, err
+	}
+	var refs []string
+	for _, img := range list {
+		refs = append(refs, img.RepoTags...)
+	}
+	sort.Strings(refs)
+	return refs, nil
+}
+
+// Untag removes a reference; the image itself goes only when nothing else names or
+// uses it.
+func (c *Client) Untag(ctx context.Context, ref string) error {
+	_, err := c.api.ImageRemove(ctx, ref, image.RemoveOptions{})
+	return err
+}

@@ -1,0 +1,152 @@
+// Package history keeps the deploy history file on the host (DESIGN §5 step 11):
+// one line per event, `timestamp | stack | env | action | version | status | notes`,
+// and answers the questions deploys ask of it: what ran last, and was a version
+// verified on another environment.
+package history
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Actions and statuses written by the kit.
+const (
+	ActionDeploy   = "deploy"
+	ActionRollback = "rollback"
+	ActionVerified = "verified"
+
+	StatusSuccess   = "success"
+	StatusFailed    = "failed"
+	StatusCancelled = "cancelled"
+	StatusForced    = "FORCED"
+)
+
+// Entry is one history line.
+type Entry struct {
+	Time    time.Time
+	Stack   string
+	Env     string
+	Action  string
+	Version string
+	Status  string
+	Notes   string
+}
+
+const sep = " | "
+
+// String renders the entry as its line (without the newline). A "|" or line break
+// inside a field is replaced, so one entry is always one parseable line.
+func (e Entry) String() string {
+	clean := strings.NewReplacer("|", "/", "\n", " ", "\r", " ")
+	fields := []string{e.Time.UTC().Format(time.RFC3339), e.Stack, e.Env, e.Action, e.Version, e.Status, e.Notes}
+	for i, f := range fields {
+		fields[i] = clean.Replace(f)
+	}
+	return strings.Join(fields, sep)
+}
+
+// Parse reads one line.
+func Parse(line string) (Entry, error) {
+	f := strings.SplitN(line, sep, 7)
+	if len(f) < 6 {
+		return Entry{}, fmt.Errorf("not a history line: %q", line)
+	}
+	t, err := time.Parse(time.RFC3339, strings.TrimSpace(f[0]))
+	if err != nil {
+		return Entry{}, fmt.Errorf("history line %q: bad timestamp: %w", line, err)
+	}
+	e := Entry{Time: t, Stack: f[1], Env: f[2], Action: f[3], Version: f[4], Status: f[5]}
+	if len(f) == 7 {
+		e.Notes = f[6]
+	}
+	return e, nil
+}
+
+// File is a history file.
+type File struct{ Path string }
+
+// Append adds entries, creating the file and its directory when missing. Each
+// entry is written with one write call on an O_APPEND file and synced.
+func (f File) Append(entries ...Entry) error {
+	if err := os.MkdirAll(filepath.Dir(f.Path), 0o755); err != nil {
+		return fmt.Errorf("history file %s: %w", f.Path, err)
+	}
+	fh, err := os.OpenFile(f.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("history file %s: %w", f.Path, err)
+	}
+	for _, e := range entries {
+		if _, err = fh.WriteString(e.String() + "\n"); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		err = fh.Sync()
+	}
+	if cerr := fh.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("history file %s: %w", f.Path, err)
+	}
+	return nil
+}
+
+// Read returns every entry, oldest first; a missing file is an empty history.
+// Lines that do not parse (hand edits) are skipped.
+func (f File) Read() ([]Entry, error) {
+	fh, err := os.Open(f.Path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("history file %s: %w", f.Path, err)
+	}
+	defer fh.Close()
+	var entries []Entry
+	sc := bufio.NewScanner(fh)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		if e, err := Parse(sc.Text()); err == nil {
+			entries = append(entries, e)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("history file %s: %w", f.Path, err)
+	}
+	return entries, nil
+}
+
+// Live reports whether an entry put a version live: a successful (or forced)
+// deploy or rollback.
+func (e Entry) Live() bool {
+	return (e.Action == ActionDeploy || e.Action == ActionRollback) && (e.Status == StatusSuccess || e.Status == StatusForced)
+}
+
+// Current is the version live on stack+env according to entries (the last live
+// entry), or false when there is none.
+func Current(entries []Entry, stack, env string) (Entry, bool) {
+	for i := len(entries) - 1; i >= 0; i-- {
+		e := entries[i]
+		if e.Stack == stack && e.Env == env && e.Live() {
+			return e, true
+		}
+	}
+	return Entry{}, false
+}
+
+// Verified reports whether version was verified under the name env (a success on an
+// environment deployed with `verifies: <env>`).
+func Verified(entries []Entry, env, version string) bool {
+	for _, e := range entries {
+		if e.Action == ActionVerified && e.Env == env && e.Version == version && e.Status == StatusSuccess {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,157 @@
+// Package verify checks a deployed stack from the outside: a health URL polled with
+// exponential backoff, and smoke checks that expect given HTTP statuses.
+package verify
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Check is one smoke check: GET Path must answer one of Statuses.
+type Check struct {
+	Path     string
+	Statuses []int
+}
+
+func (c Check) String() string {
+	s := make([]string, len(c.Statuses))
+	for i, st := range c.Statuses {
+		s[i] = strconv.Itoa(st)
+	}
+	return c.Path + "=" + strings.Join(s, ",")
+}
+
+// ParseChecks reads lines of path=status[,status].
+func ParseChecks(lines []string) ([]Check, error) {
+	var checks []Check
+	for _, line := range lines {
+		path, statuses, ok := strings.Cut(line, "=")
+		path = strings.TrimSpace(path)
+		if !ok || !strings.HasPrefix(path, "/") {
+			return nil, fmt.Errorf("smoke check %q: want path=status[,status], e.g. /health=200", line)
+		}
+		if _, err := url.ParseRequestURI(path); err != nil {
+			return nil, fmt.Errorf("smoke check %q: bad path: %v", line, err)
+		}
+		c := Check{Path: path}
+		for _, s := range strings.Split(statuses, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil || n < 100 || n > 599 {
+				return nil, fmt.Errorf("smoke check %q: %q is not an HTTP status", line, strings.TrimSpace(s))
+			}
+			c.Statuses = append(c.Statuses, n)
+		}
+		checks = append(checks, c)
+	}
+	return checks, nil
+}
+
+// ValidateURL accepts an absolute http(s) URL.
+func ValidateURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an http:// or https:// URL", raw)
+	}
+	return nil
+}
+
+// Backoff is the health polling schedule.
+type Backoff struct {
+	Attempts     int
+	InitialDelay time.Duration
+	MaxDelay     time.Duration
+}
+
+// Delays returns the waits between attempts: initial, doubled each time, capped.
+func (b Backoff) Delays() []time.Duration {
+	var d []time.Duration
+	next := b.InitialDelay
+	for i := 1; i < b.Attempts; i++ {
+		if b.MaxDelay > 0 && next > b.MaxDelay {
+			next = b.MaxDelay
+		}
+		d = append(d, next)
+		next *= 2
+	}
+	return d
+}
+
+var client = &http.Client{
+	Timeout: 10 * time.Second,
+	// A redirect is an answer: report it, do not follow it to another host.
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+// get returns the status and the start of the body.
+func get(ctx context.Context, u string) (int, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	return resp.StatusCode, strings.TrimSpace(string(body)), nil
+}
+
+// Health polls u until it answers 2xx, following the backoff; logf reports each
+// attempt. The error describes the last answer.
+func Health(ctx context.Context, u string, b Backoff, logf func(string, ...any)) error {
+	delays := b.Delays()
+	var last string
+	for attempt := 1; ; attempt++ {
+		status, body, err := get(ctx, u)
+		switch {
+		case err != nil:
+			last = err.Error()
+		case status >= 200 && status < 300:
+			logf("health %s: %d (attempt %d/%d)", u, status, attempt, b.Attempts)
+			return nil
+		default:
+			last = fmt.Sprintf("HTTP %d %s", status, body)
+		}
+		logf("health %s: %s (attempt %d/%d)", u, last, attempt, b.Attempts)
+		if attempt > len(delays) {
+			return fmt.Errorf("health check %s failed after %d attempts: %s", u, b.Attempts, last)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delays[attempt-1]):
+		}
+	}
+}
+
+// Smoke runs every check against base and returns one error naming each failure.
+func Smoke(ctx context.Context, base string, checks []Check, logf func(string, ...any)) error {
+	var failed []string
+	for _, c := range checks {
+		u := strings.TrimRight(base, "/") + c.Path
+		status, body, err := get(ctx, u)
+		switch {
+		case err != nil:
+			failed = append(failed, fmt.Sprintf("%s: %v", c.Path, err))
+		case !slices.Contains(c.Statuses, status):
+			failed = append(failed, fmt.Sprintf("%s: got %d, want %s", c.Path, status, strings.TrimPrefix(c.String(), c.Path+"=")))
+			_ = body
+		default:
+			logf("smoke %s: %d", u, status)
+			continue
+		}
+		logf("smoke %s: %s", u, failed[len(failed)-1])
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("smoke checks failed: %s", strings.Join(failed, "; "))
+	}
+	return nil
+}
