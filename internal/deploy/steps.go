@@ -414,8 +414,8 @@ func (s *State) historyEntries() []history.Entry {
 	if s.RolledBack || s.RollbackErr != nil {
 		r := history.Entry{Time: now, Stack: stack, Env: s.Environment, Action: history.ActionRollback,
 			Version: s.rollbackVersion(), Status: history.StatusSuccess, Notes: "from " + s.Version + " (automatic)"}
-		if s.Previous != nil {
-			r.Notes += "; " + s.Previous.Notes
+		if sha := s.previousSHA(); sha != "" {
+			r.Notes += "; sha=" + sha
 		}
 		if s.RollbackErr != nil {
 			r.Status = history.StatusFailed

@@ -107,7 +107,6 @@ func RequireCompose(t testing.TB) {
 
 // RepoRoot is the kit's checkout (the directory holding go.mod).
 func RepoRoot(t testing.TB) string {
-	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
