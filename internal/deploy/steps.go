@@ -270,7 +270,9 @@ func (applyStep) Run(ctx context.Context, s *State) error {
 	if err := s.Target.Apply(ctx, s); err != nil {
 		return action.Failedf("%v", err)
 	}
-	if !s.DryRun {
+	if s.DryRun {
+		s.did("dry run: printed the commands above")
+	} else {
 		s.did("%s %s is up", s.Compose.Name, s.Version)
 	}
 	return nil

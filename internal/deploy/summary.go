@@ -28,7 +28,7 @@ func (s *State) summary() string {
 	b.WriteString("\n\n| step | outcome | time | details |\n|---|---|---|---|\n")
 	for _, r := range s.Results {
 		d := ""
-		if r.Duration > 0 {
+		if r.Outcome != Skipped {
 			d = r.Duration.Round(time.Millisecond).String()
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r.Step, r.Outcome, d, cell(r.Detail))

@@ -84,7 +84,11 @@ func (versionStep) Run(ctx context.Context, s *State) error {
 		s.lockHolder.Version = s.Version
 		_ = s.Lock.Update(s.lockHolder)
 	}
-	s.did("%s: committed, tagged v%s and pushed to %s/%s", s.Version, s.Version, remote, g.Default)
+	if s.DryRun {
+		s.did("dry run: would commit VERSION %s, tag v%s and push to %s/%s", s.Version, s.Version, remote, g.Default)
+	} else {
+		s.did("%s: committed, tagged v%s and pushed to %s/%s", s.Version, s.Version, remote, g.Default)
+	}
 	return nil
 }
 
