@@ -54,6 +54,8 @@ type app struct {
 	history string
 	tmp     string // RUNNER_TEMP
 	env     []string
+	// trackBinary commits the app binary too, so that any commit can be built.
+	trackBinary bool
 }
 
 var unsafeName = regexp.MustCompile(`[^a-z0-9]+`)
@@ -93,6 +95,9 @@ func (a *app) release(version string, broken bool) {
 	require.NoError(a.t, os.WriteFile(filepath.Join(a.dir, "hello"), data, 0o755))
 	require.NoError(a.t, os.WriteFile(filepath.Join(a.dir, "VERSION"), []byte(version+"\n"), 0o644))
 	a.git("add", "-A")
+	if a.trackBinary {
+		a.git("add", "-f", "hello")
+	}
 	a.git("commit", "-q", "--allow-empty", "-m", "release "+version)
 	a.git("tag", "v"+version)
 }
