@@ -60,6 +60,7 @@ type State struct {
 	Skipped     bool
 	FailedStep  string
 	FailedErr   error
+	Cancelled   bool // the job was cancelled (SIGINT/SIGTERM)
 	RolledBack  bool
 	RollbackErr error
 	HandOff     string // Markdown for a person, on failure
@@ -181,7 +182,8 @@ func (s *State) run(ctx context.Context) error {
 			break
 		}
 	}
-	if stepErr != nil && ctx.Err() == nil {
+	s.Cancelled = ctx.Err() != nil
+	if stepErr != nil && !s.Cancelled {
 		_ = s.runStep(ctx, rollbackStep{})
 	}
 	if !s.Skipped {

@@ -397,7 +397,7 @@ func (s *State) historyEntries() []history.Entry {
 		notes = append(notes, s.Forced)
 	}
 	switch {
-	case s.FailedErr != nil && errors.Is(s.FailedErr, context.Canceled):
+	case s.Cancelled:
 		e.Status = history.StatusCancelled
 		notes = append(notes, "cancelled at "+s.FailedStep)
 	case s.FailedErr != nil:
