@@ -27,11 +27,13 @@ type Project struct {
 
 // Load parses the compose file exactly as docker compose will: with env for
 // interpolation (the job environment plus the kit's DEPLOY_* and secret variables),
-// the project's .env file, and the given project name ("" derives it).
-func Load(ctx context.Context, file, name string, env []string) (*types.Project, error) {
+// the env files given (--env-file, e.g. DotEnv), and the project name ("" derives
+// it).
+func Load(ctx context.Context, file, name string, env, envFiles []string) (*types.Project, error) {
 	opts, err := cli.NewProjectOptions([]string{file},
 		cli.WithWorkingDirectory(filepath.Dir(file)),
 		cli.WithEnv(env),
+		cli.WithEnvFiles(envFiles...),
 		cli.WithDotEnv,
 		cli.WithName(name),
 		cli.WithInterpolation(true),

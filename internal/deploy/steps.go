@@ -108,7 +108,7 @@ func (s *State) loadProject(ctx context.Context) error {
 	for _, v := range s.Secrets {
 		env = append(env, v.Key+"="+v.Value)
 	}
-	p, err := compose.Load(ctx, s.ComposeFile, s.In.String("project-name"), env)
+	p, err := compose.Load(ctx, s.ComposeFile, s.In.String("project-name"), env, compose.DotEnv(s.ComposeFile))
 	if err != nil {
 		return action.Usagef("compose file %s is not valid: %v", s.ComposeFile, err)
 	}

@@ -1,0 +1,87 @@
+package verify
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseChecks(t *testing.T) {
+	checks, err := ParseChecks([]string{"/health=200", " /api/v1/operations/snapshot = 401, 403 "})
+	require.NoError(t, err)
+	assert.Equal(t, []Check{{"/health", []int{200}}, {"/api/v1/operations/snapshot", []int{401, 403}}}, checks)
+	for line, want := range map[string]string{
+		"health=200":   `smoke check "health=200": want path=status[,status], e.g. /health=200`,
+		"/health":      `smoke check "/health": want path=status[,status], e.g. /health=200`,
+		"/health=ok":   `smoke check "/health=ok": "ok" is not an HTTP status`,
+		"/health=200,": `smoke check "/health=200,": "" is not an HTTP status`,
+		"/health=99":   `smoke check "/health=99": "99" is not an HTTP status`,
+	} {
+		_, err := ParseChecks([]string{line})
+		assert.EqualError(t, err, want)
+	}
+}
+
+func TestBackoffDelays(t *testing.T) {
+	b := Backoff{Attempts: 6, InitialDelay: time.Second, MaxDelay: 5 * time.Second}
+	assert.Equal(t, []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second}, b.Delays())
+	assert.Empty(t, Backoff{Attempts: 1, InitialDelay: time.Second}.Delays())
+}
+
+func TestHealthBecomesHealthy(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if calls.Add(1) < 3 {
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	}))
+	defer srv.Close()
+	var log []string
+	err := Health(context.Background(), srv.URL, Backoff{Attempts: 5, InitialDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond},
+		func(f string, a ...any) { log = append(log, fmt.Sprintf(f, a...)) })
+	require.NoError(t, err)
+	assert.Equal(t, int32(3), calls.Load())
+	assert.Equal(t, "health "+srv.URL+": HTTP 503 starting (attempt 1/5)", log[0])
+	assert.Equal(t, "health "+srv.URL+": 200 (attempt 3/5)", log[2])
+}
+
+func TestHealthGivesUp(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "db down", http.StatusInternalServerError)
+	}))
+	defer srv.Close()
+	err := Health(context.Background(), srv.URL, Backoff{Attempts: 3, InitialDelay: time.Millisecond}, func(string, ...any) {})
+	assert.EqualError(t, err, "health check "+srv.URL+" failed after 3 attempts: HTTP 500 db down")
+}
+
+func TestSmoke(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/health":
+		case "/admin":
+			w.WriteHeader(http.StatusUnauthorized)
+		case "/moved":
+			http.Redirect(w, r, "https://elsewhere.example.com/", http.StatusFound)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	checks, err := ParseChecks([]string{"/health=200", "/admin=401,403", "/nope=404"})
+	require.NoError(t, err)
+	require.NoError(t, Smoke(context.Background(), srv.URL+"/", checks, func(string, ...any) {}))
+
+	checks, err = ParseChecks([]string{"/health=200", "/admin=200", "/moved=200"})
+	require.NoError(t, err)
+	err = Smoke(context.Background(), srv.URL, checks, func(string, ...any) {})
+	assert.EqualError(t, err, "smoke checks failed: /admin: got 401, want 200; /moved: got 302, want 200")
+}
