@@ -1,0 +1,90 @@
+package e2e
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/org/deploy-kit/internal/testenv"
+)
+
+const dbPassword = "e2e-db-password-0123456789"
+
+// deployVars are the workflow variables of one deploy run: its own project, port
+// and history file.
+func deployVars(t *testing.T, name string) (vars []string, port int, history string) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port = l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	history = filepath.Join(t.TempDir(), "history.log")
+	project := fmt.Sprintf("dk-e2e-%s-%d", name, os.Getpid()%10000)
+	t.Cleanup(func() {
+		_ = exec.Command("docker", "compose", "-p", project, "down", "--remove-orphans", "--timeout", "1").Run()
+	})
+	return []string{"--var", "PROJECT=" + project, "--var", fmt.Sprintf("HELLO_PORT=%d", port), "--var", "HISTORY_FILE=" + history,
+		"-s", "DB_PASSWORD=" + dbPassword}, port, history
+}
+
+func TestDeployActionOnWorkflowDispatch(t *testing.T) {
+	t.Parallel()
+	testenv.RequireCompose(t)
+	repo, head := kitRepo(t, "feat: hello", "deploy.yaml")
+	vars, port, history := deployVars(t, "dispatch")
+	log, err := runAct(t, repo, "deploy.yaml", "workflow_dispatch", map[string]any{
+		"inputs": map[string]any{"version_bump": "none", "service": "web", "no_cache": "true", "git_ref": ""},
+	}, vars...)
+	require.NoError(t, err, log)
+	seen := later(log)
+	version := "0.1.0-" + head[:7]
+	if data, err := os.ReadFile(filepath.Join(repo, "VERSION")); err == nil {
+		version = strings.TrimSpace(string(data)) + "-" + head[:7]
+	}
+	assert.Equal(t, "success", seen["status"], log)
+	assert.Equal(t, "false", seen["skipped"])
+	assert.Equal(t, version, seen["version"])
+	assert.Equal(t, fmt.Sprintf("http://127.0.0.1:%d/health", port), seen["url"])
+	assert.Contains(t, log, "### deploykit deploy: success")
+	assert.Contains(t, log, "docker compose -p dk-e2e-dispatch-")
+	assert.Contains(t, log, "build --no-cache web")
+	assert.NotContains(t, log, dbPassword)
+
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/version", port))
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, version, strings.TrimSpace(string(body)))
+	data, err := os.ReadFile(history)
+	require.NoError(t, err)
+	assert.Contains(t, string(data), "| e2e | deploy | "+version+" | success | sha="+head)
+}
+
+func TestDeployActionSkipsAWorkflowRunOfASkipCICommit(t *testing.T) {
+	t.Parallel()
+	testenv.RequireCompose(t)
+	repo, head := kitRepo(t, "chore(release): v0.1.1 [skip ci]", "deploy.yaml")
+	vars, _, history := deployVars(t, "skip")
+	log, err := runAct(t, repo, "deploy.yaml", "workflow_run", map[string]any{
+		"action": "completed",
+		"workflow_run": map[string]any{
+			"conclusion": "success", "head_branch": "main", "head_sha": head,
+			"head_commit": map[string]any{"id": head, "message": "chore(release): v0.1.1 [skip ci]"},
+		},
+		"repository": map[string]any{"default_branch": "main"},
+	}, vars...)
+	require.NoError(t, err, log)
+	seen := later(log)
+	assert.Equal(t, "skipped", seen["status"], log)
+	assert.Equal(t, "true", seen["skipped"])
+	assert.Contains(t, log, `skip: workflow_run: head commit says "[skip ci]"`)
+	assert.NoFileExists(t, history)
+}
