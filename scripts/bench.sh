@@ -6,3 +6,5 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 echo "machine: $(uname -srm), $(nproc) CPUs, $(go env GOVERSION)"
 go test ./internal/e2e -run '^$' -bench 'InstallCacheHit|InstallSourceBuildWarm' -benchtime 20x
 go test ./internal/e2e -run '^$' -bench 'InstallSourceBuildCold' -benchtime 2x
+# Kit overhead: deploykit deploy (health/smoke off) ÷ bare docker compose up -d --wait.
+go test ./internal/deploy -run '^$' -bench KitOverhead -benchtime 10x

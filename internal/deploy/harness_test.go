@@ -47,7 +47,7 @@ var helloOnce = sync.OnceValues(func() (map[bool]string, error) {
 // app is a git checkout of the sample app, deployed as its own compose project on
 // its own port.
 type app struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string // the workspace
 	name    string // compose project
 	port    int
@@ -60,7 +60,7 @@ type app struct {
 
 var unsafeName = regexp.MustCompile(`[^a-z0-9]+`)
 
-func newApp(t *testing.T, version string) *app {
+func newApp(t testing.TB, version string) *app {
 	t.Helper()
 	testenv.RequireCompose(t)
 	root := testenv.RepoRoot(t)
@@ -263,7 +263,7 @@ func (a *app) noSecretsLeft(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer l.Close()

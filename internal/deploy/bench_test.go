@@ -1,0 +1,60 @@
+package deploy_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// BenchmarkKitOverhead compares, on the same app and in the same run, the wall time
+// of `deploykit deploy` (health and smoke checks off) with that of the bare
+// `docker compose up -d --wait` it wraps. Each round releases a new commit, so
+// both recreate the running container. Reported: ns per deploy of each, and
+// their ratio (target ≤ 1.10).
+func BenchmarkKitOverhead(b *testing.B) {
+	a := newApp(b, "1.0.0")
+	deploy := func() {
+		cmd, _, _ := a.command("--health-url", "", "--smoke-base-url", "", "--smoke-checks", "")
+		out, err := cmd.CombinedOutput()
+		require.NoError(b, err, string(out))
+	}
+	bare := func(version string) {
+		envFile := filepath.Join(b.TempDir(), "secrets.env")
+		require.NoError(b, os.WriteFile(envFile, []byte("DB_PASSWORD=\"x\"\n"), 0o600))
+		sha := a.git("rev-parse", "HEAD")
+		cmd := exec.Command("docker", "compose", "-p", a.name, "-f", filepath.Join(a.dir, "compose.yaml"), "--env-file", envFile,
+			"up", "-d", "--wait", "--remove-orphans", "--wait-timeout", "60", "--build")
+		cmd.Dir = a.dir
+		cmd.Env = append(a.baseEnv(), "DEPLOY_VERSION="+version, "DEPLOY_SHA="+sha, "DEPLOY_TAG=sha-"+sha[:7], "DEPLOY_ENV=production")
+		out, err := cmd.CombinedOutput()
+		require.NoError(b, err, string(out))
+	}
+	deploy() // the stack runs before the first round
+
+	var kit, plain time.Duration
+	round := 0
+	for b.Loop() {
+		round++
+		b.StopTimer()
+		a.release(fmt.Sprintf("1.%d.0", 2*round), false)
+		b.StartTimer()
+		start := time.Now()
+		bare(fmt.Sprintf("1.%d.0", 2*round))
+		plain += time.Since(start)
+
+		b.StopTimer()
+		a.release(fmt.Sprintf("1.%d.0", 2*round+1), false)
+		b.StartTimer()
+		start = time.Now()
+		deploy()
+		kit += time.Since(start)
+	}
+	b.ReportMetric(float64(plain.Nanoseconds())/float64(round), "compose-ns/deploy")
+	b.ReportMetric(float64(kit.Nanoseconds())/float64(round), "deploykit-ns/deploy")
+	b.ReportMetric(float64(kit)/float64(plain), "overhead-ratio")
+}
