@@ -130,7 +130,9 @@ func TestPromotionRequiresVerification(t *testing.T) {
 
 	// Staging gets 1.0.0 and verifies it.
 	a.port = freePort(t)
-	t.Cleanup(func() { a.name = staging; a.cleanup() })
+	stagingApp := *a
+	stagingApp.name = staging
+	t.Cleanup(stagingApp.cleanup)
 	r := a.deploy("--project-name", staging, "--environment", "staging", "--verifies", "staging")
 	require.Equal(t, 0, r.code, r.log)
 	lines := a.historyLines()

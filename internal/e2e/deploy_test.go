@@ -21,7 +21,7 @@ const dbPassword = "e2e-db-password-0123456789"
 
 // deployVars are the workflow variables of one deploy run: its own project, port
 // and history file.
-func deployVars(t *testing.T, name string) (vars []string, port int, history string) {
+func deployVars(t *testing.T, name, head string) (vars []string, port int, history string) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	port = l.Addr().(*net.TCPAddr).Port
@@ -30,6 +30,7 @@ func deployVars(t *testing.T, name string) (vars []string, port int, history str
 	project := fmt.Sprintf("dk-e2e-%s-%d", name, os.Getpid()%10000)
 	t.Cleanup(func() {
 		_ = exec.Command("docker", "compose", "-p", project, "down", "--remove-orphans", "--timeout", "1").Run()
+		_ = exec.Command("docker", "rmi", "deploykit-hello:sha-"+head[:7]).Run()
 	})
 	return []string{"--var", "PROJECT=" + project, "--var", fmt.Sprintf("HELLO_PORT=%d", port), "--var", "HISTORY_FILE=" + history,
 		"-s", "DB_PASSWORD=" + dbPassword}, port, history
@@ -39,7 +40,7 @@ func TestDeployActionOnWorkflowDispatch(t *testing.T) {
 	t.Parallel()
 	testenv.RequireCompose(t)
 	repo, head := kitRepo(t, "feat: hello", "deploy.yaml")
-	vars, port, history := deployVars(t, "dispatch")
+	vars, port, history := deployVars(t, "dispatch", head)
 	log, err := runAct(t, repo, "deploy.yaml", "workflow_dispatch", map[string]any{
 		"inputs": map[string]any{"version_bump": "none", "service": "web", "no_cache": "true", "git_ref": ""},
 	}, vars...)
@@ -72,7 +73,7 @@ func TestDeployActionSkipsAWorkflowRunOfASkipCICommit(t *testing.T) {
 	t.Parallel()
 	testenv.RequireCompose(t)
 	repo, head := kitRepo(t, "chore(release): v0.1.1 [skip ci]", "deploy.yaml")
-	vars, _, history := deployVars(t, "skip")
+	vars, _, history := deployVars(t, "skip", head)
 	log, err := runAct(t, repo, "deploy.yaml", "workflow_run", map[string]any{
 		"action": "completed",
 		"workflow_run": map[string]any{
