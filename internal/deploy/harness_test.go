@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,7 +11,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -68,7 +66,7 @@ func newApp(t testing.TB, version string) *app {
 		t:       t,
 		dir:     t.TempDir(),
 		name:    strings.Trim(unsafeName.ReplaceAllString("dk-"+strings.ToLower(t.Name()), "-"), "-") + fmt.Sprintf("-%d", os.Getpid()%10000),
-		port:    freePort(t),
+		port:    testenv.FreePort(t),
 		history: filepath.Join(t.TempDir(), "state", "history.log"),
 		tmp:     t.TempDir(),
 	}
@@ -263,13 +261,6 @@ func (a *app) noSecretsLeft(t *testing.T) {
 	}
 }
 
-func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -282,4 +273,3 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-var _ = syscall.SIGTERM

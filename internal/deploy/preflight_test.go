@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/org/deploy-kit/internal/testenv"
 )
 
 // TestBadInputAndPreflightChangeNothing runs every refusal against a stack that is
@@ -129,7 +131,7 @@ func TestPromotionRequiresVerification(t *testing.T) {
 	prodPort := a.port
 
 	// Staging gets 1.0.0 and verifies it.
-	a.port = freePort(t)
+	a.port = testenv.FreePort(t)
 	stagingApp := *a
 	stagingApp.name = staging
 	t.Cleanup(stagingApp.cleanup)

@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,10 +21,7 @@ const dbPassword = "e2e-db-password-0123456789"
 // deployVars are the workflow variables of one deploy run: its own project, port
 // and history file.
 func deployVars(t *testing.T, name, head string) (vars []string, port int, history string) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port = l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port = testenv.FreePort(t)
 	history = filepath.Join(t.TempDir(), "history.log")
 	project := fmt.Sprintf("dk-e2e-%s-%d", name, os.Getpid()%10000)
 	t.Cleanup(func() {

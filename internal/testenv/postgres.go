@@ -74,14 +74,15 @@ func Postgres(t testing.TB) string {
 		}
 	}
 	run("initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
-	port := freePort(t)
+	port := FreePort(t)
 	opts := fmt.Sprintf("-p %d -h 127.0.0.1 -k %s -F", port, data)
 	run("pg_ctl", "start", "-D", data, "-o", opts, "-w", "-t", "60", "-l", filepath.Join(data, "server.log"))
 	t.Cleanup(func() { run("pg_ctl", "stop", "-D", data, "-m", "immediate", "-w") })
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
 }
 
-func freePort(t testing.TB) int {
+// FreePort returns a TCP port on 127.0.0.1 that nothing listens on now.
+func FreePort(t testing.TB) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
