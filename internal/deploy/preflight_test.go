@@ -19,7 +19,8 @@ import (
 func TestBadInputAndPreflightChangeNothing(t *testing.T) {
 	t.Parallel()
 	a := newApp(t, "1.0.0")
-	require.Equal(t, 0, a.deploy().code)
+	r := a.deploy()
+	require.Equal(t, 0, r.code, r.log)
 	before := a.containers()
 	require.NotEmpty(t, before)
 
