@@ -173,7 +173,7 @@ const outputDelimiter = "_GitHubActionsFileCommandDelimeter_"
 // the log. A value that would corrupt the output file is refused and nothing is
 // written.
 func (c *Context) SetOutput(name, value string) (err error) {
-	if c.Spec != nil && !c.Spec.hasOutput(name) {
+	if c.Spec != nil && !c.Spec.HasOutput(name) {
 		panic(fmt.Sprintf("%s: output %q is not declared", c.Spec.Name, name))
 	}
 	for line := range strings.Lines(value) {

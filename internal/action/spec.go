@@ -87,7 +87,8 @@ func (s *Spec) Input(name string) Input {
 	panic(fmt.Sprintf("%s: no input %q", s.Name, name))
 }
 
-func (s *Spec) hasOutput(name string) bool {
+// HasOutput reports whether the spec declares an output.
+func (s *Spec) HasOutput(name string) bool {
 	for _, o := range s.Outputs {
 		if o.Name == name {
 			return true

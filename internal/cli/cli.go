@@ -35,7 +35,7 @@ var Commands = []*Command{
 	{Spec: &buildimage.Spec, Run: notImplemented, Action: true},
 	{Spec: &migrationsmoke.Spec, Run: notImplemented, Action: true},
 	{Spec: &deploy.Spec, Run: deploy.Run, Action: true},
-	{Spec: &rollback.Spec, Run: notImplemented, Action: true},
+	{Spec: &rollback.Spec, Run: rollback.Run, Action: true},
 	{Spec: &backup.Spec, Run: notImplemented, Action: true},
 	{Spec: &guardSpec, Run: runGuard},
 	{Spec: &withSecretsSpec, Run: runWithSecrets},

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/org/deploy-kit/internal/testenv/testapp"
 )
 
 // BenchmarkKitOverhead compares, on the same app and in the same run, the wall time
@@ -17,20 +19,20 @@ import (
 // both recreate the running container. Reported: ns per deploy of each, and
 // their ratio (target ≤ 1.10).
 func BenchmarkKitOverhead(b *testing.B) {
-	a := newApp(b, "1.0.0")
+	a := testapp.New(b, "1.0.0")
 	deploy := func() {
-		cmd, _, _ := a.command("--health-url", "", "--smoke-base-url", "", "--smoke-checks", "")
+		cmd, _, _ := a.Command("deploy", "--health-url", "", "--smoke-base-url", "", "--smoke-checks", "")
 		out, err := cmd.CombinedOutput()
 		require.NoError(b, err, string(out))
 	}
 	bare := func(version string) {
 		envFile := filepath.Join(b.TempDir(), "secrets.env")
 		require.NoError(b, os.WriteFile(envFile, []byte("DB_PASSWORD=\"x\"\n"), 0o600))
-		sha := a.git("rev-parse", "HEAD")
-		cmd := exec.Command("docker", "compose", "-p", a.name, "-f", filepath.Join(a.dir, "compose.yaml"), "--env-file", envFile,
+		sha := a.Git("rev-parse", "HEAD")
+		cmd := exec.Command("docker", "compose", "-p", a.Name, "-f", filepath.Join(a.Dir, "compose.yaml"), "--env-file", envFile,
 			"up", "-d", "--wait", "--remove-orphans", "--wait-timeout", "60", "--build")
-		cmd.Dir = a.dir
-		cmd.Env = append(a.baseEnv(), "DEPLOY_VERSION="+version, "DEPLOY_SHA="+sha, "DEPLOY_TAG=sha-"+sha[:7], "DEPLOY_ENV=production")
+		cmd.Dir = a.Dir
+		cmd.Env = append(a.BaseEnv(), "DEPLOY_VERSION="+version, "DEPLOY_SHA="+sha, "DEPLOY_TAG=sha-"+sha[:7], "DEPLOY_ENV=production")
 		out, err := cmd.CombinedOutput()
 		require.NoError(b, err, string(out))
 	}
@@ -41,14 +43,14 @@ func BenchmarkKitOverhead(b *testing.B) {
 	for b.Loop() {
 		round++
 		b.StopTimer()
-		a.release(fmt.Sprintf("1.%d.0", 2*round), false)
+		a.Release(fmt.Sprintf("1.%d.0", 2*round), false)
 		b.StartTimer()
 		start := time.Now()
 		bare(fmt.Sprintf("1.%d.0", 2*round))
 		plain += time.Since(start)
 
 		b.StopTimer()
-		a.release(fmt.Sprintf("1.%d.0", 2*round+1), false)
+		a.Release(fmt.Sprintf("1.%d.0", 2*round+1), false)
 		b.StartTimer()
 		start = time.Now()
 		deploy()

@@ -65,12 +65,13 @@ type State struct {
 	RollbackErr error
 	HandOff     string // Markdown for a person, on failure
 
+	plan    Plan
 	detail  string // what the running step did, for its summary row
 	cleanup []func()
 }
 
-// did records what the running step did, for the summary.
-func (s *State) did(format string, args ...any) {
+// Did records what the running step did, for its row in the summary.
+func (s *State) Did(format string, args ...any) {
 	s.detail = fmt.Sprintf(format, args...)
 	s.A.Logf("    %s", s.detail)
 }
@@ -87,12 +88,29 @@ var (
 	envName     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 )
 
+// Plan is what a run of the pipeline is for.
+type Plan struct {
+	Action string // the history action: deploy or rollback
+	Steps  []Step
+	// ImageTemplate, when set, pins every service deployed to this image, with
+	// {sha}, {short}, {tag} (sha-<short>) and {version} filled in.
+	ImageTemplate string
+}
+
 // Run is `deploykit deploy`.
 func Run(ctx context.Context, a *action.Context) error {
-	s, err := newState(a)
+	return RunPlan(ctx, a, a.Inputs, Plan{Action: history.ActionDeploy, Steps: Pipeline})
+}
+
+// RunPlan runs steps with in, inputs of the deploy spec (rollback derives them from
+// its own), then rollback-on-failure and history, and writes the outputs a.Spec
+// declares and the summary.
+func RunPlan(ctx context.Context, a *action.Context, in *action.Inputs, plan Plan) error {
+	s, err := newState(a, in)
 	if err != nil {
 		return err
 	}
+	s.plan = plan
 	defer func() {
 		for i := len(s.cleanup) - 1; i >= 0; i-- {
 			s.cleanup[i]()
@@ -103,8 +121,7 @@ func Run(ctx context.Context, a *action.Context) error {
 
 // newState validates every input — a bad one stops the deploy before anything is
 // touched, with exit 2 — and masks the secrets before anything is printed.
-func newState(a *action.Context) (*State, error) {
-	in := a.Inputs
+func newState(a *action.Context, in *action.Inputs) (*State, error) {
 	s := &State{A: a, In: in, DryRun: in.Bool("dry-run")}
 
 	secrets, err := secretfile.Collect(a.Environ(), in.String("secret-prefix"))
@@ -170,15 +187,16 @@ var gitRef = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]*$`)
 
 func (s *State) run(ctx context.Context) error {
 	var stepErr error
-	for i, step := range Pipeline {
+	steps := s.plan.Steps
+	for i, step := range steps {
 		stepErr = s.runStep(ctx, step)
 		if stepErr != nil {
 			s.FailedStep, s.FailedErr = step.String(), stepErr
-			s.skipRest(Pipeline[i+1:], "an earlier step failed")
+			s.skipRest(steps[i+1:], "an earlier step failed")
 			break
 		}
 		if s.Skipped {
-			s.skipRest(Pipeline[i+1:], "the guard skipped this deploy")
+			s.skipRest(steps[i+1:], "the guard skipped this deploy")
 			break
 		}
 	}
@@ -198,9 +216,9 @@ func (s *State) run(ctx context.Context) error {
 	case action.ExitCode(stepErr) == action.ExitUsage:
 		return stepErr
 	case s.RolledBack:
-		return action.Failedf("deploy of %s failed at %s (%v); rolled back to %s", s.Version, s.FailedStep, stepErr, s.rollbackVersion())
+		return action.Failedf("%s of %s failed at %s (%v); rolled back to %s", s.plan.Action, s.Version, s.FailedStep, stepErr, s.rollbackVersion())
 	default:
-		return action.Failedf("deploy of %s failed at %s: %v", orUnknown(s.Version), s.FailedStep, stepErr)
+		return action.Failedf("%s of %s failed at %s: %v", s.plan.Action, orUnknown(s.Version), s.FailedStep, stepErr)
 	}
 }
 
@@ -240,7 +258,9 @@ func (s *State) finish(ctx context.Context) error {
 	}
 	var errs []error
 	for _, o := range outputs {
-		errs = append(errs, s.A.SetOutput(o.name, o.value))
+		if s.A.Spec.HasOutput(o.name) {
+			errs = append(errs, s.A.SetOutput(o.name, o.value))
+		}
 	}
 	errs = append(errs, s.A.Summary(s.summary()))
 	return errors.Join(errs...)

@@ -18,19 +18,32 @@ type Step interface {
 // pushed release commit and tag behind, so everything that can refuse the deploy
 // runs before the first write.
 var Pipeline = []Step{
-	guardStep{},     // loop protection: skip markers, a workflow_run that did not succeed
-	preflightStep{}, // version plan, compose file, pull-only rules, engine, disk, networks, promotion
-	lockStep{},      // one deploy per stack and environment at a time
-	versionStep{},   // bump VERSION, commit [skip ci], tag, push — or a read-only version
-	secretsStep{},   // ENV_* variables into a 0600 env file, shredded on every exit
-	backupStep{},    // the backup engine before the change (hook)
-	snapshotStep{},  // what runs now, to roll back to
-	applyStep{},     // docker compose up -d --wait
-	verifyStep{},    // health URL with backoff, smoke checks
+	GuardStep,     // loop protection: skip markers, a workflow_run that did not succeed
+	PreflightStep, // version plan, compose file, pull-only rules, engine, disk, networks, promotion
+	LockStep,      // one deploy per stack and environment at a time
+	VersionStep,   // bump VERSION, commit [skip ci], tag, push — or a read-only version
+	SecretsStep,   // ENV_* variables into a 0600 env file, shredded on every exit
+	BackupStep,    // the backup engine before the change (hook)
+	SnapshotStep,  // what runs now, to roll back to
+	ApplyStep,     // docker compose up -d --wait
+	VerifyStep,    // health URL with backoff, smoke checks
 }
 
 // After the pipeline, whatever happened: rollbackStep when a step failed, then
 // historyStep.
+
+// The steps, for pipelines built on this one (rollback).
+var (
+	GuardStep     Step = guardStep{}
+	PreflightStep Step = preflightStep{}
+	LockStep      Step = lockStep{}
+	VersionStep   Step = versionStep{}
+	SecretsStep   Step = secretsStep{}
+	BackupStep    Step = backupStep{}
+	SnapshotStep  Step = snapshotStep{}
+	ApplyStep     Step = applyStep{}
+	VerifyStep    Step = verifyStep{}
+)
 
 // Outcome of a step.
 const (
@@ -51,8 +64,8 @@ type skipError struct{ reason string }
 
 func (e skipError) Error() string { return e.reason }
 
-// skip marks a step as not applying, with the reason shown in the summary.
-func skip(format string, args ...any) error { return skipError{fmt.Sprintf(format, args...)} }
+// Skip marks a step as not applying, with the reason shown in the summary.
+func Skip(format string, args ...any) error { return skipError{fmt.Sprintf(format, args...)} }
 
 // runStep runs one step and records its result.
 func (s *State) runStep(ctx context.Context, step Step) error {

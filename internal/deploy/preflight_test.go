@@ -10,6 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/org/deploy-kit/internal/testenv/testapp"
+
 	"github.com/org/deploy-kit/internal/testenv"
 )
 
@@ -18,14 +20,14 @@ import (
 // containers are exactly the ones that ran before.
 func TestBadInputAndPreflightChangeNothing(t *testing.T) {
 	t.Parallel()
-	a := newApp(t, "1.0.0")
-	r := a.deploy()
-	require.Equal(t, 0, r.code, r.log)
-	before := a.containers()
+	a := testapp.New(t, "1.0.0")
+	r := a.Deploy()
+	require.Equal(t, 0, r.Code, r.Log)
+	before := a.Containers()
 	require.NotEmpty(t, before)
 
 	write := func(name, content string) string {
-		require.NoError(t, os.WriteFile(filepath.Join(a.dir, name), []byte(content), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(a.Dir, name), []byte(content), 0o644))
 		return name
 	}
 	invalid := write("invalid.yaml", "services:\n  web:\n    image: [not, a, string\n")
@@ -41,36 +43,36 @@ func TestBadInputAndPreflightChangeNothing(t *testing.T) {
 		code int
 		want string
 	}{
-		{"invalid compose file", []string{"--compose-file", invalid}, 2, "compose file " + a.dir + "/invalid.yaml is not valid: "},
-		{"missing compose file", []string{"--compose-file", "nope.yaml"}, 2, "input compose-file: nope.yaml does not exist (paths are relative to the workspace " + a.dir + ")"},
+		{"invalid compose file", []string{"--compose-file", invalid}, 2, "compose file " + a.Dir + "/invalid.yaml is not valid: "},
+		{"missing compose file", []string{"--compose-file", "nope.yaml"}, 2, "input compose-file: nope.yaml does not exist (paths are relative to the workspace " + a.Dir + ")"},
 		{"pull-only with :latest", []string{"--compose-file", latest, "--pull-only"}, 2, "pull-only deploys need pinned images: service web: image deploykit-hello:latest uses :latest;"},
 		{"pull-only with an untagged image", []string{"--compose-file", untagged, "--pull-only"}, 2, "service web: image registry.example.com/team/hello has no tag (it means :latest)"},
 		{"pull-only with build:", []string{"--pull-only"}, 2, "pull-only deploys need pinned images: service web has a build: section;"},
 		{"free disk below the threshold", []string{"--min-free-disk", "100%"}, 1, "below min-free-disk 100%: free space (docker system prune, old images) or lower min-free-disk"},
 		{"missing external network", []string{"--compose-file", external}, 1, "external network " + network + " does not exist: create it (docker network create " + network + ") or remove external: true"},
-		{"unknown service", []string{"--service", "db"}, 2, `input service: "db" is not a service of ` + a.dir + `/compose.yaml (services: web)`},
+		{"unknown service", []string{"--service", "db"}, 2, `input service: "db" is not a service of ` + a.Dir + `/compose.yaml (services: web)`},
 		{"bad smoke check", []string{"--smoke-checks", "health=200"}, 2, `input smoke-checks: smoke check "health=200": want path=status[,status], e.g. /health=200`},
 		{"bad health url", []string{"--health-url", "localhost:8080/health"}, 2, `input health-url: "localhost:8080/health" is not an http:// or https:// URL`},
 		{"bad version bump", []string{"--version-bump", "huge"}, 2, `input version-bump: invalid value "huge": want one of none, patch, minor, major`},
 		{"bad git ref", []string{"--git-ref", "--upload-pack=x"}, 2, `input git-ref: "--upload-pack=x" is not a branch, tag or commit name`},
-		{"unknown git ref", []string{"--git-ref", "v9.9.9"}, 2, `input git-ref: "v9.9.9" does not name a commit in ` + a.dir},
+		{"unknown git ref", []string{"--git-ref", "v9.9.9"}, 2, `input git-ref: "v9.9.9" does not name a commit in ` + a.Dir},
 		{"bad project name", []string{"--project-name", "My App"}, 2, `input project-name: "My App" is not a compose project name`},
 		{"relative history file", []string{"--history-file", "history.log"}, 2, `input history-file: "history.log" must be an absolute path on the Docker host`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			historyBefore := a.historyLines()
-			r := a.deploy(tc.args...)
-			assert.Equal(t, tc.code, r.code, r.log)
-			assert.Contains(t, r.log, "::error::")
-			assert.Contains(t, r.log, escape(tc.want))
-			assert.Equal(t, before, a.containers(), "running containers untouched")
-			_, v := a.get("/version")
+			historyBefore := a.HistoryLines()
+			r := a.Deploy(tc.args...)
+			assert.Equal(t, tc.code, r.Code, r.Log)
+			assert.Contains(t, r.Log, "::error::")
+			assert.Contains(t, r.Log, escape(tc.want))
+			assert.Equal(t, before, a.Containers(), "running containers untouched")
+			_, v := a.Get("/version")
 			assert.Equal(t, "1.0.0", v)
 			if tc.code == 2 {
-				assert.Equal(t, historyBefore, a.historyLines(), "bad input is not history")
+				assert.Equal(t, historyBefore, a.HistoryLines(), "bad input is not history")
 			}
-			a.noSecretsLeft(t)
-			assert.NoDirExists(t, filepath.Join(filepath.Dir(a.history), "locks", a.name+"--production.lock"))
+			a.NoSecretsLeft(t)
+			assert.NoDirExists(t, filepath.Join(filepath.Dir(a.History), "locks", a.Name+"--production.lock"))
 		})
 	}
 }
@@ -80,88 +82,88 @@ func escape(s string) string { return strings.ReplaceAll(s, "%", "%25") }
 
 func TestDryRunChangesNothing(t *testing.T) {
 	t.Parallel()
-	a := newApp(t, "1.0.0")
-	headBefore := a.git("rev-parse", "HEAD")
-	r := a.deploy("--dry-run", "--version-bump", "patch", "--no-cache")
-	require.Equal(t, 0, r.code, r.log)
-	assert.Contains(t, r.log, "would run: git commit -q -m 'chore(release): v1.0.1 [skip ci]' -- VERSION")
-	assert.Contains(t, r.log, "would run: git push --atomic origin HEAD:refs/heads/main refs/tags/v1.0.1")
-	assert.Contains(t, r.log, "would run: docker compose -p "+a.name+" -f "+a.dir+"/compose.yaml --env-file '<secret env file>' build --no-cache")
-	assert.Contains(t, r.log, "would run: docker compose -p "+a.name+" -f "+a.dir+"/compose.yaml --env-file '<secret env file>' up -d --wait --remove-orphans --wait-timeout 60 --no-build --pull never")
-	assert.Contains(t, r.summary, "### deploykit deploy: success — "+a.name+" 1.0.1 on production (dry run)")
-	assert.Contains(t, r.summary, "| secrets | skipped |  | dry run: would write 1 variable(s) to a 0600 env file: DB_PASSWORD |")
-	assert.Regexp(t, `\| history \| skipped \|  \| dry run: would append to `+a.history+`: \S+ \\\| `+a.name+` \\\| production \\\| deploy \\\| 1\.0\.1 \\\| success \\\|`, r.summary)
-	assert.Contains(t, r.summary, "| version | done | ")
-	assert.Contains(t, r.summary, "dry run: would commit VERSION 1.0.1, tag v1.0.1 and push to origin/main |")
+	a := testapp.New(t, "1.0.0")
+	headBefore := a.Git("rev-parse", "HEAD")
+	r := a.Deploy("--dry-run", "--version-bump", "patch", "--no-cache")
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.Contains(t, r.Log, "would run: git commit -q -m 'chore(release): v1.0.1 [skip ci]' -- VERSION")
+	assert.Contains(t, r.Log, "would run: git push --atomic origin HEAD:refs/heads/main refs/tags/v1.0.1")
+	assert.Contains(t, r.Log, "would run: docker compose -p "+a.Name+" -f "+a.Dir+"/compose.yaml --env-file '<secret env file>' build --no-cache")
+	assert.Contains(t, r.Log, "would run: docker compose -p "+a.Name+" -f "+a.Dir+"/compose.yaml --env-file '<secret env file>' up -d --wait --remove-orphans --wait-timeout 60 --no-build --pull never")
+	assert.Contains(t, r.Summary, "### deploykit deploy: success — "+a.Name+" 1.0.1 on production (dry run)")
+	assert.Contains(t, r.Summary, "| secrets | skipped |  | dry run: would write 1 variable(s) to a 0600 env file: DB_PASSWORD |")
+	assert.Regexp(t, `\| history \| skipped \|  \| dry run: would append to `+a.History+`: \S+ \\\| `+a.Name+` \\\| production \\\| deploy \\\| 1\.0\.1 \\\| success \\\|`, r.Summary)
+	assert.Contains(t, r.Summary, "| version | done | ")
+	assert.Contains(t, r.Summary, "dry run: would commit VERSION 1.0.1, tag v1.0.1 and push to origin/main |")
 
-	assert.Empty(t, a.containers(), "no container created")
-	assert.NoFileExists(t, a.history)
-	assert.NoDirExists(t, filepath.Join(filepath.Dir(a.history), "locks"))
-	assert.Equal(t, headBefore, a.git("rev-parse", "HEAD"))
-	assert.Equal(t, "v1.0.0", a.git("tag"))
-	assert.Empty(t, a.git("status", "--porcelain"))
-	data, err := os.ReadFile(filepath.Join(a.dir, "VERSION"))
+	assert.Empty(t, a.Containers(), "no container created")
+	assert.NoFileExists(t, a.History)
+	assert.NoDirExists(t, filepath.Join(filepath.Dir(a.History), "locks"))
+	assert.Equal(t, headBefore, a.Git("rev-parse", "HEAD"))
+	assert.Equal(t, "v1.0.0", a.Git("tag"))
+	assert.Empty(t, a.Git("status", "--porcelain"))
+	data, err := os.ReadFile(filepath.Join(a.Dir, "VERSION"))
 	require.NoError(t, err)
 	assert.Equal(t, "1.0.0\n", string(data))
-	a.noSecretsLeft(t)
-	assert.NotContains(t, r.log, secret)
+	a.NoSecretsLeft(t)
+	assert.NotContains(t, r.Log, testapp.Secret)
 }
 
 func TestGuardSkipsTheDeploy(t *testing.T) {
 	t.Parallel()
-	a := newApp(t, "1.0.0")
+	a := testapp.New(t, "1.0.0")
 	event := filepath.Join(t.TempDir(), "event.json")
 	require.NoError(t, os.WriteFile(event, []byte(`{"workflow_run":{"conclusion":"success","head_sha":"0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c","head_commit":{"message":"chore(release): v1.0.1 [skip ci]"}}}`), 0o644))
-	a.env = []string{"GITHUB_EVENT_NAME=workflow_run", "GITHUB_EVENT_PATH=" + event}
-	r := a.deploy()
-	require.Equal(t, 0, r.code, r.log)
-	assert.Equal(t, "true", r.outputs["skipped"])
-	assert.Equal(t, "skipped", r.outputs["status"])
-	assert.Contains(t, r.summary, `| guard | done | `)
-	assert.Contains(t, r.summary, `skip: workflow_run: head commit says "[skip ci]" |`)
-	assert.Contains(t, r.summary, "| apply | skipped |  | the guard skipped this deploy |")
-	assert.Empty(t, a.containers())
-	assert.NoFileExists(t, a.history)
+	a.Env = []string{"GITHUB_EVENT_NAME=workflow_run", "GITHUB_EVENT_PATH=" + event}
+	r := a.Deploy()
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.Equal(t, "true", r.Outputs["skipped"])
+	assert.Equal(t, "skipped", r.Outputs["status"])
+	assert.Contains(t, r.Summary, `| guard | done | `)
+	assert.Contains(t, r.Summary, `skip: workflow_run: head commit says "[skip ci]" |`)
+	assert.Contains(t, r.Summary, "| apply | skipped |  | the guard skipped this deploy |")
+	assert.Empty(t, a.Containers())
+	assert.NoFileExists(t, a.History)
 }
 
 func TestPromotionRequiresVerification(t *testing.T) {
 	t.Parallel()
-	a := newApp(t, "1.0.0")
-	prod := a.name
-	staging := a.name + "-staging"
-	prodPort := a.port
+	a := testapp.New(t, "1.0.0")
+	prod := a.Name
+	staging := a.Name + "-staging"
+	prodPort := a.Port
 
 	// Staging gets 1.0.0 and verifies it.
-	a.port = testenv.FreePort(t)
+	a.Port = testenv.FreePort(t)
 	stagingApp := *a
-	stagingApp.name = staging
-	t.Cleanup(stagingApp.cleanup)
-	r := a.deploy("--project-name", staging, "--environment", "staging", "--verifies", "staging")
-	require.Equal(t, 0, r.code, r.log)
-	lines := a.historyLines()
+	stagingApp.Name = staging
+	t.Cleanup(stagingApp.Cleanup)
+	r := a.Deploy("--project-name", staging, "--environment", "staging", "--verifies", "staging")
+	require.Equal(t, 0, r.Code, r.Log)
+	lines := a.HistoryLines()
 	require.Len(t, lines, 2)
 	assert.Regexp(t, `\| `+staging+` \| staging \| verified \| 1\.0\.0 \| success \| deployed and verified on staging$`, lines[1])
 
 	// Production takes the verified 1.0.0.
-	a.port = prodPort
-	r = a.deploy("--requires-verified", "staging")
-	require.Equal(t, 0, r.code, r.log)
+	a.Port = prodPort
+	r = a.Deploy("--requires-verified", "staging")
+	require.Equal(t, 0, r.Code, r.Log)
 
 	// 2.0.0 was never on staging: refused, production untouched.
-	a.release("2.0.0", false)
-	before := a.containers()
-	r = a.deploy("--requires-verified", "staging")
-	assert.Equal(t, 1, r.code, r.log)
-	assert.Contains(t, r.log, "::error::deploy of 2.0.0 failed at preflight: version 2.0.0 was not verified on staging: deploy it there first (with verifies: staging), or set force: true to deploy it anyway (recorded as FORCED)")
-	assert.Equal(t, before, a.containers())
-	_, v := a.get("/version")
+	a.Release("2.0.0", false)
+	before := a.Containers()
+	r = a.Deploy("--requires-verified", "staging")
+	assert.Equal(t, 1, r.Code, r.Log)
+	assert.Contains(t, r.Log, "::error::deploy of 2.0.0 failed at preflight: version 2.0.0 was not verified on staging: deploy it there first (with verifies: staging), or set force: true to deploy it anyway (recorded as FORCED)")
+	assert.Equal(t, before, a.Containers())
+	_, v := a.Get("/version")
 	assert.Equal(t, "1.0.0", v)
 
 	// force deploys it, and says so in the history.
-	r = a.deploy("--requires-verified", "staging", "--force")
-	require.Equal(t, 0, r.code, r.log)
-	_, v = a.get("/version")
+	r = a.Deploy("--requires-verified", "staging", "--force")
+	require.Equal(t, 0, r.Code, r.Log)
+	_, v = a.Get("/version")
 	assert.Equal(t, "2.0.0", v)
-	lines = a.historyLines()
+	lines = a.HistoryLines()
 	assert.Regexp(t, `\| `+prod+` \| production \| deploy \| 2\.0\.0 \| success \| sha=[0-9a-f]{40}; FORCED: 2\.0\.0 not verified on staging;`, lines[len(lines)-1])
 }

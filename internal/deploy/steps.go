@@ -34,9 +34,9 @@ func (guardStep) Run(ctx context.Context, s *State) error {
 	}
 	s.Skipped = d.Skip
 	if d.Skip {
-		s.did("skip: %s", d.Reason)
+		s.Did("skip: %s", d.Reason)
 	} else {
-		s.did("%s", d.Reason)
+		s.Did("%s", d.Reason)
 	}
 	return nil
 }
@@ -97,7 +97,7 @@ func (preflightStep) Run(ctx context.Context, s *State) error {
 	if err := s.checkPromotion(); err != nil {
 		return err
 	}
-	s.did("version %s of %s on %s; %s", s.Version, s.Compose.Name, s.Environment, strings.Join(notes, "; "))
+	s.Did("version %s of %s on %s; %s", s.Version, s.Compose.Name, s.Environment, strings.Join(notes, "; "))
 	return nil
 }
 
@@ -129,6 +129,9 @@ func (s *State) loadProject(ctx context.Context) error {
 		svc, _ := p.GetService(name)
 		if svc.Build != nil {
 			problems = append(problems, fmt.Sprintf("service %s has a build: section", name))
+		}
+		if s.plan.ImageTemplate != "" {
+			svc.Image = s.templateImage()
 		}
 		if svc.Image == "" {
 			problems = append(problems, fmt.Sprintf("service %s has no image", name))
@@ -184,7 +187,7 @@ func (lockStep) String() string { return "lock" }
 func (lockStep) Run(ctx context.Context, s *State) error {
 	path := lock.PathFor(s.LockDir, s.Compose.Name, s.Environment)
 	if s.DryRun {
-		return skip("dry run: would take %s", path)
+		return Skip("dry run: would take %s", path)
 	}
 	host, _ := os.Hostname()
 	me := lock.Holder{Host: host, PID: os.Getpid(), Version: s.Version, JobURL: s.A.JobURL(), Since: time.Now()}
@@ -197,7 +200,7 @@ func (lockStep) Run(ctx context.Context, s *State) error {
 	}
 	s.Lock, s.lockHolder = l, me
 	s.onExit(func() { _ = l.Release() })
-	s.did("took %s after %s", path, since(start))
+	s.Did("took %s after %s", path, since(start))
 	return nil
 }
 
@@ -208,7 +211,7 @@ func (secretsStep) String() string { return "secrets" }
 func (secretsStep) Run(_ context.Context, s *State) error {
 	prefix := s.In.String("secret-prefix")
 	if len(s.Secrets) == 0 {
-		return skip("no %s* variables in the job", prefix)
+		return Skip("no %s* variables in the job", prefix)
 	}
 	keys := make([]string, len(s.Secrets))
 	for i, v := range s.Secrets {
@@ -216,7 +219,7 @@ func (secretsStep) Run(_ context.Context, s *State) error {
 	}
 	if s.DryRun {
 		s.Compose.EnvFiles = append(s.Compose.EnvFiles, "<secret env file>")
-		return skip("dry run: would write %d variable(s) to a 0600 env file: %s", len(keys), strings.Join(keys, ", "))
+		return Skip("dry run: would write %d variable(s) to a 0600 env file: %s", len(keys), strings.Join(keys, ", "))
 	}
 	f, err := secretfile.Write(s.A.TempDir(), s.A.Getenv("GITHUB_WORKSPACE"), s.Secrets)
 	if err != nil {
@@ -228,7 +231,7 @@ func (secretsStep) Run(_ context.Context, s *State) error {
 		s.A.Logf("    removed a stale secret env file left by a killed run: %s", p)
 	}
 	s.Compose.EnvFiles = append(s.Compose.EnvFiles, f.Path)
-	s.did("%d variable(s) from %s* in a 0600 env file: %s", len(keys), prefix, strings.Join(keys, ", "))
+	s.Did("%d variable(s) from %s* in a 0600 env file: %s", len(keys), prefix, strings.Join(keys, ", "))
 	return nil
 }
 
@@ -237,7 +240,7 @@ type backupStep struct{}
 func (backupStep) String() string { return "backup" }
 
 func (backupStep) Run(context.Context, *State) error {
-	return skip("not requested: run the backup action before deploy for a backup of the database")
+	return Skip("not requested: run the backup action before deploy for a backup of the database")
 }
 
 type snapshotStep struct{}
@@ -251,14 +254,14 @@ func (snapshotStep) Run(ctx context.Context, s *State) error {
 	}
 	s.Snapshot = snap
 	if len(snap.Services) == 0 {
-		s.did("nothing of %s runs yet: first deploy", s.Compose.Name)
+		s.Did("nothing of %s runs yet: first deploy", s.Compose.Name)
 		return nil
 	}
 	var parts []string
 	for _, svc := range snap.Names() {
 		parts = append(parts, svc+"="+snap.Services[svc].Ref)
 	}
-	s.did("%s", strings.Join(parts, ", "))
+	s.Did("%s", strings.Join(parts, ", "))
 	return nil
 }
 
@@ -271,9 +274,9 @@ func (applyStep) Run(ctx context.Context, s *State) error {
 		return action.Failedf("%v", err)
 	}
 	if s.DryRun {
-		s.did("dry run: printed the commands above")
+		s.Did("dry run: printed the commands above")
 	} else {
-		s.did("%s %s is up", s.Compose.Name, s.Version)
+		s.Did("%s %s is up", s.Compose.Name, s.Version)
 	}
 	return nil
 }
@@ -284,7 +287,7 @@ func (verifyStep) String() string { return "verify" }
 
 func (verifyStep) Run(ctx context.Context, s *State) error {
 	if s.DryRun {
-		return skip("dry run")
+		return Skip("dry run")
 	}
 	return s.verify(ctx)
 }
@@ -293,7 +296,7 @@ func (verifyStep) Run(ctx context.Context, s *State) error {
 func (s *State) verify(ctx context.Context) error {
 	health, base := s.In.String("health-url"), s.In.String("smoke-base-url")
 	if health == "" && len(s.Checks) == 0 {
-		return skip("no health-url or smoke-checks: the containers' own healthchecks (up --wait) decided")
+		return Skip("no health-url or smoke-checks: the containers' own healthchecks (up --wait) decided")
 	}
 	logf := func(format string, args ...any) { s.A.Logf("    "+format, args...) }
 	var done []string
@@ -310,7 +313,7 @@ func (s *State) verify(ctx context.Context) error {
 		}
 		done = append(done, fmt.Sprintf("%d smoke check(s) passed", len(s.Checks)))
 	}
-	s.did("%s", strings.Join(done, ", "))
+	s.Did("%s", strings.Join(done, ", "))
 	return nil
 }
 
@@ -324,18 +327,18 @@ var changedSteps = map[string]bool{"apply": true, "verify": true}
 
 func (rollbackStep) Run(ctx context.Context, s *State) error {
 	if !changedSteps[s.FailedStep] {
-		return skip("nothing to undo: the deploy stopped at %s, before changing the stack", s.FailedStep)
+		return Skip("nothing to undo: the deploy stopped at %s, before changing the stack", s.FailedStep)
 	}
 	if s.DryRun {
-		return skip("dry run")
+		return Skip("dry run")
 	}
 	// Collect the hand-off before the failing containers are replaced.
 	s.HandOff = s.handOff(ctx)
 	switch {
 	case !s.In.Bool("auto-rollback"):
-		return skip("auto-rollback is false: the failed version is left running for inspection")
+		return Skip("auto-rollback is false: the failed version is left running for inspection")
 	case len(s.Snapshot.Services) == 0:
-		return skip("nothing ran before this deploy: no previous version to restore")
+		return Skip("nothing ran before this deploy: no previous version to restore")
 	}
 	if err := s.Target.Restore(ctx, s); err != nil {
 		s.RollbackErr = err
@@ -346,7 +349,7 @@ func (rollbackStep) Run(ctx context.Context, s *State) error {
 		return action.Failedf("restored %s, but it does not pass verify either: %v", s.rollbackVersion(), err)
 	}
 	s.RolledBack = true
-	s.did("restored %s and verified it", s.rollbackVersion())
+	s.Did("restored %s and verified it", s.rollbackVersion())
 	return nil
 }
 
@@ -364,7 +367,7 @@ func (historyStep) String() string { return "history" }
 
 func (historyStep) Run(_ context.Context, s *State) error {
 	if action.ExitCode(s.FailedErr) == action.ExitUsage {
-		return skip("bad input: nothing was attempted")
+		return Skip("bad input: nothing was attempted")
 	}
 	entries := s.historyEntries()
 	if s.DryRun {
@@ -372,13 +375,13 @@ func (historyStep) Run(_ context.Context, s *State) error {
 		for i, e := range entries {
 			lines[i] = e.String()
 		}
-		return skip("dry run: would append to %s: %s", s.History.Path, strings.Join(lines, " / "))
+		return Skip("dry run: would append to %s: %s", s.History.Path, strings.Join(lines, " / "))
 	}
 	if err := s.History.Append(entries...); err != nil {
 		s.A.Warningf("%v", err)
 		return err
 	}
-	s.did("%d line(s) appended to %s", len(entries), s.History.Path)
+	s.Did("%d line(s) appended to %s", len(entries), s.History.Path)
 	return nil
 }
 
@@ -388,8 +391,11 @@ func (s *State) historyEntries() []history.Entry {
 	if stack == "" {
 		stack = s.In.String("project-name")
 	}
-	e := history.Entry{Time: now, Stack: stack, Env: s.Environment, Action: history.ActionDeploy, Version: orUnknown(s.Version), Status: history.StatusSuccess}
+	e := history.Entry{Time: now, Stack: stack, Env: s.Environment, Action: s.plan.Action, Version: orUnknown(s.Version), Status: history.StatusSuccess}
 	var notes []string
+	if s.plan.Action == history.ActionRollback && s.PreviousVersion != "" {
+		notes = append(notes, "from "+s.PreviousVersion)
+	}
 	if s.Git.SHA != "" {
 		notes = append(notes, "sha="+s.Git.SHA)
 	}

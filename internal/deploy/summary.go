@@ -18,7 +18,7 @@ func (s *State) summary() string {
 	if name == "" {
 		name = s.In.String("project-name")
 	}
-	fmt.Fprintf(&b, "### deploykit deploy: %s", s.status())
+	fmt.Fprintf(&b, "### deploykit %s: %s", s.plan.Action, s.status())
 	if s.Version != "" {
 		fmt.Fprintf(&b, " — %s %s on %s", name, s.Version, s.Environment)
 	}
@@ -50,7 +50,7 @@ func cell(s string) string {
 // what failed, the logs of the failing service, and how to roll back by hand.
 func (s *State) handOff(ctx context.Context) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "#### Hand-off: deploy of %s failed at %s\n\n", orUnknown(s.Version), s.FailedStep)
+	fmt.Fprintf(&b, "#### Hand-off: %s of %s failed at %s\n\n", s.plan.Action, orUnknown(s.Version), s.FailedStep)
 	if job := s.A.JobURL(); job != "" {
 		fmt.Fprintf(&b, "- Job: %s\n", job)
 	}

@@ -124,35 +124,86 @@ func (composeTarget) Apply(ctx context.Context, s *State) error {
 		PullMissing: pullOnly,
 		WaitTimeout: s.In.Duration("wait-timeout"),
 	}
-	if err := s.Exec.Run(ctx, s.Compose.Up(up)); err != nil {
+	p := s.Compose
+	if s.plan.ImageTemplate != "" {
+		images := map[string]string{}
+		for _, svc := range s.deployedServices() {
+			images[svc] = s.templateImage()
+		}
+		override, err := s.imageOverride(images)
+		if err != nil {
+			return err
+		}
+		defer os.Remove(override)
+		p.Overrides = []string{override}
+	}
+	if err := s.Exec.Run(ctx, p.Up(up)); err != nil {
 		return fmt.Errorf("docker compose up failed: %w", err)
 	}
 	return nil
+}
+
+// deployedServices are the services this deploy changes: the one asked for, or all.
+func (s *State) deployedServices() []string {
+	if s.Service != "" {
+		return []string{s.Service}
+	}
+	return s.Project.ServiceNames()
+}
+
+// templateImage fills the plan's image template in for the version deployed.
+func (s *State) templateImage() string {
+	short := s.Git.SHA[:min(7, len(s.Git.SHA))]
+	return strings.NewReplacer("{sha}", s.Git.SHA, "{short}", short, "{tag}", "sha-"+short, "{version}", s.Version).Replace(s.plan.ImageTemplate)
+}
+
+// imageOverride writes a compose file that pins services to images, to pass with
+// -f after the stack's own; the caller removes it. In a dry run nothing is written.
+func (s *State) imageOverride(images map[string]string) (string, error) {
+	var b strings.Builder
+	b.WriteString("services:\n")
+	names := make([]string, 0, len(images))
+	for n := range images {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, svc := range names {
+		fmt.Fprintf(&b, "  %q:\n    image: %q\n", svc, images[svc])
+	}
+	if s.DryRun {
+		s.A.Logf("    dry run: would pin images with an override file:\n%s", b.String())
+		return "<image override>", nil
+	}
+	f, err := os.CreateTemp(s.A.TempDir(), "deploykit-images-*.yaml")
+	if err != nil {
+		return "", err
+	}
+	_, err = f.WriteString(b.String())
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
 }
 
 // Restore starts the snapshot's images again: an override file pins each service
 // to its snapshot tag, and compose runs with the previous version's DEPLOY_*
 // variables, never building or pulling.
 func (composeTarget) Restore(ctx context.Context, s *State) error {
-	var b strings.Builder
-	b.WriteString("services:\n")
-	for _, svc := range s.Snapshot.Names() {
-		fmt.Fprintf(&b, "  %q:\n    image: %q\n", svc, s.Snapshot.Services[svc].Ref)
+	images := map[string]string{}
+	for svc, img := range s.Snapshot.Services {
+		images[svc] = img.Ref
 	}
-	override, err := os.CreateTemp(s.A.TempDir(), "deploykit-rollback-*.yaml")
+	override, err := s.imageOverride(images)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(override.Name())
-	if _, err := override.WriteString(b.String()); err != nil {
-		override.Close()
-		return err
-	}
-	if err := override.Close(); err != nil {
-		return err
-	}
+	defer os.Remove(override)
 	p := s.Compose
-	p.Overrides = []string{override.Name()}
+	p.Overrides = []string{override}
 	p.Env = s.composeEnv(s.previousVersionOr(""), s.previousSHA())
 	return s.Exec.Run(ctx, p.Up(compose.UpOptions{Services: s.Snapshot.Names(), NoDeps: s.Service != "", WaitTimeout: s.In.Duration("wait-timeout")}))
 }
@@ -170,16 +221,7 @@ func (s *State) previousSHA() string {
 	if s.Previous == nil {
 		return ""
 	}
-	return shaFromNotes(s.Previous.Notes)
-}
-
-func shaFromNotes(notes string) string {
-	for _, part := range strings.Split(notes, "; ") {
-		if sha, ok := strings.CutPrefix(part, "sha="); ok {
-			return sha
-		}
-	}
-	return ""
+	return s.Previous.SHA()
 }
 
 func (composeTarget) Failing(ctx context.Context, s *State) ([]docker.Container, error) {

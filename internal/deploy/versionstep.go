@@ -24,7 +24,7 @@ func (versionStep) String() string { return "version" }
 func (versionStep) Run(ctx context.Context, s *State) error {
 	g := s.Git
 	if g.Bump == "" {
-		return skip("read-only (%s): version %s", g.ReadOnly, s.Version)
+		return Skip("read-only (%s): version %s", g.ReadOnly, s.Version)
 	}
 	ws := s.Workspace
 	run := func(c command.Cmd) error {
@@ -85,9 +85,9 @@ func (versionStep) Run(ctx context.Context, s *State) error {
 		_ = s.Lock.Update(s.lockHolder)
 	}
 	if s.DryRun {
-		s.did("dry run: would commit VERSION %s, tag v%s and push to %s/%s", s.Version, s.Version, remote, g.Default)
+		s.Did("dry run: would commit VERSION %s, tag v%s and push to %s/%s", s.Version, s.Version, remote, g.Default)
 	} else {
-		s.did("%s: committed, tagged v%s and pushed to %s/%s", s.Version, s.Version, remote, g.Default)
+		s.Did("%s: committed, tagged v%s and pushed to %s/%s", s.Version, s.Version, remote, g.Default)
 	}
 	return nil
 }

@@ -122,6 +122,16 @@ func (f File) Read() ([]Entry, error) {
 	return entries, nil
 }
 
+// SHA is the commit recorded in the entry's notes (sha=…), or "".
+func (e Entry) SHA() string {
+	for _, part := range strings.Split(e.Notes, "; ") {
+		if sha, ok := strings.CutPrefix(part, "sha="); ok {
+			return sha
+		}
+	}
+	return ""
+}
+
 // Live reports whether an entry put a version live: a successful (or forced)
 // deploy or rollback.
 func (e Entry) Live() bool {

@@ -1,0 +1,182 @@
+package rollback
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/distribution/reference"
+
+	"github.com/org/deploy-kit/internal/action"
+	"github.com/org/deploy-kit/internal/command"
+	"github.com/org/deploy-kit/internal/compose"
+	"github.com/org/deploy-kit/internal/deploy"
+	"github.com/org/deploy-kit/internal/git"
+	"github.com/org/deploy-kit/internal/history"
+)
+
+// Confirmation is the word a person types to confirm a rollback.
+const Confirmation = "ROLLBACK"
+
+// tagName accepts git tag names, and nothing a shell or git could read otherwise.
+var tagName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/+-]*$`)
+
+// Run is `deploykit rollback`: check the confirmation, pick the target, then run
+// the deploy pipeline read-only for it, with the schema check after preflight.
+func Run(ctx context.Context, a *action.Context) error {
+	in := a.Inputs
+	if got := strings.TrimSpace(in.String("confirm")); got != Confirmation {
+		return action.Usagef("input confirm: %q is not %s: type %s, in capitals, to confirm the rollback", got, Confirmation, Confirmation)
+	}
+	tmpl := in.String("image-template")
+	if tmpl != "" {
+		if err := checkTemplate(tmpl); err != nil {
+			return err
+		}
+	}
+	exec := &command.Runner{Log: a.Log, Mask: a.MaskString}
+	ref, err := target(ctx, a, exec)
+	if err != nil {
+		return err
+	}
+
+	// The deploy pipeline's inputs: this rollback's, a read-only version of the
+	// target, a fresh build without cache (or the target's image with pull-only),
+	// and the version that ran before brought back if the target fails.
+	values := map[string]string{
+		"git-ref":       ref,
+		"version-bump":  "none",
+		"no-cache":      fmt.Sprint(!in.Bool("pull-only")),
+		"auto-rollback": "true",
+	}
+	for _, def := range deploy.Spec.Inputs {
+		if _, own := values[def.Name]; !own && has(a.Spec, def.Name) {
+			values[def.Name] = in.String(def.Name)
+		}
+	}
+	getenv := func(key string) string {
+		for _, def := range deploy.Spec.Inputs {
+			if def.EnvName() == key {
+				return values[def.Name]
+			}
+		}
+		return ""
+	}
+	deployIn, err := action.ParseInputs(&deploy.Spec, nil, getenv, nil)
+	if err != nil {
+		return err
+	}
+	steps := []deploy.Step{
+		deploy.PreflightStep, // the target's tree in a worktree, compose file, engine, disk, networks
+		schemaStep{migrations: in.String("migrations-path"), url: in.String("database-url"), allowAhead: in.Bool("allow-schema-ahead")},
+		deploy.LockStep,     // one deploy or rollback per stack and environment at a time
+		deploy.VersionStep,  // read-only: never bumps, tags or pushes
+		deploy.SecretsStep,  // ENV_* variables into a 0600 env file
+		deploy.SnapshotStep, // what runs now, to come back to if the target fails
+		deploy.ApplyStep,    // build without cache (or pull) and docker compose up --wait
+		deploy.VerifyStep,   // health and smoke checks
+	}
+	return deploy.RunPlan(ctx, a, deployIn, deploy.Plan{Action: history.ActionRollback, Steps: steps, ImageTemplate: tmpl})
+}
+
+func has(spec *action.Spec, name string) bool {
+	for _, in := range spec.Inputs {
+		if in.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// checkTemplate accepts an image template that names a pinned image.
+func checkTemplate(tmpl string) error {
+	sample := strings.NewReplacer("{sha}", strings.Repeat("a", 40), "{short}", "aaaaaaa", "{tag}", "sha-aaaaaaa", "{version}", "1.0.0").Replace(tmpl)
+	ref, err := reference.ParseNormalizedNamed(sample)
+	if err != nil {
+		return action.Usagef("input image-template: %q is not an image reference: %v", tmpl, err)
+	}
+	if _, tagged := ref.(reference.Tagged); !tagged {
+		if _, digested := ref.(reference.Digested); !digested {
+			return action.Usagef("input image-template: %q has no tag: use {sha}, {short}, {tag} or {version}, e.g. registry/app:sha-{short}", tmpl)
+		}
+	}
+	if sample == tmpl {
+		return action.Usagef("input image-template: %q has no placeholder: use {sha}, {short}, {tag} or {version}", tmpl)
+	}
+	return nil
+}
+
+// target resolves what to roll back to: target-tag, which must exist, or the last
+// successful deploy before the current one in the history. It returns a git ref.
+func target(ctx context.Context, a *action.Context, exec *command.Runner) (string, error) {
+	in := a.Inputs
+	ws := a.Workspace()
+	if tag := in.String("target-tag"); tag != "" {
+		if !tagName.MatchString(tag) {
+			return "", action.Usagef("input target-tag: %q is not a tag name", tag)
+		}
+		sha, err := exec.Output(ctx, git.ResolveCommit(ws, "refs/tags/"+tag))
+		if err != nil {
+			tags, _ := exec.Output(ctx, command.Cmd{Argv: []string{"git", "tag", "--sort=-v:refname"}, Dir: ws})
+			return "", action.Usagef("input target-tag: tag %s does not exist in %s (tags: %s); check out with fetch-depth: 0 to have them all", tag, ws, list(tags, 10))
+		}
+		a.Logf("rolling back to %s: commit %s", tag, strings.TrimSpace(sha))
+		return tag, nil
+	}
+
+	stack, err := stackName(ctx, a)
+	if err != nil {
+		return "", err
+	}
+	env := in.String("environment")
+	h := history.File{Path: in.String("history-file")}
+	entries, err := h.Read()
+	if err != nil {
+		return "", action.Failedf("%v", err)
+	}
+	cur, ok := history.Current(entries, stack, env)
+	if !ok {
+		return "", action.Usagef("input target-tag is empty and %s has no successful deploy of %s on %s to roll back from: set target-tag", h.Path, stack, env)
+	}
+	for i := len(entries) - 1; i >= 0; i-- {
+		e := entries[i]
+		if e.Stack != stack || e.Env != env || !e.Live() || e.Version == cur.Version {
+			continue
+		}
+		if e.SHA() == "" {
+			return "", action.Usagef("the last version before %s in %s, %s, has no commit recorded: set target-tag", cur.Version, h.Path, e.Version)
+		}
+		a.Logf("rolling back to %s (deployed %s): commit %s", e.Version, e.Time.Format("2006-01-02 15:04 MST"), e.SHA())
+		return e.SHA(), nil
+	}
+	return "", action.Usagef("input target-tag is empty and %s holds no successful deploy of %s on %s before the current %s: set target-tag", h.Path, stack, env, cur.Version)
+}
+
+// stackName is the project name: the input, or what compose derives from the file.
+func stackName(ctx context.Context, a *action.Context) (string, error) {
+	if n := a.Inputs.String("project-name"); n != "" {
+		return n, nil
+	}
+	file := a.Inputs.String("compose-file")
+	if !filepath.IsAbs(file) {
+		file = filepath.Join(a.Workspace(), file)
+	}
+	p, err := compose.Load(ctx, file, "", a.Environ(), compose.DotEnv(file))
+	if err != nil {
+		return "", action.Usagef("compose file %s is not valid: %v", file, err)
+	}
+	return p.Name, nil
+}
+
+func list(text string, n int) string {
+	f := strings.Fields(text)
+	if len(f) == 0 {
+		return "none"
+	}
+	if len(f) > n {
+		return strings.Join(f[:n], ", ") + ", …"
+	}
+	return strings.Join(f, ", ")
+}
