@@ -103,8 +103,7 @@ func TestVersionIsReadOnlyOffTheDefaultBranch(t *testing.T) {
 // checkout where it is.
 func TestDeployAGitRef(t *testing.T) {
 	t.Parallel()
-	a := testapp.New(t, "1.0.0")
-	a.TrackBinary = true
+	a := testapp.NewTracked(t, "1.0.0")
 	a.Release("1.1.0", false)
 	a.Release("2.0.0", false)
 	r := a.Deploy("--git-ref", "v1.1.0")

@@ -60,8 +60,15 @@ type App struct {
 
 var unsafeName = regexp.MustCompile(`[^a-z0-9]+`)
 
-// New makes a checkout of the app at version, removed with its stack when the test ends.
-func New(t testing.TB, version string) *App {
+// New makes a checkout of the app at version, removed with its stack when the test
+// ends. The app binary is built outside git (it is ignored), as CI would.
+func New(t testing.TB, version string) *App { return newApp(t, version, false) }
+
+// NewTracked is New with the app binary committed, so that any tag can be built
+// from its own tree (a rollback builds the target in a worktree).
+func NewTracked(t testing.TB, version string) *App { return newApp(t, version, true) }
+
+func newApp(t testing.TB, version string, track bool) *App {
 	t.Helper()
 	testenv.RequireCompose(t)
 	root := testenv.RepoRoot(t)
@@ -72,6 +79,8 @@ func New(t testing.TB, version string) *App {
 		Port:    testenv.FreePort(t),
 		History: filepath.Join(t.TempDir(), "state", "history.log"),
 		Tmp:     t.TempDir(),
+
+		TrackBinary: track,
 	}
 	for _, f := range []string{"Dockerfile", "compose.yaml"} {
 		data, err := os.ReadFile(filepath.Join(root, "examples", "hello", f))

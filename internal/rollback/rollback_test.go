@@ -1,0 +1,180 @@
+package rollback_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/golang-migrate/migrate/v4"
+	_ "github.com/golang-migrate/migrate/v4/database/postgres"
+	_ "github.com/golang-migrate/migrate/v4/source/file"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/org/deploy-kit/internal/testenv"
+	"github.com/org/deploy-kit/internal/testenv/testapp"
+)
+
+func TestRollbackToATag(t *testing.T) {
+	t.Parallel()
+	a := testapp.NewTracked(t, "1.0.0")
+	require.Equal(t, 0, a.Deploy().Code)
+	a.Release("2.0.0", false)
+	require.Equal(t, 0, a.Deploy().Code)
+
+	r := a.Rollback("--confirm", "ROLLBACK", "--target-tag", "v1.0.0")
+	require.Equal(t, 0, r.Code, r.Log)
+	_, v := a.Get("/version")
+	assert.Equal(t, "1.0.0", v)
+	assert.True(t, a.SecretArrived())
+	assert.Equal(t, map[string]string{"version": "1.0.0", "previous-version": "2.0.0", "status": "success"}, r.Outputs)
+	assert.Contains(t, r.Log, "rolling back to v1.0.0: commit "+a.Git("rev-parse", "v1.0.0^{commit}"))
+	assert.Contains(t, r.Log, "build --no-cache")
+	assert.Contains(t, r.Summary, "### deploykit rollback: success — "+a.Name+" 1.0.0 on production")
+	assert.Contains(t, r.Summary, "| version | skipped |  | read-only (version-bump is none): version 1.0.0 |")
+	assert.Contains(t, r.Summary, "| schema | skipped |  | set database-url and migrations-path")
+	assert.Equal(t, "release 2.0.0", a.Git("log", "-1", "--format=%s"), "the checkout did not move")
+	lines := a.HistoryLines()
+	assert.Regexp(t, `\| `+a.Name+` \| production \| rollback \| 1\.0\.0 \| success \| from 2\.0\.0; sha=[0-9a-f]{40}; job `, lines[len(lines)-1])
+	a.NoSecretsLeft(t)
+	assert.NotContains(t, r.Log, testapp.Secret)
+}
+
+// TestRollbackFromHistorySkipsFailedVersions: with no target-tag, the target is the
+// last successful version before the current one — never one that failed.
+func TestRollbackFromHistorySkipsFailedVersions(t *testing.T) {
+	t.Parallel()
+	a := testapp.NewTracked(t, "1.0.0")
+	require.Equal(t, 0, a.Deploy().Code)
+	a.Release("2.0.0", true)
+	require.Equal(t, 1, a.Deploy().Code, "the broken 2.0.0 fails and 1.0.0 comes back")
+	a.Release("3.0.0", false)
+	require.Equal(t, 0, a.Deploy().Code)
+
+	r := a.Rollback("--confirm", " ROLLBACK ")
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.Contains(t, r.Log, "rolling back to 1.0.0 (deployed ")
+	_, v := a.Get("/version")
+	assert.Equal(t, "1.0.0", v)
+	assert.Equal(t, "3.0.0", r.Outputs["previous-version"])
+}
+
+func TestRollbackRefusesBadInput(t *testing.T) {
+	t.Parallel()
+	a := testapp.NewTracked(t, "1.0.0")
+	require.Equal(t, 0, a.Deploy().Code)
+	a.Release("2.0.0", false)
+	require.Equal(t, 0, a.Deploy().Code)
+	before, history := a.Containers(), a.HistoryLines()
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"lowercase confirm", []string{"--confirm", "rollback", "--target-tag", "v1.0.0"}, `input confirm: "rollback" is not ROLLBACK: type ROLLBACK, in capitals, to confirm the rollback`},
+		{"empty confirm", []string{"--confirm", "", "--target-tag", "v1.0.0"}, "input confirm is required (set --confirm or INPUT_CONFIRM)"},
+		{"missing tag", []string{"--confirm", "ROLLBACK", "--target-tag", "v9.9.9"}, "input target-tag: tag v9.9.9 does not exist in " + a.Dir + " (tags: v2.0.0, v1.0.0); check out with fetch-depth: 0 to have them all"},
+		{"injection", []string{"--confirm", "ROLLBACK", "--target-tag", "v1; rm -rf /"}, `input target-tag: "v1; rm -rf /" is not a tag name`},
+		{"option as tag", []string{"--confirm", "ROLLBACK", "--target-tag", "--upload-pack=x"}, `input target-tag: "--upload-pack=x" is not a tag name`},
+		{"bad image template", []string{"--confirm", "ROLLBACK", "--target-tag", "v1.0.0", "--image-template", "registry/app"}, `input image-template: "registry/app" has no tag: use {sha}, {short}, {tag} or {version}, e.g. registry/app:sha-{short}`},
+		{"no history for this environment", []string{"--confirm", "ROLLBACK", "--environment", "staging"}, "input target-tag is empty and " + a.History + " has no successful deploy of " + a.Name + " on staging to roll back from: set target-tag"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := a.Rollback(tc.args...)
+			assert.Equal(t, 2, r.Code, r.Log)
+			assert.Contains(t, r.Log, "::error::"+tc.want)
+			assert.Equal(t, before, a.Containers(), "nothing touched")
+			assert.Equal(t, history, a.HistoryLines())
+			_, v := a.Get("/version")
+			assert.Equal(t, "2.0.0", v)
+			a.NoSecretsLeft(t)
+		})
+	}
+
+	// Only one version ever ran: nothing to go back to.
+	b := testapp.New(t, "1.0.0")
+	require.Equal(t, 0, b.Deploy().Code)
+	r := b.Rollback("--confirm", "ROLLBACK")
+	assert.Equal(t, 2, r.Code, r.Log)
+	assert.Contains(t, r.Log, "::error::input target-tag is empty and "+b.History+" holds no successful deploy of "+b.Name+" on production before the current 1.0.0: set target-tag")
+}
+
+// writeMigrations writes migrations 1..n into dir.
+func writeMigrations(t *testing.T, dir string, n int) {
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	for i := 1; i <= n; i++ {
+		base := filepath.Join(dir, fmt.Sprintf("%06d_create_t%d", i, i))
+		require.NoError(t, os.WriteFile(base+".up.sql", fmt.Appendf(nil, "CREATE TABLE t%d (id int);", i), 0o644))
+		require.NoError(t, os.WriteFile(base+".down.sql", fmt.Appendf(nil, "DROP TABLE t%d;", i), 0o644))
+	}
+}
+
+func TestRollbackChecksTheSchema(t *testing.T) {
+	t.Parallel()
+	url := testenv.Postgres(t)
+	a := testapp.NewTracked(t, "0.9.0")
+	writeMigrations(t, filepath.Join(a.Dir, "migrations"), 3)
+	a.Release("1.0.0", false)
+	writeMigrations(t, filepath.Join(a.Dir, "migrations"), 5)
+	a.Release("2.0.0", false)
+	require.Equal(t, 0, a.Deploy().Code)
+	m, err := migrate.New("file://"+filepath.Join(a.Dir, "migrations"), url)
+	require.NoError(t, err)
+	require.NoError(t, m.Up())
+	_, _ = m.Close()
+	before := a.Containers()
+
+	args := []string{"--confirm", "ROLLBACK", "--target-tag", "v1.0.0", "--migrations-path", "migrations", "--database-url", url}
+	r := a.Rollback(args...)
+	assert.Equal(t, 1, r.Code, r.Log)
+	assert.Contains(t, r.Log, "::error::rollback of 1.0.0 failed at schema: the database is at migration 5, ahead of 1.0.0, whose newest migration is 3: "+
+		"migrations 4 (create_t4), 5 (create_t5) would stay applied under code that does not know them. "+
+		"Migrate the database down to 3 first (migrate -path migrations -database <url> goto 3), or set allow-schema-ahead: true if those migrations are backward compatible")
+	assert.Equal(t, before, a.Containers())
+	assert.NotContains(t, r.Log, url, "the database URL is masked")
+
+	r = a.Rollback(append(args, "--allow-schema-ahead")...)
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.Contains(t, r.Log, "::warning::the database is at migration 5, ahead of 1.0.0")
+	assert.Contains(t, r.Summary, "| schema | done | ")
+	assert.Contains(t, r.Summary, "WARNING: the database is at migration 5, ahead of 1.0.0")
+	_, v := a.Get("/version")
+	assert.Equal(t, "1.0.0", v)
+
+	// A dirty database is refused even with allow-schema-ahead.
+	psql := testenv.RequireTool(t, "psql")
+	out, err := exec.Command(psql, url, "-XAtc", "UPDATE schema_migrations SET dirty = true").CombinedOutput()
+	require.NoError(t, err, string(out))
+	r = a.Rollback("--confirm", "ROLLBACK", "--target-tag", "v2.0.0", "--migrations-path", "migrations", "--database-url", url, "--allow-schema-ahead")
+	assert.Equal(t, 1, r.Code, r.Log)
+	assert.Contains(t, r.Log, "::error::rollback of 2.0.0 failed at schema: the database is dirty at migration 5: a migration failed half-way.")
+}
+
+// TestRollbackToABrokenTargetRollsForward: a target that fails health is replaced
+// by what ran before, with a hand-off.
+func TestRollbackToABrokenTargetRollsForward(t *testing.T) {
+	t.Parallel()
+	a := testapp.NewTracked(t, "0.9.0")
+	a.Release("1.0.0", true)
+	a.Release("2.0.0", false)
+	require.Equal(t, 0, a.Deploy().Code)
+
+	r := a.Rollback("--confirm", "ROLLBACK", "--target-tag", "v1.0.0")
+	assert.Equal(t, 1, r.Code, r.Log)
+	_, v := a.Get("/version")
+	assert.Equal(t, "2.0.0", v)
+	assert.Equal(t, "rolled-back", r.Outputs["status"])
+	assert.Contains(t, r.Summary, "#### Hand-off: rollback of 1.0.0 failed at apply")
+	assert.Contains(t, r.Summary, "- Job: https://git.example.com/team/hello/actions/runs/4242")
+	assert.Contains(t, r.Summary, "(broken=true)")
+	assert.Contains(t, r.Summary, "DEPLOY_VERSION=2.0.0")
+	lines := a.HistoryLines()
+	require.GreaterOrEqual(t, len(lines), 3)
+	assert.Regexp(t, `\| rollback \| 1\.0\.0 \| failed \| from 2\.0\.0; sha=[0-9a-f]{40}; failed at apply`, lines[len(lines)-2])
+	assert.Regexp(t, `\| rollback \| 2\.0\.0 \| success \| from 1\.0\.0 \(automatic\)`, lines[len(lines)-1])
+	assert.False(t, strings.Contains(r.Log, testapp.Secret))
+}
