@@ -137,6 +137,8 @@ func (a *App) Cleanup() {
 		args = append(args, "deploykit-hello:sha-"+sha)
 	}
 	_ = exec.Command("docker", args...).Run()
+	// Rebuilding a tag (no-cache builds, rollbacks) leaves the old image untagged.
+	_ = exec.Command("docker", "image", "prune", "-f", "--filter", "label=org.opencontainers.image.title=deploy-kit hello example").Run()
 }
 
 // Run is the result of one deploykit run.
