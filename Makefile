@@ -1,5 +1,5 @@
 # deploy-kit: the two commands a newcomer needs are `make example` and `make test`.
-.PHONY: example example-down test bench generate build
+.PHONY: example example-down test bench generate build snapshot
 
 # Run the sample app on the local Docker engine, as a job would.
 example:
@@ -23,3 +23,7 @@ generate:
 
 build:
 	CGO_ENABLED=0 go build -trimpath -o bin/deploykit ./cmd/deploykit
+
+# The release archives and checksums.txt in dist/, as a release builds them, without publishing.
+snapshot:
+	bin=$$(./scripts/provision.sh goreleaser | tail -n 1) && KIT_VERSION=$$(cat VERSION) "$$bin/goreleaser" release --snapshot --clean

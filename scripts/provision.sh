@@ -3,17 +3,19 @@
 #   - the Docker Compose v2 CLI plugin (built from the Go module proxy)
 #   - nektos/act (runs our action.yml files as a workflow would)
 #   - actionlint (lints the example and CI workflows)
+#   - GoReleaser (builds the release archives; tested with --snapshot)
 #   - a PostgreSQL server (from Debian's packages, only when none is present)
 # Tools built from Go modules go to $DEPLOYKIT_TOOLS (default ~/.cache/deploy-kit/tools)
 # and are rebuilt only when the pinned version changes. Prints the bin directory to add
 # to PATH as its last line.
 #
-# Usage: provision.sh [compose|act|actionlint|postgres ...]   (no argument: all)
+# Usage: provision.sh [compose|act|actionlint|goreleaser|postgres ...]   (no argument: all)
 set -euo pipefail
 
 COMPOSE_VERSION=v2.40.3
 ACT_VERSION=v0.2.89
 ACTIONLINT_VERSION=v1.7.12
+GORELEASER_VERSION=v2.15.1
 
 tools="${DEPLOYKIT_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/deploy-kit/tools}"
 bin="$tools/bin"
@@ -27,7 +29,7 @@ want() { # want NAME: true when NAME was asked for (or nothing was)
 }
 components=("$@")
 for c in "${components[@]}"; do
-	case "$c" in compose | act | actionlint | postgres) ;; *) echo "provision: unknown component $c (want compose, act, actionlint or postgres)" >&2; exit 2 ;; esac
+	case "$c" in compose | act | actionlint | goreleaser | postgres) ;; *) echo "provision: unknown component $c (want compose, act, actionlint, goreleaser or postgres)" >&2; exit 2 ;; esac
 done
 
 log() { printf 'provision: %s\n' "$*" >&2; }
@@ -52,6 +54,7 @@ go_install() { # NAME MODULE@VERSION
 
 want act && go_install act "github.com/nektos/act@$ACT_VERSION"
 want actionlint && go_install actionlint "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
+want goreleaser && go_install goreleaser "github.com/goreleaser/goreleaser/v2@$GORELEASER_VERSION"
 
 # Compose v2: its go.mod carries exclude/replace directives, so `go install pkg@version`
 # refuses it; build it inside a scratch module instead.

@@ -87,6 +87,16 @@ func (s *Spec) Input(name string) Input {
 	panic(fmt.Sprintf("%s: no input %q", s.Name, name))
 }
 
+// HasInput reports whether the spec defines an input.
+func (s *Spec) HasInput(name string) bool {
+	for _, in := range s.Inputs {
+		if in.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
 // HasOutput reports whether the spec declares an output.
 func (s *Spec) HasOutput(name string) bool {
 	for _, o := range s.Outputs {

@@ -52,7 +52,7 @@ func Run(ctx context.Context, a *action.Context) error {
 		"auto-rollback": "true",
 	}
 	for _, def := range deploy.Spec.Inputs {
-		if _, own := values[def.Name]; !own && has(a.Spec, def.Name) {
+		if _, own := values[def.Name]; !own && a.Spec.HasInput(def.Name) {
 			values[def.Name] = in.String(def.Name)
 		}
 	}
@@ -79,15 +79,6 @@ func Run(ctx context.Context, a *action.Context) error {
 		deploy.VerifyStep,   // health and smoke checks
 	}
 	return deploy.RunPlan(ctx, a, deployIn, deploy.Plan{Action: history.ActionRollback, Steps: steps, ImageTemplate: tmpl})
-}
-
-func has(spec *action.Spec, name string) bool {
-	for _, in := range spec.Inputs {
-		if in.Name == name {
-			return true
-		}
-	}
-	return false
 }
 
 // checkTemplate accepts an image template that names a pinned image.
