@@ -76,6 +76,8 @@ func RenderSetup() string {
 func writeInstallStep(b *strings.Builder, script string) {
 	b.WriteString("    - name: Install deploykit\n      id: install\n      shell: bash\n      env:\n")
 	b.WriteString("        DEPLOYKIT_ACTION_PATH: ${{ github.action_path }}\n")
+	// Where release assets are downloaded from: this action's own repository.
+	b.WriteString("        GITHUB_ACTION_REPOSITORY: ${{ github.action_repository }}\n")
 	fmt.Fprintf(b, "      run: '\"$DEPLOYKIT_ACTION_PATH/%s\"'\n", script)
 }
 

@@ -52,6 +52,11 @@ func assetName(version string) string {
 
 // publish puts an archive holding binary and a checksums.txt (of sumOf) in place.
 func (r *release) publish(t *testing.T, version string, binary, sumOf []byte) {
+	r.publishAt(t, "", version, binary, sumOf)
+}
+
+// publishAt is publish under a path prefix, like a forge's /<owner>/<repo>/releases/download.
+func (r *release) publishAt(t *testing.T, prefix, version string, binary, sumOf []byte) {
 	var buf bytes.Buffer
 	gz := gzip.NewWriter(&buf)
 	tw := tar.NewWriter(gz)
@@ -66,8 +71,8 @@ func (r *release) publish(t *testing.T, version string, binary, sumOf []byte) {
 	}
 	sum := sha256.Sum256(sumOf)
 	asset := assetName(version)
-	r.files["/v"+version+"/"+asset] = archive
-	r.files["/v"+version+"/checksums.txt"] = fmt.Appendf(nil, "%s  %s\n%s  deploykit_%s_other_arch.tar.gz\n",
+	r.files[prefix+"/v"+version+"/"+asset] = archive
+	r.files[prefix+"/v"+version+"/checksums.txt"] = fmt.Appendf(nil, "%s  %s\n%s  deploykit_%s_other_arch.tar.gz\n",
 		hex.EncodeToString(sum[:]), asset, strings.Repeat("0", 64), version)
 }
 
@@ -158,6 +163,20 @@ func TestInstallFromReleaseThenCache(t *testing.T) {
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "from the tool cache (release v"+k.version(t))
 	assert.Equal(t, requests, rel.requests.Load(), "a cache hit makes no request")
+}
+
+// TestInstallFromTheActionsOwnRepository finds the release where a forge keeps it:
+// $GITHUB_SERVER_URL/<action repository>/releases/download/v<version>/.
+func TestInstallFromTheActionsOwnRepository(t *testing.T) {
+	t.Parallel()
+	k := newKit(t)
+	rel := newRelease(t)
+	binary, err := os.ReadFile(testenv.Deploykit(t))
+	require.NoError(t, err)
+	rel.publishAt(t, "/org/deploy-kit/releases/download", k.version(t), binary, nil)
+	out, err := k.install(t, pathWithoutGo(t), "GITHUB_SERVER_URL="+rel.srv.URL+"/", "GITHUB_ACTION_REPOSITORY=org/deploy-kit")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "installed from release v"+k.version(t))
 }
 
 func TestInstallRefusesATamperedAsset(t *testing.T) {

@@ -99,6 +99,10 @@ func TestGoReleaserSnapshot(t *testing.T) {
 	t.Parallel()
 	goreleaser := testenv.RequireTool(t, "goreleaser")
 	repo, head := kitRepo(t, "kit")
+	// GoReleaser reads the commit only in a clone, which has a remote.
+	remote := exec.Command("git", "remote", "add", "origin", "https://git.example.com/org/deploy-kit.git")
+	remote.Dir = repo
+	require.NoError(t, remote.Run())
 	cmd := exec.Command(goreleaser, "release", "--snapshot", "--clean")
 	cmd.Dir = repo
 	cmd.Env = append(os.Environ(), "KIT_VERSION=0.1.0", "GOFLAGS=")
