@@ -1,6 +1,9 @@
 package deploy_test
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -78,3 +81,31 @@ func TestUpgradeThenBrokenReleaseRollsBack(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestDeployThroughADockerContext deploys with DOCKER_CONTEXT naming the engine:
+// docker compose and the kit's own Engine API calls both go through it.
+func TestDeployThroughADockerContext(t *testing.T) {
+	t.Parallel()
+	a := testapp.New(t, "1.0.0")
+	config := t.TempDir()
+	home, err := os.UserHomeDir()
+	require.NoError(t, err)
+	plugins := filepath.Join(home, ".docker", "cli-plugins")
+	if dc := os.Getenv("DOCKER_CONFIG"); dc != "" {
+		plugins = filepath.Join(dc, "cli-plugins")
+	}
+	require.NoError(t, os.Symlink(plugins, filepath.Join(config, "cli-plugins")))
+	host := os.Getenv("DOCKER_HOST")
+	if host == "" {
+		host = "unix:///var/run/docker.sock"
+	}
+	out, err := exec.Command("docker", "--config", config, "context", "create", "deploykit-e2e", "--docker", "host="+host).CombinedOutput()
+	require.NoError(t, err, string(out))
+	a.Env = []string{"DOCKER_CONFIG=" + config, "DOCKER_CONTEXT=deploykit-e2e"}
+
+	r := a.Deploy()
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.Contains(t, r.Summary, "disk not checked (remote engine context deploykit-e2e)")
+	_, v := a.Get("/version")
+	assert.Equal(t, "1.0.0", v)
+}

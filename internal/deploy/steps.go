@@ -57,7 +57,7 @@ func (preflightStep) Run(ctx context.Context, s *State) error {
 	}
 	var notes []string
 	if s.Docker == nil {
-		c, err := docker.New(s.A.Getenv)
+		c, err := docker.New(s.A.Environ())
 		if err != nil {
 			return action.Failedf("%v", err)
 		}

@@ -25,13 +25,27 @@ type Client struct {
 	host string
 }
 
-// New connects to the engine named by the job's environment (DOCKER_HOST,
-// DOCKER_API_VERSION, DOCKER_CERT_PATH, DOCKER_TLS_VERIFY), negotiating the API
-// version so old engines work too.
-func New(getenv func(string) string) (*Client, error) {
+// New connects to the engine the job's environment names, negotiating the API
+// version so that old engines work too. A unix:// or tcp:// DOCKER_HOST (with
+// DOCKER_CERT_PATH for TLS) is dialled directly; an ssh:// host or a DOCKER_CONTEXT
+// goes through the docker CLI (docker system dial-stdio), like docker compose.
+func New(env []string) (*Client, error) {
+	vars := map[string]string{}
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			vars[k] = v
+		}
+	}
+	getenv := func(k string) string { return vars[k] }
 	opts := []client.Opt{client.WithAPIVersionNegotiation()}
-	host := getenv("DOCKER_HOST")
-	if host != "" {
+	host, dockerContext := getenv("DOCKER_HOST"), getenv("DOCKER_CONTEXT")
+	switch {
+	case strings.HasPrefix(host, "ssh://") || (host == "" && dockerContext != "" && dockerContext != "default"):
+		opts = append(opts, client.WithHost("tcp://docker-cli-dial-stdio:2375"), client.WithDialContext(dialStdio(env)))
+		if host == "" {
+			host = "context " + dockerContext
+		}
+	case host != "":
 		opts = append(opts, client.WithHost(host))
 	}
 	if v := getenv("DOCKER_API_VERSION"); v != "" {
@@ -66,7 +80,9 @@ func (c *Client) Ping(ctx context.Context) error {
 
 // IsLocal reports whether the engine runs on this machine (a unix socket), so its
 // data root can be inspected here.
-func (c *Client) IsLocal() bool { return strings.HasPrefix(c.host, "unix://") }
+func (c *Client) IsLocal() bool {
+	return strings.HasPrefix(c.host, "unix://") || strings.HasPrefix(c.host, "/")
+}
 
 // FreeDisk returns the engine's data root and the percentage of it that is free.
 func (c *Client) FreeDisk(ctx context.Context) (root string, freePercent float64, err error) {
