@@ -5,7 +5,10 @@ package docker
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"syscall"
@@ -14,8 +17,10 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/registry"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/errdefs"
+	"github.com/docker/docker/pkg/jsonmessage"
 	"github.com/docker/docker/pkg/stdcopy"
 )
 
@@ -194,4 +199,89 @@ func (c *Client) References(ctx context.Context, pattern string) ([]string, erro
 func (c *Client) Untag(ctx context.Context, ref string) error {
 	_, err := c.api.ImageRemove(ctx, ref, image.RemoveOptions{})
 	return err
+}
+
+// Auth is what the kit logs in to a registry with, sent in the API's auth header
+// (never on a command line, never written to a config file).
+type Auth struct {
+	Registry string // host[:port]
+	Username string
+	Password string
+}
+
+func (a Auth) config() registry.AuthConfig {
+	return registry.AuthConfig{Username: a.Username, Password: a.Password, ServerAddress: a.Registry}
+}
+
+// Login checks the credentials with the registry, through the engine.
+func (c *Client) Login(ctx context.Context, a Auth) error {
+	if _, err := c.api.RegistryLogin(ctx, a.config()); err != nil {
+		return fmt.Errorf("logging in to %s as %s: %w", a.Registry, a.Username, err)
+	}
+	return nil
+}
+
+// Push pushes one reference and returns the manifest digest the registry
+// reported; progress goes to log.
+func (c *Client) Push(ctx context.Context, ref string, a *Auth, log io.Writer) (string, error) {
+	opts := image.PushOptions{}
+	if a != nil {
+		enc, err := registry.EncodeAuthConfig(a.config())
+		if err != nil {
+			return "", err
+		}
+		opts.RegistryAuth = enc
+	} else {
+		// The engine wants an auth header even for anonymous pushes.
+		opts.RegistryAuth = base64.URLEncoding.EncodeToString([]byte("{}"))
+	}
+	rc, err := c.api.ImagePush(ctx, ref, opts)
+	if err != nil {
+		return "", fmt.Errorf("pushing %s: %w", ref, err)
+	}
+	defer rc.Close()
+	dec := json.NewDecoder(rc)
+	digest := ""
+	for {
+		var m jsonmessage.JSONMessage
+		if err := dec.Decode(&m); err == io.EOF {
+			break
+		} else if err != nil {
+			return "", fmt.Errorf("pushing %s: reading the engine's progress: %w", ref, err)
+		}
+		if m.Error != nil {
+			return "", fmt.Errorf("pushing %s: %s", ref, m.Error.Message)
+		}
+		if m.Aux != nil {
+			var aux struct{ Digest string }
+			if json.Unmarshal(*m.Aux, &aux) == nil && aux.Digest != "" {
+				digest = aux.Digest
+			}
+		}
+		if m.Status != "" && m.Progress == nil && log != nil {
+			fmt.Fprintf(log, "    %s %s\n", m.ID, m.Status)
+		}
+	}
+	if digest == "" {
+		return "", fmt.Errorf("pushing %s: the engine reported no digest", ref)
+	}
+	return digest, nil
+}
+
+// ImageLabels returns the labels of a local image.
+func (c *Client) ImageLabels(ctx context.Context, ref string) (map[string]string, error) {
+	ins, err := c.api.ImageInspect(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	if ins.Config == nil {
+		return nil, nil
+	}
+	return ins.Config.Labels, nil
+}
+
+// ImageExists reports whether a local image of that reference exists.
+func (c *Client) ImageExists(ctx context.Context, ref string) bool {
+	_, err := c.api.ImageInspect(ctx, ref)
+	return err == nil
 }

@@ -152,7 +152,7 @@ var probeOnce = sync.OnceValues(func() (string, error) {
 	if out, err := build.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("building the probe: %v\n%s", err, out)
 	}
-	df := "FROM scratch\nCOPY probe /probe\nLABEL org.opencontainers.image.title=deploykit-test-probe\nENTRYPOINT [\"/probe\"]\n"
+	df := "FROM scratch\nCOPY probe /probe\nENTRYPOINT [\"/probe\"]\n"
 	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
 		return "", err
 	}
@@ -160,8 +160,6 @@ var probeOnce = sync.OnceValues(func() (string, error) {
 	if out, err := exec.Command("docker", "build", "-q", "-t", tag, dir).CombinedOutput(); err != nil {
 		return "", fmt.Errorf("docker build probe: %v\n%s", err, out)
 	}
-	// The previous build of the tag, now untagged, is of no use.
-	_ = exec.Command("docker", "image", "prune", "-f", "--filter", "label=org.opencontainers.image.title=deploykit-test-probe").Run()
 	return tag, nil
 })
 

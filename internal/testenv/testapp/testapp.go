@@ -137,8 +137,6 @@ func (a *App) Cleanup() {
 		args = append(args, "deploykit-hello:sha-"+sha)
 	}
 	_ = exec.Command("docker", args...).Run()
-	// Rebuilding a tag (no-cache builds, rollbacks) leaves the old image untagged.
-	_ = exec.Command("docker", "image", "prune", "-f", "--filter", "label=org.opencontainers.image.title=deploy-kit hello example").Run()
 }
 
 // Run is the result of one deploykit run.
@@ -232,7 +230,7 @@ func (a *App) Result(cmd *exec.Cmd, log, output, summary string) Run {
 	}
 	r.Log = strings.Join(kept, "\n")
 	if data, err := os.ReadFile(output); err == nil {
-		r.Outputs = parseOutputs(string(data))
+		r.Outputs = ParseOutputs(string(data))
 	}
 	if data, err := os.ReadFile(summary); err == nil {
 		r.Summary = string(data)
@@ -240,7 +238,8 @@ func (a *App) Result(cmd *exec.Cmd, log, output, summary string) Run {
 	return r
 }
 
-func parseOutputs(s string) map[string]string {
+// ParseOutputs reads a GITHUB_OUTPUT file (name<<delimiter blocks).
+func ParseOutputs(s string) map[string]string {
 	out := map[string]string{}
 	lines := strings.Split(s, "\n")
 	for i := 0; i < len(lines); i++ {

@@ -1,0 +1,376 @@
+package buildimage
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/distribution/reference"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/org/deploy-kit/internal/action"
+	"github.com/org/deploy-kit/internal/command"
+	"github.com/org/deploy-kit/internal/compose"
+	"github.com/org/deploy-kit/internal/docker"
+	"github.com/org/deploy-kit/internal/git"
+)
+
+// build is one image to build: the input's, or one build: service of a compose file.
+type build struct {
+	Service    string // compose service, or ""
+	Image      string // repository, without tag
+	Context    string // absolute
+	Dockerfile string // absolute
+	Target     string
+	Args       []string // NAME=value
+}
+
+// pushed is what happened to one image.
+type pushed struct {
+	build
+	Tags   []string // full references
+	Digest string
+}
+
+var (
+	tagPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	argPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*=`)
+)
+
+// Run is `deploykit build-image`: build with the docker CLI (which brings
+// .dockerignore handling, and BuildKit where it is installed), tag by commit and
+// version, label, push every tag through the Engine API with the credentials in
+// its auth header, and check the digest against the registry.
+func Run(ctx context.Context, a *action.Context) error {
+	in := a.Inputs
+	dry := in.Bool("dry-run")
+	exec := &command.Runner{Log: a.Log, Mask: a.MaskString, DryRun: dry}
+	ws := a.Workspace()
+
+	builds, err := plan(ctx, a)
+	if err != nil {
+		return err
+	}
+	sha, err := exec.Output(ctx, git.ResolveCommit(ws, "HEAD"))
+	if err != nil {
+		return action.Usagef("the workspace %s is not a git checkout with a commit: %v", ws, err)
+	}
+	sha = strings.TrimSpace(sha)
+	tags, err := tagList(in, sha)
+	if err != nil {
+		return err
+	}
+	auth, err := credentials(in, builds)
+	if err != nil {
+		return err
+	}
+
+	client, err := docker.New(a.Environ())
+	if err != nil {
+		return action.Failedf("%v", err)
+	}
+	defer client.Close()
+	if !dry {
+		if err := client.Ping(ctx); err != nil {
+			return action.Failedf("%v", err)
+		}
+	}
+	push := in.Bool("push")
+	if push && auth != nil && !dry {
+		if err := client.Login(ctx, *auth); err != nil {
+			return action.Failedf("%v", err)
+		}
+		a.Logf("logged in to %s as %s", auth.Registry, auth.Username)
+	}
+
+	labels := ociLabels(a, sha, in.String("version"))
+	var results []pushed
+	for _, b := range builds {
+		p := pushed{build: b}
+		for _, t := range tags {
+			p.Tags = append(p.Tags, b.Image+":"+t)
+		}
+		if err := exec.Run(ctx, buildCmd(b, p.Tags, labels, in.Bool("no-cache"))); err != nil {
+			return action.Failedf("building %s: %v", b.Image, err)
+		}
+		if push && !dry {
+			for _, ref := range p.Tags {
+				a.Logf("pushing %s", ref)
+				digest, err := client.Push(ctx, ref, auth, a.Log)
+				if err != nil {
+					return action.Failedf("%v", err)
+				}
+				if p.Digest != "" && digest != p.Digest {
+					return action.Failedf("pushing %s: digest %s differs from the other tags' %s", ref, digest, p.Digest)
+				}
+				p.Digest = digest
+			}
+			if err := checkDigest(p.Tags[0], p.Digest, auth); err != nil {
+				return action.Failedf("%v", err)
+			}
+		}
+		results = append(results, p)
+	}
+	return report(a, results, push && !dry)
+}
+
+// plan works out what to build and refuses bad input before anything is built.
+func plan(ctx context.Context, a *action.Context) ([]build, error) {
+	in := a.Inputs
+	ws, err := filepath.EvalSymlinks(a.Workspace())
+	if err != nil {
+		return nil, action.Usagef("workspace %s: %v", a.Workspace(), err)
+	}
+	args := in.List("build-args")
+	for _, arg := range args {
+		if !argPattern.MatchString(arg) {
+			return nil, action.Usagef("input build-args: %q is not NAME=value", arg)
+		}
+	}
+	if cf := in.String("compose-file"); cf != "" {
+		return composeBuilds(ctx, a, ws, cf, args)
+	}
+	img := in.String("image")
+	if img == "" {
+		return nil, action.Usagef("input image is required (registry/owner/name), or set compose-file to build its build: services")
+	}
+	repo, err := repository(img)
+	if err != nil {
+		return nil, action.Usagef("input image: %v", err)
+	}
+	dir, err := inside(ws, in.String("context"))
+	if err != nil {
+		return nil, action.Usagef("input context: %v", err)
+	}
+	file := in.String("file")
+	if !filepath.IsAbs(file) {
+		file = filepath.Join(dir, file)
+	}
+	if fi, err := os.Stat(file); err != nil || fi.IsDir() {
+		return nil, action.Usagef("input file: %s does not exist (it is relative to the context %s)", in.String("file"), in.String("context"))
+	}
+	return []build{{Image: repo, Context: dir, Dockerfile: file, Target: in.String("target"), Args: args}}, nil
+}
+
+// repository validates an image name given without a tag.
+func repository(img string) (string, error) {
+	ref, err := reference.ParseNormalizedNamed(img)
+	if err != nil {
+		return "", fmt.Errorf("%q is not an image name like registry.example.com/team/app: %v", img, err)
+	}
+	if _, tagged := ref.(reference.Tagged); tagged {
+		return "", fmt.Errorf("%q has a tag: give the name only; the tags come from the commit, version and tags", img)
+	}
+	if _, digested := ref.(reference.Digested); digested {
+		return "", fmt.Errorf("%q has a digest: give the name only", img)
+	}
+	return img, nil
+}
+
+// inside resolves dir (relative to the workspace) and refuses anything outside it.
+func inside(ws, dir string) (string, error) {
+	p := dir
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(ws, p)
+	}
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return "", fmt.Errorf("%s does not exist", dir)
+	}
+	rel, err := filepath.Rel(ws, real)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		return "", fmt.Errorf("%s is outside the workspace %s", dir, ws)
+	}
+	return real, nil
+}
+
+func composeBuilds(ctx context.Context, a *action.Context, ws, file string, args []string) ([]build, error) {
+	if !filepath.IsAbs(file) {
+		file = filepath.Join(ws, file)
+	}
+	if _, err := os.Stat(file); err != nil {
+		return nil, action.Usagef("input compose-file: %s does not exist", a.Inputs.String("compose-file"))
+	}
+	p, err := compose.Load(ctx, file, "", a.Environ(), compose.DotEnv(file))
+	if err != nil {
+		return nil, action.Usagef("compose file %s is not valid: %v", file, err)
+	}
+	var builds []build
+	for _, name := range p.ServiceNames() {
+		svc, _ := p.GetService(name)
+		if svc.Build == nil {
+			continue
+		}
+		if svc.Image == "" {
+			return nil, action.Usagef("compose file %s: service %s builds an image but names none: add image: registry/owner/%s", file, name, name)
+		}
+		named, err := reference.ParseNormalizedNamed(svc.Image)
+		if err != nil {
+			return nil, action.Usagef("compose file %s: service %s: %v", file, name, err)
+		}
+		dir, err := inside(ws, svc.Build.Context)
+		if err != nil {
+			return nil, action.Usagef("compose file %s: service %s: build context %v", file, name, err)
+		}
+		df := svc.Build.Dockerfile
+		if df == "" {
+			df = "Dockerfile"
+		}
+		if !filepath.IsAbs(df) {
+			df = filepath.Join(dir, df)
+		}
+		if _, err := os.Stat(df); err != nil {
+			return nil, action.Usagef("compose file %s: service %s: Dockerfile %s does not exist", file, name, df)
+		}
+		b := build{Service: name, Image: reference.TrimNamed(named).String(), Context: dir, Dockerfile: df, Target: svc.Build.Target}
+		for k, v := range svc.Build.Args {
+			if v != nil {
+				b.Args = append(b.Args, k+"="+*v)
+			}
+		}
+		slices.Sort(b.Args)
+		b.Args = append(b.Args, args...)
+		builds = append(builds, b)
+	}
+	if len(builds) == 0 {
+		return nil, action.Usagef("compose file %s has no service with a build: section", file)
+	}
+	return builds, nil
+}
+
+// tagList is sha-<short>, the version, and the extra tags; latest only when allowed.
+func tagList(in *action.Inputs, sha string) ([]string, error) {
+	tags := []string{"sha-" + sha[:7]}
+	if v := in.String("version"); v != "" {
+		tags = append(tags, strings.TrimPrefix(v, "v"))
+	}
+	tags = append(tags, in.List("tags")...)
+	var out []string
+	for _, t := range tags {
+		if !tagPattern.MatchString(t) {
+			return nil, action.Usagef("tag %q is not a valid image tag (letters, digits, _ . -, at most 128)", t)
+		}
+		if t == "latest" && !in.Bool("allow-latest") {
+			return nil, action.Usagef("tag latest is refused: it moves under running deploys and cannot be rolled back to; use the sha- or version tag, or set allow-latest: true")
+		}
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// credentials are the registry login, when a password is given.
+func credentials(in *action.Inputs, builds []build) (*docker.Auth, error) {
+	if in.String("password") == "" {
+		if in.String("username") != "" {
+			return nil, action.Usagef("input username is set but password is empty: set both, or neither for a registry without login")
+		}
+		return nil, nil
+	}
+	if in.String("username") == "" {
+		return nil, action.Usagef("input password is set but username is empty")
+	}
+	host := in.String("registry")
+	if host == "" {
+		named, _ := reference.ParseNormalizedNamed(builds[0].Image)
+		host = reference.Domain(named)
+	}
+	return &docker.Auth{Registry: host, Username: in.String("username"), Password: in.String("password")}, nil
+}
+
+// ociLabels are the OCI annotations the kit adds; the Dockerfile's own labels stay.
+func ociLabels(a *action.Context, sha, version string) []string {
+	labels := []string{
+		"org.opencontainers.image.revision=" + sha,
+		"org.opencontainers.image.created=" + time.Now().UTC().Format(time.RFC3339),
+	}
+	if server, repo := strings.TrimRight(a.Getenv("GITHUB_SERVER_URL"), "/"), a.Getenv("GITHUB_REPOSITORY"); server != "" && repo != "" {
+		labels = append(labels, "org.opencontainers.image.source="+server+"/"+repo)
+	}
+	if version != "" {
+		labels = append(labels, "org.opencontainers.image.version="+strings.TrimPrefix(version, "v"))
+	} else {
+		labels = append(labels, "org.opencontainers.image.version=sha-"+sha[:7])
+	}
+	return labels
+}
+
+// buildCmd is the docker build command line.
+func buildCmd(b build, refs, labels []string, noCache bool) command.Cmd {
+	argv := []string{"docker", "build", "--file", b.Dockerfile}
+	for _, l := range labels {
+		argv = append(argv, "--label", l)
+	}
+	for _, arg := range b.Args {
+		argv = append(argv, "--build-arg", arg)
+	}
+	if b.Target != "" {
+		argv = append(argv, "--target", b.Target)
+	}
+	if noCache {
+		argv = append(argv, "--no-cache")
+	}
+	for _, r := range refs {
+		argv = append(argv, "--tag", r)
+	}
+	return command.Cmd{Argv: append(argv, b.Context), Dir: b.Context}
+}
+
+// checkDigest asks the registry itself for the manifest's digest.
+func checkDigest(ref, digest string, auth *docker.Auth) error {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return err
+	}
+	opts := []remote.Option{remote.WithAuth(authn.Anonymous)}
+	if auth != nil {
+		opts = []remote.Option{remote.WithAuth(&authn.Basic{Username: auth.Username, Password: auth.Password})}
+	}
+	desc, err := remote.Head(r, opts...)
+	if err != nil {
+		return fmt.Errorf("reading %s back from the registry: %w", ref, err)
+	}
+	if desc.Digest.String() != digest {
+		return fmt.Errorf("the registry has %s at %s, but the push reported %s", desc.Digest, ref, digest)
+	}
+	return nil
+}
+
+// report writes the outputs and the summary.
+func report(a *action.Context, results []pushed, pushedAny bool) error {
+	var images, tags, digests, refs []string
+	var b strings.Builder
+	b.WriteString("### deploykit build-image\n\n| image | tags | digest |\n|---|---|---|\n")
+	for _, r := range results {
+		images = append(images, r.Image)
+		tags = append(tags, r.Tags...)
+		if r.Digest != "" {
+			digests = append(digests, r.Digest)
+			refs = append(refs, r.Image+"@"+r.Digest)
+		}
+		digest := r.Digest
+		if !pushedAny {
+			digest = "(not pushed)"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", r.Image, strings.Join(r.Tags, "<br>"), digest)
+	}
+	for _, o := range []struct{ name, value string }{
+		{"image", strings.Join(images, "\n")},
+		{"tags", strings.Join(tags, "\n")},
+		{"digest", strings.Join(digests, "\n")},
+		{"ref", strings.Join(refs, "\n")},
+	} {
+		if err := a.SetOutput(o.name, o.value); err != nil {
+			return err
+		}
+	}
+	return a.Summary(b.String())
+}

@@ -1,0 +1,233 @@
+package buildimage_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/org/deploy-kit/internal/testenv"
+	"github.com/org/deploy-kit/internal/testenv/testapp"
+)
+
+const (
+	user     = "ci-bot"
+	password = "registry-pa55word-0123456789"
+)
+
+type result struct {
+	code    int
+	log     string
+	outputs map[string]string
+	summary string
+}
+
+// build runs deploykit build-image in the app's checkout, as a runner would.
+func build(t *testing.T, a *testapp.App, args ...string) result {
+	t.Helper()
+	files := t.TempDir()
+	cmd := exec.Command(testenv.Deploykit(t), append([]string{"build-image"}, args...)...)
+	cmd.Dir = a.Dir
+	cmd.Env = append(a.BaseEnv(), "GITHUB_OUTPUT="+filepath.Join(files, "out"), "GITHUB_STEP_SUMMARY="+filepath.Join(files, "sum"))
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	_ = cmd.Run()
+	// A runner swallows ::add-mask:: lines; everything else must be free of secrets.
+	var kept []string
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if !strings.HasPrefix(line, "::add-mask::") {
+			kept = append(kept, line)
+		}
+	}
+	r := result{code: cmd.ProcessState.ExitCode(), log: strings.Join(kept, "\n")}
+	r.outputs = testapp.ParseOutputs(readFile(filepath.Join(files, "out")))
+	r.summary = readFile(filepath.Join(files, "sum"))
+	return r
+}
+
+func readFile(p string) string {
+	data, _ := os.ReadFile(p)
+	return string(data)
+}
+
+// localImages lists local image references under repo.
+func localImages(t *testing.T, repo string) string {
+	out, err := exec.Command("docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", "--filter", "reference="+repo+":*").Output()
+	require.NoError(t, err)
+	return strings.TrimSpace(string(out))
+}
+
+func removeImages(repo string) {
+	out, _ := exec.Command("docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", "--filter", "reference="+repo+":*").Output()
+	if refs := strings.Fields(string(out)); len(refs) > 0 {
+		_ = exec.Command("docker", append([]string{"rmi", "-f"}, refs...)...).Run()
+	}
+}
+
+func basic() remote.Option {
+	return remote.WithAuth(&authn.Basic{Username: user, Password: password})
+}
+
+func TestBuildTagLabelPush(t *testing.T) {
+	t.Parallel()
+	testenv.RequireDocker(t)
+	reg := testenv.Registry(t, user, password)
+	a := testapp.New(t, "1.0.0")
+	repo := reg + "/team/hello"
+	t.Cleanup(func() { removeImages(repo) })
+	sha := a.Git("rev-parse", "HEAD")
+
+	r := build(t, a, "--image", repo, "--version", "v1.2.3", "--tags", "stable\nedge", "--username", user, "--password", password,
+		"--build-args", "UNUSED=1")
+	require.Equal(t, 0, r.code, r.log)
+	wantTags := []string{repo + ":sha-" + sha[:7], repo + ":1.2.3", repo + ":stable", repo + ":edge"}
+	assert.Equal(t, strings.Join(wantTags, "\n"), r.outputs["tags"])
+	assert.Equal(t, repo, r.outputs["image"])
+	assert.Equal(t, repo+"@"+r.outputs["digest"], r.outputs["ref"])
+	assert.Contains(t, r.log, "logged in to "+reg+" as "+user)
+
+	for _, tag := range wantTags {
+		ref, err := name.ParseReference(tag)
+		require.NoError(t, err)
+		desc, err := remote.Head(ref, basic())
+		require.NoError(t, err, tag)
+		assert.Equal(t, r.outputs["digest"], desc.Digest.String(), "the registry's manifest digest for %s", tag)
+	}
+	ref, err := name.ParseReference(r.outputs["ref"])
+	require.NoError(t, err)
+	img, err := remote.Image(ref, basic())
+	require.NoError(t, err)
+	cfg, err := img.ConfigFile()
+	require.NoError(t, err)
+	labels := cfg.Config.Labels
+	assert.Equal(t, sha, labels["org.opencontainers.image.revision"])
+	assert.Equal(t, "https://git.example.com/team/hello", labels["org.opencontainers.image.source"])
+	assert.Equal(t, "1.2.3", labels["org.opencontainers.image.version"])
+	created, err := time.Parse(time.RFC3339, labels["org.opencontainers.image.created"])
+	require.NoError(t, err)
+	assert.WithinDuration(t, time.Now(), created, 10*time.Minute)
+	assert.Equal(t, "deploy-kit hello example", labels["org.opencontainers.image.title"], "the Dockerfile's own label is kept")
+
+	assert.Contains(t, r.summary, "### deploykit build-image")
+	for _, out := range []string{r.log, r.summary} {
+		assert.NotContains(t, out, password)
+	}
+}
+
+func TestWrongCredentials(t *testing.T) {
+	t.Parallel()
+	testenv.RequireDocker(t)
+	reg := testenv.Registry(t, user, password)
+	a := testapp.New(t, "1.0.0")
+	repo := reg + "/team/hello"
+	t.Cleanup(func() { removeImages(repo) })
+	wrong := "not-the-password-987654321"
+	r := build(t, a, "--image", repo, "--username", user, "--password", wrong)
+	assert.Equal(t, 1, r.code, r.log)
+	assert.Contains(t, r.log, "::error::logging in to "+reg+" as "+user+": ")
+	assert.Contains(t, r.log, "401 Unauthorized")
+	assert.NotContains(t, r.log, wrong)
+	assert.Empty(t, localImages(t, repo), "nothing built")
+}
+
+func TestBadInputBuildsNothing(t *testing.T) {
+	t.Parallel()
+	testenv.RequireDocker(t)
+	reg := testenv.Registry(t, "", "")
+	a := testapp.New(t, "1.0.0")
+	repo := reg + "/team/bad"
+	t.Cleanup(func() { removeImages(repo) })
+	outside := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"latest", []string{"--image", repo, "--tags", "latest"}, "tag latest is refused: it moves under running deploys and cannot be rolled back to; use the sha- or version tag, or set allow-latest: true"},
+		{"missing Dockerfile", []string{"--image", repo, "--file", "Nope.Dockerfile"}, "input file: Nope.Dockerfile does not exist (it is relative to the context .)"},
+		{"context outside the workspace", []string{"--image", repo, "--context", outside}, "input context: " + outside + " is outside the workspace"},
+		{"context escaping with ..", []string{"--image", repo, "--context", "../"}, "input context: ../ is outside the workspace"},
+		{"invalid image name", []string{"--image", "Team/App!"}, `input image: "Team/App!" is not an image name like registry.example.com/team/app`},
+		{"image with a tag", []string{"--image", repo + ":v1"}, `has a tag: give the name only; the tags come from the commit, version and tags`},
+		{"bad tag", []string{"--image", repo, "--tags", "a b"}, `tag "a b" is not a valid image tag`},
+		{"bad build arg", []string{"--image", repo, "--build-args", "NOVALUE"}, `input build-args: "NOVALUE" is not NAME=value`},
+		{"no image", nil, "input image is required (registry/owner/name), or set compose-file to build its build: services"},
+		{"password without user", []string{"--image", repo, "--password", password}, "input password is set but username is empty"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := build(t, a, tc.args...)
+			assert.Equal(t, 2, r.code, r.log)
+			assert.Contains(t, r.log, "::error::")
+			assert.Contains(t, r.log, tc.want)
+			assert.Empty(t, localImages(t, repo), "nothing built")
+			assert.NotContains(t, r.log, password)
+		})
+	}
+	// latest is allowed when asked for.
+	r := build(t, a, "--image", repo, "--tags", "latest", "--allow-latest", "--push=false")
+	require.Equal(t, 0, r.code, r.log)
+	assert.Contains(t, localImages(t, repo), repo+":latest")
+	assert.Empty(t, r.outputs["digest"], "not pushed")
+}
+
+func TestDryRunBuildsNothing(t *testing.T) {
+	t.Parallel()
+	testenv.RequireDocker(t)
+	reg := testenv.Registry(t, "", "")
+	a := testapp.New(t, "1.0.0")
+	repo := reg + "/team/dry"
+	r := build(t, a, "--image", repo, "--dry-run", "--no-cache", "--target", "final")
+	require.Equal(t, 0, r.code, r.log)
+	assert.Contains(t, r.log, "would run: docker build --file "+a.Dir+"/Dockerfile --label org.opencontainers.image.revision=")
+	assert.Contains(t, r.log, "--target final --no-cache --tag "+repo+":sha-")
+	assert.Empty(t, localImages(t, repo))
+}
+
+func TestComposeFileMode(t *testing.T) {
+	t.Parallel()
+	testenv.RequireDocker(t)
+	reg := testenv.Registry(t, "", "")
+	a := testapp.New(t, "1.0.0")
+	t.Cleanup(func() { removeImages(reg + "/team/web"); removeImages(reg + "/team/worker") })
+	require.NoError(t, os.MkdirAll(filepath.Join(a.Dir, "worker"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(a.Dir, "worker", "Dockerfile"), []byte("FROM scratch\nARG GREETING\nCOPY job.txt /job.txt\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(a.Dir, "worker", "job.txt"), []byte("work\n"), 0o644))
+	stack := fmt.Sprintf(`services:
+  web:
+    image: %[1]s/team/web:${DEPLOY_TAG:-dev}
+    build: .
+  worker:
+    image: %[1]s/team/worker
+    build:
+      context: worker
+      args:
+        GREETING: hi
+  db:
+    image: postgres:16
+`, reg)
+	require.NoError(t, os.WriteFile(filepath.Join(a.Dir, "stack.yaml"), []byte(stack), 0o644))
+
+	r := build(t, a, "--compose-file", "stack.yaml", "--version", "2.0.0")
+	require.Equal(t, 0, r.code, r.log)
+	assert.Equal(t, reg+"/team/web\n"+reg+"/team/worker", r.outputs["image"])
+	digests := strings.Split(r.outputs["digest"], "\n")
+	require.Len(t, digests, 2)
+	for i, repo := range []string{reg + "/team/web", reg + "/team/worker"} {
+		ref, err := name.ParseReference(repo + ":2.0.0")
+		require.NoError(t, err)
+		desc, err := remote.Head(ref)
+		require.NoError(t, err, repo)
+		assert.Equal(t, digests[i], desc.Digest.String())
+	}
+	assert.Contains(t, r.log, "--build-arg GREETING=hi")
+}
