@@ -60,20 +60,6 @@ func readFile(p string) string {
 	return string(data)
 }
 
-// localImages lists local image references under repo.
-func localImages(t *testing.T, repo string) string {
-	out, err := exec.Command("docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", "--filter", "reference="+repo+":*").Output()
-	require.NoError(t, err)
-	return strings.TrimSpace(string(out))
-}
-
-func removeImages(repo string) {
-	out, _ := exec.Command("docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", "--filter", "reference="+repo+":*").Output()
-	if refs := strings.Fields(string(out)); len(refs) > 0 {
-		_ = exec.Command("docker", append([]string{"rmi", "-f"}, refs...)...).Run()
-	}
-}
-
 func basic() remote.Option {
 	return remote.WithAuth(&authn.Basic{Username: user, Password: password})
 }
@@ -84,7 +70,7 @@ func TestBuildTagLabelPush(t *testing.T) {
 	reg := testenv.Registry(t, user, password)
 	a := testapp.New(t, "1.0.0")
 	repo := reg + "/team/hello"
-	t.Cleanup(func() { removeImages(repo) })
+	t.Cleanup(func() { testenv.RemoveImages(testenv.LocalImages(t, repo)...) })
 	sha := a.Git("rev-parse", "HEAD")
 
 	r := build(t, a, "--image", repo, "--version", "v1.2.3", "--tags", "stable\nedge", "--username", user, "--password", password,
@@ -130,14 +116,14 @@ func TestWrongCredentials(t *testing.T) {
 	reg := testenv.Registry(t, user, password)
 	a := testapp.New(t, "1.0.0")
 	repo := reg + "/team/hello"
-	t.Cleanup(func() { removeImages(repo) })
+	t.Cleanup(func() { testenv.RemoveImages(testenv.LocalImages(t, repo)...) })
 	wrong := "not-the-password-987654321"
 	r := build(t, a, "--image", repo, "--username", user, "--password", wrong)
 	assert.Equal(t, 1, r.code, r.log)
 	assert.Contains(t, r.log, "::error::logging in to "+reg+" as "+user+": ")
 	assert.Contains(t, r.log, "401 Unauthorized")
 	assert.NotContains(t, r.log, wrong)
-	assert.Empty(t, localImages(t, repo), "nothing built")
+	assert.Empty(t, testenv.LocalImages(t, repo), "nothing built")
 }
 
 func TestBadInputBuildsNothing(t *testing.T) {
@@ -146,7 +132,7 @@ func TestBadInputBuildsNothing(t *testing.T) {
 	reg := testenv.Registry(t, "", "")
 	a := testapp.New(t, "1.0.0")
 	repo := reg + "/team/bad"
-	t.Cleanup(func() { removeImages(repo) })
+	t.Cleanup(func() { testenv.RemoveImages(testenv.LocalImages(t, repo)...) })
 	outside := t.TempDir()
 	for _, tc := range []struct {
 		name string
@@ -169,14 +155,14 @@ func TestBadInputBuildsNothing(t *testing.T) {
 			assert.Equal(t, 2, r.code, r.log)
 			assert.Contains(t, r.log, "::error::")
 			assert.Contains(t, r.log, tc.want)
-			assert.Empty(t, localImages(t, repo), "nothing built")
+			assert.Empty(t, testenv.LocalImages(t, repo), "nothing built")
 			assert.NotContains(t, r.log, password)
 		})
 	}
 	// latest is allowed when asked for.
 	r := build(t, a, "--image", repo, "--tags", "latest", "--allow-latest", "--push=false")
 	require.Equal(t, 0, r.code, r.log)
-	assert.Contains(t, localImages(t, repo), repo+":latest")
+	assert.Contains(t, testenv.LocalImages(t, repo), repo+":latest")
 	assert.Empty(t, r.outputs["digest"], "not pushed")
 }
 
@@ -190,7 +176,7 @@ func TestDryRunBuildsNothing(t *testing.T) {
 	require.Equal(t, 0, r.code, r.log)
 	assert.Contains(t, r.log, "would run: docker build --file "+a.Dir+"/Dockerfile --label org.opencontainers.image.revision=")
 	assert.Contains(t, r.log, "--target final --no-cache --tag "+repo+":sha-")
-	assert.Empty(t, localImages(t, repo))
+	assert.Empty(t, testenv.LocalImages(t, repo))
 }
 
 func TestComposeFileMode(t *testing.T) {
@@ -198,7 +184,9 @@ func TestComposeFileMode(t *testing.T) {
 	testenv.RequireDocker(t)
 	reg := testenv.Registry(t, "", "")
 	a := testapp.New(t, "1.0.0")
-	t.Cleanup(func() { removeImages(reg + "/team/web"); removeImages(reg + "/team/worker") })
+	t.Cleanup(func() {
+		testenv.RemoveImages(append(testenv.LocalImages(t, reg+"/team/web"), testenv.LocalImages(t, reg+"/team/worker")...)...)
+	})
 	require.NoError(t, os.MkdirAll(filepath.Join(a.Dir, "worker"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(a.Dir, "worker", "Dockerfile"), []byte("FROM scratch\nARG GREETING\nCOPY job.txt /job.txt\n"), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(a.Dir, "worker", "job.txt"), []byte("work\n"), 0o644))

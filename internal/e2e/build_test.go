@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -20,12 +19,7 @@ func TestBuildImageActionFeedsTheNextJob(t *testing.T) {
 	const user, password = "ci-bot", "e2e-registry-password-0123456789"
 	reg := testenv.Registry(t, user, password)
 	image := reg + "/team/hello"
-	t.Cleanup(func() {
-		out, _ := exec.Command("docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", "--filter", "reference="+image+":*").Output()
-		if refs := strings.Fields(string(out)); len(refs) > 0 {
-			_ = exec.Command("docker", append([]string{"rmi", "-f"}, refs...)...).Run()
-		}
-	})
+	t.Cleanup(func() { testenv.RemoveImages(testenv.LocalImages(t, image)...) })
 	repo, head := kitRepo(t, "feat: hello", "build.yaml")
 	log, err := runAct(t, repo, "build.yaml", "push", map[string]any{
 		"ref": "refs/heads/main", "head_commit": map[string]any{"id": head, "message": "feat: hello"},

@@ -1,8 +1,6 @@
 package rollback_test
 
 import (
-	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -103,23 +101,13 @@ func TestRollbackRefusesBadInput(t *testing.T) {
 	assert.Contains(t, r.Log, "::error::input target-tag is empty and "+b.History+" holds no successful deploy of "+b.Name+" on production before the current 1.0.0: set target-tag")
 }
 
-// writeMigrations writes migrations 1..n into dir.
-func writeMigrations(t *testing.T, dir string, n int) {
-	require.NoError(t, os.MkdirAll(dir, 0o755))
-	for i := 1; i <= n; i++ {
-		base := filepath.Join(dir, fmt.Sprintf("%06d_create_t%d", i, i))
-		require.NoError(t, os.WriteFile(base+".up.sql", fmt.Appendf(nil, "CREATE TABLE t%d (id int);", i), 0o644))
-		require.NoError(t, os.WriteFile(base+".down.sql", fmt.Appendf(nil, "DROP TABLE t%d;", i), 0o644))
-	}
-}
-
 func TestRollbackChecksTheSchema(t *testing.T) {
 	t.Parallel()
 	url := testenv.Postgres(t)
 	a := testapp.NewTracked(t, "0.9.0")
-	writeMigrations(t, filepath.Join(a.Dir, "migrations"), 3)
+	testenv.WriteMigrations(t, filepath.Join(a.Dir, "migrations"), 3)
 	a.Release("1.0.0", false)
-	writeMigrations(t, filepath.Join(a.Dir, "migrations"), 5)
+	testenv.WriteMigrations(t, filepath.Join(a.Dir, "migrations"), 5)
 	a.Release("2.0.0", false)
 	require.Equal(t, 0, a.Deploy().Code)
 	m, err := migrate.New("file://"+filepath.Join(a.Dir, "migrations"), url)

@@ -88,6 +88,9 @@ func newApp(t testing.TB, version string, track bool) *App {
 		require.NoError(t, os.WriteFile(filepath.Join(a.Dir, f), data, 0o644))
 	}
 	require.NoError(t, os.WriteFile(filepath.Join(a.Dir, ".gitignore"), []byte("hello\n"), 0o644))
+	// Commits (and so the sha- image tags) must differ between apps made in the same
+	// second: parallel tests would otherwise share, and remove, each other's images.
+	require.NoError(t, os.WriteFile(filepath.Join(a.Dir, "APP"), []byte(a.Name+"\n"), 0o644))
 	a.Git("init", "-q", "-b", "main")
 	a.Release(version, false)
 	t.Cleanup(a.Cleanup)
@@ -128,15 +131,12 @@ func (a *App) Cleanup() {
 	down := exec.Command("docker", "compose", "-p", a.Name, "down", "--remove-orphans", "--timeout", "1")
 	down.Dir = a.Dir
 	_ = down.Run()
-	refs, _ := exec.Command("docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}",
-		"--filter", "reference=deploykit-snapshot/"+a.Name+"-*").Output()
+	refs := testenv.LocalImages(a.T, "deploykit-snapshot/"+a.Name+"-*")
 	shas, _ := exec.Command("git", "-C", a.Dir, "log", "--all", "--format=%h", "--abbrev=7").Output()
-	args := []string{"rmi"}
-	args = append(args, strings.Fields(string(refs))...)
 	for _, sha := range strings.Fields(string(shas)) {
-		args = append(args, "deploykit-hello:sha-"+sha)
+		refs = append(refs, "deploykit-hello:sha-"+sha)
 	}
-	_ = exec.Command("docker", args...).Run()
+	testenv.RemoveImages(refs...)
 }
 
 // Run is the result of one deploykit run.
