@@ -1,6 +1,7 @@
 package rollback_test
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -165,4 +166,55 @@ func TestRollbackToABrokenTargetRollsForward(t *testing.T) {
 	assert.Regexp(t, `\| rollback \| 1\.0\.0 \| failed \| from 2\.0\.0; sha=[0-9a-f]{40}; failed at apply`, lines[len(lines)-2])
 	assert.Regexp(t, `\| rollback \| 2\.0\.0 \| success \| from 1\.0\.0 \(automatic\)`, lines[len(lines)-1])
 	assert.False(t, strings.Contains(r.Log, testapp.Secret))
+}
+
+// TestPullOnlyDeployAndRollback deploys images built and pushed by build-image to
+// a registry on 127.0.0.1 with pull-only, then rolls back by pulling the target's
+// image again — by its sha- tag, and through an image-template.
+func TestPullOnlyDeployAndRollback(t *testing.T) {
+	t.Parallel()
+	reg := testenv.Registry(t, "", "")
+	repo := reg + "/team/hello"
+	a := testapp.NewTracked(t, "0.9.0")
+	t.Cleanup(func() { testenv.RemoveImages(testenv.LocalImages(t, repo)...) })
+	pull := `services:
+  web:
+    image: ` + repo + `:${DEPLOY_TAG}
+    environment:
+      APP_VERSION: ${DEPLOY_VERSION}
+      DB_PASSWORD: ${DB_PASSWORD:-}
+    ports: ["127.0.0.1:${HELLO_PORT}:8080"]
+    healthcheck:
+      test: ["CMD", "/hello", "healthcheck"]
+      interval: 1s
+      retries: 10
+`
+	require.NoError(t, os.WriteFile(filepath.Join(a.Dir, "pull.yaml"), []byte(pull), 0o644))
+	for _, v := range []string{"1.0.0", "2.0.0"} {
+		a.Release(v, false)
+		r := a.Raw("build-image", "--image", repo, "--version", v)
+		require.Equal(t, 0, r.Code, r.Log)
+		r = a.Deploy("--compose-file", "pull.yaml", "--pull-only")
+		require.Equal(t, 0, r.Code, r.Log)
+		assert.Contains(t, r.Log, "--no-build --pull missing")
+	}
+	_, v := a.Get("/version")
+	require.Equal(t, "2.0.0", v)
+
+	// Only the running image stays local: the target must come from the registry.
+	testenv.RemoveImages(repo + ":sha-" + a.Git("rev-parse", "--short=7", "v1.0.0") + "")
+	r := a.Rollback("--confirm", "ROLLBACK", "--target-tag", "v1.0.0", "--compose-file", "pull.yaml", "--pull-only")
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.NotContains(t, r.Log, "docker compose build", "pull-only never builds")
+	_, v = a.Get("/version")
+	assert.Equal(t, "1.0.0", v)
+
+	r = a.Rollback("--confirm", "ROLLBACK", "--target-tag", "v2.0.0", "--compose-file", "pull.yaml", "--pull-only",
+		"--image-template", repo+":{version}")
+	require.Equal(t, 0, r.Code, r.Log)
+	img, err := exec.Command("docker", "inspect", "--format", "{{.Config.Image}}", a.Containers()).Output()
+	require.NoError(t, err)
+	assert.Equal(t, repo+":2.0.0", strings.TrimSpace(string(img)), "the templated image runs")
+	_, v = a.Get("/version")
+	assert.Equal(t, "2.0.0", v)
 }

@@ -186,6 +186,21 @@ func (a *App) Command(sub string, extra ...string) (*exec.Cmd, string, string) {
 	return cmd, output, summary
 }
 
+// Raw runs deploykit with exactly args (no default flags), in the app's
+// runner-like environment.
+func (a *App) Raw(args ...string) Run {
+	a.T.Helper()
+	files := a.T.TempDir()
+	output, summary := filepath.Join(files, "output"), filepath.Join(files, "summary")
+	cmd := exec.Command(testenv.Deploykit(a.T), args...)
+	cmd.Dir = a.Dir
+	cmd.Env = append(a.BaseEnv(), "GITHUB_OUTPUT="+output, "GITHUB_STEP_SUMMARY="+summary)
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	_ = cmd.Run()
+	return a.Result(cmd, buf.String(), output, summary)
+}
+
 // Deploy runs deploykit deploy to completion.
 func (a *App) Deploy(extra ...string) Run { return a.run("deploy", extra...) }
 
