@@ -25,33 +25,20 @@ func runWithSecrets(ctx context.Context, a *action.Context) error {
 	if len(argv) == 0 {
 		return action.Usagef("with-secrets: give the command to run after --, e.g. deploykit with-secrets -- docker compose --env-file %s up -d", envFilePlaceholder)
 	}
-	vars, err := secretfile.Collect(a.Environ(), a.Inputs.String("secret-prefix"))
+	vars, err := secretfile.FromJob(a, a.Inputs.String("secret-prefix"))
 	if err != nil {
-		return action.Usagef("%v", err)
+		return err
 	}
-	for _, v := range vars {
-		a.Mask(v.Value)
-	}
-	f, err := secretfile.Write(a.TempDir(), a.Getenv("GITHUB_WORKSPACE"), vars)
+	f, err := secretfile.WriteForJob(a, vars)
 	if err != nil {
-		return action.Failedf("%v", err)
+		return err
 	}
-	for _, p := range f.Swept {
-		a.Logf("removed a stale secret env file left by a killed run: %s", p)
-	}
-	release := a.OnExit(func() { _ = f.Remove() })
-	defer release()
 	defer func() {
 		if rmErr := f.Remove(); rmErr != nil {
 			a.Warningf("%v", rmErr)
 		}
 	}()
-
-	keys := make([]string, len(vars))
-	for i, v := range vars {
-		keys[i] = v.Key
-	}
-	a.Logf("secret env file: %d variable(s) from %s*: %s", len(vars), a.Inputs.String("secret-prefix"), strings.Join(keys, ", "))
+	a.Logf("secret env file: %d variable(s) from %s*: %s", len(vars), a.Inputs.String("secret-prefix"), strings.Join(secretfile.Keys(vars), ", "))
 
 	args := make([]string, len(argv))
 	for i, arg := range argv {

@@ -124,12 +124,9 @@ func RunPlan(ctx context.Context, a *action.Context, in *action.Inputs, plan Pla
 func newState(a *action.Context, in *action.Inputs) (*State, error) {
 	s := &State{A: a, In: in, DryRun: in.Bool("dry-run")}
 
-	secrets, err := secretfile.Collect(a.Environ(), in.String("secret-prefix"))
+	secrets, err := secretfile.FromJob(a, in.String("secret-prefix"))
 	if err != nil {
-		return nil, action.Usagef("%v", err)
-	}
-	for _, v := range secrets {
-		a.Mask(v.Value)
+		return nil, err
 	}
 	s.Secrets = secrets
 	s.Exec = &command.Runner{Log: a.Log, Mask: a.MaskString, DryRun: s.DryRun}

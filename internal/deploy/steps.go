@@ -213,25 +213,19 @@ func (secretsStep) Run(_ context.Context, s *State) error {
 	if len(s.Secrets) == 0 {
 		return Skip("no %s* variables in the job", prefix)
 	}
-	keys := make([]string, len(s.Secrets))
-	for i, v := range s.Secrets {
-		keys[i] = v.Key
-	}
+	keys := strings.Join(secretfile.Keys(s.Secrets), ", ")
 	if s.DryRun {
 		s.Compose.EnvFiles = append(s.Compose.EnvFiles, "<secret env file>")
-		return Skip("dry run: would write %d variable(s) to a 0600 env file: %s", len(keys), strings.Join(keys, ", "))
+		return Skip("dry run: would write %d variable(s) to a 0600 env file: %s", len(s.Secrets), keys)
 	}
-	f, err := secretfile.Write(s.A.TempDir(), s.A.Getenv("GITHUB_WORKSPACE"), s.Secrets)
+	f, err := secretfile.WriteForJob(s.A, s.Secrets)
 	if err != nil {
-		return action.Failedf("%v", err)
+		return err
 	}
 	s.EnvFile = f
-	s.onExit(func() { _ = f.Remove() })
-	for _, p := range f.Swept {
-		s.A.Logf("    removed a stale secret env file left by a killed run: %s", p)
-	}
+	s.cleanup = append(s.cleanup, func() { _ = f.Remove() })
 	s.Compose.EnvFiles = append(s.Compose.EnvFiles, f.Path)
-	s.Did("%d variable(s) from %s* in a 0600 env file: %s", len(keys), prefix, strings.Join(keys, ", "))
+	s.Did("%d variable(s) from %s* in a 0600 env file: %s", len(s.Secrets), prefix, keys)
 	return nil
 }
 

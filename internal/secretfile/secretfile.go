@@ -80,8 +80,9 @@ type File struct {
 	// Swept lists stale files of dead runs that Write removed.
 	Swept []string
 
-	once sync.Once
-	err  error
+	once    sync.Once
+	err     error
+	release func() // drops the cancel hook of WriteForJob
 }
 
 // Write creates the env file in dir (the runner's temp dir), refusing a dir that
@@ -139,7 +140,12 @@ func within(p, dir string) bool {
 // Remove overwrites the file's contents and deletes it. It runs once; later calls
 // return the first result.
 func (f *File) Remove() error {
-	f.once.Do(func() { f.err = shred(f.Path) })
+	f.once.Do(func() {
+		f.err = shred(f.Path)
+		if f.release != nil {
+			f.release()
+		}
+	})
 	return f.err
 }
 

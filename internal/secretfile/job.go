@@ -1,0 +1,43 @@
+package secretfile
+
+import (
+	"github.com/org/deploy-kit/internal/action"
+)
+
+// FromJob collects the job's variables with prefix and masks every value before
+// anything else can print it. A bad prefix or variable name is bad input (exit 2).
+func FromJob(a *action.Context, prefix string) ([]Var, error) {
+	vars, err := Collect(a.Environ(), prefix)
+	if err != nil {
+		return nil, action.Usagef("%v", err)
+	}
+	for _, v := range vars {
+		a.Mask(v.Value)
+	}
+	return vars, nil
+}
+
+// WriteForJob writes vars to an env file in the runner's temp dir (never the
+// workspace), says which stale files of killed runs it swept, and makes sure the
+// file is shredded if the job is cancelled. The caller removes it on every other
+// way out (defer f.Remove()).
+func WriteForJob(a *action.Context, vars []Var) (*File, error) {
+	f, err := Write(a.TempDir(), a.Getenv("GITHUB_WORKSPACE"), vars)
+	if err != nil {
+		return nil, action.Failedf("%v", err)
+	}
+	for _, p := range f.Swept {
+		a.Logf("removed a stale secret env file left by a killed run: %s", p)
+	}
+	f.release = a.OnExit(func() { _ = f.Remove() })
+	return f, nil
+}
+
+// Keys are the variables' names, for logs.
+func Keys(vars []Var) []string {
+	keys := make([]string, len(vars))
+	for i, v := range vars {
+		keys[i] = v.Key
+	}
+	return keys
+}
