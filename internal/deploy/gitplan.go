@@ -10,7 +10,6 @@ import (
 	"github.com/Masterminds/semver/v3"
 
 	"github.com/org/deploy-kit/internal/action"
-	"github.com/org/deploy-kit/internal/command"
 	"github.com/org/deploy-kit/internal/git"
 	"github.com/org/deploy-kit/internal/version"
 )
@@ -152,7 +151,7 @@ func (s *State) worktree(ctx context.Context, sha string) (string, error) {
 		return "", action.Failedf("checking out %s: %v", sha, err)
 	}
 	s.onExit(func() {
-		_, _ = (&command.Runner{Log: s.A.Log}).Output(context.Background(), git.WorktreeRemove(s.Workspace, dir))
+		_, _ = s.Exec.Output(context.Background(), git.WorktreeRemove(s.Workspace, dir))
 	})
 	return dir, nil
 }
