@@ -167,3 +167,15 @@ func TestPromotionRequiresVerification(t *testing.T) {
 	lines = a.HistoryLines()
 	assert.Regexp(t, `\| `+prod+` \| production \| deploy \| 2\.0\.0 \| success \| sha=[0-9a-f]{40}; FORCED: 2\.0\.0 not verified on staging;`, lines[len(lines)-1])
 }
+
+func TestUnreachableEngine(t *testing.T) {
+	t.Parallel()
+	a := testapp.New(t, "1.0.0")
+	a.Env = []string{"DOCKER_HOST=unix:///nonexistent/docker.sock"}
+	r := a.Deploy()
+	assert.Equal(t, 1, r.Code, r.Log)
+	assert.Contains(t, r.Log, "::error::deploy of 1.0.0 failed at preflight: the Docker Engine at unix:///nonexistent/docker.sock does not answer: ")
+	assert.Contains(t, r.Log, "check DOCKER_HOST and that the engine runs")
+	assert.NoFileExists(t, a.LockFile())
+	a.NoSecretsLeft(t)
+}
