@@ -226,3 +226,32 @@ func (c *Context) Summary(markdown string) error {
 	}
 	return fileCommand(func() { c.gh.AddStepSummary(markdown) }, "the step summary", path)
 }
+
+// Annotate reports a finding about a file (and line): a warning or error
+// annotation in a runner, a "file:line: level: message" line elsewhere.
+func (c *Context) Annotate(isError bool, file string, line int, format string, args ...any) {
+	msg := c.MaskString(fmt.Sprintf(format, args...))
+	level := "warning"
+	if isError {
+		level = "error"
+	}
+	if !c.InRunner {
+		where := file
+		if line > 0 {
+			where = fmt.Sprintf("%s:%d", file, line)
+		}
+		c.Logf("%s: %s: %s", where, level, msg)
+		return
+	}
+	_ = c.masker.Flush()
+	fields := map[string]string{"file": file}
+	if line > 0 {
+		fields["line"] = fmt.Sprint(line)
+	}
+	gh := c.gh.WithFieldsMap(fields)
+	if isError {
+		gh.Errorf("%s", msg)
+	} else {
+		gh.Warningf("%s", msg)
+	}
+}

@@ -33,7 +33,7 @@ type Command struct {
 // Commands lists every subcommand, in the order usage shows them.
 var Commands = []*Command{
 	{Spec: &buildimage.Spec, Run: buildimage.Run, Action: true},
-	{Spec: &migrationsmoke.Spec, Run: notImplemented, Action: true},
+	{Spec: &migrationsmoke.Spec, Run: migrationsmoke.Run, Action: true},
 	{Spec: &deploy.Spec, Run: deploy.Run, Action: true},
 	{Spec: &rollback.Spec, Run: rollback.Run, Action: true},
 	{Spec: &backup.Spec, Run: notImplemented, Action: true},

@@ -22,6 +22,7 @@ import (
 	"github.com/docker/docker/errdefs"
 	"github.com/docker/docker/pkg/jsonmessage"
 	"github.com/docker/docker/pkg/stdcopy"
+	"github.com/docker/go-connections/nat"
 )
 
 // Client is an Engine API client.
@@ -284,4 +285,61 @@ func (c *Client) ImageLabels(ctx context.Context, ref string) (map[string]string
 func (c *Client) ImageExists(ctx context.Context, ref string) bool {
 	_, err := c.api.ImageInspect(ctx, ref)
 	return err == nil
+}
+
+// RunSpec is a throwaway container the kit starts (e.g. a database for a test).
+type RunSpec struct {
+	Image  string
+	Env    []string
+	Port   string // container port to publish on 127.0.0.1, e.g. "5432/tcp"
+	Labels map[string]string
+}
+
+// Run creates and starts a container, pulling the image when it is not local, and
+// returns its ID and the 127.0.0.1 port its Port is published on.
+func (c *Client) Run(ctx context.Context, spec RunSpec) (id, hostPort string, err error) {
+	if !c.ImageExists(ctx, spec.Image) {
+		rc, err := c.api.ImagePull(ctx, spec.Image, image.PullOptions{})
+		if err != nil {
+			return "", "", fmt.Errorf("image %s is not here and cannot be pulled: %w", spec.Image, err)
+		}
+		_, err = io.Copy(io.Discard, rc)
+		rc.Close()
+		if err != nil {
+			return "", "", fmt.Errorf("pulling %s: %w", spec.Image, err)
+		}
+	}
+	port := nat.Port(spec.Port)
+	created, err := c.api.ContainerCreate(ctx,
+		&container.Config{Image: spec.Image, Env: spec.Env, Labels: spec.Labels, ExposedPorts: nat.PortSet{port: struct{}{}}},
+		&container.HostConfig{PortBindings: nat.PortMap{port: []nat.PortBinding{{HostIP: "127.0.0.1"}}}},
+		nil, nil, "")
+	if err != nil {
+		return "", "", fmt.Errorf("creating a %s container: %w", spec.Image, err)
+	}
+	id = created.ID
+	if err := c.api.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+		_ = c.Remove(context.WithoutCancel(ctx), id)
+		return "", "", fmt.Errorf("starting a %s container: %w", spec.Image, err)
+	}
+	ins, err := c.api.ContainerInspect(ctx, id)
+	if err != nil {
+		_ = c.Remove(context.WithoutCancel(ctx), id)
+		return "", "", err
+	}
+	bindings := ins.NetworkSettings.Ports[port]
+	if len(bindings) == 0 {
+		_ = c.Remove(context.WithoutCancel(ctx), id)
+		return "", "", fmt.Errorf("container %.12s publishes no port for %s", id, port)
+	}
+	return id, bindings[0].HostPort, nil
+}
+
+// Remove force-removes a container and its anonymous volumes.
+func (c *Client) Remove(ctx context.Context, id string) error {
+	err := c.api.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
+	return err
 }

@@ -83,3 +83,8 @@ func WorktreeAdd(dir, path, rev string) command.Cmd {
 func WorktreeRemove(dir, path string) command.Cmd {
 	return cmd(dir, "worktree", "remove", "--force", path)
 }
+
+// ListTree lists the files under path at rev.
+func ListTree(dir, rev, path string) command.Cmd {
+	return cmd(dir, "ls-tree", "--name-only", "--end-of-options", rev, "--", path+"/")
+}

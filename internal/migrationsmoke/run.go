@@ -1,0 +1,370 @@
+package migrationsmoke
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/golang-migrate/migrate/v4"
+	_ "github.com/golang-migrate/migrate/v4/database/postgres" // postgres:// URLs
+	_ "github.com/golang-migrate/migrate/v4/source/file"       // file:// directories
+
+	"github.com/org/deploy-kit/internal/action"
+	"github.com/org/deploy-kit/internal/command"
+	"github.com/org/deploy-kit/internal/docker"
+	"github.com/org/deploy-kit/internal/git"
+)
+
+var baseRefPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]*$`)
+
+// applied is one migration run against the database.
+type applied struct {
+	Migration
+	Took time.Duration
+}
+
+// Run is `deploykit migration-smoke`: check the migrations directory, then apply
+// every migration to a fresh database (shaped like production when a schema dump
+// is given), run the smoke SQL, and optionally run the new migrations down and up.
+func Run(ctx context.Context, a *action.Context) error {
+	start := time.Now()
+	in := a.Inputs
+	ws := a.Workspace()
+	exec := &command.Runner{Log: a.Log, Mask: a.MaskString, DryRun: in.Bool("dry-run")}
+
+	// Bad input first: exit 2 before anything.
+	rel := filepath.Clean(in.String("path"))
+	dir := filepath.Join(ws, rel)
+	if filepath.IsAbs(rel) {
+		dir = rel
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return action.Usagef("input path: %s is not a directory of migrations in the workspace %s", in.String("path"), ws)
+	}
+	var smoke []string
+	for _, pattern := range in.List("smoke-sql") {
+		matches, err := filepath.Glob(filepath.Join(ws, pattern))
+		if err != nil || len(matches) == 0 {
+			return action.Usagef("input smoke-sql: %s matches no file", pattern)
+		}
+		smoke = append(smoke, matches...)
+	}
+	for _, name := range []string{"schema-dump", "sum-file"} {
+		if p := in.String(name); p != "" {
+			if _, err := os.Stat(filepath.Join(ws, p)); err != nil {
+				return action.Usagef("input %s: %s does not exist", name, p)
+			}
+		}
+	}
+	base := in.String("base-ref")
+	if base != "" && !baseRefPattern.MatchString(base) {
+		return action.Usagef("input base-ref: %q is not a branch, tag or commit name", base)
+	}
+
+	// Checks on the files, before any database.
+	list, findings, err := scan(dir, rel)
+	if err != nil {
+		return action.Failedf("reading %s: %v", rel, err)
+	}
+	fresh, baseNote := list, "no base-ref: every migration counts as new"
+	if base == "" {
+		base = defaultBase(ctx, a, exec)
+	}
+	if base != "" {
+		files, err := exec.Output(ctx, git.ListTree(ws, base, rel))
+		if err != nil {
+			baseNote = fmt.Sprintf("base %s not found (%v): every migration counts as new", base, firstLine(err.Error()))
+		} else {
+			var f []Finding
+			fresh, f = newSince(list, strings.Fields(files), rel)
+			findings = append(findings, f...)
+			baseNote = fmt.Sprintf("%d new since %s", len(fresh), base)
+		}
+	}
+	if sum := in.String("sum-file"); sum != "" {
+		f, err := checkSums(filepath.Join(ws, sum), sum)
+		if err != nil {
+			return action.Failedf("reading %s: %v", sum, err)
+		}
+		for i := range f {
+			if f[i].Fix != "" && f[i].Rule == "deployed-migration-changed" {
+				f[i].Fix += fmt.Sprintf("; after a deploy, regenerate the file with: (cd %s && sha256sum %s/*.sql > %s)", filepath.Dir(sum), relTo(filepath.Dir(sum), rel), filepath.Base(sum))
+			}
+		}
+		findings = append(findings, f...)
+	}
+	lintMode := in.String("lint")
+	if lintMode != "off" {
+		for _, m := range fresh {
+			f, err := lintFile(filepath.Join(dir, m.Up), filepath.Join(rel, m.Up))
+			if err != nil {
+				return action.Failedf("%v", err)
+			}
+			for i := range f {
+				f[i].Error = lintMode == "error"
+			}
+			findings = append(findings, f...)
+		}
+	}
+	if in.Bool("check-down") {
+		for _, m := range fresh {
+			if m.Down == "" {
+				findings = append(findings, Finding{File: filepath.Join(rel, m.Up), Rule: "missing-down", Error: lintMode == "error",
+					Message: fmt.Sprintf("migration %d has no down migration: it cannot be rolled back", m.Version), Fix: "add " + strings.TrimSuffix(m.Up, ".up.sql") + ".down.sql"})
+			}
+		}
+	}
+	r := &report{a: a, list: list, fresh: fresh, findings: findings, baseNote: baseNote, start: start}
+	for _, f := range findings {
+		a.Annotate(f.Error, f.File, f.Line, "%s%s", f.Message, fixSuffix(f.Fix))
+	}
+	if n := countErrors(findings); n > 0 {
+		return r.fail(fmt.Errorf("%d check(s) failed before any migration ran: %s", n, firstError(findings)))
+	}
+	if in.Bool("dry-run") {
+		a.Logf("dry run: would apply %d migration(s) from %s to a fresh database (%s)", len(list), rel, where(in))
+		return r.finish(nil)
+	}
+
+	// A database nobody else uses.
+	serverURL := in.String("database-url")
+	if serverURL == "" {
+		client, err := docker.New(a.Environ())
+		if err != nil {
+			return r.fail(err)
+		}
+		defer client.Close()
+		url, remove, err := ephemeralServer(ctx, client, in.String("postgres-image"), a.Mask)
+		if err != nil {
+			return r.fail(err)
+		}
+		release := a.OnExit(remove)
+		defer release()
+		defer remove()
+		serverURL = url
+	}
+	dbURL, drop, err := freshDatabase(ctx, serverURL)
+	if err != nil {
+		return r.fail(err)
+	}
+	a.Mask(dbURL)
+	release := a.OnExit(drop)
+	defer release()
+	defer drop()
+
+	if dump := in.String("schema-dump"); dump != "" {
+		if err := loadDump(ctx, dbURL, filepath.Join(ws, dump)); err != nil {
+			return r.fail(fmt.Errorf("loading the schema dump %s: %v", dump, err))
+		}
+	}
+	m, err := migrate.New("file://"+dir, dbURL)
+	if err != nil {
+		return r.fail(fmt.Errorf("opening the migrations: %v", err))
+	}
+	defer m.Close()
+	if err := r.apply(m, dir); err != nil {
+		return r.fail(err)
+	}
+	for _, f := range smoke {
+		name := relTo(ws, f)
+		if err := runSQL(ctx, dbURL, f); err != nil {
+			return r.fail(fmt.Errorf("smoke SQL %s failed: %v", name, err))
+		}
+		a.Logf("smoke SQL %s: ok", name)
+	}
+	if in.Bool("check-down") {
+		if err := r.downAndUp(m); err != nil {
+			return r.fail(err)
+		}
+	}
+	return r.finish(nil)
+}
+
+// report accumulates what the run did, for the outputs and the summary.
+type report struct {
+	a        *action.Context
+	list     []Migration
+	fresh    []Migration
+	findings []Finding
+	baseNote string
+	start    time.Time
+	applied  []applied
+	version  string
+	downUp   string
+}
+
+// apply runs the pending migrations one at a time, so that each has its time and
+// a failure names its file.
+func (r *report) apply(m *migrate.Migrate, dir string) error {
+	from, dirty, err := m.Version()
+	if errors.Is(err, migrate.ErrNilVersion) {
+		from, err = 0, nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading the database's version: %v", err)
+	}
+	if dirty {
+		return fmt.Errorf("the database (from the schema dump) is dirty at version %d: repair it before testing new migrations", from)
+	}
+	r.version = strconv.FormatUint(uint64(from), 10)
+	for _, mig := range r.list {
+		if mig.Version <= from {
+			continue
+		}
+		t := time.Now()
+		if err := m.Steps(1); err != nil {
+			state := ""
+			if v, dirty, verr := m.Version(); verr == nil && dirty {
+				state = fmt.Sprintf("; the database is left dirty at version %d", v)
+			}
+			return fmt.Errorf("migration %s failed: %v%s", filepath.Join(filepath.Base(dir), mig.Up), err, state)
+		}
+		r.applied = append(r.applied, applied{Migration: mig, Took: time.Since(t)})
+		r.version = strconv.FormatUint(uint64(mig.Version), 10)
+		r.a.Logf("applied %s (%s)", mig.Up, time.Since(t).Round(time.Millisecond))
+	}
+	return nil
+}
+
+// downAndUp runs the new migrations down, newest first, then up again.
+func (r *report) downAndUp(m *migrate.Migrate) error {
+	var done []string
+	for i := len(r.fresh) - 1; i >= 0; i-- {
+		mig := r.fresh[i]
+		if mig.Down == "" {
+			break
+		}
+		if err := m.Steps(-1); err != nil {
+			return fmt.Errorf("down migration %s failed: %v", mig.Down, err)
+		}
+		done = append(done, mig.Down)
+	}
+	if len(done) > 0 {
+		if err := m.Steps(len(done)); err != nil {
+			return fmt.Errorf("up again after the down migrations failed: %v", err)
+		}
+	}
+	r.downUp = fmt.Sprintf("%d new migration(s) went down and up again", len(done))
+	r.a.Logf("%s", r.downUp)
+	return nil
+}
+
+func (r *report) fail(err error) error {
+	if ferr := r.finish(err); ferr != nil {
+		return errors.Join(action.Failedf("%v", err), ferr)
+	}
+	return action.Failedf("%v", err)
+}
+
+// finish writes the outputs and the summary.
+func (r *report) finish(runErr error) error {
+	duration := time.Since(r.start).Round(time.Millisecond)
+	var b strings.Builder
+	status := "passed"
+	if runErr != nil {
+		status = "failed"
+	}
+	fmt.Fprintf(&b, "### deploykit migration-smoke: %s\n\n%d migration(s), %s; %d applied in %s.\n", status, len(r.list), r.baseNote, len(r.applied), duration)
+	if len(r.applied) > 0 {
+		b.WriteString("\n| migration | time |\n|---|---|\n")
+		for _, m := range r.applied {
+			fmt.Fprintf(&b, "| %s | %s |\n", m.Up, m.Took.Round(time.Millisecond))
+		}
+	}
+	if r.downUp != "" {
+		fmt.Fprintf(&b, "\n%s.\n", r.downUp)
+	}
+	if runErr != nil {
+		fmt.Fprintf(&b, "\n**Failed:** %s\n", strings.ReplaceAll(runErr.Error(), "\n", " "))
+	}
+	if len(r.findings) > 0 {
+		b.WriteString("\n| finding | file | what to do |\n|---|---|---|\n")
+		for _, f := range r.findings {
+			where := f.File
+			if f.Line > 0 {
+				where += ":" + strconv.Itoa(f.Line)
+			}
+			level := "warning"
+			if f.Error {
+				level = "**error**"
+			}
+			fmt.Fprintf(&b, "| %s %s: %s | %s | %s |\n", level, f.Rule, cell(f.Message), where, cell(f.Fix))
+		}
+	}
+	var errs []error
+	for _, o := range []struct{ name, value string }{
+		{"applied", strconv.Itoa(len(r.applied))},
+		{"version", r.version},
+		{"findings", strconv.Itoa(len(r.findings))},
+		{"duration", duration.String()},
+	} {
+		errs = append(errs, r.a.SetOutput(o.name, o.value))
+	}
+	errs = append(errs, r.a.Summary(b.String()))
+	return errors.Join(errs...)
+}
+
+func cell(s string) string { return strings.NewReplacer("|", "\\|", "\n", " ").Replace(s) }
+
+func fixSuffix(fix string) string {
+	if fix == "" {
+		return ""
+	}
+	return " — " + fix
+}
+
+func countErrors(fs []Finding) int {
+	n := 0
+	for _, f := range fs {
+		if f.Error {
+			n++
+		}
+	}
+	return n
+}
+
+func firstError(fs []Finding) string {
+	for _, f := range fs {
+		if f.Error {
+			return f.String()
+		}
+	}
+	return ""
+}
+
+func firstLine(s string) string { l, _, _ := strings.Cut(s, "\n"); return l }
+
+func relTo(base, p string) string {
+	if r, err := filepath.Rel(base, p); err == nil {
+		return r
+	}
+	return p
+}
+
+func where(in *action.Inputs) string {
+	if in.String("database-url") != "" {
+		return "on the database-url server"
+	}
+	return "in an ephemeral " + in.String("postgres-image") + " container"
+}
+
+// defaultBase is the default branch on origin, when the checkout has it.
+func defaultBase(ctx context.Context, a *action.Context, exec *command.Runner) string {
+	if payload, err := a.Event(); err == nil {
+		if repo, ok := payload["repository"].(map[string]any); ok {
+			if b, ok := repo["default_branch"].(string); ok && b != "" {
+				return "origin/" + b
+			}
+		}
+	}
+	if out, err := exec.Output(ctx, git.RemoteHead(a.Workspace(), "origin")); err == nil {
+		return strings.TrimSpace(out)
+	}
+	return ""
+}
