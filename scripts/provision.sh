@@ -5,11 +5,13 @@
 #   - actionlint (lints the example and CI workflows)
 #   - GoReleaser (builds the release archives; tested with --snapshot)
 #   - a PostgreSQL server (from Debian's packages, only when none is present)
+#   - deploykit-test/postgres:15, a PostgreSQL image built from Debian's packages
+#     (scripts/postgres-image.sh), for tests that start an ephemeral database
 # Tools built from Go modules go to $DEPLOYKIT_TOOLS (default ~/.cache/deploy-kit/tools)
 # and are rebuilt only when the pinned version changes. Prints the bin directory to add
 # to PATH as its last line.
 #
-# Usage: provision.sh [compose|act|actionlint|goreleaser|postgres ...]   (no argument: all)
+# Usage: provision.sh [compose|act|actionlint|goreleaser|postgres|postgres-image ...]   (no argument: all)
 set -euo pipefail
 
 COMPOSE_VERSION=v2.40.3
@@ -29,7 +31,7 @@ want() { # want NAME: true when NAME was asked for (or nothing was)
 }
 components=("$@")
 for c in "${components[@]}"; do
-	case "$c" in compose | act | actionlint | goreleaser | postgres) ;; *) echo "provision: unknown component $c (want compose, act, actionlint, goreleaser or postgres)" >&2; exit 2 ;; esac
+	case "$c" in compose | act | actionlint | goreleaser | postgres | postgres-image) ;; *) echo "provision: unknown component $c (want compose, act, actionlint, goreleaser, postgres or postgres-image)" >&2; exit 2 ;; esac
 done
 
 log() { printf 'provision: %s\n' "$*" >&2; }
@@ -104,6 +106,10 @@ pgdir=$(pg_bin)
 for tool in initdb pg_ctl postgres psql pg_dump pg_dumpall; do
 	if [[ -x "$pgdir/$tool" ]]; then ln -sfn "$pgdir/$tool" "$bin/$tool"; fi
 done
+fi
+
+if want postgres-image; then
+	"$(dirname "${BASH_SOURCE[0]}")/postgres-image.sh"
 fi
 
 log "tools ready in $bin"

@@ -90,3 +90,17 @@ func FreePort(t testing.TB) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// PostgresImageTag is the PostgreSQL image scripts/postgres-image.sh builds.
+const PostgresImageTag = "deploykit-test/postgres:15"
+
+// PostgresImage returns the locally built PostgreSQL image for tests that start an
+// ephemeral database container.
+func PostgresImage(t testing.TB) string {
+	t.Helper()
+	RequireDocker(t)
+	if err := exec.Command("docker", "image", "inspect", PostgresImageTag).Run(); err != nil {
+		missing(t, "the image "+PostgresImageTag+" (scripts/postgres-image.sh)")
+	}
+	return PostgresImageTag
+}
