@@ -108,7 +108,7 @@ func later(log string) map[string]string {
 			continue
 		}
 		k, v, _ := strings.Cut(rest, "=")
-		seen[k] = v
+		seen[k] = strings.TrimSpace(v)
 	}
 	return seen
 }

@@ -168,7 +168,7 @@ func Run(ctx context.Context, a *action.Context) error {
 		return r.fail(fmt.Errorf("opening the migrations: %v", err))
 	}
 	defer m.Close()
-	if err := r.apply(m, dir); err != nil {
+	if err := r.apply(m, rel); err != nil {
 		return r.fail(err)
 	}
 	for _, f := range smoke {
@@ -201,7 +201,7 @@ type report struct {
 
 // apply runs the pending migrations one at a time, so that each has its time and
 // a failure names its file.
-func (r *report) apply(m *migrate.Migrate, dir string) error {
+func (r *report) apply(m *migrate.Migrate, rel string) error {
 	from, dirty, err := m.Version()
 	if errors.Is(err, migrate.ErrNilVersion) {
 		from, err = 0, nil
@@ -223,7 +223,7 @@ func (r *report) apply(m *migrate.Migrate, dir string) error {
 			if v, dirty, verr := m.Version(); verr == nil && dirty {
 				state = fmt.Sprintf("; the database is left dirty at version %d", v)
 			}
-			return fmt.Errorf("migration %s failed: %v%s", filepath.Join(filepath.Base(dir), mig.Up), err, state)
+			return fmt.Errorf("migration %s failed: %v%s", filepath.Join(rel, mig.Up), err, state)
 		}
 		r.applied = append(r.applied, applied{Migration: mig, Took: time.Since(t)})
 		r.version = strconv.FormatUint(uint64(mig.Version), 10)
