@@ -8,3 +8,5 @@ go test ./internal/e2e -run '^$' -bench 'InstallCacheHit|InstallSourceBuildWarm'
 go test ./internal/e2e -run '^$' -bench 'InstallSourceBuildCold' -benchtime 2x
 # Kit overhead: deploykit deploy (health/smoke off) ÷ bare docker compose up -d --wait.
 go test ./internal/deploy -run '^$' -bench KitOverhead -benchtime 10x
+# migration-smoke: 200 migrations vs psql -f in a loop; time to a ready fresh database.
+go test ./internal/migrationsmoke -run '^$' -bench . -benchtime 3x

@@ -20,19 +20,23 @@ type repo struct {
 	dir string // the migrations directory
 }
 
-func newRepo(t *testing.T) *repo {
+func newRepo(t *testing.T) *repo { return newRepoTB(t) }
+
+func newRepoTB(t testing.TB) *repo {
 	a := testapp.New(t, "1.0.0")
 	r := &repo{App: a, dir: filepath.Join(a.Dir, "migrations")}
 	require.NoError(t, os.MkdirAll(r.dir, 0o755))
 	return r
 }
 
-func (r *repo) write(t *testing.T, name, sql string) {
+func (r *repo) write(t testing.TB, name, sql string) {
 	require.NoError(t, os.WriteFile(filepath.Join(r.dir, name), []byte(sql), 0o644))
 }
 
 // realistic writes n migrations of the kinds real projects have.
-func (r *repo) realistic(t *testing.T, n int) {
+func (r *repo) realistic(t *testing.T, n int) { r.realisticTB(t, n) }
+
+func (r *repo) realisticTB(t testing.TB, n int) {
 	r.write(t, "000001_users.up.sql", "CREATE TABLE users (\n  id bigserial PRIMARY KEY,\n  email text NOT NULL\n);\nCREATE TABLE audit (id bigserial PRIMARY KEY, at timestamptz DEFAULT now());\n")
 	r.write(t, "000001_users.down.sql", "DROP TABLE audit;\nDROP TABLE users;\n")
 	r.write(t, "000002_touch.up.sql", `CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$
