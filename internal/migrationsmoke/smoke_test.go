@@ -217,3 +217,14 @@ func TestBadInput(t *testing.T) {
 		assert.Contains(t, run.Log, "::error::"+want)
 	}
 }
+
+func TestLintConcurrentIndexInATransaction(t *testing.T) {
+	t.Parallel()
+	r := newRepo(t)
+	r.realistic(t, 4)
+	r.write(t, "000005_index.up.sql", "BEGIN;\nCREATE INDEX CONCURRENTLY t4_note ON t4 (note);\nCOMMIT;\n")
+	run := r.Raw("migration-smoke", "--path", "migrations", "--dry-run", "--lint", "error")
+	assert.Equal(t, 1, run.Code, run.Log)
+	assert.Contains(t, run.Log, "::error file=migrations/000005_index.up.sql,line=1::CREATE INDEX CONCURRENTLY cannot run inside BEGIN … COMMIT")
+	assert.Contains(t, run.Log, "::error file=migrations/000005_index.up.sql,line=2::CREATE INDEX CONCURRENTLY cannot run inside a transaction")
+}
