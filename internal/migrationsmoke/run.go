@@ -68,95 +68,25 @@ func Run(ctx context.Context, a *action.Context) error {
 	}
 
 	// Checks on the files, before any database.
-	list, findings, err := scan(dir, rel)
+	r, err := checkFiles(ctx, a, exec, dir, rel, base)
 	if err != nil {
-		return action.Failedf("reading %s: %v", rel, err)
+		return err
 	}
-	fresh, baseNote := list, "no base-ref: every migration counts as new"
-	if base == "" {
-		base = defaultBase(ctx, a, exec)
-	}
-	if base != "" {
-		files, err := exec.Output(ctx, git.ListTree(ws, base, rel))
-		if err != nil {
-			baseNote = fmt.Sprintf("base %s not found (%v): every migration counts as new", base, firstLine(err.Error()))
-		} else {
-			var f []Finding
-			fresh, f = newSince(list, strings.Fields(files), rel)
-			findings = append(findings, f...)
-			baseNote = fmt.Sprintf("%d new since %s", len(fresh), base)
-		}
-	}
-	if sum := in.String("sum-file"); sum != "" {
-		f, err := checkSums(filepath.Join(ws, sum), sum)
-		if err != nil {
-			return action.Failedf("reading %s: %v", sum, err)
-		}
-		for i := range f {
-			if f[i].Fix != "" && f[i].Rule == "deployed-migration-changed" {
-				f[i].Fix += fmt.Sprintf("; after a deploy, regenerate the file with: (cd %s && sha256sum %s/*.sql > %s)", filepath.Dir(sum), relTo(filepath.Dir(sum), rel), filepath.Base(sum))
-			}
-		}
-		findings = append(findings, f...)
-	}
-	lintMode := in.String("lint")
-	if lintMode != "off" {
-		for _, m := range fresh {
-			f, err := lintFile(filepath.Join(dir, m.Up), filepath.Join(rel, m.Up))
-			if err != nil {
-				return action.Failedf("%v", err)
-			}
-			for i := range f {
-				f[i].Error = lintMode == "error"
-			}
-			findings = append(findings, f...)
-		}
-	}
-	if in.Bool("check-down") {
-		for _, m := range fresh {
-			if m.Down == "" {
-				findings = append(findings, Finding{File: filepath.Join(rel, m.Up), Rule: "missing-down", Error: lintMode == "error",
-					Message: fmt.Sprintf("migration %d has no down migration: it cannot be rolled back", m.Version), Fix: "add " + strings.TrimSuffix(m.Up, ".up.sql") + ".down.sql"})
-			}
-		}
-	}
-	r := &report{a: a, list: list, fresh: fresh, findings: findings, baseNote: baseNote, start: start}
-	for _, f := range findings {
-		a.Annotate(f.Error, f.File, f.Line, "%s%s", f.Message, fixSuffix(f.Fix))
-	}
-	if n := countErrors(findings); n > 0 {
-		return r.fail(fmt.Errorf("%d check(s) failed before any migration ran: %s", n, firstError(findings)))
+	r.start = start
+	if n := countErrors(r.findings); n > 0 {
+		return r.fail(fmt.Errorf("%d check(s) failed before any migration ran: %s", n, firstError(r.findings)))
 	}
 	if in.Bool("dry-run") {
-		a.Logf("dry run: would apply %d migration(s) from %s to a fresh database (%s)", len(list), rel, where(in))
+		a.Logf("dry run: would apply %d migration(s) from %s to a fresh database (%s)", len(r.list), rel, where(in))
 		return r.finish(nil)
 	}
 
 	// A database nobody else uses.
-	serverURL := in.String("database-url")
-	if serverURL == "" {
-		client, err := docker.New(a.Environ())
-		if err != nil {
-			return r.fail(err)
-		}
-		defer client.Close()
-		url, remove, err := ephemeralServer(ctx, client, in.String("postgres-image"), a.Mask)
-		if err != nil {
-			return r.fail(err)
-		}
-		release := a.OnExit(remove)
-		defer release()
-		defer remove()
-		serverURL = url
-	}
-	dbURL, drop, err := freshDatabase(ctx, serverURL)
+	dbURL, cleanup, err := openDatabase(ctx, a)
 	if err != nil {
 		return r.fail(err)
 	}
-	a.Mask(dbURL)
-	release := a.OnExit(drop)
-	defer release()
-	defer drop()
+	defer cleanup()
 
 	if dump := in.String("schema-dump"); dump != "" {
 		if err := loadDump(ctx, dbURL, filepath.Join(ws, dump)); err != nil {
@@ -184,6 +114,108 @@ func Run(ctx context.Context, a *action.Context) error {
 		}
 	}
 	return r.finish(nil)
+}
+
+// checkFiles runs every check that needs no database: the directory as
+// golang-migrate reads it, versions against the base branch, the sum file, lint
+// and missing down migrations. Each finding is annotated on its file and line.
+func checkFiles(ctx context.Context, a *action.Context, exec *command.Runner, dir, rel, base string) (*report, error) {
+	in := a.Inputs
+	ws := a.Workspace()
+	list, findings, err := scan(dir, rel)
+	if err != nil {
+		return nil, action.Failedf("reading %s: %v", rel, err)
+	}
+	fresh, baseNote := list, "no base-ref: every migration counts as new"
+	if base == "" {
+		base = defaultBase(ctx, a, exec)
+	}
+	if base != "" {
+		files, err := exec.Output(ctx, git.ListTree(ws, base, rel))
+		if err != nil {
+			baseNote = fmt.Sprintf("base %s not found (%v): every migration counts as new", base, firstLine(err.Error()))
+		} else {
+			var f []Finding
+			fresh, f = newSince(list, strings.Fields(files), rel)
+			findings = append(findings, f...)
+			baseNote = fmt.Sprintf("%d new since %s", len(fresh), base)
+		}
+	}
+	if sum := in.String("sum-file"); sum != "" {
+		f, err := checkSums(filepath.Join(ws, sum), sum)
+		if err != nil {
+			return nil, action.Failedf("reading %s: %v", sum, err)
+		}
+		for i := range f {
+			if f[i].Fix != "" && f[i].Rule == "deployed-migration-changed" {
+				f[i].Fix += fmt.Sprintf("; after a deploy, regenerate the file with: (cd %s && sha256sum %s/*.sql > %s)", filepath.Dir(sum), relTo(filepath.Dir(sum), rel), filepath.Base(sum))
+			}
+		}
+		findings = append(findings, f...)
+	}
+	lintMode := in.String("lint")
+	if lintMode != "off" {
+		for _, m := range fresh {
+			f, err := lintFile(filepath.Join(dir, m.Up), filepath.Join(rel, m.Up))
+			if err != nil {
+				return nil, action.Failedf("%v", err)
+			}
+			for i := range f {
+				f[i].Error = lintMode == "error"
+			}
+			findings = append(findings, f...)
+		}
+	}
+	if in.Bool("check-down") {
+		for _, m := range fresh {
+			if m.Down == "" {
+				findings = append(findings, Finding{File: filepath.Join(rel, m.Up), Rule: "missing-down", Error: lintMode == "error",
+					Message: fmt.Sprintf("migration %d has no down migration: it cannot be rolled back", m.Version), Fix: "add " + strings.TrimSuffix(m.Up, ".up.sql") + ".down.sql"})
+			}
+		}
+	}
+	r := &report{a: a, list: list, fresh: fresh, findings: findings, baseNote: baseNote}
+	for _, f := range findings {
+		a.Annotate(f.Error, f.File, f.Line, "%s%s", f.Message, fixSuffix(f.Fix))
+	}
+	return r, nil
+}
+
+// openDatabase creates the run's own database — on the database-url server, or in
+// an ephemeral container — and returns its URL (masked) and how to get rid of it,
+// also when the job is cancelled.
+func openDatabase(ctx context.Context, a *action.Context) (string, func(), error) {
+	in := a.Inputs
+	var undo []func()
+	cleanup := func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+	}
+	serverURL := in.String("database-url")
+	if serverURL == "" {
+		client, err := docker.New(a.Environ())
+		if err != nil {
+			return "", nil, err
+		}
+		url, remove, err := ephemeralServer(ctx, client, in.String("postgres-image"), a.Mask)
+		if err != nil {
+			client.Close()
+			return "", nil, err
+		}
+		release := a.OnExit(remove)
+		undo = append(undo, func() { client.Close() }, func() { remove(); release() })
+		serverURL = url
+	}
+	dbURL, drop, err := freshDatabase(ctx, serverURL)
+	if err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	a.Mask(dbURL)
+	release := a.OnExit(drop)
+	undo = append(undo, func() { drop(); release() })
+	return dbURL, cleanup, nil
 }
 
 // report accumulates what the run did, for the outputs and the summary.
