@@ -10,3 +10,5 @@ go test ./internal/e2e -run '^$' -bench 'InstallSourceBuildCold' -benchtime 2x
 go test ./internal/deploy -run '^$' -bench KitOverhead -benchtime 10x
 # migration-smoke: 200 migrations vs psql -f in a loop; time to a ready fresh database.
 go test ./internal/migrationsmoke -run '^$' -bench . -benchtime 3x
+# Deploys under load through the example's proxy: recreate vs rolling, healthy and broken.
+go test ./internal/deploy -run '^$' -bench DeployUnderLoad -benchtime 1x

@@ -4,6 +4,7 @@
 #   - nektos/act (runs our action.yml files as a workflow would)
 #   - actionlint (lints the example and CI workflows)
 #   - GoReleaser (builds the release archives; tested with --snapshot)
+#   - Caddy (the reverse proxy of the rolling-deploy example and tests)
 #   - a PostgreSQL server (from Debian's packages, only when none is present)
 #   - deploykit-test/postgres:15, a PostgreSQL image built from Debian's packages
 #     (scripts/postgres-image.sh), for tests that start an ephemeral database
@@ -11,13 +12,14 @@
 # and are rebuilt only when the pinned version changes. Prints the bin directory to add
 # to PATH as its last line.
 #
-# Usage: provision.sh [compose|act|actionlint|goreleaser|postgres|postgres-image ...]   (no argument: all)
+# Usage: provision.sh [compose|act|actionlint|goreleaser|caddy|postgres|postgres-image ...]   (no argument: all)
 set -euo pipefail
 
 COMPOSE_VERSION=v2.40.3
 ACT_VERSION=v0.2.89
 ACTIONLINT_VERSION=v1.7.12
 GORELEASER_VERSION=v2.15.1
+CADDY_VERSION=v2.11.9
 
 tools="${DEPLOYKIT_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/deploy-kit/tools}"
 bin="$tools/bin"
@@ -31,7 +33,7 @@ want() { # want NAME: true when NAME was asked for (or nothing was)
 }
 components=("$@")
 for c in "${components[@]}"; do
-	case "$c" in compose | act | actionlint | goreleaser | postgres | postgres-image) ;; *) echo "provision: unknown component $c (want compose, act, actionlint, goreleaser, postgres or postgres-image)" >&2; exit 2 ;; esac
+	case "$c" in compose | act | actionlint | goreleaser | caddy | postgres | postgres-image) ;; *) echo "provision: unknown component $c (want compose, act, actionlint, goreleaser, caddy, postgres or postgres-image)" >&2; exit 2 ;; esac
 done
 
 log() { printf 'provision: %s\n' "$*" >&2; }
@@ -57,6 +59,7 @@ go_install() { # NAME MODULE@VERSION
 want act && go_install act "github.com/nektos/act@$ACT_VERSION"
 want actionlint && go_install actionlint "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
 want goreleaser && go_install goreleaser "github.com/goreleaser/goreleaser/v2@$GORELEASER_VERSION"
+want caddy && go_install caddy "github.com/caddyserver/caddy/v2/cmd/caddy@$CADDY_VERSION"
 
 # Compose v2: its go.mod carries exclude/replace directives, so `go install pkg@version`
 # refuses it; build it inside a scratch module instead.

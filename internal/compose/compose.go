@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -72,6 +73,8 @@ type UpOptions struct {
 	Build       bool          // build images first (--build)
 	PullMissing bool          // pull-only: never build, pull what is missing
 	NoDeps      bool          // only the named services
+	NoRecreate  bool          // leave running containers as they are
+	Scale       map[string]int
 	WaitTimeout time.Duration // --wait-timeout
 }
 
@@ -91,6 +94,17 @@ func (p Project) Up(o UpOptions) command.Cmd {
 	}
 	if o.NoDeps {
 		args = append(args, "--no-deps")
+	}
+	if o.NoRecreate {
+		args = append(args, "--no-recreate")
+	}
+	names := make([]string, 0, len(o.Scale))
+	for svc := range o.Scale {
+		names = append(names, svc)
+	}
+	slices.Sort(names)
+	for _, svc := range names {
+		args = append(args, "--scale", fmt.Sprintf("%s=%d", svc, o.Scale[svc]))
 	}
 	return p.base(append(args, o.Services...)...)
 }

@@ -18,6 +18,8 @@ func TestCommands(t *testing.T) {
 	assert.Equal(t, base+"up -d --wait --remove-orphans --no-build --pull missing web", p.Up(UpOptions{PullMissing: true, Services: []string{"web"}}).String())
 	assert.Equal(t, base+"up -d --wait --remove-orphans --no-build --pull never --no-deps web", p.Up(UpOptions{NoDeps: true, Services: []string{"web"}}).String())
 	assert.Equal(t, base+"build --no-cache web", p.Build([]string{"web"}, true).String())
+	assert.Equal(t, base+"up -d --wait --remove-orphans --no-build --pull never --no-deps --no-recreate --scale web=4 web",
+		p.Up(UpOptions{NoDeps: true, NoRecreate: true, Scale: map[string]int{"web": 4}, Services: []string{"web"}}).String())
 	p.Overrides = []string{"/tmp/rollback.yaml"}
 	assert.Equal(t, "docker compose -p app -f /srv/app/compose.yaml -f /tmp/rollback.yaml --env-file /srv/app/.env --env-file /tmp/secrets.env config --quiet", p.Config().String())
 	assert.Equal(t, "/srv/app", p.Up(UpOptions{}).Dir)

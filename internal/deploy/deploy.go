@@ -63,7 +63,11 @@ type State struct {
 	Cancelled   bool // the job was cancelled (SIGINT/SIGTERM)
 	RolledBack  bool
 	RollbackErr error
-	HandOff     string // Markdown for a person, on failure
+	// OldServing is true when a rolling deploy failed before stopping any old
+	// container: nothing needs restoring.
+	OldServing     bool
+	rollingStopped int
+	HandOff        string // Markdown for a person, on failure
 
 	plan    Plan
 	detail  string // what the running step did, for its summary row

@@ -14,6 +14,7 @@ var TargetInputs = []action.Input{
 	{Name: "environment", Default: "production", Description: "Environment name used for locking, history and promotion (e.g. staging, production)."},
 	{Name: "service", Description: "Deploy only this service; empty deploys every service."},
 	{Name: "pull-only", Kind: action.Bool, Default: "false", Description: "Pull images instead of building; refuses build: sections and :latest or untagged images."},
+	{Name: "strategy", Kind: action.Enum, Enum: []string{"recreate", "rolling"}, Default: "recreate", Description: "recreate replaces containers in place; rolling starts new ones beside the old, waits until they are healthy, then stops the old (zero downtime behind a proxy)."},
 }
 
 // VerifyInputs drive the health and smoke checks after a change; rollback takes them too.

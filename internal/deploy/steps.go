@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/distribution/reference"
 
 	"github.com/org/deploy-kit/internal/action"
@@ -121,6 +122,11 @@ func (s *State) loadProject(ctx context.Context) error {
 		}
 		services = []string{s.Service}
 	}
+	if s.In.String("strategy") == "rolling" {
+		if err := rollingFits(p, services); err != nil {
+			return err
+		}
+	}
 	if !s.In.Bool("pull-only") {
 		return nil
 	}
@@ -154,6 +160,27 @@ func (s *State) loadProject(ctx context.Context) error {
 	}
 	if len(problems) > 0 {
 		return action.Usagef("pull-only deploys need pinned images: %s; pin each image to a version or sha- tag (e.g. image: registry/app:${DEPLOY_TAG})", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// rollingFits refuses services that cannot run twice at once, which a rolling
+// deploy needs: a fixed container_name, or a fixed host port.
+func rollingFits(p *types.Project, services []string) error {
+	var problems []string
+	for _, name := range services {
+		svc, _ := p.GetService(name)
+		if svc.ContainerName != "" {
+			problems = append(problems, fmt.Sprintf("service %s has container_name %s", name, svc.ContainerName))
+		}
+		for _, port := range svc.Ports {
+			if port.Published != "" {
+				problems = append(problems, fmt.Sprintf("service %s publishes host port %s", name, port.Published))
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return action.Usagef("strategy rolling runs two containers of a service at once, which cannot be: %s. Remove them and route to the service through a reverse proxy on a shared network (see examples/rolling), or use strategy recreate", strings.Join(problems, "; "))
 	}
 	return nil
 }
@@ -329,6 +356,8 @@ func (rollbackStep) Run(ctx context.Context, s *State) error {
 	// Collect the hand-off before the failing containers are replaced.
 	s.HandOff = s.handOff(ctx)
 	switch {
+	case s.OldServing:
+		return Skip("the rolling deploy removed its new containers; the old ones never stopped serving")
 	case !s.In.Bool("auto-rollback"):
 		return Skip("auto-rollback is false: the failed version is left running for inspection")
 	case len(s.Snapshot.Services) == 0:

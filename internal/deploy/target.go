@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/org/deploy-kit/internal/compose"
 	"github.com/org/deploy-kit/internal/docker"
@@ -111,7 +112,10 @@ func pruneSnapshots(ctx context.Context, s *State, keep string) {
 	}
 }
 
-func (composeTarget) Apply(ctx context.Context, s *State) error {
+func (t composeTarget) Apply(ctx context.Context, s *State) error {
+	if s.In.String("strategy") == "rolling" {
+		return t.rolling(ctx, s)
+	}
 	pullOnly, noCache := s.In.Bool("pull-only"), s.In.Bool("no-cache")
 	if noCache && !pullOnly {
 		if err := s.Exec.Run(ctx, s.Compose.Build(s.services(), true)); err != nil {
@@ -141,6 +145,89 @@ func (composeTarget) Apply(ctx context.Context, s *State) error {
 		return fmt.Errorf("docker compose up failed: %w", err)
 	}
 	return nil
+}
+
+// rolling replaces each service's containers without a gap: build, start as many
+// new containers beside the old ones (docker compose up --no-recreate --scale) and
+// wait until all are healthy, then stop the old ones gracefully (SIGTERM and the
+// service's stop_grace_period) and remove them. If the new ones never get healthy
+// they are removed and the old ones, which never stopped, keep serving.
+func (composeTarget) rolling(ctx context.Context, s *State) error {
+	pullOnly := s.In.Bool("pull-only")
+	services := s.deployedServices()
+	if !pullOnly {
+		if err := s.Exec.Run(ctx, s.Compose.Build(services, s.In.Bool("no-cache"))); err != nil {
+			return fmt.Errorf("docker compose build failed: %w", err)
+		}
+	}
+	for _, name := range services {
+		before, err := s.serviceContainers(ctx, name)
+		if err != nil {
+			return err
+		}
+		up := compose.UpOptions{Services: []string{name}, NoDeps: true, NoRecreate: true, PullMissing: pullOnly, WaitTimeout: s.In.Duration("wait-timeout")}
+		if len(before) > 0 {
+			up.Scale = map[string]int{name: 2 * len(before)}
+		}
+		if s.DryRun {
+			_ = s.Exec.Run(ctx, s.Compose.Up(up))
+			s.A.Logf("    dry run: then stop and remove the old %s containers", name)
+			continue
+		}
+		if err := s.Exec.Run(ctx, s.Compose.Up(up)); err != nil {
+			removed := s.removeNew(ctx, name, before)
+			if s.rollingStopped == 0 {
+				s.OldServing = true
+			}
+			return fmt.Errorf("the new %s containers did not get healthy (%v); removed %d new container(s), the old ones kept serving", name, err, removed)
+		}
+		svc, _ := s.Project.GetService(name)
+		grace := 10 * time.Second
+		if svc.StopGracePeriod != nil {
+			grace = time.Duration(*svc.StopGracePeriod)
+		}
+		for _, c := range before {
+			s.A.Logf("    stopping old %s (grace %s)", c.Name, grace)
+			if err := s.Docker.StopAndRemove(ctx, c.ID, grace); err != nil {
+				return fmt.Errorf("stopping the old container %s: %w", c.Name, err)
+			}
+			s.rollingStopped++
+		}
+	}
+	return nil
+}
+
+// serviceContainers are a service's running containers.
+func (s *State) serviceContainers(ctx context.Context, service string) ([]docker.Container, error) {
+	all, err := s.Docker.ProjectContainers(ctx, s.Compose.Name)
+	if err != nil {
+		return nil, err
+	}
+	var out []docker.Container
+	for _, c := range all {
+		if c.Service == service && c.State == "running" {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// removeNew removes a service's containers that were not among before.
+func (s *State) removeNew(ctx context.Context, service string, before []docker.Container) int {
+	all, err := s.Docker.ProjectContainers(context.WithoutCancel(ctx), s.Compose.Name)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, c := range all {
+		if c.Service != service || slices.ContainsFunc(before, func(b docker.Container) bool { return b.ID == c.ID }) {
+			continue
+		}
+		if s.Docker.Remove(context.WithoutCancel(ctx), c.ID) == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // deployedServices are the services this deploy changes: the one asked for, or all.

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
@@ -342,4 +343,14 @@ func (c *Client) Remove(ctx context.Context, id string) error {
 		return nil
 	}
 	return err
+}
+
+// StopAndRemove stops a container, giving it grace to finish (SIGTERM, then SIGKILL), and
+// removes it.
+func (c *Client) StopAndRemove(ctx context.Context, id string, grace time.Duration) error {
+	secs := int(grace.Seconds())
+	if err := c.api.ContainerStop(ctx, id, container.StopOptions{Timeout: &secs}); err != nil && !errdefs.IsNotFound(err) {
+		return err
+	}
+	return c.Remove(ctx, id)
 }

@@ -175,3 +175,50 @@ func ProbeImage(t testing.TB) string {
 	}
 	return tag
 }
+
+var caddyOnce = sync.OnceValues(func() (string, error) {
+	bin, ok := LookTool("caddy")
+	if !ok {
+		return "", fmt.Errorf("caddy is not provisioned")
+	}
+	dir, err := os.MkdirTemp("", "deploykit-caddy-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "caddy"), data, 0o755); err != nil {
+		return "", err
+	}
+	_, file, _, _ := runtime.Caller(0)
+	df, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "examples", "rolling", "caddy", "Dockerfile"))
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), df, 0o644); err != nil {
+		return "", err
+	}
+	const tag = "deploykit-caddy:test"
+	if out, err := exec.Command("docker", "build", "-q", "-t", tag, dir).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("docker build caddy: %v\n%s", err, out)
+	}
+	return tag, nil
+})
+
+// CaddyImage builds (once per test process) the example's Caddy image from the
+// provisioned caddy binary and returns its tag.
+func CaddyImage(t testing.TB) string {
+	t.Helper()
+	RequireDocker(t)
+	if _, ok := LookTool("caddy"); !ok {
+		missing(t, "caddy")
+	}
+	tag, err := caddyOnce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tag
+}

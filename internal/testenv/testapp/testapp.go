@@ -324,7 +324,7 @@ func (a *App) NoSecretsLeft(t *testing.T) {
 }
 
 // WaitFor polls cond until it holds or the deadline passes.
-func WaitFor(t *testing.T, what string, cond func() bool) {
+func WaitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for !cond() {
