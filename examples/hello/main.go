@@ -5,8 +5,8 @@
 //	GET  /secret         whether DB_PASSWORD arrived, and its length — never the value
 //	POST /secret/verify  200 when the body equals DB_PASSWORD, 403 otherwise
 //
-// `hello healthcheck` probes /health for the container's HEALTHCHECK (the image is
-// FROM scratch: no curl inside). Build a deliberately broken version, whose
+// `hello healthcheck [path]` probes /health (or path) for the container's
+// HEALTHCHECK (the image is FROM scratch: no curl inside). Build a deliberately broken version, whose
 // /health always fails, with -ldflags "-X main.broken=true".
 package main
 
@@ -30,7 +30,11 @@ var broken = "false"
 func main() {
 	addr := ":" + getenv("PORT", "8080")
 	if len(os.Args) > 1 && os.Args[1] == "healthcheck" {
-		os.Exit(healthcheck("http://127.0.0.1" + addr + "/health"))
+		path := "/health"
+		if len(os.Args) > 2 {
+			path = os.Args[2]
+		}
+		os.Exit(healthcheck("http://127.0.0.1" + addr + path))
 	}
 	version := getenv("APP_VERSION", "dev")
 	password := os.Getenv("DB_PASSWORD")

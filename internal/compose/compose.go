@@ -69,11 +69,11 @@ func (p Project) base(args ...string) command.Cmd {
 
 // UpOptions shape `docker compose up`.
 type UpOptions struct {
-	Services    []string      // empty: all
-	Build       bool          // build images first (--build)
-	PullMissing bool          // pull-only: never build, pull what is missing
-	NoDeps      bool          // only the named services
-	NoRecreate  bool          // leave running containers as they are
+	Services    []string // empty: all
+	Build       bool     // build images first (--build)
+	PullMissing bool     // pull-only: never build, pull what is missing
+	NoDeps      bool     // only the named services
+	NoRecreate  bool     // leave running containers as they are
 	Scale       map[string]int
 	WaitTimeout time.Duration // --wait-timeout
 }

@@ -129,14 +129,15 @@ func (l *load) finish() *load {
 func TestRollingKeepsServing(t *testing.T) {
 	t.Parallel()
 	a := behindProxy(t, "1.0.0")
-	r := a.Deploy("--compose-file", "rolling.yaml", "--strategy", "rolling")
+	args := []string{"--compose-file", "rolling.yaml", "--strategy", "rolling", "--app-port", "8080"}
+	r := a.Deploy(args...)
 	require.Equal(t, 0, r.Code, r.Log)
 	testapp.WaitFor(t, "the proxy to serve 1.0.0", func() bool { _, v := a.Get("/version"); return v == "1.0.0" })
 
 	// A healthy new version: no request fails, and the version switches.
 	a.Release("2.0.0", false)
 	l := startLoad(a.Port)
-	r = a.Deploy("--compose-file", "rolling.yaml", "--strategy", "rolling")
+	r = a.Deploy(args...)
 	time.Sleep(500 * time.Millisecond) // let the load see the new version settle
 	l.finish()
 	require.Equal(t, 0, r.Code, r.Log)
@@ -150,7 +151,7 @@ func TestRollingKeepsServing(t *testing.T) {
 	// A broken version: no request fails, the deploy fails, the old one serves on.
 	a.Release("3.0.0", true)
 	l = startLoad(a.Port)
-	r = a.Deploy("--compose-file", "rolling.yaml", "--strategy", "rolling")
+	r = a.Deploy(args...)
 	l.finish()
 	assert.Equal(t, 1, r.Code, r.Log)
 	t.Logf("rolling, broken 3.0.0: %d requests ok, %d failed, answered by %v, slowest %s", l.ok, l.fail, l.answered, l.slowest)
@@ -216,4 +217,28 @@ func BenchmarkDeployUnderLoad(b *testing.B) {
 			b.ReportMetric(float64(slowest.Milliseconds()), "slowest-ms")
 		})
 	}
+}
+
+// TestRollingChecksNewContainersOverHTTP: a new container whose own healthcheck
+// passes (it only checks /version here) is still checked over HTTP — health-url's
+// path, directly at app-port — before any old container stops.
+func TestRollingChecksNewContainersOverHTTP(t *testing.T) {
+	t.Parallel()
+	a := behindProxy(t, "1.0.0")
+	stack, err := os.ReadFile(filepath.Join(a.Dir, "rolling.yaml"))
+	require.NoError(t, err)
+	noCheck := strings.Replace(string(stack), `test: ["CMD", "/hello", "healthcheck"]`, `test: ["CMD", "/hello", "healthcheck", "/version"]`, 1)
+	require.NoError(t, os.WriteFile(filepath.Join(a.Dir, "nocheck.yaml"), []byte(noCheck), 0o644))
+	args := []string{"--compose-file", "nocheck.yaml", "--strategy", "rolling", "--app-port", "8080", "--health-attempts", "3"}
+	r := a.Deploy(args...)
+	require.Equal(t, 0, r.Code, r.Log)
+	testapp.WaitFor(t, "the proxy to serve 1.0.0", func() bool { _, v := a.Get("/version"); return v == "1.0.0" })
+
+	a.Release("2.0.0", true)
+	r = a.Deploy(args...)
+	assert.Equal(t, 1, r.Code, r.Log)
+	assert.Regexp(t, `the new web containers did not get healthy \(\S+: health check http://[0-9.]+:8080/health failed after 3 attempts: HTTP 500 this build is broken on purpose\)`, r.Log)
+	assert.Len(t, strings.Fields(a.Containers()), 1, "the new container was removed")
+	_, v := a.Get("/version")
+	assert.Equal(t, "1.0.0", v)
 }

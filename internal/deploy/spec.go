@@ -14,6 +14,7 @@ var TargetInputs = []action.Input{
 	{Name: "environment", Default: "production", Description: "Environment name used for locking, history and promotion (e.g. staging, production)."},
 	{Name: "service", Description: "Deploy only this service; empty deploys every service."},
 	{Name: "pull-only", Kind: action.Bool, Default: "false", Description: "Pull images instead of building; refuses build: sections and :latest or untagged images."},
+	{Name: "app-port", Kind: action.Int, Description: "Port the service listens on inside its containers; with strategy rolling, each new container must answer health-url's path there before the old ones stop."},
 	{Name: "strategy", Kind: action.Enum, Enum: []string{"recreate", "rolling"}, Default: "recreate", Description: "recreate replaces containers in place; rolling starts new ones beside the old, waits until they are healthy, then stops the old (zero downtime behind a proxy)."},
 }
 

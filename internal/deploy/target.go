@@ -3,14 +3,18 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/org/deploy-kit/internal/compose"
 	"github.com/org/deploy-kit/internal/docker"
+	"github.com/org/deploy-kit/internal/verify"
 )
 
 // Target is where a stack runs. Each target (compose now, swarm later) implements
@@ -174,7 +178,11 @@ func (composeTarget) rolling(ctx context.Context, s *State) error {
 			s.A.Logf("    dry run: then stop and remove the old %s containers", name)
 			continue
 		}
-		if err := s.Exec.Run(ctx, s.Compose.Up(up)); err != nil {
+		err = s.Exec.Run(ctx, s.Compose.Up(up))
+		if err == nil {
+			err = s.checkNew(ctx, name, before)
+		}
+		if err != nil {
 			removed := s.removeNew(ctx, name, before)
 			if s.rollingStopped == 0 {
 				s.OldServing = true
@@ -192,6 +200,35 @@ func (composeTarget) rolling(ctx context.Context, s *State) error {
 				return fmt.Errorf("stopping the old container %s: %w", c.Name, err)
 			}
 			s.rollingStopped++
+		}
+	}
+	return nil
+}
+
+// checkNew asks each new container of a service, directly at app-port, for
+// health-url's path, with the health backoff: the kit's own HTTP check, before any
+// old container stops. Without app-port the containers' healthchecks decide.
+func (s *State) checkNew(ctx context.Context, service string, before []docker.Container) error {
+	port, health := s.In.Int("app-port"), s.In.String("health-url")
+	if port == 0 || health == "" {
+		return nil
+	}
+	u, err := url.Parse(health)
+	if err != nil {
+		return err
+	}
+	now, err := s.serviceContainers(ctx, service)
+	if err != nil {
+		return err
+	}
+	b := verify.Backoff{Attempts: s.In.Int("health-attempts"), InitialDelay: s.In.Duration("health-initial-delay"), MaxDelay: s.In.Duration("health-max-delay")}
+	for _, c := range now {
+		if slices.ContainsFunc(before, func(o docker.Container) bool { return o.ID == c.ID }) || len(c.IPs) == 0 {
+			continue
+		}
+		direct := fmt.Sprintf("http://%s%s", net.JoinHostPort(c.IPs[0], strconv.Itoa(port)), u.RequestURI())
+		if err := verify.Health(ctx, direct, b, func(f string, a ...any) { s.A.Logf("    "+f, a...) }); err != nil {
+			return fmt.Errorf("%s: %v", c.Name, err)
 		}
 	}
 	return nil

@@ -123,8 +123,9 @@ type Container struct {
 	Service string
 	Image   string // as configured (name:tag)
 	ImageID string
-	State   string // running, exited, …
-	Health  string // healthy, unhealthy, starting, or "" without a healthcheck
+	State   string   // running, exited, …
+	Health  string   // healthy, unhealthy, starting, or "" without a healthcheck
+	IPs     []string // the container's addresses on its networks
 }
 
 // ProjectContainers lists a compose project's containers (running or not), sorted by
@@ -149,6 +150,14 @@ func (c *Client) ProjectContainers(ctx context.Context, project string) ([]Conta
 			}
 			if ins.Config != nil {
 				ct.Image = ins.Config.Image
+			}
+			if ins.NetworkSettings != nil {
+				for _, n := range ins.NetworkSettings.Networks {
+					if n != nil && n.IPAddress != "" {
+						ct.IPs = append(ct.IPs, n.IPAddress)
+					}
+				}
+				sort.Strings(ct.IPs)
 			}
 		}
 		out = append(out, ct)
