@@ -107,8 +107,7 @@ func RequireCompose(t testing.TB) {
 
 // RepoRoot is the kit's checkout (the directory holding go.mod).
 func RepoRoot(t testing.TB) string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+	return filepath.Clean(filepath.Join(here(), "..", ".."))
 }
 
 var (
@@ -139,28 +138,52 @@ func Deploykit(t testing.TB) string {
 	return p
 }
 
-var probeOnce = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "deploykit-probe-")
+// buildImage builds tag from a context of the given files (name → content;
+// executables get mode 0755 when their name has no dot).
+func buildImage(tag string, files map[string][]byte) (string, error) {
+	dir, err := os.MkdirTemp("", "deploykit-image-")
 	if err != nil {
 		return "", err
 	}
 	defer os.RemoveAll(dir)
+	for name, data := range files {
+		mode := os.FileMode(0o644)
+		if !strings.Contains(name, ".") && name != "Dockerfile" {
+			mode = 0o755
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), data, mode); err != nil {
+			return "", err
+		}
+	}
+	if out, err := exec.Command("docker", "build", "-q", "-t", tag, dir).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("docker build %s: %v\n%s", tag, err, out)
+	}
+	return tag, nil
+}
+
+// here is this package's directory.
+func here() string {
 	_, file, _, _ := runtime.Caller(0)
-	build := exec.Command("go", "build", "-o", filepath.Join(dir, "probe"), ".")
-	build.Dir = filepath.Join(filepath.Dir(file), "probe")
+	return filepath.Dir(file)
+}
+
+var probeOnce = sync.OnceValues(func() (string, error) {
+	bin := filepath.Join(os.TempDir(), fmt.Sprintf("deploykit-probe-%d", os.Getpid()))
+	defer os.Remove(bin)
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir = filepath.Join(here(), "probe")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("building the probe: %v\n%s", err, out)
 	}
-	df := "FROM scratch\nCOPY probe /probe\nENTRYPOINT [\"/probe\"]\n"
-	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df), 0o644); err != nil {
+	data, err := os.ReadFile(bin)
+	if err != nil {
 		return "", err
 	}
-	const tag = "deploykit-test-probe:1"
-	if out, err := exec.Command("docker", "build", "-q", "-t", tag, dir).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("docker build probe: %v\n%s", err, out)
-	}
-	return tag, nil
+	return buildImage("deploykit-test-probe:1", map[string][]byte{
+		"probe":      data,
+		"Dockerfile": []byte("FROM scratch\nCOPY probe /probe\nENTRYPOINT [\"/probe\"]\n"),
+	})
 })
 
 // ProbeImage builds (once per test process) a FROM scratch image whose entrypoint
@@ -181,31 +204,15 @@ var caddyOnce = sync.OnceValues(func() (string, error) {
 	if !ok {
 		return "", fmt.Errorf("caddy is not provisioned")
 	}
-	dir, err := os.MkdirTemp("", "deploykit-caddy-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(dir)
 	data, err := os.ReadFile(bin)
 	if err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "caddy"), data, 0o755); err != nil {
-		return "", err
-	}
-	_, file, _, _ := runtime.Caller(0)
-	df, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "examples", "rolling", "caddy", "Dockerfile"))
+	df, err := os.ReadFile(filepath.Join(here(), "..", "..", "examples", "rolling", "caddy", "Dockerfile"))
 	if err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), df, 0o644); err != nil {
-		return "", err
-	}
-	const tag = "deploykit-caddy:test"
-	if out, err := exec.Command("docker", "build", "-q", "-t", tag, dir).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("docker build caddy: %v\n%s", err, out)
-	}
-	return tag, nil
+	return buildImage("deploykit-caddy:test", map[string][]byte{"caddy": data, "Dockerfile": df})
 })
 
 // CaddyImage builds (once per test process) the example's Caddy image from the
