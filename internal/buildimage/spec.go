@@ -19,7 +19,7 @@ var Spec = action.Spec{
 		{Name: "push", Kind: action.Bool, Default: "true", Description: "Push every tag."},
 		{Name: "registry", Description: "Registry to log in to."},
 		{Name: "username", Description: "Registry user."},
-		{Name: "password", Secret: true, Description: "Registry password or token (masked, sent on stdin)."},
+		{Name: "password", Secret: true, Description: "Registry password or token, sent in the Engine API's auth header, never on a command line."},
 		{Name: "allow-latest", Kind: action.Bool, Default: "false", Description: "Allow the latest tag."},
 		{Name: "compose-file", Description: "Build every build: service of this compose file instead."},
 		{Name: "dry-run", Kind: action.Bool, Default: "false", Description: "Print the plan and the commands it would run; change nothing."},

@@ -23,7 +23,7 @@ var Spec = action.Spec{
 	Outputs: []action.Output{
 		{Name: "applied", Description: "Number of migrations applied."},
 		{Name: "version", Description: "Schema version after applying."},
-		{Name: "findings", Description: "Number of lint findings."},
+		{Name: "findings", Description: "Number of findings (checks and lint)."},
 		{Name: "duration", Description: "How long the run took."},
 	},
 }
