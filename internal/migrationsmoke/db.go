@@ -57,14 +57,14 @@ func freshDatabase(ctx context.Context, serverURL string) (string, func(), error
 
 // ephemeralServer starts a Postgres container (the official image's conventions:
 // POSTGRES_PASSWORD, port 5432) and waits until it takes connections.
-func ephemeralServer(ctx context.Context, client *docker.Client, image string, mask func(string)) (string, func(), error) {
+func ephemeralServer(ctx context.Context, client *docker.Client, image string, labels map[string]string, mask func(string)) (string, func(), error) {
 	password := randomHex(16)
 	mask(password)
 	id, port, err := client.Run(ctx, docker.RunSpec{
 		Image:  image,
 		Env:    []string{"POSTGRES_PASSWORD=" + password},
 		Port:   "5432/tcp",
-		Labels: map[string]string{"org.deploykit.role": "migration-smoke"},
+		Labels: labels,
 	})
 	if err != nil {
 		return "", nil, err

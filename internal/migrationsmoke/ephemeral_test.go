@@ -2,6 +2,8 @@ package migrationsmoke_test
 
 import (
 	"bytes"
+	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -15,26 +17,29 @@ import (
 	"github.com/org/deploy-kit/internal/testenv/testapp"
 )
 
-// smokeContainers lists the ephemeral database containers that exist.
-func smokeContainers(t *testing.T) string {
-	out, err := exec.Command("docker", "ps", "-aq", "--filter", "label=org.deploykit.role=migration-smoke").Output()
+// smokeContainers lists the ephemeral database containers of one run id.
+func smokeContainers(t *testing.T, runID string) string {
+	out, err := exec.Command("docker", "ps", "-aq", "--filter", "label=org.deploykit.role=migration-smoke",
+		"--filter", "label=org.deploykit.run-id="+runID).Output()
 	require.NoError(t, err)
 	return strings.TrimSpace(string(out))
 }
 
 // TestEphemeralDatabase runs without database-url: a Postgres container is started
 // through the Engine API and removed afterwards — also when the job is cancelled.
-// Not parallel: it counts the containers of this kind.
 func TestEphemeralDatabase(t *testing.T) {
+	t.Parallel()
 	image := testenv.PostgresImage(t)
-	require.Empty(t, smokeContainers(t), "no container of an earlier run")
 	r := newRepo(t)
 	r.realistic(t, 6)
+	// The containers of this test's runs carry this run id.
+	runID := fmt.Sprintf("smoke-test-%d", os.Getpid())
+	r.Env = append(r.Env, "GITHUB_RUN_ID="+runID)
 
 	run := r.Raw("migration-smoke", "--path", "migrations", "--postgres-image", image)
 	require.Equal(t, 0, run.Code, run.Log)
 	assert.Equal(t, "6", run.Outputs["applied"])
-	assert.Empty(t, smokeContainers(t), "the container is gone")
+	assert.Empty(t, smokeContainers(t, runID), "the container is gone")
 
 	// A migration that takes long, and a SIGTERM while it runs.
 	r.write(t, "000007_slow.up.sql", "SELECT pg_sleep(60);")
@@ -45,7 +50,7 @@ func TestEphemeralDatabase(t *testing.T) {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	require.NoError(t, cmd.Start())
 	testapp.WaitFor(t, "migration 7 to start", func() bool { return strings.Contains(out.String(), "applied 000006_table_6.up.sql") })
-	require.NotEmpty(t, smokeContainers(t))
+	require.NotEmpty(t, smokeContainers(t, runID))
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
@@ -57,7 +62,7 @@ func TestEphemeralDatabase(t *testing.T) {
 	}
 	assert.Equal(t, 1, cmd.ProcessState.ExitCode(), out.String())
 	assert.Contains(t, out.String(), "deploykit: received terminated: cleaning up")
-	assert.Empty(t, smokeContainers(t), "the container is gone after SIGTERM")
+	assert.Empty(t, smokeContainers(t, runID), "the container is gone after SIGTERM")
 }
 
 // TestEachRunGetsItsOwnDatabase runs twice on one server: the second applies

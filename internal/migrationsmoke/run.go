@@ -198,7 +198,9 @@ func openDatabase(ctx context.Context, a *action.Context) (string, func(), error
 		if err != nil {
 			return "", nil, err
 		}
-		url, remove, err := ephemeralServer(ctx, client, in.String("postgres-image"), a.Mask)
+		// Labels say what the container is and which job started it.
+		labels := map[string]string{"org.deploykit.role": "migration-smoke", "org.deploykit.run-id": a.Getenv("GITHUB_RUN_ID")}
+		url, remove, err := ephemeralServer(ctx, client, in.String("postgres-image"), labels, a.Mask)
 		if err != nil {
 			client.Close()
 			return "", nil, err
