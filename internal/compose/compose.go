@@ -118,21 +118,9 @@ func (p Project) Build(services []string, noCache bool) command.Cmd {
 	return p.base(append(args, services...)...)
 }
 
-// Config validates the file the way docker compose itself does (--quiet).
-func (p Project) Config() command.Cmd { return p.base("config", "--quiet") }
-
 // Version prints the compose plugin's version.
 func Version() command.Cmd {
 	return command.Cmd{Argv: []string{"docker", "compose", "version", "--short"}}
-}
-
-// ImageRef is the image a service runs: its image: field, or what compose names a
-// built image (<project>-<service>).
-func ImageRef(project *types.Project, svc types.ServiceConfig) string {
-	if svc.Image != "" {
-		return svc.Image
-	}
-	return project.Name + "-" + svc.Name
 }
 
 // ManualCommand renders a command for a person to paste: shell-quoted.

@@ -279,18 +279,6 @@ func (c *Client) Push(ctx context.Context, ref string, a *Auth, log io.Writer) (
 	return digest, nil
 }
 
-// ImageLabels returns the labels of a local image.
-func (c *Client) ImageLabels(ctx context.Context, ref string) (map[string]string, error) {
-	ins, err := c.api.ImageInspect(ctx, ref)
-	if err != nil {
-		return nil, err
-	}
-	if ins.Config == nil {
-		return nil, nil
-	}
-	return ins.Config.Labels, nil
-}
-
 // ImageExists reports whether a local image of that reference exists.
 func (c *Client) ImageExists(ctx context.Context, ref string) bool {
 	_, err := c.api.ImageInspect(ctx, ref)
