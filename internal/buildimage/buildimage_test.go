@@ -60,17 +60,26 @@ func readFile(p string) string {
 	return string(data)
 }
 
+// setup gives a test a registry (with basic auth when user is set), a checkout of
+// the sample app, and the repository name to push to, whose local images are
+// removed when the test ends.
+func setup(t *testing.T, user, password, name string) (reg string, a *testapp.App, repo string) {
+	t.Helper()
+	testenv.RequireDocker(t)
+	reg = testenv.Registry(t, user, password)
+	a = testapp.New(t, "1.0.0")
+	repo = reg + "/team/" + name
+	t.Cleanup(func() { testenv.RemoveImages(testenv.LocalImages(t, repo)...) })
+	return reg, a, repo
+}
+
 func basic() remote.Option {
 	return remote.WithAuth(&authn.Basic{Username: user, Password: password})
 }
 
 func TestBuildTagLabelPush(t *testing.T) {
 	t.Parallel()
-	testenv.RequireDocker(t)
-	reg := testenv.Registry(t, user, password)
-	a := testapp.New(t, "1.0.0")
-	repo := reg + "/team/hello"
-	t.Cleanup(func() { testenv.RemoveImages(testenv.LocalImages(t, repo)...) })
+	reg, a, repo := setup(t, user, password, "hello")
 	sha := a.Git("rev-parse", "HEAD")
 
 	r := build(t, a, "--image", repo, "--version", "v1.2.3", "--tags", "stable\nedge", "--username", user, "--password", password,
@@ -112,11 +121,7 @@ func TestBuildTagLabelPush(t *testing.T) {
 
 func TestWrongCredentials(t *testing.T) {
 	t.Parallel()
-	testenv.RequireDocker(t)
-	reg := testenv.Registry(t, user, password)
-	a := testapp.New(t, "1.0.0")
-	repo := reg + "/team/hello"
-	t.Cleanup(func() { testenv.RemoveImages(testenv.LocalImages(t, repo)...) })
+	reg, a, repo := setup(t, user, password, "hello")
 	wrong := "not-the-password-987654321"
 	r := build(t, a, "--image", repo, "--username", user, "--password", wrong)
 	assert.Equal(t, 1, r.code, r.log)
@@ -128,11 +133,7 @@ func TestWrongCredentials(t *testing.T) {
 
 func TestBadInputBuildsNothing(t *testing.T) {
 	t.Parallel()
-	testenv.RequireDocker(t)
-	reg := testenv.Registry(t, "", "")
-	a := testapp.New(t, "1.0.0")
-	repo := reg + "/team/bad"
-	t.Cleanup(func() { testenv.RemoveImages(testenv.LocalImages(t, repo)...) })
+	_, a, repo := setup(t, "", "", "bad")
 	outside := t.TempDir()
 	for _, tc := range []struct {
 		name string
@@ -168,10 +169,7 @@ func TestBadInputBuildsNothing(t *testing.T) {
 
 func TestDryRunBuildsNothing(t *testing.T) {
 	t.Parallel()
-	testenv.RequireDocker(t)
-	reg := testenv.Registry(t, "", "")
-	a := testapp.New(t, "1.0.0")
-	repo := reg + "/team/dry"
+	_, a, repo := setup(t, "", "", "dry")
 	r := build(t, a, "--image", repo, "--dry-run", "--no-cache", "--target", "final")
 	require.Equal(t, 0, r.code, r.log)
 	assert.Contains(t, r.log, "would run: docker build --file "+a.Dir+"/Dockerfile --label org.opencontainers.image.revision=")
