@@ -51,7 +51,7 @@ var (
 func Run(ctx context.Context, a *action.Context) error {
 	in := a.Inputs
 	dry := in.Bool("dry-run")
-	exec := &command.Runner{Log: a.Log, Mask: a.MaskString, DryRun: dry}
+	exec := command.For(a, dry)
 	ws := a.Workspace()
 
 	builds, err := plan(ctx, a)

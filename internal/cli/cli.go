@@ -16,7 +16,6 @@ import (
 	"github.com/org/deploy-kit/internal/action"
 	"github.com/org/deploy-kit/internal/backup"
 	"github.com/org/deploy-kit/internal/buildimage"
-	"github.com/org/deploy-kit/internal/command"
 	"github.com/org/deploy-kit/internal/deploy"
 	"github.com/org/deploy-kit/internal/migrationsmoke"
 	"github.com/org/deploy-kit/internal/rollback"
@@ -134,9 +133,4 @@ func Main(args, environ []string, stdout, stderr io.Writer) int {
 		a.Error(err)
 	}
 	return action.ExitCode(err)
-}
-
-// runner returns the command executor for this run, logging to the masked log.
-func runner(a *action.Context, dryRun bool) *command.Runner {
-	return &command.Runner{Log: a.Log, Mask: a.MaskString, DryRun: dryRun}
 }

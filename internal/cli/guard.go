@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/org/deploy-kit/internal/action"
+	"github.com/org/deploy-kit/internal/command"
 	"github.com/org/deploy-kit/internal/guard"
 )
 
@@ -19,7 +20,7 @@ var guardSpec = action.Spec{
 }
 
 func runGuard(ctx context.Context, a *action.Context) error {
-	d, err := guard.Check(ctx, a, runner(a, false))
+	d, err := guard.Check(ctx, a, command.For(a, false))
 	if err != nil {
 		return action.Failedf("%v", err)
 	}

@@ -45,7 +45,7 @@ func runWithSecrets(ctx context.Context, a *action.Context) error {
 		args[i] = strings.ReplaceAll(arg, envFilePlaceholder, f.Path)
 	}
 	env := append(append([]string(nil), a.Environ()...), "DEPLOYKIT_ENV_FILE="+f.Path)
-	if err := runner(a, false).Run(ctx, command.Cmd{Argv: args, Env: env, Dir: a.Workspace()}); err != nil {
+	if err := command.For(a, false).Run(ctx, command.Cmd{Argv: args, Env: env, Dir: a.Workspace()}); err != nil {
 		return action.Failedf("%v", err)
 	}
 	return nil

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/org/deploy-kit/internal/action"
 )
 
 // Cmd is one command line.
@@ -107,4 +109,10 @@ func (r *Runner) Output(ctx context.Context, c Cmd) (string, error) {
 		return stdout.String(), fmt.Errorf("%s: %w", r.mask(c.String()), err)
 	}
 	return stdout.String(), nil
+}
+
+// For is the executor of one run of a subcommand: it logs to the run's masked log
+// and masks its secrets in what it prints itself.
+func For(a *action.Context, dryRun bool) *Runner {
+	return &Runner{Log: a.Log, Mask: a.MaskString, DryRun: dryRun}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/org/deploy-kit/internal/command"
 	"github.com/org/deploy-kit/internal/compose"
 	"github.com/org/deploy-kit/internal/docker"
+	"github.com/org/deploy-kit/internal/git"
 	"github.com/org/deploy-kit/internal/history"
 	"github.com/org/deploy-kit/internal/lock"
 	"github.com/org/deploy-kit/internal/secretfile"
@@ -133,7 +134,7 @@ func newState(a *action.Context, in *action.Inputs) (*State, error) {
 		return nil, err
 	}
 	s.Secrets = secrets
-	s.Exec = &command.Runner{Log: a.Log, Mask: a.MaskString, DryRun: s.DryRun}
+	s.Exec = command.For(a, s.DryRun)
 
 	s.Workspace = a.Workspace()
 	file := in.String("compose-file")
@@ -154,7 +155,7 @@ func newState(a *action.Context, in *action.Inputs) (*State, error) {
 		}
 	}
 	s.Service = in.String("service")
-	if ref := in.String("git-ref"); ref != "" && !gitRef.MatchString(ref) {
+	if ref := in.String("git-ref"); ref != "" && !git.ValidRef(ref) {
 		return nil, action.Usagef("input git-ref: %q is not a branch, tag or commit name", ref)
 	}
 	for _, name := range []string{"health-url", "smoke-base-url"} {
@@ -181,10 +182,6 @@ func newState(a *action.Context, in *action.Inputs) (*State, error) {
 	s.Target = composeTarget{}
 	return s, nil
 }
-
-// gitRef accepts what git accepts as a ref or commit name, and nothing that could be
-// read as an option or a path trick.
-var gitRef = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]*$`)
 
 func (s *State) run(ctx context.Context) error {
 	var stepErr error

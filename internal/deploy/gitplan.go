@@ -117,20 +117,12 @@ func containsLine(text, line string) bool {
 	return false
 }
 
-// defaultBranch is the repository's default branch: from the event payload, else
-// origin/HEAD, else main.
+// defaultBranch is the repository's default branch (event payload, origin/HEAD),
+// else main.
 func (s *State) defaultBranch(ctx context.Context) string {
-	if payload, err := s.A.Event(); err == nil {
-		if repo, ok := payload["repository"].(map[string]any); ok {
-			if b, ok := repo["default_branch"].(string); ok && b != "" {
-				return b
-			}
-		}
-	}
-	if out, err := s.Exec.Output(ctx, git.RemoteHead(s.Workspace, remote)); err == nil {
-		if b := strings.TrimPrefix(strings.TrimSpace(out), remote+"/"); b != "" && b != "HEAD" {
-			return b
-		}
+	payload, _ := s.A.Event()
+	if b := git.DefaultBranch(ctx, payload, s.Exec, s.Workspace); b != "" {
+		return b
 	}
 	return "main"
 }

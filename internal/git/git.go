@@ -3,7 +3,13 @@
 // validated by the caller, so they cannot be read as options.
 package git
 
-import "github.com/org/deploy-kit/internal/command"
+import (
+	"context"
+	"regexp"
+	"strings"
+
+	"github.com/org/deploy-kit/internal/command"
+)
 
 func cmd(dir string, args ...string) command.Cmd {
 	return command.Cmd{Argv: append([]string{"git"}, args...), Dir: dir}
@@ -87,4 +93,28 @@ func WorktreeRemove(dir, path string) command.Cmd {
 // ListTree lists the files under path at rev.
 func ListTree(dir, rev, path string) command.Cmd {
 	return cmd(dir, "ls-tree", "--name-only", "--end-of-options", rev, "--", path+"/")
+}
+
+// refName accepts what git accepts as a branch, tag or commit name, and nothing
+// that could be read as an option or a path trick.
+var refName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]*$`)
+
+// ValidRef reports whether s is safe to pass as a ref.
+func ValidRef(s string) bool { return refName.MatchString(s) }
+
+// DefaultBranch is the repository's default branch: the event payload's
+// repository.default_branch, else origin/HEAD in the checkout dir; "" when neither
+// says.
+func DefaultBranch(ctx context.Context, payload map[string]any, run *command.Runner, dir string) string {
+	if repo, ok := payload["repository"].(map[string]any); ok {
+		if b, ok := repo["default_branch"].(string); ok && b != "" {
+			return b
+		}
+	}
+	if out, err := run.Output(ctx, RemoteHead(dir, "origin")); err == nil {
+		if b := strings.TrimPrefix(strings.TrimSpace(out), "origin/"); b != "" && b != "HEAD" {
+			return b
+		}
+	}
+	return ""
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -21,8 +20,6 @@ import (
 	"github.com/org/deploy-kit/internal/git"
 )
 
-var baseRefPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]*$`)
-
 // applied is one migration run against the database.
 type applied struct {
 	Migration
@@ -36,7 +33,7 @@ func Run(ctx context.Context, a *action.Context) error {
 	start := time.Now()
 	in := a.Inputs
 	ws := a.Workspace()
-	exec := &command.Runner{Log: a.Log, Mask: a.MaskString, DryRun: in.Bool("dry-run")}
+	exec := command.For(a, in.Bool("dry-run"))
 
 	// Bad input first: exit 2 before anything.
 	rel := filepath.Clean(in.String("path"))
@@ -63,7 +60,7 @@ func Run(ctx context.Context, a *action.Context) error {
 		}
 	}
 	base := in.String("base-ref")
-	if base != "" && !baseRefPattern.MatchString(base) {
+	if base != "" && !git.ValidRef(base) {
 		return action.Usagef("input base-ref: %q is not a branch, tag or commit name", base)
 	}
 
@@ -390,15 +387,9 @@ func where(in *action.Inputs) string {
 
 // defaultBase is the default branch on origin, when the checkout has it.
 func defaultBase(ctx context.Context, a *action.Context, exec *command.Runner) string {
-	if payload, err := a.Event(); err == nil {
-		if repo, ok := payload["repository"].(map[string]any); ok {
-			if b, ok := repo["default_branch"].(string); ok && b != "" {
-				return "origin/" + b
-			}
-		}
-	}
-	if out, err := exec.Output(ctx, git.RemoteHead(a.Workspace(), "origin")); err == nil {
-		return strings.TrimSpace(out)
+	payload, _ := a.Event()
+	if b := git.DefaultBranch(ctx, payload, exec, a.Workspace()); b != "" {
+		return "origin/" + b
 	}
 	return ""
 }

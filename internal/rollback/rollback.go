@@ -36,7 +36,7 @@ func Run(ctx context.Context, a *action.Context) error {
 			return err
 		}
 	}
-	exec := &command.Runner{Log: a.Log, Mask: a.MaskString}
+	exec := command.For(a, false)
 	ref, err := target(ctx, a, exec)
 	if err != nil {
 		return err
