@@ -110,8 +110,8 @@ func validate(def Input, raw string) error {
 	case Int:
 		var n int
 		n, err = strconv.Atoi(raw)
-		if err == nil && n < def.Min {
-			err = fmt.Errorf("below %d", def.Min)
+		if err == nil && (n < def.Min || def.Max != 0 && n > def.Max) {
+			err = fmt.Errorf("out of range")
 		}
 	case Duration:
 		_, err = parseDuration(raw)
@@ -137,6 +137,9 @@ func want(def Input) string {
 	case Bool:
 		return "true or false"
 	case Int:
+		if def.Max != 0 {
+			return fmt.Sprintf("a whole number from %d to %d", def.Min, def.Max)
+		}
 		return fmt.Sprintf("a whole number ≥ %d", def.Min)
 	case Duration:
 		return "a duration such as 30s, 5m or 1h30m (or whole seconds)"

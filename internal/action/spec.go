@@ -47,6 +47,7 @@ type Input struct {
 	Description string
 	Enum        []string // allowed values when Kind is Enum
 	Min         int      // smallest allowed value when Kind is Int
+	Max         int      // largest allowed value when Kind is Int; 0: no limit
 	Required    bool
 	Secret      bool // masked as soon as it is read
 }

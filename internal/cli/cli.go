@@ -35,14 +35,10 @@ var Commands = []*Command{
 	{Spec: &migrationsmoke.Spec, Run: migrationsmoke.Run, Action: true},
 	{Spec: &deploy.Spec, Run: deploy.Run, Action: true},
 	{Spec: &rollback.Spec, Run: rollback.Run, Action: true},
-	{Spec: &backup.Spec, Run: notImplemented, Action: true},
+	{Spec: &backup.Spec, Run: backup.Run, Action: true},
 	{Spec: &guardSpec, Run: runGuard},
 	{Spec: &withSecretsSpec, Run: runWithSecrets},
 	{Spec: &versionSpec, Run: runVersion},
-}
-
-func notImplemented(_ context.Context, a *action.Context) error {
-	return action.Usagef("deploykit %s is not implemented yet in this version of the kit", a.Spec.Name)
 }
 
 // Lookup finds a subcommand by name.

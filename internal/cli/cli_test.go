@@ -60,14 +60,12 @@ func TestBadInputExitsTwoNamingTheInput(t *testing.T) {
 	assert.Equal(t, "::error::input version-bump: invalid value \"huge\": want one of none, patch, minor, major\n", stdout)
 }
 
-func TestActionCommandsNotImplementedYet(t *testing.T) {
-	for _, name := range []string{"backup"} {
-		code, stdout, _ := run(t, nil, name)
-		assert.Equal(t, action.ExitUsage, code)
-		assert.Equal(t, "error: deploykit "+name+" is not implemented yet in this version of the kit\n", stdout)
-	}
-	// rollback checks its required input first.
-	code, stdout, _ := run(t, nil, "rollback")
+func TestActionCommandsCheckRequiredInputs(t *testing.T) {
+	code, stdout, _ := run(t, nil, "backup")
+	assert.Equal(t, action.ExitUsage, code)
+	assert.Equal(t, "error: engine postgres needs exactly one of the inputs container (dump inside the database's container) and database-url (dump from the runner)\n", stdout)
+
+	code, stdout, _ = run(t, nil, "rollback")
 	assert.Equal(t, action.ExitUsage, code)
 	assert.Equal(t, "error: input confirm is required (set --confirm or INPUT_CONFIRM)\n", stdout)
 }

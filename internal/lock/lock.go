@@ -74,7 +74,7 @@ func Acquire(ctx context.Context, path string, me Holder, timeout time.Duration,
 			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
 		holder, readErr := read(path)
-		if readErr == nil && holder.Host == me.Host && !alive(holder.PID) {
+		if readErr == nil && holder.Host == me.Host && !Alive(holder.PID) {
 			// The holder died without releasing (SIGKILL, host crash): take over.
 			if os.Remove(path) == nil {
 				continue
@@ -153,7 +153,9 @@ func (l *Lock) Release() error {
 	return l.err
 }
 
-func alive(pid int) bool {
+// Alive reports whether a process with this id exists on this host (EPERM: it
+// does, as another user). Files named after a dead process are stale.
+func Alive(pid int) bool {
 	if pid <= 0 {
 		return false
 	}

@@ -15,7 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
+
+	"github.com/org/deploy-kit/internal/lock"
 )
 
 // Var is one secret: the variable name it gets in the file and its value.
@@ -186,7 +187,7 @@ func RemoveStale(dir string) ([]string, error) {
 	for _, m := range matches {
 		pidText, _, _ := strings.Cut(strings.TrimPrefix(filepath.Base(m), FilePrefix), "-")
 		pid, err := strconv.Atoi(pidText)
-		if err != nil || alive(pid) {
+		if err != nil || lock.Alive(pid) {
 			continue
 		}
 		if err := shred(m); err != nil {
@@ -195,14 +196,4 @@ func RemoveStale(dir string) ([]string, error) {
 		removed = append(removed, m)
 	}
 	return removed, nil
-}
-
-// alive reports whether a process with this id exists (EPERM: it does, as another
-// user).
-func alive(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
 }

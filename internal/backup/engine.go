@@ -1,0 +1,57 @@
+package backup
+
+import (
+	"context"
+	"io"
+	"strings"
+)
+
+// Engine is one kind of database the kit backs up. Each engine is one file
+// (postgres.go, mysql.go, sqlite.go); the backup flow in run.go only sees this.
+type Engine interface {
+	// Source says what is backed up, for the log and summary (never a password).
+	Source() string
+	// Ext is the file extension before .gz: "sql" or "sqlite".
+	Ext() string
+	// Plan lists the commands a dump runs, for dry-run and the log.
+	Plan() []string
+	// Dump streams a complete dump to w. A dump that did not finish, or whose
+	// program exited non-zero (also inside a container), is an error.
+	Dump(ctx context.Context, w io.Writer) error
+	// Format checks the uncompressed dump's beginning and end.
+	Format() Format
+	// RestoreCommand is the shell command that restores file, for the summary.
+	RestoreCommand(file string) string
+	// RestoreCheck restores file into an ephemeral database, compares it with the
+	// source and says what it compared.
+	RestoreCheck(ctx context.Context, file string) (string, error)
+	// Close releases what the engine holds (temp copies, connections).
+	Close() error
+}
+
+// Format recognises a complete dump of one engine from its first and last bytes
+// and its uncompressed length.
+type Format interface {
+	Name() string
+	// Check returns nil when head, tail and total are those of a complete dump.
+	Check(head, tail []byte, total int64) error
+}
+
+// formats is every format verify-only can recognise.
+var formats = []Format{pgClusterFormat, pgDatabaseFormat, mysqlFormat, sqliteFormat}
+
+// shellQuote quotes s for a POSIX shell when it needs it, for printed commands.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=@%+,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func shellJoin(argv []string) string {
+	q := make([]string, len(argv))
+	for i, a := range argv {
+		q[i] = shellQuote(a)
+	}
+	return strings.Join(q, " ")
+}

@@ -1,0 +1,114 @@
+package backup
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// idLayout is a backup's id and the timestamp in its file name (UTC).
+const idLayout = "2006-01-02T150405Z"
+
+// stored is one finished backup in the backup directory.
+type stored struct {
+	Name string // file name
+	At   time.Time
+}
+
+// fileName is <prefix>-<id>.<ext>.gz.
+func fileName(prefix, id, ext string) string { return prefix + "-" + id + "." + ext + ".gz" }
+
+// listBackups returns the finished backups of prefix in dir, newest first. Files
+// that do not match the name exactly (other prefixes, temp files, checksums)
+// are never listed, so retention cannot touch them.
+func listBackups(dir, prefix, ext string) ([]stored, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []stored
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() {
+			continue
+		}
+		id, ok := strings.CutPrefix(name, prefix+"-")
+		if !ok {
+			continue
+		}
+		id, ok = strings.CutSuffix(id, "."+ext+".gz")
+		if !ok {
+			continue
+		}
+		at, err := time.Parse(idLayout, id)
+		if err != nil {
+			continue
+		}
+		out = append(out, stored{Name: name, At: at})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].At.After(out[j].At) })
+	return out, nil
+}
+
+// Keep is a count-based retention policy.
+type Keep struct{ Daily, Weekly, Monthly int }
+
+// keepSet decides which backups stay: for each rule, the newest backup of each of
+// the newest N periods (days, ISO weeks, months) that have a backup. The newest
+// backup always stays. backups must be newest first.
+func keepSet(backups []stored, k Keep) map[string]bool {
+	keep := map[string]bool{}
+	if len(backups) > 0 {
+		keep[backups[0].Name] = true
+	}
+	rules := []struct {
+		n      int
+		period func(time.Time) string
+	}{
+		{k.Daily, func(t time.Time) string { return t.Format("2006-01-02") }},
+		{k.Weekly, func(t time.Time) string { y, w := t.ISOWeek(); return fmt.Sprintf("%d-W%02d", y, w) }},
+		{k.Monthly, func(t time.Time) string { return t.Format("2006-01") }},
+	}
+	for _, r := range rules {
+		seen := map[string]bool{}
+		for _, b := range backups {
+			if len(seen) >= r.n {
+				break
+			}
+			p := r.period(b.At.UTC())
+			if !seen[p] {
+				seen[p] = true
+				keep[b.Name] = true
+			}
+		}
+	}
+	return keep
+}
+
+// prune deletes the backups of prefix in dir that keepSet does not keep, with
+// their checksum files, and returns the names it deleted and kept. justMade
+// always stays, even if a file with a later time exists.
+func prune(dir, prefix, ext, justMade string, k Keep) (deleted, kept []string, err error) {
+	backups, err := listBackups(dir, prefix, ext)
+	if err != nil {
+		return nil, nil, err
+	}
+	keep := keepSet(backups, k)
+	keep[justMade] = true
+	for _, b := range backups {
+		if keep[b.Name] {
+			kept = append(kept, b.Name)
+			continue
+		}
+		path := filepath.Join(dir, b.Name)
+		if err := os.Remove(path); err != nil {
+			return deleted, kept, err
+		}
+		_ = os.Remove(path + ".sha256")
+		deleted = append(deleted, b.Name)
+	}
+	return deleted, kept, nil
+}

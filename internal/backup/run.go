@@ -1,0 +1,452 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/org/deploy-kit/internal/action"
+	"github.com/org/deploy-kit/internal/docker"
+	"github.com/org/deploy-kit/internal/lock"
+)
+
+// step is one stage of a backup; a step that does not apply returns skip(reason).
+type step struct {
+	name string
+	run  func(ctx context.Context, j *job) error
+}
+
+// Pipeline is the backup, top to bottom (DESIGN §7). Nothing gets the final name
+// before verify (and restore-check, when asked) passed; nothing is deleted before
+// the new backup is published.
+var Pipeline = []step{
+	{"clean", cleanStep},                // temp files of backups killed mid-way (their process is gone)
+	{"dump", dumpStep},                  // dump → parallel gzip → temp file in dir, fsync
+	{"verify", verifyStep},              // full decompression; header, trailer, min-size
+	{"restore-check", restoreCheckStep}, // restore into a scratch database, compare row counts
+	{"publish", publishStep},            // rename to <prefix>-<id>.<ext>.gz, write .sha256
+	{"host-copy", hostCopyStep},         // copy to host-path
+	{"retention", retentionStep},        // keep-daily/weekly/monthly; delete the rest
+}
+
+type skipError struct{ reason string }
+
+func (e skipError) Error() string { return e.reason }
+
+func skip(format string, args ...any) error { return skipError{fmt.Sprintf(format, args...)} }
+
+type result struct {
+	step, outcome, detail string
+	took                  time.Duration
+}
+
+// job is one backup run.
+type job struct {
+	a       *action.Context
+	engine  Engine
+	name    string // engine input
+	dir     string
+	prefix  string
+	id      string
+	pid     int
+	level   int
+	minSize int64
+	keep    Keep
+	host    string
+	restore bool
+	dryRun  bool
+
+	tmp, final string
+	wrote      written
+	checked    verified
+	restored   string
+	hostFile   string
+	deleted    []string
+	kept       []string
+	detail     string
+	results    []result
+}
+
+var prefixRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// Run is `deploykit backup`.
+func Run(ctx context.Context, a *action.Context) error {
+	in := a.Inputs
+	if file := in.String("verify-only"); file != "" {
+		return verifyOnly(a, file, int64(in.Int("min-size")))
+	}
+	j, err := configure(a)
+	if err != nil {
+		return err
+	}
+	defer j.engine.Close()
+	start := time.Now()
+	if j.dryRun {
+		return j.plan()
+	}
+	release := a.OnExit(j.removeScratch)
+	defer release()
+	defer j.removeScratch()
+
+	var failed error
+	for i, s := range Pipeline {
+		a.Logf("==> %s", s.name)
+		t0 := time.Now()
+		err := s.run(ctx, j)
+		r := result{step: s.name, outcome: "done", detail: j.detail, took: time.Since(t0)}
+		j.detail = ""
+		var sk skipError
+		switch {
+		case errors.As(err, &sk):
+			r.outcome, r.detail = "skipped", sk.reason
+			a.Logf("    skipped: %s", sk.reason)
+		case err != nil:
+			r.outcome, r.detail = "failed", err.Error()
+			failed = fmt.Errorf("backup failed at %s: %w", s.name, err)
+		}
+		j.results = append(j.results, r)
+		if failed != nil {
+			for _, rest := range Pipeline[i+1:] {
+				j.results = append(j.results, result{step: rest.name, outcome: "skipped", detail: "an earlier step failed"})
+			}
+			break
+		}
+	}
+	took := time.Since(start)
+	if failed == nil {
+		for _, o := range []struct{ name, value string }{
+			{"path", j.final},
+			{"size", strconv.FormatInt(j.wrote.Size, 10)},
+			{"sha256", j.wrote.SHA256},
+			{"backup-id", j.id},
+			{"duration", took.Round(100 * time.Millisecond).String()},
+		} {
+			if err := a.SetOutput(o.name, o.value); err != nil {
+				return err
+			}
+		}
+	}
+	if err := a.Summary(j.summary(took, failed)); err != nil {
+		a.Warningf("writing the job summary: %v", err)
+	}
+	if failed != nil {
+		return action.Failedf("%w", failed)
+	}
+	return nil
+}
+
+// configure checks every input and builds the engine; any problem is a usage
+// error (exit 2) and nothing has been touched.
+func configure(a *action.Context) (*job, error) {
+	in := a.Inputs
+	j := &job{
+		a:       a,
+		name:    in.String("engine"),
+		prefix:  in.String("prefix"),
+		pid:     os.Getpid(),
+		level:   in.Int("compression-level"),
+		minSize: int64(in.Int("min-size")),
+		keep:    Keep{Daily: in.Int("keep-daily"), Weekly: in.Int("keep-weekly"), Monthly: in.Int("keep-monthly")},
+		restore: in.Bool("restore-check"),
+		dryRun:  in.Bool("dry-run"),
+		id:      time.Now().UTC().Format(idLayout),
+	}
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	if !prefixRE.MatchString(j.prefix) {
+		bad("input prefix: %q is not a file name prefix: want letters, digits, '.', '_' and '-', starting with a letter or digit", j.prefix)
+	}
+	dir := in.String("dir")
+	if dir == "" {
+		bad("input dir is empty: want the directory backups are written to")
+	} else if abs, err := filepath.Abs(dir); err == nil {
+		j.dir = abs
+		if st, err := os.Stat(abs); err == nil && !st.IsDir() {
+			bad("input dir: %s is not a directory", abs)
+		}
+	}
+	if host := in.String("host-path"); host != "" {
+		j.host, _ = filepath.Abs(host)
+		if j.host == j.dir {
+			bad("input host-path: %s is dir itself; give another directory (another disk) or leave it empty", host)
+		}
+	}
+	engine, err := newEngine(a, j)
+	if err != nil {
+		bad("%v", err)
+	}
+	if len(problems) > 0 {
+		return nil, action.Usagef("%s", strings.Join(problems, "\n"))
+	}
+	j.engine = engine
+	j.final = filepath.Join(j.dir, fileName(j.prefix, j.id, engine.Ext()))
+	j.tmp = j.scratch(engine.Ext() + ".gz")
+	return j, nil
+}
+
+// newEngine picks the engine the inputs describe.
+func newEngine(a *action.Context, j *job) (Engine, error) {
+	in := a.Inputs
+	container, rawURL, sqlitePath := in.String("container"), in.String("database-url"), in.String("sqlite-path")
+	user, password := in.String("db-user"), in.String("db-password")
+	if j.name == "sqlite" {
+		if sqlitePath == "" {
+			return nil, errors.New("input sqlite-path is empty: engine sqlite backs up a database file")
+		}
+		if container != "" || rawURL != "" {
+			return nil, errors.New("inputs container and database-url do not apply to engine sqlite: give sqlite-path only")
+		}
+		path, _ := filepath.Abs(sqlitePath)
+		if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() {
+			return nil, fmt.Errorf("input sqlite-path: %s is not a file", sqlitePath)
+		}
+		return &sqlite{path: path, scratch: j.scratch}, nil
+	}
+	if sqlitePath != "" {
+		return nil, fmt.Errorf("input sqlite-path applies to engine sqlite only, not %s", j.name)
+	}
+	if (container == "") == (rawURL == "") {
+		return nil, fmt.Errorf("engine %s needs exactly one of the inputs container (dump inside the database's container) and database-url (dump from the runner)", j.name)
+	}
+	mask := a.MaskString
+	if container != "" {
+		client, err := docker.New(a.Environ())
+		if err != nil {
+			return nil, err
+		}
+		labels := map[string]string{"org.deploykit.role": "backup-restore-check", "org.deploykit.run-id": a.Getenv("GITHUB_RUN_ID")}
+		src := execRunner{client: client, container: container, mask: mask}
+		if j.name == "postgres" {
+			return &postgres{src: src, client: client, container: container, user: cmpOr(user, "postgres"), password: password, labels: labels}, nil
+		}
+		return &mysql{flavor: j.name, src: src, client: client, container: container, user: cmpOr(user, "root"), password: password, labels: labels}, nil
+	}
+	if user != "" || password != "" {
+		return nil, errors.New("inputs db-user and db-password apply to container; a database-url carries its own user and password")
+	}
+	src := localRunner{env: a.Environ(), mask: mask}
+	if j.name == "postgres" {
+		u, err := url.Parse(rawURL)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" || strings.Trim(u.Path, "/") == "" {
+			return nil, errors.New("input database-url: want postgres://user:password@host:port/database")
+		}
+		pw, _ := u.User.Password()
+		u.User = url.User(u.User.Username())
+		return &postgres{src: src, url: u, password: pw}, nil
+	}
+	user, password, host, port, db, err := parseMySQLURL(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("input database-url: %v", err)
+	}
+	return &mysql{flavor: j.name, src: src, user: user, password: password, host: host, port: port, db: db}, nil
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// scratch is a temp path in the backup directory, named after this process so
+// that a later run can tell it was left by a backup that no longer runs.
+func (j *job) scratch(what string) string {
+	return filepath.Join(j.dir, fmt.Sprintf(".%s-%s.%s.partial-%d", j.prefix, j.id, what, j.pid))
+}
+
+// removeScratch removes this run's temp files (on every exit, signals included).
+func (j *job) removeScratch() {
+	matches, _ := filepath.Glob(filepath.Join(j.dir, fmt.Sprintf(".%s-*.partial-%d", j.prefix, j.pid)))
+	for _, m := range matches {
+		os.Remove(m)
+	}
+}
+
+func (j *job) plan() error {
+	j.a.Logf("dry run: nothing is dumped, written or deleted")
+	j.a.Logf("source: %s", j.engine.Source())
+	for _, c := range j.engine.Plan() {
+		j.a.Logf("would run: %s", c)
+	}
+	j.a.Logf("would write: %s (gzip level %d), verify it and write %s.sha256", j.final, j.level, filepath.Base(j.final))
+	if j.restore {
+		j.a.Logf("would restore it into a scratch database and compare row counts")
+	}
+	if j.host != "" {
+		j.a.Logf("would copy it to %s", j.host)
+	}
+	j.a.Logf("would keep %d daily, %d weekly, %d monthly backups of %s-* in %s and delete the rest", j.keep.Daily, j.keep.Weekly, j.keep.Monthly, j.prefix, j.dir)
+	return nil
+}
+
+func cleanStep(_ context.Context, j *job) error {
+	if err := os.MkdirAll(j.dir, 0o700); err != nil {
+		return fmt.Errorf("creating %s: %w", j.dir, err)
+	}
+	matches, err := filepath.Glob(filepath.Join(j.dir, "."+j.prefix+"-*.partial-*"))
+	if err != nil {
+		return err
+	}
+	var removed []string
+	for _, m := range matches {
+		pid, err := strconv.Atoi(m[strings.LastIndex(m, ".partial-")+len(".partial-"):])
+		if err != nil || pid == j.pid || lock.Alive(pid) {
+			continue
+		}
+		if err := os.Remove(m); err != nil {
+			return err
+		}
+		removed = append(removed, filepath.Base(m))
+	}
+	if len(removed) == 0 {
+		return skip("no temp files of earlier runs")
+	}
+	j.detail = "removed temp files of backups that did not finish: " + strings.Join(removed, ", ")
+	j.a.Logf("    %s", j.detail)
+	return nil
+}
+
+func dumpStep(ctx context.Context, j *job) error {
+	j.a.Logf("    %s", j.engine.Source())
+	for _, c := range j.engine.Plan() {
+		j.a.Logf("    %s", c)
+	}
+	w, err := writeCompressed(ctx, j.engine, j.tmp, j.level)
+	if err != nil {
+		return err
+	}
+	j.wrote = w
+	j.detail = fmt.Sprintf("%s dumped, %s compressed", bytesText(w.Raw), bytesText(w.Size))
+	return nil
+}
+
+func verifyStep(_ context.Context, j *job) error {
+	v, err := verifyFile(j.tmp, j.minSize, []Format{j.engine.Format()})
+	if err != nil {
+		return err
+	}
+	if v.Raw != j.wrote.Raw {
+		return fmt.Errorf("decompressed %d bytes, but %d were dumped", v.Raw, j.wrote.Raw)
+	}
+	j.checked = v
+	j.detail = strings.Join(v.Checks, "; ")
+	return nil
+}
+
+func restoreCheckStep(ctx context.Context, j *job) error {
+	if !j.restore {
+		return skip("not requested (restore-check: false)")
+	}
+	what, err := j.engine.RestoreCheck(ctx, j.tmp)
+	if err != nil {
+		return err
+	}
+	j.restored, j.detail = what, what
+	return nil
+}
+
+func publishStep(_ context.Context, j *job) error {
+	// A hard link never replaces an existing file, unlike rename.
+	if err := os.Link(j.tmp, j.final); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("%s already exists: another backup of this prefix finished in the same second", j.final)
+		}
+		return err
+	}
+	if err := os.Remove(j.tmp); err != nil {
+		return err
+	}
+	if err := writeSumFile(j.final, j.wrote.SHA256); err != nil {
+		return fmt.Errorf("writing %s.sha256: %w", j.final, err)
+	}
+	if err := syncDir(j.dir); err != nil {
+		return err
+	}
+	j.detail = j.final
+	return nil
+}
+
+func hostCopyStep(_ context.Context, j *job) error {
+	if j.host == "" {
+		return skip("no host-path")
+	}
+	if err := os.MkdirAll(j.host, 0o700); err != nil {
+		return err
+	}
+	dst := filepath.Join(j.host, filepath.Base(j.final))
+	for _, f := range []struct{ from, to string }{{j.final, dst}, {j.final + ".sha256", dst + ".sha256"}} {
+		if err := copyFile(f.from, f.to); err != nil {
+			return fmt.Errorf("copying to host-path: %w", diskFull(err, f.to))
+		}
+	}
+	if _, err := checkSumFile(dst); err != nil {
+		return err
+	}
+	j.hostFile, j.detail = dst, dst+" (checksum verified)"
+	return syncDir(j.host)
+}
+
+// copyFile copies from to a temp name beside to, fsyncs and renames.
+func copyFile(from, to string) (err error) {
+	src, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	tmp := filepath.Join(filepath.Dir(to), "."+filepath.Base(to)+fmt.Sprintf(".partial-%d", os.Getpid()))
+	dst, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			dst.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if _, err = io.Copy(dst, src); err != nil {
+		return err
+	}
+	if err = dst.Sync(); err != nil {
+		return err
+	}
+	if err = dst.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, to)
+}
+
+func retentionStep(_ context.Context, j *job) error {
+	deleted, kept, err := prune(j.dir, j.prefix, j.engine.Ext(), filepath.Base(j.final), j.keep)
+	j.deleted, j.kept = deleted, kept
+	if err != nil {
+		return err
+	}
+	j.detail = fmt.Sprintf("kept %d, deleted %d", len(kept), len(deleted))
+	if len(deleted) > 0 {
+		j.detail += ": " + strings.Join(deleted, ", ")
+	}
+	return nil
+}
+
+// bytesText is a size for people: "12.3 MiB (12898765 bytes)".
+func bytesText(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB (%d bytes)", float64(n)/float64(div), "KMGTPE"[exp], n)
+}

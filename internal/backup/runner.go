@@ -1,0 +1,161 @@
+package backup
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+	"sync"
+
+	"github.com/org/deploy-kit/internal/docker"
+)
+
+// program is one run of a database tool: argv, extra environment (passwords go
+// here, never into argv), stdin and stdout.
+type program struct {
+	Argv   []string
+	Env    []string
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer // besides the tail kept for the error message
+}
+
+// stderr is where a program's error output goes: a tail for the error message,
+// and p.Stderr when set.
+func (p program) stderr(tail *tailBuffer) io.Writer {
+	if p.Stderr == nil {
+		return tail
+	}
+	return io.MultiWriter(tail, p.Stderr)
+}
+
+// runner runs database tools where the database's tools are: inside its container
+// (docker exec through the Engine API) or on the runner (the URL case).
+type runner interface {
+	run(ctx context.Context, p program) error
+	// where is "in container X" or "on the runner", for messages.
+	where() string
+	// shell is how a user types p's argv, e.g. "docker exec -i X psql …".
+	shell(argv []string, envNames ...string) string
+}
+
+// execRunner runs tools in a running container.
+type execRunner struct {
+	client    *docker.Client
+	container string
+	mask      func(string) string
+}
+
+func (r execRunner) where() string { return "in container " + r.container }
+
+func (r execRunner) shell(argv []string, envNames ...string) string {
+	cmd := []string{"docker", "exec", "-i"}
+	for _, n := range envNames {
+		cmd = append(cmd, "-e", n)
+	}
+	return shellJoin(append(append(cmd, r.container), argv...))
+}
+
+func (r execRunner) run(ctx context.Context, p program) error {
+	stderr := &tailBuffer{max: 4096}
+	code, err := r.client.Exec(ctx, r.container, docker.ExecSpec{
+		Cmd: p.Argv, Env: p.Env, Stdin: p.Stdin, Stdout: p.Stdout, Stderr: p.stderr(stderr),
+	})
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return fmt.Errorf("%s exited with status %d in container %s: %s", p.Argv[0], code, r.container, r.mask(stderr.last()))
+	}
+	return nil
+}
+
+// localRunner runs tools installed on the runner.
+type localRunner struct {
+	env  []string // the job's environment
+	mask func(string) string
+}
+
+func (localRunner) where() string { return "on the runner" }
+
+func (localRunner) shell(argv []string, _ ...string) string { return shellJoin(argv) }
+
+func (r localRunner) run(ctx context.Context, p program) error {
+	path, err := exec.LookPath(p.Argv[0])
+	if err != nil {
+		return fmt.Errorf("%s is not installed on the runner (it dumps and restores a database-url): %w", p.Argv[0], err)
+	}
+	stderr := &tailBuffer{max: 4096}
+	cmd := exec.CommandContext(ctx, path, p.Argv[1:]...)
+	cmd.Env = append(append([]string{}, r.env...), p.Env...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = p.Stdin, p.Stdout, p.stderr(stderr)
+	if cmd.Stdout == nil {
+		cmd.Stdout = io.Discard
+	}
+	err = cmd.Run()
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) {
+		return fmt.Errorf("%s exited with %s: %s", p.Argv[0], exitErr.ProcessState, r.mask(stderr.last()))
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", p.Argv[0], err)
+	}
+	return nil
+}
+
+// output runs p and returns its stdout, trimmed.
+func output(ctx context.Context, r runner, p program) (string, error) {
+	var out bytes.Buffer
+	p.Stdout = &out
+	err := r.run(ctx, p)
+	return strings.TrimSpace(out.String()), err
+}
+
+// tailBuffer keeps the last max bytes written to it: a tool's error message
+// without holding a chatty stderr in memory.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func (b *tailBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf = append(b.buf, p...)
+	if over := len(b.buf) - b.max; over > 0 {
+		b.buf = append(b.buf[:0], b.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+func (b *tailBuffer) last() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := strings.TrimSpace(string(b.buf))
+	if s == "" {
+		return "(no error output)"
+	}
+	return s
+}
+
+// tailBytes keeps the last n bytes of a stream (the dump's trailer).
+type tailBytes struct {
+	n   int
+	buf []byte
+}
+
+func (t *tailBytes) Write(p []byte) (int, error) {
+	if len(p) >= t.n {
+		t.buf = append(t.buf[:0], p[len(p)-t.n:]...)
+		return len(p), nil
+	}
+	t.buf = append(t.buf, p...)
+	if over := len(t.buf) - t.n; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[over:]...)
+	}
+	return len(p), nil
+}

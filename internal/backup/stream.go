@@ -1,0 +1,216 @@
+package backup
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/klauspost/pgzip"
+)
+
+// counter counts the bytes written through it.
+type counter struct{ n int64 }
+
+func (c *counter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
+
+// written is what streaming a dump to disk produced.
+type written struct {
+	Size   int64  // compressed bytes on disk
+	Raw    int64  // uncompressed dump bytes
+	SHA256 string // of the compressed file
+}
+
+// writeCompressed streams the engine's dump through parallel gzip into a new file
+// at path (0600: a backup holds every secret of the database) and fsyncs it.
+// Memory stays at a few compression blocks whatever the size of the database. On
+// error the file is removed.
+func writeCompressed(ctx context.Context, e Engine, path string, level int) (w written, err error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return w, err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(path)
+		}
+	}()
+	hash := sha256.New()
+	size := &counter{}
+	zw, err := pgzip.NewWriterLevel(io.MultiWriter(f, hash, size), level)
+	if err != nil {
+		return w, err
+	}
+	if err := zw.SetConcurrency(1<<20, 2*runtime.GOMAXPROCS(0)); err != nil {
+		return w, err
+	}
+	raw := &counter{}
+	if err := e.Dump(ctx, io.MultiWriter(zw, raw)); err != nil {
+		zw.Close()
+		return w, diskFull(err, path)
+	}
+	if err := zw.Close(); err != nil {
+		return w, diskFull(fmt.Errorf("compressing: %w", err), path)
+	}
+	if err := f.Sync(); err != nil {
+		return w, diskFull(fmt.Errorf("fsync %s: %w", path, err), path)
+	}
+	if err := f.Close(); err != nil {
+		return w, diskFull(err, path)
+	}
+	return written{Size: size.n, Raw: raw.n, SHA256: hex.EncodeToString(hash.Sum(nil))}, nil
+}
+
+// diskFull makes "no space left on device" say where.
+func diskFull(err error, path string) error {
+	if err != nil && strings.Contains(err.Error(), "no space left on device") && !strings.Contains(err.Error(), "is full") {
+		return fmt.Errorf("the file system of %s is full: %w", filepath.Dir(path), err)
+	}
+	return err
+}
+
+// verified is what the verify step established about a backup file.
+type verified struct {
+	Format string
+	Raw    int64
+	Checks []string
+}
+
+const headTailSize = 4096
+
+// verifyFile decompresses the whole file and checks size, gzip stream and the
+// dump's header and trailer. formats are the acceptable dump formats (one for a
+// backup just made; all of them for --verify-only).
+func verifyFile(file string, minSize int64, candidates []Format) (verified, error) {
+	var v verified
+	st, err := os.Stat(file)
+	if err != nil {
+		return v, err
+	}
+	if st.Size() == 0 {
+		return v, fmt.Errorf("%s is empty (0 bytes)", file)
+	}
+	if st.Size() < minSize {
+		return v, fmt.Errorf("%s is %d bytes, below min-size %d: the dump is implausibly small", file, st.Size(), minSize)
+	}
+	v.Checks = append(v.Checks, fmt.Sprintf("size %d bytes ≥ min-size %d", st.Size(), minSize))
+	zr, closeZR, err := gunzipFile(file)
+	if err != nil {
+		return v, fmt.Errorf("not a gzip file: %w", err)
+	}
+	defer closeZR()
+	head := make([]byte, headTailSize)
+	n, err := io.ReadFull(zr, head)
+	head = head[:n]
+	tail := &tailBytes{n: headTailSize}
+	tail.Write(head)
+	if err == nil {
+		var rest int64
+		rest, err = io.Copy(tail, zr)
+		v.Raw = int64(n) + rest
+	} else if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		// A dump shorter than headTailSize: ReadFull's EOF is the stream's
+		// end only if the gzip trailer checked out, which a second read says.
+		v.Raw = int64(n)
+		_, err = zr.Read(make([]byte, 1))
+		if errors.Is(err, io.EOF) {
+			err = nil
+		}
+	}
+	if err != nil {
+		return v, fmt.Errorf("the gzip stream of %s is damaged after %d bytes: %w", file, v.Raw, err)
+	}
+	v.Checks = append(v.Checks, fmt.Sprintf("gzip stream complete: %d bytes decompressed", v.Raw))
+	var wrongFormat, damaged error
+	for _, f := range candidates {
+		err := f.Check(head, tail.buf, v.Raw)
+		if err == nil {
+			v.Format = f.Name()
+			v.Checks = append(v.Checks, f.Name()+" header and completion trailer present")
+			return v, nil
+		}
+		if errors.Is(err, errOtherFormat) {
+			wrongFormat = cmp.Or(wrongFormat, err)
+		} else {
+			damaged = cmp.Or(damaged, err)
+		}
+	}
+	if damaged == nil && len(candidates) > 1 {
+		damaged = errors.New("not a dump deploykit makes (pg_dumpall, pg_dump, mysqldump, mariadb-dump or a SQLite file)")
+	}
+	return v, fmt.Errorf("%s: %w", file, cmp.Or(damaged, wrongFormat))
+}
+
+// checkSumFile compares file with the sha256sum-style file beside it.
+func checkSumFile(file string) (string, error) {
+	want, err := os.ReadFile(file + ".sha256")
+	if err != nil {
+		return "", err
+	}
+	fields := strings.Fields(string(want))
+	if len(fields) == 0 {
+		return "", fmt.Errorf("%s.sha256 is empty", file)
+	}
+	got, err := fileSHA256(file)
+	if err != nil {
+		return "", err
+	}
+	if fields[0] != got {
+		return "", fmt.Errorf("%s does not match %s.sha256: the file changed after it was written (sha256 %s, recorded %s)", file, file, got, fields[0])
+	}
+	return got, nil
+}
+
+func fileSHA256(file string) (string, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// writeSumFile writes "<sha256>  <name>" beside file, so that `sha256sum -c`
+// works in its directory; written to a temp name and renamed, then fsynced.
+func writeSumFile(file, sum string) error {
+	tmp := file + ".sha256.partial"
+	if err := os.WriteFile(tmp, []byte(sum+"  "+filepath.Base(file)+"\n"), 0o600); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := syncFile(tmp); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, file+".sha256")
+}
+
+func syncFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

@@ -1,0 +1,127 @@
+package backup
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/org/deploy-kit/internal/action"
+)
+
+func cell(s string) string { return strings.NewReplacer("|", "\\|", "\n", " ").Replace(s) }
+
+// summary is the job summary: what was backed up where, how it was checked, the
+// steps, and the exact commands that restore this file.
+func (j *job) summary(took time.Duration, failed error) string {
+	var b strings.Builder
+	status := "succeeded"
+	if failed != nil {
+		status = "failed"
+	}
+	fmt.Fprintf(&b, "### deploykit backup: %s — %s\n\n", status, j.name)
+	if failed != nil {
+		fmt.Fprintf(&b, "**%s.** No backup file was kept and nothing was deleted.\n\n", cell(failed.Error()))
+		if url := j.a.JobURL(); url != "" {
+			fmt.Fprintf(&b, "Job: %s\n\n", url)
+		}
+	}
+	b.WriteString("| | |\n|---|---|\n")
+	row := func(k, v string) { fmt.Fprintf(&b, "| %s | %s |\n", k, cell(v)) }
+	row("Engine", j.name)
+	row("Source", j.engine.Source())
+	if failed == nil {
+		row("File", j.final)
+		row("Size", bytesText(j.wrote.Size))
+		ratio := 0.0
+		if j.wrote.Size > 0 {
+			ratio = float64(j.wrote.Raw) / float64(j.wrote.Size)
+		}
+		row("Compression", fmt.Sprintf("%s dump → %s, ratio %.1f:1 (gzip level %d)", bytesText(j.wrote.Raw), bytesText(j.wrote.Size), ratio, j.level))
+		row("SHA-256", j.wrote.SHA256)
+		row("Duration", took.Round(time.Millisecond).String())
+		row("Verification", strings.Join(j.checked.Checks, "; "))
+		row("Restore check", cmpOr(j.restored, "not requested (restore-check: false)"))
+		if j.hostFile != "" {
+			row("Host copy", j.hostFile)
+		}
+		row("Retention", fmt.Sprintf("keep %d daily, %d weekly, %d monthly: kept %d, deleted %d", j.keep.Daily, j.keep.Weekly, j.keep.Monthly, len(j.kept), len(j.deleted)))
+	}
+	b.WriteString("\n| step | outcome | time | details |\n|---|---|---|---|\n")
+	for _, r := range j.results {
+		t := ""
+		if r.outcome != "skipped" {
+			t = r.took.Round(time.Millisecond).String()
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r.step, r.outcome, t, cell(r.detail))
+	}
+	if failed == nil {
+		fmt.Fprintf(&b, "\n#### Restore this backup\n\n%s\n\n```sh\ncd %s && sha256sum -c %s\n%s\n```\n",
+			restoreNote(j.engine), shellQuote(j.dir), shellQuote(filepath.Base(j.final)+".sha256"), j.engine.RestoreCommand(j.final))
+	}
+	return b.String()
+}
+
+func restoreNote(e Engine) string {
+	switch e := e.(type) {
+	case *postgres:
+		if e.cluster() {
+			return "Into a fresh server (an empty data volume): the dump recreates roles and databases; the error that role postgres already exists is expected."
+		}
+		return "Into an empty database; DATABASE_URL is its postgres:// URL."
+	case *mysql:
+		if e.all() {
+			return "Into the server's container (a fresh data volume restores everything, users included). MYSQL_PWD is the user's password, when it has one."
+		}
+		return "Into the (empty) database of the URL; MYSQL_PWD is the user's password."
+	case *sqlite:
+		return "Stop every writer of the database first, and remove its -wal and -shm files."
+	}
+	return ""
+}
+
+// verifyOnly is `deploykit backup --verify-only <file>`: the verify step on an
+// existing file, and its .sha256 when one is beside it.
+func verifyOnly(a *action.Context, file string, minSize int64) error {
+	v, err := verifyFile(file, minSize, formats)
+	sum := ""
+	if err == nil {
+		sum, err = checkSumFile(file)
+		switch {
+		case err == nil:
+			v.Checks = append(v.Checks, "matches "+filepath.Base(file)+".sha256")
+		case errors.Is(err, fs.ErrNotExist):
+			v.Checks = append(v.Checks, "no .sha256 beside it to compare with")
+			sum, err = fileSHA256(file)
+		}
+	}
+	var b strings.Builder
+	if err != nil {
+		fmt.Fprintf(&b, "### deploykit backup --verify-only: failed\n\n**%s**\n", cell(err.Error()))
+	} else {
+		fmt.Fprintf(&b, "### deploykit backup --verify-only: ok — %s\n\n| check | |\n|---|---|\n", file)
+		for _, c := range v.Checks {
+			fmt.Fprintf(&b, "| %s | ok |\n", cell(c))
+		}
+	}
+	if serr := a.Summary(b.String()); serr != nil {
+		a.Warningf("writing the job summary: %v", serr)
+	}
+	if err != nil {
+		return action.Failedf("verify %s: %w", file, err)
+	}
+	st, err := os.Stat(file)
+	if err != nil {
+		return action.Failedf("%w", err)
+	}
+	for _, o := range []struct{ name, value string }{{"path", file}, {"size", strconv.FormatInt(st.Size(), 10)}, {"sha256", sum}} {
+		if err := a.SetOutput(o.name, o.value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
