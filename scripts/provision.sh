@@ -6,13 +6,14 @@
 #   - GoReleaser (builds the release archives; tested with --snapshot)
 #   - Caddy (the reverse proxy of the rolling-deploy example and tests)
 #   - a PostgreSQL server (from Debian's packages, only when none is present)
-#   - deploykit-test/postgres:15, a PostgreSQL image built from Debian's packages
-#     (scripts/postgres-image.sh), for tests that start an ephemeral database
+#   - the MariaDB client tools (mariadb, mariadb-dump), for backups of a database URL
+#   - PostgreSQL and MariaDB server images built from Debian's packages
+#     (scripts/db-image.sh), for tests that start database containers
 # Tools built from Go modules go to $DEPLOYKIT_TOOLS (default ~/.cache/deploy-kit/tools)
 # and are rebuilt only when the pinned version changes. Prints the bin directory to add
 # to PATH as its last line.
 #
-# Usage: provision.sh [compose|act|actionlint|goreleaser|caddy|postgres|postgres-image ...]   (no argument: all)
+# Usage: provision.sh [compose|act|actionlint|goreleaser|caddy|postgres|mariadb-client|db-images ...]   (no argument: all)
 set -euo pipefail
 
 COMPOSE_VERSION=v2.40.3
@@ -33,7 +34,7 @@ want() { # want NAME: true when NAME was asked for (or nothing was)
 }
 components=("$@")
 for c in "${components[@]}"; do
-	case "$c" in compose | act | actionlint | goreleaser | caddy | postgres | postgres-image) ;; *) echo "provision: unknown component $c (want compose, act, actionlint, goreleaser, caddy, postgres or postgres-image)" >&2; exit 2 ;; esac
+	case "$c" in compose | act | actionlint | goreleaser | caddy | postgres | mariadb-client | db-images) ;; *) echo "provision: unknown component $c (want compose, act, actionlint, goreleaser, caddy, postgres, mariadb-client or db-images)" >&2; exit 2 ;; esac
 done
 
 log() { printf 'provision: %s\n' "$*" >&2; }
@@ -111,8 +112,18 @@ for tool in initdb pg_ctl postgres psql pg_dump pg_dumpall; do
 done
 fi
 
-if want postgres-image; then
-	"$(dirname "${BASH_SOURCE[0]}")/postgres-image.sh"
+if want mariadb-client && ! command -v mariadb-dump >/dev/null; then
+	log "installing the MariaDB client tools from Debian's packages"
+	if [[ $(id -u) -ne 0 ]]; then
+		log "installing packages needs root: run 'sudo apt-get install -y mariadb-client' and rerun"
+		exit 1
+	fi
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mariadb-client >/dev/null
+fi
+
+if want db-images; then
+	"$(dirname "${BASH_SOURCE[0]}")/db-image.sh" postgres mariadb
 fi
 
 log "tools ready in $bin"

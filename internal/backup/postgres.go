@@ -133,13 +133,18 @@ func (p *postgres) restoreCluster(ctx context.Context, file string) (string, err
 	if err != nil {
 		return "", err
 	}
+	// Ready means the TCP listener answers with the password (the official
+	// image's first-start server listens on its socket only). The restore then
+	// uses the trusted local socket: the dump sets the postgres role's password
+	// to the source's, which would break the dump's own \connect over TCP.
 	password := randomHex(16)
-	scratch := pgConn{
+	ready := pgConn{
 		opts: func(db string) []string { return []string{"-h", "127.0.0.1", "-U", "postgres", "-d", db} },
 		env:  []string{"PGPASSWORD=" + password},
 	}
+	scratch := pgConn{opts: func(db string) []string { return []string{"-U", "postgres", "-d", db} }}
 	r, remove, err := scratchServer(ctx, p.client, image, []string{"POSTGRES_PASSWORD=" + password}, "5432/tcp", p.labels,
-		program{Argv: scratch.psql("postgres", "-c", "SELECT 1"), Env: scratch.env})
+		program{Argv: ready.psql("postgres", "-c", "SELECT 1"), Env: ready.env})
 	if err != nil {
 		return "", err
 	}

@@ -91,16 +91,24 @@ func FreePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// PostgresImageTag is the PostgreSQL image scripts/postgres-image.sh builds.
-const PostgresImageTag = "deploykit-test/postgres:15"
+// The database server images scripts/db-image.sh builds (keep the tags in step).
+const (
+	PostgresImageTag = "deploykit-test/postgres:15-r3"
+	MariaDBImageTag  = "deploykit-test/mariadb:10.11-r3"
+)
 
 // PostgresImage returns the locally built PostgreSQL image for tests that start an
 // ephemeral database container.
-func PostgresImage(t testing.TB) string {
+func PostgresImage(t testing.TB) string { return dbImage(t, PostgresImageTag, "postgres") }
+
+// MariaDBImage returns the locally built MariaDB server image.
+func MariaDBImage(t testing.TB) string { return dbImage(t, MariaDBImageTag, "mariadb") }
+
+func dbImage(t testing.TB, tag, name string) string {
 	t.Helper()
 	RequireDocker(t)
-	if err := exec.Command("docker", "image", "inspect", PostgresImageTag).Run(); err != nil {
-		missing(t, "the image "+PostgresImageTag+" (scripts/postgres-image.sh)")
+	if err := exec.Command("docker", "image", "inspect", tag).Run(); err != nil {
+		missing(t, "the image "+tag+" (scripts/db-image.sh "+name+")")
 	}
-	return PostgresImageTag
+	return tag
 }
