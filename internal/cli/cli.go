@@ -27,6 +27,9 @@ type Command struct {
 	Run  func(ctx context.Context, a *action.Context) error
 	// Action is true for the subcommands that have an actions/<name>/action.yml.
 	Action bool
+	// Args is true for a subcommand that takes arguments after its flags
+	// (with-secrets -- cmd); the others refuse them.
+	Args bool
 }
 
 // Commands lists every subcommand, in the order usage shows them.
@@ -37,7 +40,7 @@ var Commands = []*Command{
 	{Spec: &rollback.Spec, Run: rollback.Run, Action: true},
 	{Spec: &backup.Spec, Run: backup.Run, Action: true},
 	{Spec: &guardSpec, Run: runGuard},
-	{Spec: &withSecretsSpec, Run: runWithSecrets},
+	{Spec: &withSecretsSpec, Run: runWithSecrets, Args: true},
 	{Spec: &versionSpec, Run: runVersion},
 }
 
@@ -92,6 +95,9 @@ func Main(args, environ []string, stdout, stderr io.Writer) int {
 	in, err := action.ParseInputs(cmd.Spec, args[1:], a.Getenv, stdout)
 	if errors.Is(err, action.ErrHelp) {
 		return action.ExitOK
+	}
+	if err == nil && len(in.Args) > 0 && !cmd.Args {
+		err = action.Usagef("deploykit %s: unexpected argument %q: inputs are flags, --name value (see 'deploykit %s --help')", cmd.Spec.Name, in.Args[0], cmd.Spec.Name)
 	}
 	if err != nil {
 		a.Error(err)

@@ -1,0 +1,152 @@
+package backup_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func gzipFile(t *testing.T, path string, content []byte) {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, err := zw.Write(content)
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	require.NoError(t, os.WriteFile(path, buf.Bytes(), 0o600))
+}
+
+// sqliteBackup makes a real backup of a small SQLite database and returns it.
+func sqliteBackup(t *testing.T, dir string) string {
+	src := filepath.Join(t.TempDir(), "app.db")
+	db := sqliteDB(t, src, 2000)
+	require.NoError(t, db.Close())
+	r := backup(t, nil, "--engine", "sqlite", "--sqlite-path", src, "--dir", dir, "--min-size", "0")
+	return checkPublished(t, r, dir, "backup", "sqlite")
+}
+
+// TestVerifyOnly: `deploykit backup --verify-only <file>` accepts a good backup
+// and rejects a cut-off, empty, foreign or altered one with exit 1.
+func TestVerifyOnly(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	good := sqliteBackup(t, dir)
+	data, err := os.ReadFile(good)
+	require.NoError(t, err)
+
+	r := backup(t, nil, "--verify-only", good, "--min-size", "0")
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.Equal(t, good, r.Outputs["path"])
+	assert.Equal(t, fmt.Sprint(len(data)), r.Outputs["size"])
+	assert.Contains(t, r.Summary, "### deploykit backup --verify-only: ok")
+	assert.Contains(t, r.Summary, "| sqlite header and completion trailer present | ok |")
+	assert.Contains(t, r.Summary, "| matches "+filepath.Base(good)+".sha256 | ok |")
+
+	other := t.TempDir()
+	truncated := filepath.Join(other, "truncated.sql.gz")
+	require.NoError(t, os.WriteFile(truncated, data[:len(data)/2], 0o600))
+	empty := filepath.Join(other, "empty.sql.gz")
+	require.NoError(t, os.WriteFile(empty, nil, 0o600))
+	cutDump := filepath.Join(other, "cut.sql.gz")
+	gzipFile(t, cutDump, []byte("--\n-- PostgreSQL database cluster dump\n--\n\nSET default_transaction_read_only = off;\nCOPY public.t (id) FROM stdin;\n1\n2\n"))
+	cutSQLite := filepath.Join(other, "cut.sqlite.gz")
+	raw := gunzipBytes(t, data)
+	gzipFile(t, cutSQLite, raw[:len(raw)-4096])
+	foreign := filepath.Join(other, "notes.gz")
+	gzipFile(t, foreign, []byte("just some notes\n"))
+	altered := filepath.Join(other, filepath.Base(good))
+	require.NoError(t, os.WriteFile(altered, data, 0o600))
+	require.NoError(t, os.WriteFile(altered+".sha256", []byte(fmt.Sprintf("%064d  %s\n", 0, filepath.Base(good))), 0o600))
+
+	for _, tc := range []struct{ file, want string }{
+		{truncated, "the gzip stream of " + truncated + " is damaged after "},
+		{empty, empty + " is empty (0 bytes)"},
+		{cutDump, cutDump + `: no completion trailer "-- PostgreSQL database cluster dump complete" at the end: the dump was cut off`},
+		{cutSQLite, fmt.Sprintf("%s: SQLite database is %d bytes but its header says", cutSQLite, len(raw)-4096)},
+		{foreign, foreign + ": not a dump deploykit makes (pg_dumpall, pg_dump, mysqldump, mariadb-dump or a SQLite file)"},
+		{altered, altered + " does not match " + altered + ".sha256: the file changed after it was written"},
+	} {
+		r := backup(t, nil, "--verify-only", tc.file, "--min-size", "0")
+		assert.Equal(t, 1, r.Code, r.Log)
+		assert.Contains(t, r.Log, "::error::verify "+tc.file+": ", tc.file)
+		assert.Contains(t, r.Log, tc.want, tc.file)
+		assert.Contains(t, r.Summary, "### deploykit backup --verify-only: failed")
+		assert.Empty(t, r.Outputs)
+	}
+}
+
+func gunzipBytes(t *testing.T, data []byte) []byte {
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	require.NoError(t, err)
+	var out bytes.Buffer
+	_, err = out.ReadFrom(zr)
+	require.NoError(t, err)
+	return out.Bytes()
+}
+
+// TestBadInputs: every invalid input is refused with exit 2 and the exact
+// message, before anything is created.
+func TestBadInputs(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	db := filepath.Join(root, "app.db")
+	require.NoError(t, os.WriteFile(db, nil, 0o600))
+	dir := filepath.Join(root, "backups")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--engine", "oracle"}, `input engine: invalid value "oracle": want one of postgres, mysql, mariadb, sqlite`},
+		{[]string{"--compression-level", "10", "--container", "db"}, `input compression-level: invalid value "10": want a whole number from 1 to 9`},
+		{[]string{"--keep-daily", "-1", "--container", "db"}, `input keep-daily: invalid value "-1": want a whole number ≥ 0`},
+		{[]string{"--restore-check=yes please", "--container", "db"}, `input restore-check: invalid value "yes please": want true or false`},
+		{[]string{"--restore-check", "yes", "--container", "db"}, `deploykit backup: unexpected argument "yes": inputs are flags, --name value (see 'deploykit backup --help')`},
+		{[]string{"--engine", "sqlite"}, "input sqlite-path is empty: engine sqlite backs up a database file"},
+		{[]string{"--engine", "sqlite", "--sqlite-path", filepath.Join(root, "nope.db")}, "input sqlite-path: " + filepath.Join(root, "nope.db") + " is not a file"},
+		{[]string{"--engine", "sqlite", "--sqlite-path", db, "--container", "db"}, "inputs container and database-url do not apply to engine sqlite: give sqlite-path only"},
+		{[]string{"--sqlite-path", db}, "input sqlite-path applies to engine sqlite only, not postgres"},
+		{[]string{}, "engine postgres needs exactly one of the inputs container (dump inside the database's container) and database-url (dump from the runner)"},
+		{[]string{"--container", "db", "--database-url", "postgres://u:pw@h/db"}, "engine postgres needs exactly one of the inputs container"},
+		{[]string{"--database-url", "mysql://u:hunter2@h/db"}, "input database-url: want postgres://user:password@host:port/database"},
+		{[]string{"--database-url", "postgres://u:hunter2@h/"}, "input database-url: want postgres://user:password@host:port/database"},
+		{[]string{"--engine", "mariadb", "--database-url", "mysql://u:hunter2@h"}, "input database-url: the URL names no database: want mysql://user:password@host:port/database"},
+		{[]string{"--database-url", "postgres://u:hunter2@h/db", "--db-user", "app"}, "inputs db-user and db-password apply to container; a database-url carries its own user and password"},
+		{[]string{"--container", "db", "--prefix", "../etc/x"}, `input prefix: "../etc/x" is not a file name prefix: want letters, digits, '.', '_' and '-', starting with a letter or digit`},
+		{[]string{"--container", "db", "--host-path", dir}, "input host-path: " + dir + " is dir itself; give another directory (another disk) or leave it empty"},
+	} {
+		args := append([]string{"--dir", dir}, tc.args...)
+		r := backup(t, nil, args...)
+		assert.Equal(t, 2, r.Code, "%v\n%s", tc.args, r.Log)
+		assert.Contains(t, r.Log, "::error::"+tc.want, tc.args)
+		assert.NotContains(t, r.Log, "hunter2", "a password never appears")
+		assert.NoDirExists(t, dir, "nothing is created")
+	}
+}
+
+// TestFailedBackupDeletesNothing: a backup below min-size fails with exit 1,
+// leaves no file, and retention does not run.
+func TestFailedBackupDeletesNothing(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, id := range []string{"2025-01-01T000000Z", "2025-02-01T000000Z", "2025-03-01T000000Z"} {
+		name := filepath.Join(dir, "backup-"+id+".sqlite.gz")
+		require.NoError(t, os.WriteFile(name, []byte("old"), 0o600))
+		require.NoError(t, os.WriteFile(name+".sha256", []byte("old"), 0o600))
+	}
+	before := files(t, dir)
+	src := filepath.Join(t.TempDir(), "app.db")
+	require.NoError(t, sqliteDB(t, src, 10).Close())
+
+	r := backup(t, nil, "--engine", "sqlite", "--sqlite-path", src, "--dir", dir, "--min-size", "1000000", "--keep-daily", "0", "--keep-weekly", "0", "--keep-monthly", "0")
+	assert.Equal(t, 1, r.Code, r.Log)
+	assert.Regexp(t, `::error::backup failed at verify: `+dir+`/\.backup-\S+\.sqlite\.gz\.partial-\d+ is \d+ bytes, below min-size 1000000: the dump is implausibly small`, r.Log)
+	assert.Contains(t, r.Summary, "No backup file was kept and nothing was deleted.")
+	assert.Contains(t, r.Summary, "| retention | skipped |  | an earlier step failed |")
+	assert.Equal(t, before, files(t, dir))
+	assert.Empty(t, r.Outputs)
+}
