@@ -67,6 +67,9 @@ func (r execRunner) run(ctx context.Context, p program) error {
 	if err != nil {
 		return err
 	}
+	if code > 128 {
+		return fmt.Errorf("%s was killed (status %d, signal %d) in container %s: did the container stop or run out of memory? %s", p.Argv[0], code, code-128, r.container, r.mask(stderr.last()))
+	}
 	if code != 0 {
 		return fmt.Errorf("%s exited with status %d in container %s: %s", p.Argv[0], code, r.container, r.mask(stderr.last()))
 	}

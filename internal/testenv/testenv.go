@@ -229,3 +229,17 @@ func CaddyImage(t testing.TB) string {
 	}
 	return tag
 }
+
+// RequireRoot is for tests that mount a file system (a small tmpfs to fill up):
+// CI runs as root; elsewhere such a test skips when not root.
+func RequireRoot(t testing.TB, why string) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	msg := "root is needed to " + why
+	if InCI() {
+		t.Fatal("CI=true: " + msg)
+	}
+	t.Skip(msg)
+}
