@@ -75,6 +75,19 @@ type Spec struct {
 	Description string
 	Inputs      []Input
 	Outputs     []Output
+	// Artifact, when set, makes the action upload files as a workflow artifact
+	// after the run step.
+	Artifact *Artifact
+}
+
+// Artifact is an upload step of an action.yml: actions/upload-artifact@v4 on
+// GitHub, @v3 on Gitea (whose artifact server speaks the older protocol).
+type Artifact struct {
+	When      string   // bool input that turns the upload on
+	Made      string   // output of the run step that is set only when there is a file to upload
+	Name      string   // artifact name, an expression over inputs and steps.run.outputs
+	Paths     []string // files, expressions likewise
+	Retention string   // input holding the retention in days
 }
 
 // Input returns the input called name; it panics on a name the spec does not define,

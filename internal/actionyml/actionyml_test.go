@@ -2,6 +2,7 @@ package actionyml_test
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -64,14 +65,18 @@ type actionFile struct {
 		Value string `yaml:"value"`
 	} `yaml:"outputs"`
 	Runs struct {
-		Using string `yaml:"using"`
-		Steps []struct {
-			ID   string            `yaml:"id"`
-			Uses string            `yaml:"uses"`
-			Run  string            `yaml:"run"`
-			Env  map[string]string `yaml:"env"`
-		} `yaml:"steps"`
+		Using string       `yaml:"using"`
+		Steps []actionStep `yaml:"steps"`
 	} `yaml:"runs"`
+}
+
+type actionStep struct {
+	ID   string            `yaml:"id"`
+	If   string            `yaml:"if"`
+	Uses string            `yaml:"uses"`
+	With map[string]string `yaml:"with"`
+	Run  string            `yaml:"run"`
+	Env  map[string]string `yaml:"env"`
 }
 
 var expr = regexp.MustCompile(`\$\{\{\s*inputs\.([A-Za-z0-9_-]+)\s*\}\}`)
@@ -103,7 +108,15 @@ func TestActionFilesMatchTheGoDefinitions(t *testing.T) {
 			assert.Equal(t, "composite", af.Runs.Using)
 			for _, step := range af.Runs.Steps {
 				assert.NotContains(t, step.Run, "${{", "run: must not interpolate expressions (step %q)", step.ID)
-				assert.Empty(t, step.Uses, "steps run deploykit, they do not call other actions")
+				if step.Uses != "" {
+					// The one other action: the artifact upload, v4 on GitHub, v3 on Gitea,
+					// only when asked for and there is a file.
+					assert.Contains(t, []string{"actions/upload-artifact@v4", "actions/upload-artifact@v3"}, step.Uses)
+					gitea := strings.HasSuffix(step.Uses, "@v3")
+					assert.Equal(t, fmt.Sprintf("steps.forge.outputs.gitea == '%t'", gitea), step.If)
+					assert.Equal(t, "${{ inputs.retention-days }}", step.With["retention-days"])
+					assert.Equal(t, "error", step.With["if-no-files-found"])
+				}
 			}
 			if rel == "action.yml" {
 				assert.Empty(t, af.Inputs)
@@ -133,12 +146,7 @@ func TestActionFilesMatchTheGoDefinitions(t *testing.T) {
 			}
 
 			// Every input is mapped, through env:, on the step that runs deploykit.
-			var run *struct {
-				ID   string            `yaml:"id"`
-				Uses string            `yaml:"uses"`
-				Run  string            `yaml:"run"`
-				Env  map[string]string `yaml:"env"`
-			}
+			var run *actionStep
 			for i := range af.Runs.Steps {
 				if strings.Contains(af.Runs.Steps[i].Run, "\"$DEPLOYKIT\" "+name) {
 					run = &af.Runs.Steps[i]

@@ -28,6 +28,13 @@ var Spec = action.Spec{
 		{Name: "verify-only", Description: "Verify this existing backup file (gzip stream, dump header and trailer, min-size, .sha256 beside it) and do nothing else."},
 		{Name: "dry-run", Kind: action.Bool, Default: "false", Description: "Print the plan and the commands it would run; change nothing."},
 	},
+	Artifact: &action.Artifact{
+		When:      "artifact",
+		Made:      "path",
+		Name:      "${{ inputs.prefix }}-${{ steps.run.outputs.backup-id }}",
+		Paths:     []string{"${{ steps.run.outputs.path }}", "${{ steps.run.outputs.path }}.sha256"},
+		Retention: "retention-days",
+	},
 	Outputs: []action.Output{
 		{Name: "path", Description: "Path of the verified backup."},
 		{Name: "size", Description: "Size in bytes."},
