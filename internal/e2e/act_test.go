@@ -86,11 +86,67 @@ func runAct(t *testing.T, repo, workflow, event string, payload any, extra ...st
 	// A private act cache (and with it a private tool cache) per run, so parallel
 	// runs never share a work directory and every run installs deploykit itself.
 	// Go's build cache stays shared (it defaults to a directory under XDG_CACHE_HOME).
-	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+t.TempDir(), "GOCACHE="+goCache(t))
+	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+actCache(t), "GOCACHE="+goCache(t))
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err = cmd.Run()
 	return out.String(), err
+}
+
+// uploadArtifactStandIn stands in for actions/upload-artifact, which act cannot
+// fetch offline and whose artifact service is GitHub's: it copies the files to
+// $DEPLOYKIT_ARTIFACTS/<version>/<name>/ with the retention days it was given,
+// so a test sees exactly what the backup action asked to upload.
+const uploadArtifactStandIn = `name: upload-artifact stand-in
+inputs:
+  name: {required: true}
+  path: {required: true}
+  retention-days: {default: ""}
+  if-no-files-found: {default: warn}
+runs:
+  using: composite
+  steps:
+    - shell: bash
+      env:
+        NAME: ${{ inputs.name }}
+        FILES: ${{ inputs.path }}
+        DAYS: ${{ inputs.retention-days }}
+        MISSING: ${{ inputs.if-no-files-found }}
+      run: |
+        set -euo pipefail
+        out="$DEPLOYKIT_ARTIFACTS/$(cat "$GITHUB_ACTION_PATH/VERSION")/$NAME"
+        mkdir -p "$out"
+        printf '%s\n' "$DAYS" >"$out/retention-days"
+        while IFS= read -r f; do
+          [ -n "$f" ] || continue
+          if [ ! -e "$f" ]; then [ "$MISSING" != error ] || { echo "no such file: $f" >&2; exit 1; }; continue; fi
+          cp "$f" "$out/"
+        done <<<"$FILES"
+`
+
+// actCache is a private act cache (XDG_CACHE_HOME) holding the stand-ins of the
+// remote actions the kit's actions use, as git repositories at their tags the
+// way act keeps what it clones.
+func actCache(t *testing.T) string {
+	t.Helper()
+	cache := t.TempDir()
+	for _, version := range []string{"v3", "v4"} {
+		dir := filepath.Join(cache, "act", "actions-upload-artifact@"+version)
+		require.NoError(t, os.MkdirAll(dir, 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "action.yml"), []byte(uploadArtifactStandIn), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "VERSION"), []byte(version+"\n"), 0o644))
+		for _, args := range [][]string{
+			{"init", "-q", "-b", "main"}, {"add", "-A"}, {"commit", "-q", "-m", "stand-in"}, {"tag", version},
+			{"remote", "add", "origin", "https://github.com/actions/upload-artifact"},
+		} {
+			cmd := exec.Command("git", args...)
+			cmd.Dir = dir
+			cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=e2e", "GIT_AUTHOR_EMAIL=e2e@example.com", "GIT_COMMITTER_NAME=e2e", "GIT_COMMITTER_EMAIL=e2e@example.com")
+			out, err := cmd.CombinedOutput()
+			require.NoError(t, err, "%s", out)
+		}
+	}
+	return cache
 }
 
 func goCache(t *testing.T) string {
