@@ -46,7 +46,13 @@ func (m *mysql) Source() string {
 
 func (m *mysql) Ext() string    { return "sql" }
 func (m *mysql) Format() Format { return mysqlFormat }
-func (m *mysql) Close() error   { return nil }
+
+func (m *mysql) Close() error {
+	if m.client != nil {
+		return m.client.Close()
+	}
+	return nil
+}
 
 func (m *mysql) env() []string {
 	if m.password == "" {

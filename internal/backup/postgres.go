@@ -74,7 +74,12 @@ func (p *postgres) RestoreCommand(file string) string {
 	return "gunzip -c " + shellQuote(file) + ` | psql -X -v ON_ERROR_STOP=1 --dbname "$DATABASE_URL"`
 }
 
-func (p *postgres) Close() error { return nil }
+func (p *postgres) Close() error {
+	if p.client != nil {
+		return p.client.Close()
+	}
+	return nil
+}
 
 // pgConn is where psql connects: a runner and the connection options.
 type pgConn struct {

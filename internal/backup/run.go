@@ -83,43 +83,16 @@ func Run(ctx context.Context, a *action.Context) error {
 	if file := in.String("verify-only"); file != "" {
 		return verifyOnly(a, file, int64(in.Int("min-size")))
 	}
-	j, err := configure(a)
+	j, err := newJob(a, optionsFrom(in))
 	if err != nil {
 		return err
 	}
 	defer j.engine.Close()
-	start := time.Now()
 	if j.dryRun {
 		return j.plan()
 	}
-	release := a.OnExit(j.removeScratch)
-	defer release()
-	defer j.removeScratch()
-
-	var failed error
-	for i, s := range Pipeline {
-		a.Logf("==> %s", s.name)
-		t0 := time.Now()
-		err := s.run(ctx, j)
-		r := result{step: s.name, outcome: "done", detail: j.detail, took: time.Since(t0)}
-		j.detail = ""
-		var sk skipError
-		switch {
-		case errors.As(err, &sk):
-			r.outcome, r.detail = "skipped", sk.reason
-			a.Logf("    skipped: %s", sk.reason)
-		case err != nil:
-			r.outcome, r.detail = "failed", err.Error()
-			failed = fmt.Errorf("backup failed at %s: %w", s.name, err)
-		}
-		j.results = append(j.results, r)
-		if failed != nil {
-			for _, rest := range Pipeline[i+1:] {
-				j.results = append(j.results, result{step: rest.name, outcome: "skipped", detail: "an earlier step failed"})
-			}
-			break
-		}
-	}
+	start := time.Now()
+	failed := j.run(ctx)
 	took := time.Since(start)
 	if failed == nil {
 		for _, o := range []struct{ name, value string }{
@@ -143,47 +116,146 @@ func Run(ctx context.Context, a *action.Context) error {
 	return nil
 }
 
-// configure checks every input and builds the engine; any problem is a usage
-// error (exit 2) and nothing has been touched.
-func configure(a *action.Context) (*job, error) {
-	in := a.Inputs
+// Result is a finished, verified backup.
+type Result struct {
+	Path   string
+	Size   int64
+	SHA256 string
+	ID     string
+}
+
+// Check validates o the way the backup action validates its inputs, touching
+// nothing: for a pipeline that backs up later (deploy's backup step) and must
+// refuse bad input before it changes anything.
+func Check(a *action.Context, o Options) error {
+	j, err := newJob(a, o)
+	if err != nil {
+		return err
+	}
+	return j.engine.Close()
+}
+
+// Make runs a whole backup for another pipeline: the same steps, log and
+// guarantees as the backup action, without its outputs and summary.
+func Make(ctx context.Context, a *action.Context, o Options) (Result, error) {
+	j, err := newJob(a, o)
+	if err != nil {
+		return Result{}, err
+	}
+	defer j.engine.Close()
+	if err := j.run(ctx); err != nil {
+		return Result{}, err
+	}
+	return Result{Path: j.final, Size: j.wrote.Size, SHA256: j.wrote.SHA256, ID: j.id}, nil
+}
+
+// run runs the pipeline, removing its temp files on every exit.
+func (j *job) run(ctx context.Context) error {
+	release := j.a.OnExit(j.removeScratch)
+	defer release()
+	defer j.removeScratch()
+	for i, s := range Pipeline {
+		j.a.Logf("==> %s", s.name)
+		t0 := time.Now()
+		err := s.run(ctx, j)
+		r := result{step: s.name, outcome: "done", detail: j.detail, took: time.Since(t0)}
+		j.detail = ""
+		var sk skipError
+		switch {
+		case errors.As(err, &sk):
+			r.outcome, r.detail = "skipped", sk.reason
+			j.a.Logf("    skipped: %s", sk.reason)
+		case err != nil:
+			r.outcome, r.detail = "failed", err.Error()
+		}
+		j.results = append(j.results, r)
+		if err != nil && r.outcome == "failed" {
+			for _, rest := range Pipeline[i+1:] {
+				j.results = append(j.results, result{step: rest.name, outcome: "skipped", detail: "an earlier step failed"})
+			}
+			return fmt.Errorf("backup failed at %s: %w", s.name, err)
+		}
+	}
+	return nil
+}
+
+// Options describe a backup: what the backup action reads from its inputs, and
+// what deploy's backup step passes.
+type Options struct {
+	Engine       string // postgres, mysql, mariadb or sqlite
+	Container    string
+	DatabaseURL  string
+	DBUser       string
+	DBPassword   string
+	SQLitePath   string
+	Dir          string
+	Prefix       string
+	HostPath     string
+	Level        int
+	MinSize      int64
+	Keep         Keep
+	RestoreCheck bool
+	DryRun       bool
+	// InputPrefix goes before input names in messages: deploy's inputs are
+	// backup-container, backup-dir, ….
+	InputPrefix string
+}
+
+func (o Options) name(input string) string { return o.InputPrefix + input }
+
+func optionsFrom(in *action.Inputs) Options {
+	return Options{
+		Engine: in.String("engine"), Container: in.String("container"), DatabaseURL: in.String("database-url"),
+		DBUser: in.String("db-user"), DBPassword: in.String("db-password"), SQLitePath: in.String("sqlite-path"),
+		Dir: in.String("dir"), Prefix: in.String("prefix"), HostPath: in.String("host-path"),
+		Level: in.Int("compression-level"), MinSize: int64(in.Int("min-size")),
+		Keep:         Keep{Daily: in.Int("keep-daily"), Weekly: in.Int("keep-weekly"), Monthly: in.Int("keep-monthly")},
+		RestoreCheck: in.Bool("restore-check"), DryRun: in.Bool("dry-run"),
+	}
+}
+
+// newJob checks the options and builds the engine; any problem is a usage error
+// (exit 2) and nothing has been touched.
+func newJob(a *action.Context, o Options) (*job, error) {
 	j := &job{
 		a:       a,
-		name:    in.String("engine"),
-		prefix:  in.String("prefix"),
+		name:    o.Engine,
+		prefix:  o.Prefix,
 		pid:     os.Getpid(),
-		level:   in.Int("compression-level"),
-		minSize: int64(in.Int("min-size")),
-		keep:    Keep{Daily: in.Int("keep-daily"), Weekly: in.Int("keep-weekly"), Monthly: in.Int("keep-monthly")},
-		restore: in.Bool("restore-check"),
-		dryRun:  in.Bool("dry-run"),
+		level:   o.Level,
+		minSize: o.MinSize,
+		keep:    o.Keep,
+		restore: o.RestoreCheck,
+		dryRun:  o.DryRun,
 		id:      time.Now().UTC().Format(idLayout),
 	}
 	var problems []string
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	if !prefixRE.MatchString(j.prefix) {
-		bad("input prefix: %q is not a file name prefix: want letters, digits, '.', '_' and '-', starting with a letter or digit", j.prefix)
+		bad("input %s: %q is not a file name prefix: want letters, digits, '.', '_' and '-', starting with a letter or digit", o.name("prefix"), j.prefix)
 	}
-	dir := in.String("dir")
-	if dir == "" {
-		bad("input dir is empty: want the directory backups are written to")
-	} else if abs, err := filepath.Abs(dir); err == nil {
+	if o.Dir == "" {
+		bad("input %s is empty: want the directory backups are written to", o.name("dir"))
+	} else if abs, err := filepath.Abs(o.Dir); err == nil {
 		j.dir = abs
 		if st, err := os.Stat(abs); err == nil && !st.IsDir() {
-			bad("input dir: %s is not a directory", abs)
+			bad("input %s: %s is not a directory", o.name("dir"), abs)
 		}
 	}
-	if host := in.String("host-path"); host != "" {
-		j.host, _ = filepath.Abs(host)
+	if o.HostPath != "" {
+		j.host, _ = filepath.Abs(o.HostPath)
 		if j.host == j.dir {
-			bad("input host-path: %s is dir itself; give another directory (another disk) or leave it empty", host)
+			bad("input %s: %s is %s itself; give another directory (another disk) or leave it empty", o.name("host-path"), o.HostPath, o.name("dir"))
 		}
 	}
-	engine, err := newEngine(a, j)
+	engine, err := newEngine(a, j, o)
 	if err != nil {
 		bad("%v", err)
 	}
 	if len(problems) > 0 {
+		if engine != nil {
+			engine.Close()
+		}
 		return nil, action.Usagef("%s", strings.Join(problems, "\n"))
 	}
 	j.engine = engine
@@ -193,28 +265,27 @@ func configure(a *action.Context) (*job, error) {
 }
 
 // newEngine picks the engine the inputs describe.
-func newEngine(a *action.Context, j *job) (Engine, error) {
-	in := a.Inputs
-	container, rawURL, sqlitePath := in.String("container"), in.String("database-url"), in.String("sqlite-path")
-	user, password := in.String("db-user"), in.String("db-password")
+func newEngine(a *action.Context, j *job, o Options) (Engine, error) {
+	container, rawURL, sqlitePath := o.Container, o.DatabaseURL, o.SQLitePath
+	user, password := o.DBUser, o.DBPassword
 	if j.name == "sqlite" {
 		if sqlitePath == "" {
-			return nil, errors.New("input sqlite-path is empty: engine sqlite backs up a database file")
+			return nil, fmt.Errorf("input %s is empty: engine sqlite backs up a database file", o.name("sqlite-path"))
 		}
 		if container != "" || rawURL != "" {
-			return nil, errors.New("inputs container and database-url do not apply to engine sqlite: give sqlite-path only")
+			return nil, fmt.Errorf("inputs %s and %s do not apply to engine sqlite: give %s only", o.name("container"), o.name("database-url"), o.name("sqlite-path"))
 		}
 		path, _ := filepath.Abs(sqlitePath)
 		if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() {
-			return nil, fmt.Errorf("input sqlite-path: %s is not a file", sqlitePath)
+			return nil, fmt.Errorf("input %s: %s is not a file", o.name("sqlite-path"), sqlitePath)
 		}
 		return &sqlite{path: path, scratch: j.scratch}, nil
 	}
 	if sqlitePath != "" {
-		return nil, fmt.Errorf("input sqlite-path applies to engine sqlite only, not %s", j.name)
+		return nil, fmt.Errorf("input %s applies to engine sqlite only, not %s", o.name("sqlite-path"), j.name)
 	}
 	if (container == "") == (rawURL == "") {
-		return nil, fmt.Errorf("engine %s needs exactly one of the inputs container (dump inside the database's container) and database-url (dump from the runner)", j.name)
+		return nil, fmt.Errorf("engine %s needs exactly one of the inputs %s (dump inside the database's container) and %s (dump from the runner)", j.name, o.name("container"), o.name("database-url"))
 	}
 	mask := a.MaskString
 	if container != "" {
@@ -230,13 +301,13 @@ func newEngine(a *action.Context, j *job) (Engine, error) {
 		return &mysql{flavor: j.name, src: src, client: client, container: container, user: cmpOr(user, "root"), password: password, labels: labels}, nil
 	}
 	if user != "" || password != "" {
-		return nil, errors.New("inputs db-user and db-password apply to container; a database-url carries its own user and password")
+		return nil, fmt.Errorf("inputs %s and %s apply to %s; a database URL carries its own user and password", o.name("db-user"), o.name("db-password"), o.name("container"))
 	}
 	src := localRunner{env: a.Environ(), mask: mask}
 	if j.name == "postgres" {
 		u, err := url.Parse(rawURL)
 		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" || strings.Trim(u.Path, "/") == "" {
-			return nil, errors.New("input database-url: want postgres://user:password@host:port/database")
+			return nil, fmt.Errorf("input %s: want postgres://user:password@host:port/database", o.name("database-url"))
 		}
 		pw, _ := u.User.Password()
 		u.User = url.User(u.User.Username())
@@ -244,7 +315,7 @@ func newEngine(a *action.Context, j *job) (Engine, error) {
 	}
 	user, password, host, port, db, err := parseMySQLURL(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("input database-url: %v", err)
+		return nil, fmt.Errorf("input %s: %v", o.name("database-url"), err)
 	}
 	return &mysql{flavor: j.name, src: src, user: user, password: password, host: host, port: port, db: db}, nil
 }

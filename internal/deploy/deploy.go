@@ -13,6 +13,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 
 	"github.com/org/deploy-kit/internal/action"
+	"github.com/org/deploy-kit/internal/backup"
 	"github.com/org/deploy-kit/internal/command"
 	"github.com/org/deploy-kit/internal/compose"
 	"github.com/org/deploy-kit/internal/docker"
@@ -177,10 +178,25 @@ func newState(a *action.Context, in *action.Inputs) (*State, error) {
 	if !filepath.IsAbs(in.String("history-file")) {
 		return nil, action.Usagef("input history-file: %q must be an absolute path on the Docker host", in.String("history-file"))
 	}
+	if in.Bool("backup") {
+		if err := backup.Check(a, backupOptions(in, "pre-deploy")); err != nil {
+			return nil, err
+		}
+	}
 	s.History = history.File{Path: in.String("history-file")}
 	s.LockDir = filepath.Join(filepath.Dir(s.History.Path), "locks")
 	s.Target = composeTarget{}
 	return s, nil
+}
+
+// backupOptions is the backup before the change, from the backup-* inputs.
+func backupOptions(in *action.Inputs, prefix string) backup.Options {
+	return backup.Options{
+		Engine: in.String("backup-engine"), Container: in.String("backup-container"), DatabaseURL: in.String("backup-database-url"),
+		DBUser: in.String("backup-db-user"), DBPassword: in.String("backup-db-password"), SQLitePath: in.String("backup-sqlite-path"),
+		Dir: in.String("backup-dir"), Prefix: prefix, Level: 6, MinSize: 0,
+		Keep: backup.Keep{Daily: 7, Weekly: 4, Monthly: 6}, InputPrefix: "backup-",
+	}
 }
 
 func (s *State) run(ctx context.Context) error {

@@ -29,6 +29,19 @@ var VerifyInputs = []action.Input{
 }
 
 // RecordInputs cover secrets, history and promotion; rollback takes them too.
+// BackupInputs configure the backup before the change (the backup action's
+// engine; its other settings keep the backup action's defaults).
+var BackupInputs = []action.Input{
+	{Name: "backup", Kind: action.Bool, Default: "false", Description: "Back up the database before the change, with the backup action's engine; the deploy stops if the backup fails."},
+	{Name: "backup-engine", Kind: action.Enum, Enum: []string{"postgres", "mysql", "mariadb", "sqlite"}, Default: "postgres", Description: "Database engine of the backup."},
+	{Name: "backup-container", Description: "Running container of the database server (the dump runs inside it)."},
+	{Name: "backup-database-url", Secret: true, Description: "Database URL to dump from the runner instead of a container."},
+	{Name: "backup-db-user", Description: "Database user inside the container (default: postgres, or root for mysql and mariadb)."},
+	{Name: "backup-db-password", Secret: true, Description: "Password of backup-db-user inside the container, if it needs one."},
+	{Name: "backup-sqlite-path", Description: "SQLite database file (backup-engine sqlite)."},
+	{Name: "backup-dir", Default: "/var/backups/deploy-kit", Description: "Directory of the backups, named pre-deploy-<project>-<timestamp>; retention keeps 7 daily, 4 weekly, 6 monthly."},
+}
+
 var RecordInputs = []action.Input{
 	{Name: "secret-prefix", Default: "ENV_", Description: "Job variables with this prefix become KEY=value lines of a 0600 env file passed to compose."},
 	{Name: "history-file", Default: "/var/lib/deploy-kit/history.log", Description: "Deploy history file on the Docker host."},
@@ -50,7 +63,7 @@ var Spec = action.Spec{
 		{Name: "force", Kind: action.Bool, Default: "false", Description: "Deploy an unverified version anyway; recorded as FORCED."},
 		{Name: "min-free-disk", Kind: action.Percent, Default: "20%", Description: "Refuse to deploy when Docker's data root has less free space than this."},
 		{Name: "wait-timeout", Kind: action.Duration, Default: "2m", Description: "How long docker compose up --wait waits for containers to be running and healthy."},
-	}, VerifyInputs, RecordInputs),
+	}, VerifyInputs, RecordInputs, BackupInputs),
 	Outputs: []action.Output{
 		{Name: "version", Description: "Version that was deployed."},
 		{Name: "previous-version", Description: "Version that ran before."},

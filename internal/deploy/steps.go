@@ -12,6 +12,7 @@ import (
 	"github.com/distribution/reference"
 
 	"github.com/org/deploy-kit/internal/action"
+	"github.com/org/deploy-kit/internal/backup"
 	"github.com/org/deploy-kit/internal/compose"
 	"github.com/org/deploy-kit/internal/docker"
 	"github.com/org/deploy-kit/internal/guard"
@@ -260,8 +261,20 @@ type backupStep struct{}
 
 func (backupStep) String() string { return "backup" }
 
-func (backupStep) Run(context.Context, *State) error {
-	return Skip("not requested: run the backup action before deploy for a backup of the database")
+func (backupStep) Run(ctx context.Context, s *State) error {
+	if !s.In.Bool("backup") {
+		return Skip("not requested (backup: false)")
+	}
+	opts := backupOptions(s.In, "pre-deploy-"+s.Compose.Name)
+	if s.DryRun {
+		return Skip("dry run: would back up with the %s engine to %s", opts.Engine, opts.Dir)
+	}
+	r, err := backup.Make(ctx, s.A, opts)
+	if err != nil {
+		return err
+	}
+	s.Did("%s (%d bytes, sha256 %s), verified", r.Path, r.Size, r.SHA256)
+	return nil
 }
 
 type snapshotStep struct{}

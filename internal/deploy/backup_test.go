@@ -1,0 +1,51 @@
+package deploy_test
+
+import (
+	"database/sql"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	_ "modernc.org/sqlite"
+
+	"github.com/org/deploy-kit/internal/testenv/testapp"
+)
+
+// TestDeployBacksUpBeforeTheChange: with backup: true the database is backed up
+// (and verified) before anything changes; a backup that fails stops the deploy
+// with the previous version still serving.
+func TestDeployBacksUpBeforeTheChange(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	dbPath := filepath.Join(root, "app.db")
+	db, err := sql.Open("sqlite", dbPath)
+	require.NoError(t, err)
+	_, err = db.Exec("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes (body) VALUES ('one'), ('two')")
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	dir := filepath.Join(root, "backups")
+
+	a := testapp.New(t, "1.0.0")
+	r := a.Deploy("--backup", "--backup-engine", "sqlite", "--backup-sqlite-path", dbPath, "--backup-dir", dir)
+	require.Equal(t, 0, r.Code, r.Log)
+	matches, err := filepath.Glob(filepath.Join(dir, "pre-deploy-"+a.Name+"-*.sqlite.gz"))
+	require.NoError(t, err)
+	require.Len(t, matches, 1, "one backup before the first deploy")
+	assert.FileExists(t, matches[0]+".sha256")
+	assert.Regexp(t, `(?m)^\| backup \| done \| \S+ \| `+matches[0]+` \(\d+ bytes, sha256 [0-9a-f]{64}\), verified \|`, r.Summary)
+
+	// A database the backup cannot read: the deploy stops at backup.
+	notSQLite := filepath.Join(root, "broken.db")
+	require.NoError(t, os.WriteFile(notSQLite, []byte("this is not a database, it is text long enough to have a header......................................................."), 0o600))
+	a.Release("2.0.0", false)
+	r = a.Deploy("--backup", "--backup-engine", "sqlite", "--backup-sqlite-path", notSQLite, "--backup-dir", dir)
+	assert.Equal(t, 1, r.Code, r.Log)
+	assert.Contains(t, r.Log, "::error::deploy of 2.0.0 failed at backup: backup failed at dump: VACUUM INTO a copy of "+notSQLite+": ")
+	assert.Contains(t, r.Summary, "| apply | skipped |  | an earlier step failed |")
+	_, v := a.Get("/version")
+	assert.Equal(t, "1.0.0", v, "nothing changed")
+	left, _ := filepath.Glob(filepath.Join(dir, ".*"))
+	assert.Empty(t, left, "no temp files left")
+}
