@@ -20,7 +20,7 @@ import (
 
 // dockerRun starts a database container named name from image and removes it
 // (with its volumes) when the test ends.
-func dockerRun(t *testing.T, name, image string, args ...string) {
+func dockerRun(t testing.TB, name, image string, args ...string) {
 	t.Helper()
 	argv := append([]string{"run", "-d", "--name", name, "--label", "org.deploykit.test=backup"}, args...)
 	out, err := exec.Command("docker", append(argv, image)...).CombinedOutput()
@@ -30,7 +30,7 @@ func dockerRun(t *testing.T, name, image string, args ...string) {
 
 // pgContainer starts a Postgres server container and waits until it takes TCP
 // connections (its first-start server only listens on the socket).
-func pgContainer(t *testing.T, name string) {
+func pgContainer(t testing.TB, name string) {
 	t.Helper()
 	dockerRun(t, name, testenv.PostgresImage(t), "-e", "POSTGRES_PASSWORD=pgsecret-"+name)
 	testapp.WaitFor(t, name+" to take connections", func() bool {
@@ -39,7 +39,7 @@ func pgContainer(t *testing.T, name string) {
 }
 
 // containerSQL runs SQL with psql in a Postgres container.
-func containerSQL(t *testing.T, name string) func(db, sql string) string {
+func containerSQL(t testing.TB, name string) func(db, sql string) string {
 	return func(db, sql string) string {
 		t.Helper()
 		out, err := exec.Command("docker", "exec", name, "psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-U", "postgres", "-d", db, "-c", sql).CombinedOutput()

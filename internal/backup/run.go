@@ -399,16 +399,34 @@ func dumpStep(ctx context.Context, j *job) error {
 	return nil
 }
 
+// verifyStep judges the file: the stream written was decompressed in full and
+// held the dump's header and trailer (checked while writing), the file on disk
+// is those bytes (its SHA-256), and it is not implausibly small.
 func verifyStep(_ context.Context, j *job) error {
-	v, err := verifyFile(j.tmp, j.minSize, []Format{j.engine.Format()})
+	st, err := os.Stat(j.tmp)
 	if err != nil {
 		return err
 	}
-	if v.Raw != j.wrote.Raw {
+	if err := checkSize(j.tmp, st.Size(), j.minSize); err != nil {
+		return err
+	}
+	if j.wrote.VerifyErr != nil {
+		return fmt.Errorf("%s: %w", j.tmp, j.wrote.VerifyErr)
+	}
+	if v := j.wrote.Verified; v.Raw != j.wrote.Raw {
 		return fmt.Errorf("decompressed %d bytes, but %d were dumped", v.Raw, j.wrote.Raw)
 	}
-	j.checked = v
-	j.detail = strings.Join(v.Checks, "; ")
+	sum, err := fileSHA256(j.tmp)
+	if err != nil {
+		return err
+	}
+	if st.Size() != j.wrote.Size || sum != j.wrote.SHA256 {
+		return fmt.Errorf("%s on disk (%d bytes, sha256 %s) is not what was written and verified (%d bytes, sha256 %s)", j.tmp, st.Size(), sum, j.wrote.Size, j.wrote.SHA256)
+	}
+	j.checked = j.wrote.Verified
+	j.checked.Checks = append([]string{sizeCheck(st.Size(), j.minSize)}, j.checked.Checks...)
+	j.checked.Checks = append(j.checked.Checks, "the file on disk has the SHA-256 of the verified stream")
+	j.detail = strings.Join(j.checked.Checks, "; ")
 	return nil
 }
 

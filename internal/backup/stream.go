@@ -23,15 +23,21 @@ func (c *counter) Write(p []byte) (int, error) { c.n += int64(len(p)); return le
 
 // written is what streaming a dump to disk produced.
 type written struct {
-	Size   int64  // compressed bytes on disk
-	Raw    int64  // uncompressed dump bytes
-	SHA256 string // of the compressed file
+	Size     int64  // compressed bytes on disk
+	Raw      int64  // uncompressed dump bytes
+	SHA256   string // of the compressed file
+	Verified verified
+	// VerifyErr is why the compressed stream, decompressed as it was written,
+	// is not a complete dump of the engine's format.
+	VerifyErr error
 }
 
 // writeCompressed streams the engine's dump through parallel gzip into a new file
 // at path (0600: a backup holds every secret of the database) and fsyncs it.
-// Memory stays at a few compression blocks whatever the size of the database. On
-// error the file is removed.
+// The compressed bytes are decompressed and checked as they are written (full
+// decompression, header, trailer), on other cores, instead of reading the file
+// back afterwards. Memory stays at a few compression blocks whatever the size
+// of the database. On error the file is removed.
 func writeCompressed(ctx context.Context, e Engine, path string, level int) (w written, err error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -43,9 +49,22 @@ func writeCompressed(ctx context.Context, e Engine, path string, level int) (w w
 			os.Remove(path)
 		}
 	}()
+	pr, pw := io.Pipe()
+	checked := make(chan struct{})
+	go func() {
+		defer close(checked)
+		w.Verified, w.VerifyErr = verifyStream(pr, []Format{e.Format()})
+		// Drain what a failed check did not read, so the dump can finish and
+		// say how it ended; the verdict is already taken.
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	defer func() {
+		pw.CloseWithError(err)
+		<-checked
+	}()
 	hash := sha256.New()
 	size := &counter{}
-	zw, err := pgzip.NewWriterLevel(io.MultiWriter(f, hash, size), level)
+	zw, err := pgzip.NewWriterLevel(io.MultiWriter(f, hash, size, pw), level)
 	if err != nil {
 		return w, err
 	}
@@ -66,7 +85,8 @@ func writeCompressed(ctx context.Context, e Engine, path string, level int) (w w
 	if err := f.Close(); err != nil {
 		return w, diskFull(err, path)
 	}
-	return written{Size: size.n, Raw: raw.n, SHA256: hex.EncodeToString(hash.Sum(nil))}, nil
+	w.Size, w.Raw, w.SHA256 = size.n, raw.n, hex.EncodeToString(hash.Sum(nil))
+	return w, nil
 }
 
 // diskFull makes "no space left on device" say where.
@@ -87,26 +107,52 @@ type verified struct {
 const headTailSize = 4096
 
 // verifyFile decompresses the whole file and checks size, gzip stream and the
-// dump's header and trailer. formats are the acceptable dump formats (one for a
-// backup just made; all of them for --verify-only).
+// dump's header and trailer (--verify-only).
 func verifyFile(file string, minSize int64, candidates []Format) (verified, error) {
-	var v verified
 	st, err := os.Stat(file)
 	if err != nil {
-		return v, err
+		return verified{}, err
 	}
-	if st.Size() == 0 {
-		return v, fmt.Errorf("%s is empty (0 bytes)", file)
+	if err := checkSize(file, st.Size(), minSize); err != nil {
+		return verified{}, err
 	}
-	if st.Size() < minSize {
-		return v, fmt.Errorf("%s is %d bytes, below min-size %d: the dump is implausibly small", file, st.Size(), minSize)
-	}
-	v.Checks = append(v.Checks, fmt.Sprintf("size %d bytes ≥ min-size %d", st.Size(), minSize))
-	zr, closeZR, err := gunzipFile(file)
+	f, err := os.Open(file)
 	if err != nil {
-		return v, fmt.Errorf("not a gzip file: %w", err)
+		return verified{}, err
 	}
-	defer closeZR()
+	defer f.Close()
+	v, err := verifyStream(f, candidates)
+	if err != nil {
+		return v, fmt.Errorf("%s: %w", file, err)
+	}
+	v.Checks = append([]string{sizeCheck(st.Size(), minSize)}, v.Checks...)
+	return v, nil
+}
+
+func checkSize(file string, size, minSize int64) error {
+	if size == 0 {
+		return fmt.Errorf("%s is empty (0 bytes)", file)
+	}
+	if size < minSize {
+		return fmt.Errorf("%s is %d bytes, below min-size %d: the dump is implausibly small", file, size, minSize)
+	}
+	return nil
+}
+
+func sizeCheck(size, minSize int64) string {
+	return fmt.Sprintf("size %d bytes ≥ min-size %d", size, minSize)
+}
+
+// verifyStream decompresses a whole gzip stream and checks the dump's header and
+// completion trailer against candidates (one format for a backup being made;
+// all of them for --verify-only).
+func verifyStream(compressed io.Reader, candidates []Format) (verified, error) {
+	var v verified
+	zr, err := pgzip.NewReader(compressed)
+	if err != nil {
+		return v, fmt.Errorf("not a gzip stream: %w", err)
+	}
+	defer zr.Close()
 	head := make([]byte, headTailSize)
 	n, err := io.ReadFull(zr, head)
 	head = head[:n]
@@ -126,7 +172,7 @@ func verifyFile(file string, minSize int64, candidates []Format) (verified, erro
 		}
 	}
 	if err != nil {
-		return v, fmt.Errorf("the gzip stream of %s is damaged after %d bytes: %w", file, v.Raw, err)
+		return v, fmt.Errorf("the gzip stream is damaged after %d bytes: %w", v.Raw, err)
 	}
 	v.Checks = append(v.Checks, fmt.Sprintf("gzip stream complete: %d bytes decompressed", v.Raw))
 	var wrongFormat, damaged error
@@ -146,7 +192,7 @@ func verifyFile(file string, minSize int64, candidates []Format) (verified, erro
 	if damaged == nil && len(candidates) > 1 {
 		damaged = errors.New("not a dump deploykit makes (pg_dumpall, pg_dump, mysqldump, mariadb-dump or a SQLite file)")
 	}
-	return v, fmt.Errorf("%s: %w", file, cmp.Or(damaged, wrongFormat))
+	return v, cmp.Or(damaged, wrongFormat)
 }
 
 // checkSumFile compares file with the sha256sum-style file beside it.

@@ -64,7 +64,7 @@ func TestVerifyOnly(t *testing.T) {
 	require.NoError(t, os.WriteFile(altered+".sha256", []byte(fmt.Sprintf("%064d  %s\n", 0, filepath.Base(good))), 0o600))
 
 	for _, tc := range []struct{ file, want string }{
-		{truncated, "the gzip stream of " + truncated + " is damaged after "},
+		{truncated, truncated + ": the gzip stream is damaged after "},
 		{empty, empty + " is empty (0 bytes)"},
 		{cutDump, cutDump + `: no completion trailer "-- PostgreSQL database cluster dump complete" at the end: the dump was cut off`},
 		{cutSQLite, fmt.Sprintf("%s: SQLite database is %d bytes but its header says", cutSQLite, len(raw)-4096)},
