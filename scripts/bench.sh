@@ -12,3 +12,6 @@ go test ./internal/deploy -run '^$' -bench KitOverhead -benchtime 10x
 go test ./internal/migrationsmoke -run '^$' -bench . -benchtime 3x
 # Deploys under load through the example's proxy: recreate vs rolling, healthy and broken.
 go test ./internal/deploy -run '^$' -bench DeployUnderLoad -benchtime 1x
+# backup: pgbench scale 20 (plain, and with random filler): deploykit backup vs
+# pg_dumpall | gzip vs pg_dumpall > /dev/null; deploykit's peak RSS.
+go test ./internal/backup -run '^$' -bench Backup -benchtime 3x -timeout 30m

@@ -150,3 +150,25 @@ func TestFailedBackupDeletesNothing(t *testing.T) {
 	assert.Equal(t, before, files(t, dir))
 	assert.Empty(t, r.Outputs)
 }
+
+// TestDryRun prints the plan and the commands, and creates nothing.
+func TestDryRun(t *testing.T) {
+	t.Parallel()
+	src := filepath.Join(t.TempDir(), "app.db")
+	require.NoError(t, sqliteDB(t, src, 10).Close())
+	dir := filepath.Join(t.TempDir(), "backups")
+	r := backup(t, nil, "--engine", "sqlite", "--sqlite-path", src, "--dir", dir, "--dry-run", "--restore-check", "--host-path", "/mnt/offsite")
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.Contains(t, r.Log, "dry run: nothing is dumped, written or deleted")
+	assert.Contains(t, r.Log, "would run: VACUUM INTO a scratch copy of "+src)
+	assert.Regexp(t, `would write: `+dir+`/backup-\S+\.sqlite\.gz \(gzip level 1\)`, r.Log)
+	assert.Contains(t, r.Log, "would copy it to /mnt/offsite")
+	assert.Contains(t, r.Log, "would keep 7 daily, 4 weekly, 6 monthly backups of backup-* in "+dir)
+	assert.NoDirExists(t, dir)
+
+	r = backup(t, nil, "--engine", "mariadb", "--container", "shop-db-1", "--db-password", "dry-run-secret", "--dir", dir, "--dry-run")
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.Contains(t, r.Log, "would run: docker exec -i shop-db-1 mariadb-dump -u root --single-transaction --routines --triggers --hex-blob --all-databases --events")
+	assert.NotContains(t, r.Log, "dry-run-secret")
+	assert.NoDirExists(t, dir)
+}
