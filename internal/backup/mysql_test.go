@@ -72,7 +72,7 @@ func TestMariaDBContainerRoundTrip(t *testing.T) {
 	require.Contains(t, want, "orders 20000")
 
 	dir := t.TempDir()
-	r := backup(t, nil, "--engine", "mariadb", "--container", name, "--db-password", mariadbRootPassword, "--dir", dir, "--restore-check")
+	r := backup(t, []string{"GITHUB_RUN_ID=" + runID(t)}, "--engine", "mariadb", "--container", name, "--db-password", mariadbRootPassword, "--dir", dir, "--restore-check")
 	file := checkPublished(t, r, dir, "backup", "sql")
 	assert.NotContains(t, r.Log+r.Summary, mariadbRootPassword)
 	assert.Contains(t, r.Summary, "| Source | mariadb server in container "+name+" (mariadb-dump --all-databases as root) |")

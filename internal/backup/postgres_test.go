@@ -101,7 +101,7 @@ func TestPostgresContainerRoundTrip(t *testing.T) {
 
 	dir := t.TempDir()
 	host := filepath.Join(t.TempDir(), "offsite")
-	r := backup(t, nil, "--container", name, "--dir", dir, "--prefix", "shop", "--restore-check", "--host-path", host, "--compression-level", "9")
+	r := backup(t, []string{"GITHUB_RUN_ID=" + runID(t)}, "--container", name, "--dir", dir, "--prefix", "shop", "--restore-check", "--host-path", host, "--compression-level", "9")
 	file := checkPublished(t, r, dir, "shop", "sql")
 	assert.Contains(t, r.Summary, "| Source | PostgreSQL cluster in container "+name+" (pg_dumpall as postgres) |")
 	assert.Contains(t, r.Summary, "| Restore check | restored into a scratch container of "+testenv.PostgresImageTag+": row counts of 3 tables (23002 rows) equal the source |")
@@ -120,10 +120,16 @@ func TestPostgresContainerRoundTrip(t *testing.T) {
 	assert.Equal(t, want, pgFingerprint(q, "postgres", "shop"))
 }
 
-// scratchContainers lists restore-check containers of this test process's runs.
+// runID is a job run id of this test's own: restore-check containers carry it,
+// so that a test counts only its own (tests run in parallel on one engine).
+func runID(t *testing.T) string {
+	return fmt.Sprintf("backup-%s-%d", strings.ToLower(t.Name()), os.Getpid())
+}
+
+// scratchContainers lists the restore-check containers of this test's runs.
 func scratchContainers(t *testing.T) string {
 	out, err := exec.Command("docker", "ps", "-aq", "--filter", "label=org.deploykit.role=backup-restore-check",
-		"--filter", fmt.Sprintf("label=org.deploykit.run-id=backup-test-%d", os.Getpid())).Output()
+		"--filter", "label=org.deploykit.run-id="+runID(t)).Output()
 	require.NoError(t, err)
 	return strings.TrimSpace(string(out))
 }
