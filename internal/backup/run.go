@@ -65,6 +65,7 @@ type job struct {
 	dryRun  bool
 
 	tmp, final string
+	published  bool // the file has its final name
 	wrote      written
 	checked    verified
 	restored   string
@@ -453,6 +454,7 @@ func publishStep(_ context.Context, j *job) error {
 	if err := os.Remove(j.tmp); err != nil {
 		return err
 	}
+	j.published = true
 	if err := writeSumFile(j.final, j.wrote.SHA256); err != nil {
 		return fmt.Errorf("writing %s.sha256: %w", j.final, err)
 	}

@@ -51,9 +51,11 @@ func writeCompressed(ctx context.Context, e Engine, path string, level int) (w w
 	}()
 	pr, pw := io.Pipe()
 	checked := make(chan struct{})
+	var v verified
+	var verifyErr error
 	go func() {
 		defer close(checked)
-		w.Verified, w.VerifyErr = verifyStream(pr, []Format{e.Format()})
+		v, verifyErr = verifyStream(pr, []Format{e.Format()})
 		// Drain what a failed check did not read, so the dump can finish and
 		// say how it ended; the verdict is already taken.
 		_, _ = io.Copy(io.Discard, pr)
@@ -61,6 +63,7 @@ func writeCompressed(ctx context.Context, e Engine, path string, level int) (w w
 	defer func() {
 		pw.CloseWithError(err)
 		<-checked
+		w.Verified, w.VerifyErr = v, verifyErr
 	}()
 	hash := sha256.New()
 	size := &counter{}

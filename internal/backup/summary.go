@@ -24,8 +24,13 @@ func (j *job) summary(took time.Duration, failed error) string {
 		status = "failed"
 	}
 	fmt.Fprintf(&b, "### deploykit backup: %s — %s\n\n", status, j.name)
-	if failed != nil {
+	switch {
+	case failed != nil && j.published:
+		fmt.Fprintf(&b, "**%s.** The verified backup %s was kept; the steps after it did not all run.\n\n", cell(failed.Error()), j.final)
+	case failed != nil:
 		fmt.Fprintf(&b, "**%s.** No backup file was kept and nothing was deleted.\n\n", cell(failed.Error()))
+	}
+	if failed != nil {
 		if url := j.a.JobURL(); url != "" {
 			fmt.Fprintf(&b, "Job: %s\n\n", url)
 		}
@@ -34,7 +39,7 @@ func (j *job) summary(took time.Duration, failed error) string {
 	row := func(k, v string) { fmt.Fprintf(&b, "| %s | %s |\n", k, cell(v)) }
 	row("Engine", j.name)
 	row("Source", j.engine.Source())
-	if failed == nil {
+	if failed == nil || j.published {
 		row("File", j.final)
 		row("Size", bytesText(j.wrote.Size))
 		ratio := 0.0
@@ -59,7 +64,7 @@ func (j *job) summary(took time.Duration, failed error) string {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r.step, r.outcome, t, cell(r.detail))
 	}
-	if failed == nil {
+	if failed == nil || j.published {
 		fmt.Fprintf(&b, "\n#### Restore this backup\n\n%s\n\n```sh\ncd %s && sha256sum -c %s\n%s\n```\n",
 			restoreNote(j.engine), shellQuote(j.dir), shellQuote(filepath.Base(j.final)+".sha256"), j.engine.RestoreCommand(j.final))
 	}

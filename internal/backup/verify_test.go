@@ -172,3 +172,23 @@ func TestDryRun(t *testing.T) {
 	assert.NotContains(t, r.Log, "dry-run-secret")
 	assert.NoDirExists(t, dir)
 }
+
+// TestHostCopyFailureKeepsTheBackup: when the copy to host-path fails after the
+// backup was published, the run fails (exit 1), says the verified backup was
+// kept, and retention does not run.
+func TestHostCopyFailureKeepsTheBackup(t *testing.T) {
+	t.Parallel()
+	src := filepath.Join(t.TempDir(), "app.db")
+	require.NoError(t, sqliteDB(t, src, 10).Close())
+	dir := t.TempDir()
+	notADir := filepath.Join(t.TempDir(), "offsite")
+	require.NoError(t, os.WriteFile(notADir, []byte("a file"), 0o600))
+	r := backup(t, nil, "--engine", "sqlite", "--sqlite-path", src, "--dir", dir, "--min-size", "0", "--host-path", notADir)
+	assert.Equal(t, 1, r.Code, r.Log)
+	assert.Contains(t, r.Log, "::error::backup failed at host-copy: mkdir "+notADir+": not a directory")
+	names := files(t, dir)
+	require.Len(t, names, 2, "the backup and its checksum stay")
+	assert.Contains(t, r.Summary, "The verified backup "+filepath.Join(dir, names[0])+" was kept")
+	assert.Contains(t, r.Summary, "| retention | skipped |  | an earlier step failed |")
+	assert.Contains(t, r.Summary, "#### Restore this backup")
+}
