@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"strings"
+
+	"github.com/org/deploy-kit/internal/docker"
 )
 
 // Engine is one kind of database the kit backs up. Each engine is one file
@@ -35,6 +37,32 @@ type Format interface {
 	Name() string
 	// Check returns nil when head, tail and total are those of a complete dump.
 	Check(head, tail []byte, total int64) error
+}
+
+// server is what the engines that dump inside a container share: the Engine API
+// client, the container, the database user and password, and the labels of the
+// scratch containers a restore check starts.
+type server struct {
+	client    *docker.Client // nil in URL mode
+	container string
+	user      string
+	password  string
+	labels    map[string]string
+}
+
+// passwordEnv passes the password to a tool through its environment variable.
+func (s server) passwordEnv(name string) []string {
+	if s.password == "" {
+		return nil
+	}
+	return []string{name + "=" + s.password}
+}
+
+func (s server) Close() error {
+	if s.client != nil {
+		return s.client.Close()
+	}
+	return nil
 }
 
 // formats is every format verify-only can recognise.

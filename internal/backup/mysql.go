@@ -6,8 +6,6 @@ import (
 	"io"
 	"net/url"
 	"strings"
-
-	"github.com/org/deploy-kit/internal/docker"
 )
 
 // mysql dumps every database of a MySQL or MariaDB server inside its container,
@@ -16,12 +14,7 @@ import (
 type mysql struct {
 	flavor string // "mysql" or "mariadb"
 	src    runner
-	// Container mode.
-	client    *docker.Client
-	container string
-	user      string
-	password  string
-	labels    map[string]string
+	server // user and password also in URL mode
 	// URL mode.
 	host, port, db string
 }
@@ -47,19 +40,7 @@ func (m *mysql) Source() string {
 func (m *mysql) Ext() string    { return "sql" }
 func (m *mysql) Format() Format { return mysqlFormat }
 
-func (m *mysql) Close() error {
-	if m.client != nil {
-		return m.client.Close()
-	}
-	return nil
-}
-
-func (m *mysql) env() []string {
-	if m.password == "" {
-		return nil
-	}
-	return []string{"MYSQL_PWD=" + m.password}
-}
+func (m *mysql) env() []string { return m.passwordEnv("MYSQL_PWD") }
 
 // conn is how the tools reach the server: as user in the container, or over TCP.
 func (m *mysql) conn() []string {

@@ -121,3 +121,20 @@ func TestMariaDBURLRoundTrip(t *testing.T) {
 	shell(t, line, "MYSQL_PWD="+mariadbRootPassword)
 	assert.Equal(t, want, mariadbFingerprint(q, "shop"))
 }
+
+// TestMySQLToolsAgainstMariaDB: engine mysql runs mysqldump and mysql, the names
+// MySQL's images have; MariaDB ships them too, which is the server available here.
+// The dump says "-- MariaDB dump" and the trailer check holds for both.
+func TestMySQLToolsAgainstMariaDB(t *testing.T) {
+	t.Parallel()
+	name := fmt.Sprintf("dk-backup-mysql-%d", os.Getpid())
+	mariadbContainer(t, name)
+	seedMariaDB(mariadbSQL(t, name))
+	dir := t.TempDir()
+	r := backup(t, []string{"GITHUB_RUN_ID=" + runID(t)}, "--engine", "mysql", "--container", name, "--db-password", mariadbRootPassword, "--dir", dir, "--restore-check")
+	file := checkPublished(t, r, dir, "backup", "sql")
+	assert.Contains(t, r.Log, "docker exec -i "+name+" mysqldump -u root --single-transaction")
+	assert.Contains(t, r.Summary, "| Restore check | restored into a scratch container of "+testenv.MariaDBImageTag+": row counts of 2 tables (23000 rows) equal the source |")
+	assert.Equal(t, "gunzip -c "+file+" | docker exec -i -e MYSQL_PWD "+name+" mysql -u root", restoreCommand(t, r.Summary))
+	assert.Empty(t, scratchContainers(t))
+}

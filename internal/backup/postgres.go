@@ -7,20 +7,13 @@ import (
 	"io"
 	"net/url"
 	"strings"
-
-	"github.com/org/deploy-kit/internal/docker"
 )
 
 // postgres dumps a whole cluster with pg_dumpall inside its container, or one
 // database with pg_dump from the runner when given a URL.
 type postgres struct {
 	src runner
-	// Container mode.
-	client    *docker.Client
-	container string
-	user      string
-	password  string
-	labels    map[string]string
+	server
 	// URL mode: the URL without its password, which goes through PGPASSWORD.
 	url *url.URL
 }
@@ -43,12 +36,7 @@ func (p *postgres) Format() Format {
 	return pgDatabaseFormat
 }
 
-func (p *postgres) env() []string {
-	if p.password == "" {
-		return nil
-	}
-	return []string{"PGPASSWORD=" + p.password}
-}
+func (p *postgres) env() []string { return p.passwordEnv("PGPASSWORD") }
 
 func (p *postgres) dumpArgv() []string {
 	if p.cluster() {
@@ -72,13 +60,6 @@ func (p *postgres) RestoreCommand(file string) string {
 		return "gunzip -c " + shellQuote(file) + " | " + p.src.shell([]string{"psql", "-X", "-U", p.user, "-d", "postgres"}, env...)
 	}
 	return "gunzip -c " + shellQuote(file) + ` | psql -X -v ON_ERROR_STOP=1 --dbname "$DATABASE_URL"`
-}
-
-func (p *postgres) Close() error {
-	if p.client != nil {
-		return p.client.Close()
-	}
-	return nil
 }
 
 // pgConn is where psql connects: a runner and the connection options.

@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -297,9 +298,9 @@ func newEngine(a *action.Context, j *job, o Options) (Engine, error) {
 		labels := map[string]string{"org.deploykit.role": "backup-restore-check", "org.deploykit.run-id": a.Getenv("GITHUB_RUN_ID")}
 		src := execRunner{client: client, container: container, mask: mask}
 		if j.name == "postgres" {
-			return &postgres{src: src, client: client, container: container, user: cmpOr(user, "postgres"), password: password, labels: labels}, nil
+			return &postgres{src: src, server: server{client: client, container: container, user: cmp.Or(user, "postgres"), password: password, labels: labels}}, nil
 		}
-		return &mysql{flavor: j.name, src: src, client: client, container: container, user: cmpOr(user, "root"), password: password, labels: labels}, nil
+		return &mysql{flavor: j.name, src: src, server: server{client: client, container: container, user: cmp.Or(user, "root"), password: password, labels: labels}}, nil
 	}
 	if user != "" || password != "" {
 		return nil, fmt.Errorf("inputs %s and %s apply to %s; a database URL carries its own user and password", o.name("db-user"), o.name("db-password"), o.name("container"))
@@ -312,20 +313,13 @@ func newEngine(a *action.Context, j *job, o Options) (Engine, error) {
 		}
 		pw, _ := u.User.Password()
 		u.User = url.User(u.User.Username())
-		return &postgres{src: src, url: u, password: pw}, nil
+		return &postgres{src: src, url: u, server: server{password: pw}}, nil
 	}
 	user, password, host, port, db, err := parseMySQLURL(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("input %s: %v", o.name("database-url"), err)
 	}
-	return &mysql{flavor: j.name, src: src, user: user, password: password, host: host, port: port, db: db}, nil
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
+	return &mysql{flavor: j.name, src: src, server: server{user: user, password: password}, host: host, port: port, db: db}, nil
 }
 
 // scratch is a temp path in the backup directory, named after this process so

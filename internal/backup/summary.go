@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -50,7 +51,7 @@ func (j *job) summary(took time.Duration, failed error) string {
 		row("SHA-256", j.wrote.SHA256)
 		row("Duration", took.Round(time.Millisecond).String())
 		row("Verification", strings.Join(j.checked.Checks, "; "))
-		row("Restore check", cmpOr(j.restored, "not requested (restore-check: false)"))
+		row("Restore check", cmp.Or(j.restored, "not requested (restore-check: false)"))
 		if j.hostFile != "" {
 			row("Host copy", j.hostFile)
 		}
