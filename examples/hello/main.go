@@ -1,6 +1,7 @@
 // Command hello is the kit's sample web service: the smallest thing worth deploying.
 //
-//	GET  /health         200 "ok" when the service can work (DB_PASSWORD set), else 503
+//	GET  /health         200 "ok" when the service can work (DB_PASSWORD set, or read from
+//	                     the file DB_PASSWORD_FILE names: a Docker secret), else 503
 //	GET  /version        the version it was deployed as (APP_VERSION)
 //	GET  /secret         whether DB_PASSWORD arrived, and its length — never the value
 //	POST /secret/verify  200 when the body equals DB_PASSWORD, 403 otherwise
@@ -38,6 +39,14 @@ func main() {
 	}
 	version := getenv("APP_VERSION", "dev")
 	password := os.Getenv("DB_PASSWORD")
+	if file := os.Getenv("DB_PASSWORD_FILE"); file != "" { // a Docker secret (swarm)
+		data, err := os.ReadFile(file)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		password = string(data)
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
 		switch {

@@ -127,3 +127,20 @@ func Version() command.Cmd {
 func ManualCommand(c command.Cmd) string {
 	return strings.TrimSpace(c.String())
 }
+
+// StackDeploy deploys the project's files as a Docker Swarm stack named after
+// the project, waiting for the services to converge (--detach=false). It removes
+// services no longer in the files (--prune) and sends registry credentials to
+// the nodes (--with-registry-auth). resolveImage is always, changed or never.
+func (p Project) StackDeploy(resolveImage string) command.Cmd {
+	argv := []string{"docker", "stack", "deploy", "--with-registry-auth", "--detach=false", "--prune", "--resolve-image", resolveImage, "-c", p.File}
+	for _, f := range p.Overrides {
+		argv = append(argv, "-c", f)
+	}
+	return command.Cmd{Argv: append(argv, p.Name), Dir: filepath.Dir(p.File), Env: p.Env}
+}
+
+// ServiceRollback returns a swarm service to its previous spec and waits.
+func ServiceRollback(service string) command.Cmd {
+	return command.Cmd{Argv: []string{"docker", "service", "rollback", "--detach=false", service}}
+}

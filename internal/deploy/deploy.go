@@ -56,6 +56,8 @@ type State struct {
 	Lock            *lock.Lock
 	lockHolder      lock.Holder
 	Snapshot        Snapshot
+	// stackSecretNames are the swarm secrets this deploy wired in, by key.
+	stackSecretNames map[string]string
 
 	// Outcome.
 	Results     []Result
@@ -186,6 +188,9 @@ func newState(a *action.Context, in *action.Inputs) (*State, error) {
 	s.History = history.File{Path: in.String("history-file")}
 	s.LockDir = filepath.Join(filepath.Dir(s.History.Path), "locks")
 	s.Target = composeTarget{}
+	if in.String("target") == "swarm" {
+		s.Target = swarmTarget{}
+	}
 	return s, nil
 }
 
@@ -217,6 +222,9 @@ func (s *State) run(ctx context.Context) error {
 	s.Cancelled = ctx.Err() != nil
 	if stepErr != nil && !s.Cancelled {
 		_ = s.runStep(ctx, rollbackStep{})
+	}
+	if stepErr == nil && !s.Skipped && s.Docker != nil {
+		s.Target.Finish(ctx, s)
 	}
 	if !s.Skipped {
 		_ = s.runStep(context.WithoutCancel(ctx), historyStep{})

@@ -9,6 +9,9 @@ import (
 
 // TargetInputs say what to deploy and where; rollback takes them too.
 var TargetInputs = []action.Input{
+	{Name: "target", Kind: action.Enum, Enum: []string{"compose", "swarm"}, Default: "compose", Description: "compose runs the stack with docker compose on this engine; swarm deploys it with docker stack deploy to the swarm this engine manages."},
+	{Name: "resolve-image", Kind: action.Enum, Enum: []string{"always", "changed", "never"}, Default: "always", Description: "Target swarm: docker stack deploy --resolve-image (query the registry for digests; never for images only on the nodes)."},
+	{Name: "strict-swarm", Kind: action.Bool, Default: "true", Description: "Target swarm: refuse services without update_config (start-first, failure_action rollback, monitor) or a healthcheck; false only warns."},
 	{Name: "compose-file", Default: "compose.yaml", Description: "Compose file of the stack, relative to the workspace."},
 	{Name: "project-name", Description: "Compose project (stack) name; defaults to the compose file's name: or its directory."},
 	{Name: "environment", Default: "production", Description: "Environment name used for locking, history and promotion (e.g. staging, production)."},

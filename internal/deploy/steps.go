@@ -69,9 +69,11 @@ func (preflightStep) Run(ctx context.Context, s *State) error {
 	if err := s.Docker.Ping(ctx); err != nil {
 		return action.Failedf("%v: check DOCKER_HOST and that the engine runs", err)
 	}
-	if v, err := s.Exec.Output(ctx, compose.Version()); err != nil || !strings.HasPrefix(strings.TrimPrefix(strings.TrimSpace(v), "v"), "2.") {
-		return action.Failedf("docker compose v2 is required (docker compose version: %q %v): install the Compose plugin", strings.TrimSpace(v), err)
+	targetNotes, err := s.Target.Preflight(ctx, s)
+	if err != nil {
+		return err
 	}
+	notes = append(notes, targetNotes...)
 	if s.Docker.IsLocal() {
 		root, free, err := s.Docker.FreeDisk(ctx)
 		if err != nil {

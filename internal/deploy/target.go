@@ -12,14 +12,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/org/deploy-kit/internal/action"
 	"github.com/org/deploy-kit/internal/compose"
 	"github.com/org/deploy-kit/internal/docker"
 	"github.com/org/deploy-kit/internal/verify"
 )
 
-// Target is where a stack runs. Each target (compose now, swarm later) implements
-// these few operations; the steps never ask which target they have.
+// Target is where a stack runs. Each target (compose, swarm) implements these few
+// operations; the steps never ask which target they have.
 type Target interface {
+	// Preflight checks what this target needs before anything changes and
+	// returns notes for the summary.
+	Preflight(ctx context.Context, s *State) ([]string, error)
 	// Snapshot records what runs now, so that Restore can bring it back.
 	Snapshot(ctx context.Context, s *State) (Snapshot, error)
 	// Apply brings the new version up and waits until it is running and healthy.
@@ -30,6 +34,8 @@ type Target interface {
 	Failing(ctx context.Context, s *State) ([]docker.Container, error)
 	// ManualRollback is what a person types to restore the snapshot by hand.
 	ManualRollback(s *State) []string
+	// Finish tidies up after a deploy that succeeded and was verified.
+	Finish(ctx context.Context, s *State)
 }
 
 // Snapshot is what ran before the deploy, per service.
@@ -284,33 +290,7 @@ func (s *State) templateImage() string {
 // imageOverride writes a compose file that pins services to images, to pass with
 // -f after the stack's own; the caller removes it. In a dry run nothing is written.
 func (s *State) imageOverride(images map[string]string) (string, error) {
-	var b strings.Builder
-	b.WriteString("services:\n")
-	names := make([]string, 0, len(images))
-	for n := range images {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, svc := range names {
-		fmt.Fprintf(&b, "  %q:\n    image: %q\n", svc, images[svc])
-	}
-	if s.DryRun {
-		s.A.Logf("    dry run: would pin images with an override file:\n%s", b.String())
-		return "<image override>", nil
-	}
-	f, err := os.CreateTemp(s.A.TempDir(), "deploykit-images-*.yaml")
-	if err != nil {
-		return "", err
-	}
-	_, err = f.WriteString(b.String())
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return "", err
-	}
-	return f.Name(), nil
+	return s.overrideFile(images, nil)
 }
 
 // Restore starts the snapshot's images again: an override file pins each service
@@ -368,6 +348,16 @@ func (composeTarget) Failing(ctx context.Context, s *State) ([]docker.Container,
 	}
 	return failing, nil
 }
+
+// Preflight: the Compose v2 plugin is installed.
+func (composeTarget) Preflight(ctx context.Context, s *State) ([]string, error) {
+	if v, err := s.Exec.Output(ctx, compose.Version()); err != nil || !strings.HasPrefix(strings.TrimPrefix(strings.TrimSpace(v), "v"), "2.") {
+		return nil, action.Failedf("docker compose v2 is required (docker compose version: %q %v): install the Compose plugin", strings.TrimSpace(v), err)
+	}
+	return nil, nil
+}
+
+func (composeTarget) Finish(context.Context, *State) {}
 
 func (composeTarget) ManualRollback(s *State) []string {
 	var cmds []string

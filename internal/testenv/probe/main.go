@@ -1,15 +1,36 @@
-// Command probe prints the named environment variables as NAME=<hex of value>, one
-// per line, or NAME!unset. Tests run it in a FROM scratch container to see exactly
-// what reached the container's environment.
+// Command probe is the kit's test helper in a FROM scratch container.
+//
+//	probe NAME…                 prints the named environment variables as
+//	                            NAME=<hex of value>, one per line, or NAME!unset:
+//	                            exactly what reached the container's environment.
+//	probe load HOST PORT PATH   GETs http://<a task of HOST>:PORT/PATH ten times a
+//	                            second (resolving HOST each time, e.g. tasks.web on a
+//	                            swarm overlay network) until SIGTERM or 3000
+//	                            requests, then prints "ok=N failed=N" and one line
+//	                            per answer body and per error with its count (and
+//	                            "first answer: BODY" as each new answer comes).
 package main
 
 import (
+	"context"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
 )
 
 func main() {
+	if len(os.Args) == 5 && os.Args[1] == "load" {
+		load(os.Args[2], os.Args[3], os.Args[4])
+		return
+	}
 	for _, name := range os.Args[1:] {
 		v, ok := os.LookupEnv(name)
 		if !ok {
@@ -18,4 +39,64 @@ func main() {
 		}
 		fmt.Printf("%s=%s\n", name, hex.EncodeToString([]byte(v)))
 	}
+}
+
+func load(host, port, path string) {
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	seen := map[string]int{}
+	ok, failed := 0, 0
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	fmt.Println("started")
+	for i := 0; i < 3000; i++ {
+		select {
+		case <-stop:
+			i = 3000
+			continue
+		case <-tick.C:
+		}
+		answer, err := get(client, host, port, path, i)
+		if err != nil {
+			failed++
+			seen["error: "+err.Error()]++
+			continue
+		}
+		ok++
+		if seen[answer] == 0 {
+			fmt.Printf("first answer: %s\n", answer)
+		}
+		seen[answer]++
+	}
+	fmt.Printf("ok=%d failed=%d\n", ok, failed)
+	keys := make([]string, 0, len(seen))
+	for k := range seen {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Printf("%d %s\n", seen[k], k)
+	}
+}
+
+func get(client *http.Client, host, port, path string, i int) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupHost(ctx, host)
+	if err != nil {
+		return "", err
+	}
+	sort.Strings(addrs)
+	url := "http://" + net.JoinHostPort(addrs[i%len(addrs)], port) + path
+	resp, err := client.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return strings.TrimSpace(string(body)), nil
 }

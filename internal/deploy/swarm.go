@@ -1,0 +1,406 @@
+package deploy
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/org/deploy-kit/internal/action"
+	"github.com/org/deploy-kit/internal/compose"
+	"github.com/org/deploy-kit/internal/docker"
+)
+
+// swarmTarget deploys a stack to Docker Swarm with docker stack deploy, then
+// watches every service's update through the Engine API. The CLI exits 0 when
+// Swarm rolled a failed update back (docker/cli#6752); the watch makes that a
+// failed deploy.
+type swarmTarget struct{}
+
+// secretLabel marks the swarm secrets the kit made for a stack.
+const secretLabel = "org.deploykit.stack"
+
+// Preflight: this engine manages a swarm, and every service updates start-first,
+// rolls back on failure after a monitor period, and has a healthcheck — without
+// them Swarm replaces healthy tasks with ones it never checked.
+func (swarmTarget) Preflight(ctx context.Context, s *State) ([]string, error) {
+	manager, state, err := s.Docker.SwarmManager(ctx)
+	if err != nil {
+		return nil, action.Failedf("%v", err)
+	}
+	if !manager {
+		return nil, action.Failedf("target swarm: this Docker engine is not a swarm manager (swarm state %q): run the job on a manager node, or docker swarm init", state)
+	}
+	if s.In.String("strategy") != "recreate" {
+		return nil, action.Usagef("input strategy: %s applies to target compose; on swarm each service's update_config decides how tasks are replaced", s.In.String("strategy"))
+	}
+	var problems []string
+	for _, name := range s.deployedServices() {
+		svc, _ := s.Project.GetService(name)
+		var missing []string
+		u := svc.Deploy
+		if u == nil || u.UpdateConfig == nil {
+			missing = append(missing, "deploy.update_config (order: start-first, failure_action: rollback, monitor: 30s)")
+		} else {
+			uc := u.UpdateConfig
+			if uc.Order != "start-first" {
+				missing = append(missing, "deploy.update_config.order: start-first")
+			}
+			if uc.FailureAction != "rollback" {
+				missing = append(missing, "deploy.update_config.failure_action: rollback")
+			}
+			if uc.Monitor == 0 {
+				missing = append(missing, "deploy.update_config.monitor (e.g. 30s)")
+			}
+		}
+		if svc.HealthCheck == nil || svc.HealthCheck.Disable {
+			missing = append(missing, "healthcheck")
+		}
+		if len(missing) > 0 {
+			problems = append(problems, fmt.Sprintf("service %s: add %s", name, strings.Join(missing, ", ")))
+		}
+	}
+	if len(problems) > 0 {
+		msg := "target swarm needs safe updates: " + strings.Join(problems, "; ")
+		if s.In.Bool("strict-swarm") {
+			return nil, action.Usagef("%s (or set strict-swarm: false to deploy anyway)", msg)
+		}
+		s.A.Warningf("%s", msg)
+		return []string{"strict-swarm is false: " + msg}, nil
+	}
+	return []string{"swarm manager; every service updates start-first with rollback"}, nil
+}
+
+func (swarmTarget) Snapshot(ctx context.Context, s *State) (Snapshot, error) {
+	services, err := s.Docker.StackServices(ctx, s.Compose.Name)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	snap := Snapshot{Services: map[string]ServiceImage{}}
+	for _, svc := range services {
+		if s.Service != "" && svc.Short != s.Service {
+			continue
+		}
+		// The spec's image carries the digest Swarm resolved (unless
+		// resolve-image is never): what ran, exactly.
+		snap.Services[svc.Short] = ServiceImage{Image: svc.Image, Ref: svc.Image}
+	}
+	return snap, nil
+}
+
+// stackSecrets turns the job's secrets that the stack declares (top-level
+// secrets:) into swarm secrets named <stack>_<KEY>_<hash>: secrets are
+// immutable, so a new value gets a new name. It returns the override that points
+// the stack's secrets at them.
+func (s *State) stackSecrets(ctx context.Context) (map[string]string, error) {
+	names := map[string]string{}
+	for _, v := range s.Secrets {
+		if _, declared := s.Project.Secrets[v.Key]; !declared {
+			continue
+		}
+		sum := sha256.Sum256([]byte(v.Value))
+		name := fmt.Sprintf("%s_%s_%s", s.Compose.Name, v.Key, hex.EncodeToString(sum[:])[:10])
+		names[v.Key] = name
+		if s.DryRun {
+			s.A.Logf("    dry run: would create swarm secret %s", name)
+			continue
+		}
+		created, err := s.Docker.EnsureSecret(ctx, name, []byte(v.Value), map[string]string{secretLabel: s.Compose.Name})
+		if err != nil {
+			return nil, err
+		}
+		if created {
+			s.A.Logf("    created swarm secret %s", name)
+		}
+	}
+	return names, nil
+}
+
+// overrideFile writes a compose override that pins images and names secrets.
+func (s *State) overrideFile(images, secrets map[string]string) (string, error) {
+	var b strings.Builder
+	if len(images) > 0 {
+		b.WriteString("services:\n")
+		for _, svc := range sortedKeys(images) {
+			fmt.Fprintf(&b, "  %q:\n    image: %q\n", svc, images[svc])
+		}
+	}
+	if len(secrets) > 0 {
+		b.WriteString("secrets:\n")
+		for _, key := range sortedKeys(secrets) {
+			fmt.Fprintf(&b, "  %q:\n    external: true\n    name: %q\n", key, secrets[key])
+		}
+	}
+	if s.DryRun {
+		s.A.Logf("    dry run: would use an override file:\n%s", b.String())
+		return "<override>", nil
+	}
+	f, err := os.CreateTemp(s.A.TempDir(), "deploykit-stack-*.yaml")
+	if err != nil {
+		return "", err
+	}
+	_, err = f.WriteString(b.String())
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func (swarmTarget) Apply(ctx context.Context, s *State) error {
+	images := map[string]string{}
+	if s.plan.ImageTemplate != "" {
+		for _, svc := range s.deployedServices() {
+			images[svc] = s.templateImage()
+		}
+	}
+	return s.stackDeploy(ctx, images, s.Compose.Env)
+}
+
+// stackDeploy runs docker stack deploy with the images and secrets pinned, then
+// watches each service's update until it completes, fails or times out.
+func (s *State) stackDeploy(ctx context.Context, images map[string]string, env []string) error {
+	secrets, err := s.stackSecrets(ctx)
+	if err != nil {
+		return err
+	}
+	s.stackSecretNames = secrets
+	p := s.Compose
+	p.Env, p.EnvFiles = env, nil
+	if len(images)+len(secrets) > 0 {
+		override, err := s.overrideFile(images, secrets)
+		if err != nil {
+			return err
+		}
+		if !s.DryRun {
+			defer os.Remove(override)
+		}
+		p.Overrides = []string{override}
+	}
+	var before map[string]docker.Service
+	if !s.DryRun {
+		if before, err = s.stackState(ctx); err != nil {
+			return err
+		}
+	}
+	wait := s.In.Duration("wait-timeout")
+	// The CLI waits for convergence, which a service whose new tasks never get
+	// healthy may never reach; the watch below has the last word.
+	cliCtx, cancel := context.WithTimeout(ctx, wait+30*time.Second)
+	defer cancel()
+	cliErr := s.Exec.Run(cliCtx, p.StackDeploy(s.In.String("resolve-image")))
+	if s.DryRun {
+		return cliErr
+	}
+	if cliErr != nil && ctx.Err() != nil {
+		return cliErr
+	}
+	watchErr := s.watchStack(ctx, before, wait)
+	if watchErr != nil {
+		return watchErr
+	}
+	if cliErr != nil {
+		return fmt.Errorf("docker stack deploy failed: %w", cliErr)
+	}
+	return nil
+}
+
+// stackState is each service of the stack now, by short name.
+func (s *State) stackState(ctx context.Context) (map[string]docker.Service, error) {
+	list, err := s.Docker.StackServices(ctx, s.Compose.Name)
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]docker.Service{}
+	for _, svc := range list {
+		m[svc.Short] = svc
+	}
+	return m, nil
+}
+
+// watchStack waits until the update of every deployed service has completed (or
+// every task of a new service runs), reporting progress. An update that Swarm
+// rolled back or paused is a failure that names the service and the task error.
+func (s *State) watchStack(ctx context.Context, before map[string]docker.Service, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	lastLog := map[string]string{}
+	for _, name := range s.deployedServices() {
+		for {
+			svc, err := s.Docker.InspectService(ctx, s.Compose.Name+"_"+name)
+			if err != nil {
+				return fmt.Errorf("service %s: %w", name, err)
+			}
+			updated := !svc.Started.IsZero() && (before[name].Started.IsZero() || svc.Started.After(before[name].Started))
+			done, err := s.serviceDone(ctx, svc, updated)
+			if err != nil {
+				return err
+			}
+			if done {
+				s.A.Logf("    %s: %s", svc.Name, cmp.Or(svc.Update, "running"))
+				break
+			}
+			progress := fmt.Sprintf("%s: %s %s", svc.Name, cmp.Or(svc.Update, "starting"), svc.Message)
+			if lastLog[name] != progress {
+				s.A.Logf("    %s", progress)
+				lastLog[name] = progress
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("service %s did not finish its update within wait-timeout %s (state %q)%s", svc.Name, wait, svc.Update, s.taskError(ctx, svc))
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	return nil
+}
+
+// serviceDone judges one service: an update that happened must have completed;
+// without one (a new service, or nothing changed) every task must run.
+func (s *State) serviceDone(ctx context.Context, svc docker.Service, updated bool) (bool, error) {
+	if updated {
+		switch svc.Update {
+		case "completed":
+			return true, nil
+		case "rollback_completed":
+			return false, fmt.Errorf("Swarm rolled the update of %s back: %s%s — the previous version still runs", svc.Name, svc.Message, s.taskError(ctx, svc))
+		case "paused", "rollback_paused":
+			return false, fmt.Errorf("the update of %s is %s: %s%s", svc.Name, svc.Update, svc.Message, s.taskError(ctx, svc))
+		}
+		return false, nil
+	}
+	tasks, err := s.Docker.ServiceTasks(ctx, svc.ID)
+	if err != nil {
+		return false, err
+	}
+	running := 0
+	for _, t := range tasks {
+		if t.Desired == "running" && t.State == "running" {
+			running++
+		}
+	}
+	return running > 0 && running >= svc.Replicas, nil
+}
+
+// taskError is the newest task error of a service, for messages.
+func (s *State) taskError(ctx context.Context, svc docker.Service) string {
+	tasks, err := s.Docker.ServiceTasks(ctx, svc.ID)
+	if err != nil {
+		return ""
+	}
+	for _, t := range tasks {
+		if t.Err != "" {
+			return fmt.Sprintf("; task %.12s (%s) failed: %s", t.ID, t.Image, t.Err)
+		}
+	}
+	return ""
+}
+
+// Restore returns each service to the snapshot: docker service rollback when its
+// previous spec is the snapshot (one step back), else a redeploy pinned to the
+// snapshot's images. A service Swarm already rolled back is left alone.
+func (swarmTarget) Restore(ctx context.Context, s *State) error {
+	now, err := s.stackState(ctx)
+	if err != nil {
+		return err
+	}
+	images := map[string]string{}
+	for _, name := range s.Snapshot.Names() {
+		want, svc := s.Snapshot.Services[name].Image, now[name]
+		switch {
+		case svc.Image == want:
+			s.A.Logf("    %s already runs %s", svc.Name, want)
+		case svc.Prev == want:
+			if err := s.Exec.Run(ctx, compose.ServiceRollback(svc.Name)); err != nil {
+				return fmt.Errorf("docker service rollback %s: %w", svc.Name, err)
+			}
+		default:
+			images[name] = want
+		}
+	}
+	if len(images) > 0 {
+		return s.stackDeploy(ctx, images, s.composeEnv(s.previousVersionOr(""), s.previousSHA()))
+	}
+	return nil
+}
+
+// Failing are the containers of the stack's failed tasks, newest first.
+func (swarmTarget) Failing(ctx context.Context, s *State) ([]docker.Container, error) {
+	services, err := s.Docker.StackServices(ctx, s.Compose.Name)
+	if err != nil {
+		return nil, err
+	}
+	var out []docker.Container
+	for _, svc := range services {
+		tasks, err := s.Docker.ServiceTasks(ctx, svc.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range tasks {
+			if t.Err == "" || t.ContainerID == "" {
+				continue
+			}
+			out = append(out, docker.Container{ID: t.ContainerID, Name: svc.Name + "." + t.ID[:min(12, len(t.ID))], Service: svc.Short, Image: t.Image, State: t.State, Health: t.Err})
+			break
+		}
+	}
+	return out, nil
+}
+
+func (swarmTarget) ManualRollback(s *State) []string {
+	var cmds []string
+	for _, name := range s.Snapshot.Names() {
+		cmds = append(cmds, "docker service rollback "+quoteArg(s.Compose.Name+"_"+name))
+	}
+	return cmds
+}
+
+// Finish removes the swarm secrets of this stack that the deploy no longer uses
+// (a value changed, a secret was dropped); one still in use stays.
+func (swarmTarget) Finish(ctx context.Context, s *State) {
+	if s.DryRun {
+		return
+	}
+	all, err := s.Docker.SecretsLabelled(ctx, secretLabel, s.Compose.Name)
+	if err != nil {
+		s.A.Warningf("listing the stack's secrets: %v", err)
+		return
+	}
+	for _, name := range all {
+		if slices.Contains(sortedValues(s.stackSecretNames), name) {
+			continue
+		}
+		if err := s.Docker.RemoveSecret(ctx, name); err != nil {
+			s.A.Logf("    kept secret %s: %v", name, err)
+			continue
+		}
+		s.A.Logf("    removed swarm secret %s (no longer used)", name)
+	}
+}
+
+func sortedValues(m map[string]string) []string {
+	var out []string
+	for _, k := range sortedKeys(m) {
+		out = append(out, m[k])
+	}
+	return out
+}

@@ -1,0 +1,164 @@
+package docker
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/swarm"
+	"github.com/docker/docker/errdefs"
+)
+
+// SwarmManager reports whether the engine is a manager of an active swarm, and
+// its node state otherwise ("inactive", "pending", "error", or "active" on a
+// worker).
+func (c *Client) SwarmManager(ctx context.Context) (bool, string, error) {
+	info, err := c.api.Info(ctx)
+	if err != nil {
+		return false, "", err
+	}
+	return info.Swarm.LocalNodeState == swarm.LocalNodeStateActive && info.Swarm.ControlAvailable, string(info.Swarm.LocalNodeState), nil
+}
+
+// Service is one service of a swarm stack.
+type Service struct {
+	ID      string
+	Name    string // <stack>_<service>
+	Short   string // the service's name in the compose file
+	Image   string // what its spec runs now
+	Prev    string // what its previous spec ran ("" when none)
+	Update  string // update state: updating, completed, paused, rollback_started, rollback_completed, rollback_paused, or ""
+	Message string // the update status message
+	Started  time.Time
+	Version  uint64
+	Replicas int // desired tasks (1 for a global service)
+}
+
+// StackServices lists the services of a stack (docker stack deploy labels them).
+func (c *Client) StackServices(ctx context.Context, stack string) ([]Service, error) {
+	list, err := c.api.ServiceList(ctx, swarmListOptions(stack))
+	if err != nil {
+		return nil, err
+	}
+	var out []Service
+	for _, s := range list {
+		out = append(out, toService(s))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// InspectService reads one service by name or ID.
+func (c *Client) InspectService(ctx context.Context, name string) (Service, error) {
+	s, _, err := c.api.ServiceInspectWithRaw(ctx, name, swarm.ServiceInspectOptions{})
+	if err != nil {
+		return Service{}, err
+	}
+	return toService(s), nil
+}
+
+func toService(s swarm.Service) Service {
+	out := Service{ID: s.ID, Name: s.Spec.Name, Short: s.Spec.Labels["com.docker.stack.namespace"], Version: s.Version.Index}
+	if ns := out.Short; ns != "" && len(out.Name) > len(ns)+1 {
+		out.Short = out.Name[len(ns)+1:]
+	} else {
+		out.Short = out.Name
+	}
+	out.Replicas = 1
+	if m := s.Spec.Mode.Replicated; m != nil && m.Replicas != nil {
+		out.Replicas = int(*m.Replicas)
+	}
+	if cs := s.Spec.TaskTemplate.ContainerSpec; cs != nil {
+		out.Image = cs.Image
+	}
+	if s.PreviousSpec != nil && s.PreviousSpec.TaskTemplate.ContainerSpec != nil {
+		out.Prev = s.PreviousSpec.TaskTemplate.ContainerSpec.Image
+	}
+	if u := s.UpdateStatus; u != nil {
+		out.Update, out.Message = string(u.State), u.Message
+		if u.StartedAt != nil {
+			out.Started = *u.StartedAt
+		}
+	}
+	return out
+}
+
+// Task is one task of a service.
+type Task struct {
+	ID          string
+	State       string // running, failed, shutdown, …
+	Desired     string
+	Err         string
+	Image       string
+	ContainerID string
+	Updated     time.Time
+}
+
+// ServiceTasks lists a service's tasks, newest first.
+func (c *Client) ServiceTasks(ctx context.Context, serviceID string) ([]Task, error) {
+	list, err := c.api.TaskList(ctx, taskListOptions(serviceID))
+	if err != nil {
+		return nil, err
+	}
+	var out []Task
+	for _, t := range list {
+		task := Task{ID: t.ID, State: string(t.Status.State), Desired: string(t.DesiredState), Err: t.Status.Err, Updated: t.UpdatedAt}
+		if t.Spec.ContainerSpec != nil {
+			task.Image = t.Spec.ContainerSpec.Image
+		}
+		if t.Status.ContainerStatus != nil {
+			task.ContainerID = t.Status.ContainerStatus.ContainerID
+		}
+		out = append(out, task)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Updated.After(out[j].Updated) })
+	return out, nil
+}
+
+// EnsureSecret creates a swarm secret with this name and value unless it exists.
+// The value goes to the engine in the request body, never to a disk or argv.
+func (c *Client) EnsureSecret(ctx context.Context, name string, value []byte, labels map[string]string) (created bool, err error) {
+	if _, _, err := c.api.SecretInspectWithRaw(ctx, name); err == nil {
+		return false, nil
+	} else if !errdefs.IsNotFound(err) {
+		return false, err
+	}
+	_, err = c.api.SecretCreate(ctx, swarm.SecretSpec{Annotations: swarm.Annotations{Name: name, Labels: labels}, Data: value})
+	if err != nil {
+		return false, fmt.Errorf("creating secret %s: %w", name, err)
+	}
+	return true, nil
+}
+
+// SecretsLabelled lists the names of the secrets carrying label=value.
+func (c *Client) SecretsLabelled(ctx context.Context, label, value string) ([]string, error) {
+	list, err := c.api.SecretList(ctx, secretListOptions(label, value))
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, s := range list {
+		names = append(names, s.Spec.Name)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// RemoveSecret removes a secret; one still in use is an error from the engine.
+func (c *Client) RemoveSecret(ctx context.Context, name string) error {
+	return c.api.SecretRemove(ctx, name)
+}
+
+func swarmListOptions(stack string) swarm.ServiceListOptions {
+	return swarm.ServiceListOptions{Filters: filters.NewArgs(filters.Arg("label", "com.docker.stack.namespace="+stack))}
+}
+
+func taskListOptions(serviceID string) swarm.TaskListOptions {
+	return swarm.TaskListOptions{Filters: filters.NewArgs(filters.Arg("service", serviceID))}
+}
+
+func secretListOptions(label, value string) swarm.SecretListOptions {
+	return swarm.SecretListOptions{Filters: filters.NewArgs(filters.Arg("label", label+"="+value))}
+}
