@@ -24,13 +24,13 @@ func (c *Client) SwarmManager(ctx context.Context) (bool, string, error) {
 
 // Service is one service of a swarm stack.
 type Service struct {
-	ID      string
-	Name    string // <stack>_<service>
-	Short   string // the service's name in the compose file
-	Image   string // what its spec runs now
-	Prev    string // what its previous spec ran ("" when none)
-	Update  string // update state: updating, completed, paused, rollback_started, rollback_completed, rollback_paused, or ""
-	Message string // the update status message
+	ID       string
+	Name     string // <stack>_<service>
+	Short    string // the service's name in the compose file
+	Image    string // what its spec runs now
+	Prev     string // what its previous spec ran ("" when none)
+	Update   string // update state: updating, completed, paused, rollback_started, rollback_completed, rollback_paused, or ""
+	Message  string // the update status message
 	Started  time.Time
 	Version  uint64
 	Replicas int // desired tasks (1 for a global service)
