@@ -176,4 +176,14 @@ func TestSwarmDeploy(t *testing.T) {
 		assert.True(t, strings.HasPrefix(img, "deploykit-hello:sha-"+sha2+" Running"), img)
 	}
 	assert.Contains(t, r.Summary, "docker service rollback "+a.Name+"_web")
+
+	// Roll back to 1.0.0 by hand: the stack is redeployed at that version.
+	r = a.Rollback("--target", "swarm", "--compose-file", "stack.yaml", "--resolve-image", "never",
+		"--health-url", "", "--smoke-base-url", "", "--smoke-checks", "", "--confirm", "ROLLBACK", "--target-tag", "v1.0.0")
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.Equal(t, "1.0.0", r.Outputs["version"])
+	for _, img := range a.images() {
+		assert.True(t, strings.HasPrefix(img, "deploykit-hello:sha-"+sha1+" Running"), img)
+	}
+	assert.Contains(t, strings.Join(a.HistoryLines(), "\n"), "| production | rollback | 1.0.0 | success |")
 }
