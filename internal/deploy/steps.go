@@ -332,7 +332,7 @@ func (verifyStep) Run(ctx context.Context, s *State) error {
 func (s *State) verify(ctx context.Context) error {
 	health, base := s.In.String("health-url"), s.In.String("smoke-base-url")
 	if health == "" && len(s.Checks) == 0 {
-		return Skip("no health-url or smoke-checks: the containers' own healthchecks (up --wait) decided")
+		return Skip("no health-url or smoke-checks: the containers' own healthchecks decided (up --wait, or the swarm update)")
 	}
 	logf := func(format string, args ...any) { s.A.Logf("    "+format, args...) }
 	var done []string
