@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/compose-spec/compose-go/v2/types"
+
 	"github.com/org/deploy-kit/internal/action"
 	"github.com/org/deploy-kit/internal/compose"
 	"github.com/org/deploy-kit/internal/docker"
@@ -58,7 +60,7 @@ func (swarmTarget) Preflight(ctx context.Context, s *State) ([]string, error) {
 				missing = append(missing, "deploy.update_config.monitor (e.g. 30s)")
 			}
 		}
-		if svc.HealthCheck == nil || svc.HealthCheck.Disable {
+		if !s.hasHealthcheck(ctx, svc.HealthCheck, svc.Image) {
 			missing = append(missing, "healthcheck")
 		}
 		if len(missing) > 0 {
@@ -74,6 +76,16 @@ func (swarmTarget) Preflight(ctx context.Context, s *State) ([]string, error) {
 		return []string{"strict-swarm is false: " + msg}, nil
 	}
 	return []string{"swarm manager; every service updates start-first with rollback"}, nil
+}
+
+// hasHealthcheck: the service defines one, or (when it says nothing) its image
+// does, as far as this engine has the image.
+func (s *State) hasHealthcheck(ctx context.Context, hc *types.HealthCheckConfig, image string) bool {
+	if hc != nil {
+		return !hc.Disable && len(hc.Test) > 0 && hc.Test[0] != "NONE"
+	}
+	has, _ := s.Docker.ImageHasHealthcheck(ctx, image)
+	return has
 }
 
 func (swarmTarget) Snapshot(ctx context.Context, s *State) (Snapshot, error) {

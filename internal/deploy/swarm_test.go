@@ -107,12 +107,20 @@ func TestSwarmDeploy(t *testing.T) {
 	a := newSwarmApp(t)
 
 	// Preflight names each service and what it lacks; nothing is deployed.
-	bare := "services:\n  web:\n    image: deploykit-hello:dev\n    deploy:\n      update_config:\n        order: stop-first\n"
+	bare := "services:\n  web:\n    image: deploykit-hello:not-built\n    deploy:\n      update_config:\n        order: stop-first\n"
 	require.NoError(t, os.WriteFile(filepath.Join(a.Dir, "bare.yaml"), []byte(bare), 0o644))
 	r := a.deploy("--compose-file", "bare.yaml")
 	assert.Equal(t, 2, r.Code, r.Log)
 	assert.Contains(t, r.Log, "::error::target swarm needs safe updates: service web: add deploy.update_config.order: start-first, deploy.update_config.failure_action: rollback, deploy.update_config.monitor (e.g. 30s), healthcheck (or set strict-swarm: false to deploy anyway)")
 	out, _ := exec.Command("docker", "stack", "ls", "--format", "{{.Name}}").Output()
+	assert.NotContains(t, string(out), a.Name)
+
+	// strict-swarm: false only warns; a dry run shows what would happen.
+	r = a.deploy("--compose-file", "bare.yaml", "--strict-swarm=false", "--dry-run")
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.Contains(t, r.Log, "::warning::target swarm needs safe updates: service web: add deploy.update_config.order: start-first")
+	assert.Contains(t, r.Log, "would run: docker stack deploy --with-registry-auth --detach=false --prune --resolve-image never -c "+a.Dir+"/bare.yaml")
+	out, _ = exec.Command("docker", "stack", "ls", "--format", "{{.Name}}").Output()
 	assert.NotContains(t, string(out), a.Name)
 
 	a.release("1.0.0", false)

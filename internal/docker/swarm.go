@@ -22,6 +22,17 @@ func (c *Client) SwarmManager(ctx context.Context) (bool, string, error) {
 	return info.Swarm.LocalNodeState == swarm.LocalNodeStateActive && info.Swarm.ControlAvailable, string(info.Swarm.LocalNodeState), nil
 }
 
+// ImageHasHealthcheck reports whether a local image defines a HEALTHCHECK; known
+// is false when the image is not on this engine.
+func (c *Client) ImageHasHealthcheck(ctx context.Context, ref string) (has, known bool) {
+	img, err := c.api.ImageInspect(ctx, ref)
+	if err != nil || img.Config == nil {
+		return false, false
+	}
+	hc := img.Config.Healthcheck
+	return hc != nil && len(hc.Test) > 0 && hc.Test[0] != "NONE", true
+}
+
 // Service is one service of a swarm stack.
 type Service struct {
 	ID       string
