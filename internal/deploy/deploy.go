@@ -56,8 +56,10 @@ type State struct {
 	Lock            *lock.Lock
 	lockHolder      lock.Holder
 	Snapshot        Snapshot
-	// stackSecretNames are the swarm secrets this deploy wired in, by key.
+	// stackSecretNames are the swarm secrets this deploy wired in, by key;
+	// stackWanted the image it asked each service to run.
 	stackSecretNames map[string]string
+	stackWanted      map[string]string
 
 	// Outcome.
 	Results     []Result

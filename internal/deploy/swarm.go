@@ -194,6 +194,11 @@ func (s *State) stackDeploy(ctx context.Context, images map[string]string, env [
 		return err
 	}
 	s.stackSecretNames = secrets
+	s.stackWanted = map[string]string{}
+	for _, name := range s.deployedServices() {
+		svc, _ := s.Project.GetService(name)
+		s.stackWanted[name] = cmp.Or(images[name], svc.Image)
+	}
 	p := s.Compose
 	p.Env, p.EnvFiles = env, nil
 	if len(images)+len(secrets) > 0 {
@@ -313,18 +318,29 @@ func (s *State) serviceDone(ctx context.Context, svc docker.Service, updated boo
 	return running > 0 && running >= svc.Replicas, nil
 }
 
-// taskError is the newest task error of a service, for messages.
-func (s *State) taskError(ctx context.Context, svc docker.Service) string {
+// failedTask is the newest task of a service that ran the image this deploy
+// asked for and did not stay.
+func (s *State) failedTask(ctx context.Context, svc docker.Service) (docker.Task, bool) {
+	want := s.stackWanted[svc.Short]
 	tasks, err := s.Docker.ServiceTasks(ctx, svc.ID)
-	if err != nil {
-		return ""
+	if want == "" || err != nil {
+		return docker.Task{}, false
 	}
-	for _, t := range tasks {
-		if t.Err != "" {
-			return fmt.Sprintf("; task %.12s (%s) failed: %s", t.ID, t.Image, t.Err)
+	for _, t := range tasks { // newest first
+		if (t.Image == want || strings.HasPrefix(t.Image, want+"@")) && (t.Err != "" || t.Desired != "running") {
+			return t, true
 		}
 	}
-	return ""
+	return docker.Task{}, false
+}
+
+// taskError says how the update's newest task ended, for messages.
+func (s *State) taskError(ctx context.Context, svc docker.Service) string {
+	t, ok := s.failedTask(ctx, svc)
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("; task %.12s (%s) ended %s: %s", t.ID, t.Image, t.State, cmp.Or(t.Err, "no error recorded"))
 }
 
 // Restore returns each service to the snapshot: docker service rollback when its
@@ -355,7 +371,8 @@ func (swarmTarget) Restore(ctx context.Context, s *State) error {
 	return nil
 }
 
-// Failing are the containers of the stack's failed tasks, newest first.
+// Failing are the containers of the tasks that ran each service's update and did
+// not stay (their logs go into the hand-off).
 func (swarmTarget) Failing(ctx context.Context, s *State) ([]docker.Container, error) {
 	services, err := s.Docker.StackServices(ctx, s.Compose.Name)
 	if err != nil {
@@ -363,17 +380,11 @@ func (swarmTarget) Failing(ctx context.Context, s *State) ([]docker.Container, e
 	}
 	var out []docker.Container
 	for _, svc := range services {
-		tasks, err := s.Docker.ServiceTasks(ctx, svc.ID)
-		if err != nil {
-			return nil, err
+		t, ok := s.failedTask(ctx, svc)
+		if !ok || t.ContainerID == "" {
+			continue
 		}
-		for _, t := range tasks {
-			if t.Err == "" || t.ContainerID == "" {
-				continue
-			}
-			out = append(out, docker.Container{ID: t.ContainerID, Name: svc.Name + "." + t.ID[:min(12, len(t.ID))], Service: svc.Short, Image: t.Image, State: t.State, Health: t.Err})
-			break
-		}
+		out = append(out, docker.Container{ID: t.ContainerID, Name: svc.Name + "." + t.ID[:min(12, len(t.ID))], Service: svc.Short, Image: t.Image, State: t.State, Health: t.Err})
 	}
 	return out, nil
 }

@@ -169,6 +169,7 @@ func TestSwarmDeploy(t *testing.T) {
 	// A version whose healthcheck fails: Swarm rolls it back; deploykit fails,
 	// and v2 answers every request meanwhile.
 	a.release("3.0.0", true)
+	sha3 := a.Git("rev-parse", "--short=7", "HEAD")
 	stop = a.load("/version")
 	a.waitAnswer("2.0.0")
 	start := time.Now()
@@ -184,6 +185,9 @@ func TestSwarmDeploy(t *testing.T) {
 		assert.True(t, strings.HasPrefix(img, "deploykit-hello:sha-"+sha2+" Running"), img)
 	}
 	assert.Contains(t, r.Summary, "docker service rollback "+a.Name+"_web")
+	assert.Contains(t, r.Summary, "Swarm rolled the update of "+a.Name+"_web back")
+	assert.Regexp(t, `task \w+ \(deploykit-hello:sha-`+sha3+`\) ended \w+: `, r.Summary, "how the new task ended")
+	assert.Contains(t, r.Summary, "log lines of web ("+a.Name+"_web.", "the failed task's logs")
 
 	// Roll back to 1.0.0 by hand: the stack is redeployed at that version.
 	r = a.Rollback("--target", "swarm", "--compose-file", "stack.yaml", "--resolve-image", "never",
