@@ -60,6 +60,7 @@ type State struct {
 	// stackWanted the image it asked each service to run.
 	stackSecretNames map[string]string
 	stackWanted      map[string]string
+	stackFailed      []docker.Container // failed tasks' containers, with their logs
 
 	// Outcome.
 	Results     []Result

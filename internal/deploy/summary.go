@@ -65,9 +65,12 @@ func (s *State) handOff(ctx context.Context) string {
 		fmt.Fprintf(&b, "- Could not list the containers: %v\n", err)
 	}
 	for _, c := range containers {
-		logs, err := s.Docker.Logs(ctx, c.ID, logLines)
-		if err != nil {
-			logs += fmt.Sprintf("\n(could not read the logs: %v)", err)
+		logs := c.Logs
+		if logs == "" {
+			var err error
+			if logs, err = s.Docker.Logs(ctx, c.ID, logLines); err != nil {
+				logs += fmt.Sprintf("\n(could not read the logs: %v)", err)
+			}
 		}
 		state := c.State
 		if c.Health != "" {

@@ -279,7 +279,7 @@ func (s *State) watchStack(ctx context.Context, before map[string]docker.Service
 				lastLog[name] = progress
 			}
 			if time.Now().After(deadline) {
-				return fmt.Errorf("service %s did not finish its update within wait-timeout %s (state %q)%s", svc.Name, wait, svc.Update, s.taskError(ctx, svc))
+				return fmt.Errorf("service %s did not finish its update within wait-timeout %s (state %q)%s", svc.Name, wait, svc.Update, s.recordFailure(ctx, svc))
 			}
 			select {
 			case <-ctx.Done():
@@ -299,9 +299,9 @@ func (s *State) serviceDone(ctx context.Context, svc docker.Service, updated boo
 		case "completed":
 			return true, nil
 		case "rollback_completed":
-			return false, fmt.Errorf("Swarm rolled the update of %s back: %s%s — the previous version still runs", svc.Name, svc.Message, s.taskError(ctx, svc))
+			return false, fmt.Errorf("Swarm rolled the update of %s back: %s%s — the previous version still runs", svc.Name, svc.Message, s.recordFailure(ctx, svc))
 		case "paused", "rollback_paused":
-			return false, fmt.Errorf("the update of %s is %s: %s%s", svc.Name, svc.Update, svc.Message, s.taskError(ctx, svc))
+			return false, fmt.Errorf("the update of %s is %s: %s%s", svc.Name, svc.Update, svc.Message, s.recordFailure(ctx, svc))
 		}
 		return false, nil
 	}
@@ -334,15 +334,6 @@ func (s *State) failedTask(ctx context.Context, svc docker.Service) (docker.Task
 	return docker.Task{}, false
 }
 
-// taskError says how the update's newest task ended, for messages.
-func (s *State) taskError(ctx context.Context, svc docker.Service) string {
-	t, ok := s.failedTask(ctx, svc)
-	if !ok {
-		return ""
-	}
-	return fmt.Sprintf("; task %.12s (%s) ended %s: %s", t.ID, t.Image, t.State, cmp.Or(t.Err, "no error recorded"))
-}
-
 // Restore returns each service to the snapshot: docker service rollback when its
 // previous spec is the snapshot (one step back), else a redeploy pinned to the
 // snapshot's images. A service Swarm already rolled back is left alone.
@@ -371,22 +362,33 @@ func (swarmTarget) Restore(ctx context.Context, s *State) error {
 	return nil
 }
 
-// Failing are the containers of the tasks that ran each service's update and did
-// not stay (their logs go into the hand-off).
+// Failing are the containers of the tasks that ran a service's update and did
+// not stay, with their logs as read when the update failed (Swarm may remove
+// those containers soon after).
 func (swarmTarget) Failing(ctx context.Context, s *State) ([]docker.Container, error) {
-	services, err := s.Docker.StackServices(ctx, s.Compose.Name)
-	if err != nil {
-		return nil, err
+	return s.stackFailed, nil
+}
+
+// recordFailure keeps the failed task's container and its last log lines for
+// the hand-off, and returns how the task ended, for the error message.
+func (s *State) recordFailure(ctx context.Context, svc docker.Service) string {
+	t, ok := s.failedTask(ctx, svc)
+	if !ok {
+		return ""
 	}
-	var out []docker.Container
-	for _, svc := range services {
-		t, ok := s.failedTask(ctx, svc)
-		if !ok || t.ContainerID == "" {
-			continue
+	if t.ContainerID == "" {
+		t.ContainerID = s.Docker.TaskContainer(ctx, t.ID)
+	}
+	logs := "(the task's container is already gone: no logs)"
+	if t.ContainerID != "" {
+		var err error
+		if logs, err = s.Docker.Logs(ctx, t.ContainerID, logLines); err != nil {
+			logs = fmt.Sprintf("(could not read the logs: %v)", err)
 		}
-		out = append(out, docker.Container{ID: t.ContainerID, Name: svc.Name + "." + t.ID[:min(12, len(t.ID))], Service: svc.Short, Image: t.Image, State: t.State, Health: t.Err})
 	}
-	return out, nil
+	s.stackFailed = append(s.stackFailed, docker.Container{ID: t.ContainerID, Name: svc.Name + "." + t.ID[:min(12, len(t.ID))],
+		Service: svc.Short, Image: t.Image, State: t.State, Health: t.Err, Logs: cmp.Or(logs, "(no output)")})
+	return fmt.Sprintf("; task %.12s (%s) ended %s: %s", t.ID, t.Image, t.State, cmp.Or(t.Err, "no error recorded"))
 }
 
 func (swarmTarget) ManualRollback(s *State) []string {

@@ -126,6 +126,7 @@ type Container struct {
 	State   string   // running, exited, …
 	Health  string   // healthy, unhealthy, starting, or "" without a healthcheck
 	IPs     []string // the container's addresses on its networks
+	Logs    string   // its last log lines, when read already (a swarm task's container may be gone later)
 }
 
 // ProjectContainers lists a compose project's containers (running or not), sorted by

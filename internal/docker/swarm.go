@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/swarm"
 	"github.com/docker/docker/errdefs"
@@ -126,6 +127,17 @@ func (c *Client) ServiceTasks(ctx context.Context, serviceID string) ([]Task, er
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Updated.After(out[j].Updated) })
 	return out, nil
+}
+
+// TaskContainer finds the container of a swarm task on this engine (also one
+// that stopped), by the label Swarm puts on it; "" when there is none.
+func (c *Client) TaskContainer(ctx context.Context, taskID string) string {
+	list, err := c.api.ContainerList(ctx, container.ListOptions{All: true,
+		Filters: filters.NewArgs(filters.Arg("label", "com.docker.swarm.task.id="+taskID))})
+	if err != nil || len(list) == 0 {
+		return ""
+	}
+	return list[0].ID
 }
 
 // EnsureSecret creates a swarm secret with this name and value unless it exists.
