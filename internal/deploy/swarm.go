@@ -270,7 +270,14 @@ func (s *State) watchStack(ctx context.Context, before map[string]docker.Service
 				return err
 			}
 			if done {
-				s.A.Logf("    %s: %s", svc.Name, cmp.Or(svc.Update, "running"))
+				state := "running, unchanged"
+				switch {
+				case updated:
+					state = "update completed"
+				case before[name].ID == "":
+					state = "created, every task running"
+				}
+				s.A.Logf("    %s: %s", svc.Name, state)
 				break
 			}
 			progress := fmt.Sprintf("%s: %s %s", svc.Name, cmp.Or(svc.Update, "starting"), svc.Message)

@@ -146,7 +146,7 @@ func TestSwarmDeploy(t *testing.T) {
 	for _, img := range images {
 		assert.True(t, strings.HasPrefix(img, "deploykit-hello:sha-"+sha2+" Running"), img)
 	}
-	assert.Contains(t, r.Log, "_web: completed")
+	assert.Contains(t, r.Log, a.Name+"_web: update completed")
 	history := strings.Join(a.HistoryLines(), "\n")
 	assert.Contains(t, history, "| production | deploy | 1.0.0 | success |")
 	assert.Contains(t, history, "| production | deploy | 2.0.0 | success |")

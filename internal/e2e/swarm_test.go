@@ -33,7 +33,7 @@ func TestDeployActionWithTargetSwarm(t *testing.T) {
 	seen := later(log)
 	assert.Equal(t, "success", seen["status"], log)
 	assert.Contains(t, log, "docker stack deploy --with-registry-auth --detach=false --prune --resolve-image never")
-	assert.Contains(t, log, project+"_web: running")
+	assert.Contains(t, log, project+"_web: created, every task running")
 	assert.NotContains(t, log, dbPassword)
 
 	out, err := exec.Command("docker", "service", "ps", "--filter", "desired-state=running", "--format", "{{.Image}}", project+"_web").Output()
