@@ -3,7 +3,6 @@ package backup
 import (
 	"context"
 	"io"
-	"strings"
 
 	"github.com/org/deploy-kit/internal/docker"
 )
@@ -67,19 +66,3 @@ func (s server) Close() error {
 
 // formats is every format verify-only can recognise.
 var formats = []Format{pgClusterFormat, pgDatabaseFormat, mysqlFormat, sqliteFormat}
-
-// shellQuote quotes s for a POSIX shell when it needs it, for printed commands.
-func shellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=@%+,") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-func shellJoin(argv []string) string {
-	q := make([]string, len(argv))
-	for i, a := range argv {
-		q[i] = shellQuote(a)
-	}
-	return strings.Join(q, " ")
-}

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/url"
 	"strings"
+
+	"github.com/org/deploy-kit/internal/command"
 )
 
 // mysql dumps every database of a MySQL or MariaDB server inside its container,
@@ -74,7 +76,7 @@ func (m *mysql) RestoreCommand(file string) string {
 	if !m.all() {
 		argv = append(argv, m.db)
 	}
-	return "gunzip -c " + shellQuote(file) + " | " + m.src.shell(argv, env...)
+	return "gunzip -c " + command.Quote(file) + " | " + m.src.shell(argv, env...)
 }
 
 // myConn is where the client connects: a runner, connection options, environment.

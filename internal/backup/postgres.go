@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/url"
 	"strings"
+
+	"github.com/org/deploy-kit/internal/command"
 )
 
 // postgres dumps a whole cluster with pg_dumpall inside its container, or one
@@ -57,9 +59,9 @@ func (p *postgres) RestoreCommand(file string) string {
 		if p.password != "" {
 			env = []string{"PGPASSWORD"}
 		}
-		return "gunzip -c " + shellQuote(file) + " | " + p.src.shell([]string{"psql", "-X", "-U", p.user, "-d", "postgres"}, env...)
+		return "gunzip -c " + command.Quote(file) + " | " + p.src.shell([]string{"psql", "-X", "-U", p.user, "-d", "postgres"}, env...)
 	}
-	return "gunzip -c " + shellQuote(file) + ` | psql -X -v ON_ERROR_STOP=1 --dbname "$DATABASE_URL"`
+	return "gunzip -c " + command.Quote(file) + ` | psql -X -v ON_ERROR_STOP=1 --dbname "$DATABASE_URL"`
 }
 
 // pgConn is where psql connects: a runner and the connection options.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/org/deploy-kit/internal/command"
 	"github.com/org/deploy-kit/internal/docker"
 )
 
@@ -56,7 +57,7 @@ func (r execRunner) shell(argv []string, envNames ...string) string {
 	for _, n := range envNames {
 		cmd = append(cmd, "-e", n)
 	}
-	return shellJoin(append(append(cmd, r.container), argv...))
+	return command.Join(append(append(cmd, r.container), argv...))
 }
 
 func (r execRunner) run(ctx context.Context, p program) error {
@@ -84,7 +85,7 @@ type localRunner struct {
 
 func (localRunner) where() string { return "on the runner" }
 
-func (localRunner) shell(argv []string, _ ...string) string { return shellJoin(argv) }
+func (localRunner) shell(argv []string, _ ...string) string { return command.Join(argv) }
 
 func (r localRunner) run(ctx context.Context, p program) error {
 	path, err := exec.LookPath(p.Argv[0])

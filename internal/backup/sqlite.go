@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	_ "modernc.org/sqlite" // database/sql driver "sqlite", pure Go
+
+	"github.com/org/deploy-kit/internal/command"
 )
 
 // sqlite copies a live database file with VACUUM INTO, which reads one consistent
@@ -32,7 +34,7 @@ func (s *sqlite) Plan() []string {
 }
 
 func (s *sqlite) RestoreCommand(file string) string {
-	return "gunzip -c " + shellQuote(file) + " > " + shellQuote(s.path)
+	return "gunzip -c " + command.Quote(file) + " > " + command.Quote(s.path)
 }
 
 // openSQLite opens an existing database file; it never creates one.

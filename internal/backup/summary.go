@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/org/deploy-kit/internal/action"
+	"github.com/org/deploy-kit/internal/command"
 )
 
 func cell(s string) string { return strings.NewReplacer("|", "\\|", "\n", " ").Replace(s) }
@@ -67,7 +68,7 @@ func (j *job) summary(took time.Duration, failed error) string {
 	}
 	if failed == nil || j.published {
 		fmt.Fprintf(&b, "\n#### Restore this backup\n\n%s\n\n```sh\ncd %s && sha256sum -c %s\n%s\n```\n",
-			restoreNote(j.engine), shellQuote(j.dir), shellQuote(filepath.Base(j.final)+".sha256"), j.engine.RestoreCommand(j.final))
+			restoreNote(j.engine), command.Quote(j.dir), command.Quote(filepath.Base(j.final)+".sha256"), j.engine.RestoreCommand(j.final))
 	}
 	return b.String()
 }

@@ -27,15 +27,20 @@ type Cmd struct {
 }
 
 // String renders the command for logs, quoting arguments a shell would split.
-func (c Cmd) String() string {
-	parts := make([]string, len(c.Argv))
-	for i, a := range c.Argv {
-		parts[i] = quote(a)
+func (c Cmd) String() string { return Join(c.Argv) }
+
+// Join renders argv as one shell command line, each argument quoted when a shell
+// would split or expand it: for logs and for commands a person pastes.
+func Join(argv []string) string {
+	parts := make([]string, len(argv))
+	for i, a := range argv {
+		parts[i] = Quote(a)
 	}
 	return strings.Join(parts, " ")
 }
 
-func quote(s string) string {
+// Quote quotes s for a POSIX shell when it needs it (” for the empty string).
+func Quote(s string) string {
 	if s == "" {
 		return "''"
 	}

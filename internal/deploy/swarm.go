@@ -14,6 +14,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 
 	"github.com/org/deploy-kit/internal/action"
+	"github.com/org/deploy-kit/internal/command"
 	"github.com/org/deploy-kit/internal/compose"
 	"github.com/org/deploy-kit/internal/docker"
 )
@@ -401,7 +402,7 @@ func (s *State) recordFailure(ctx context.Context, svc docker.Service) string {
 func (swarmTarget) ManualRollback(s *State) []string {
 	var cmds []string
 	for _, name := range s.Snapshot.Names() {
-		cmds = append(cmds, "docker service rollback "+quoteArg(s.Compose.Name+"_"+name))
+		cmds = append(cmds, "docker service rollback "+command.Quote(s.Compose.Name+"_"+name))
 	}
 	return cmds
 }

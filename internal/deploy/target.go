@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/org/deploy-kit/internal/action"
+	"github.com/org/deploy-kit/internal/command"
 	"github.com/org/deploy-kit/internal/compose"
 	"github.com/org/deploy-kit/internal/docker"
 	"github.com/org/deploy-kit/internal/verify"
@@ -373,18 +374,11 @@ func (composeTarget) ManualRollback(s *State) []string {
 		}
 	}
 	up := compose.ManualCommand(p.Up(compose.UpOptions{Services: s.Snapshot.Names(), NoDeps: s.Service != ""}))
-	vars := []string{"DEPLOY_VERSION=" + quoteArg(s.previousVersionOr(""))}
+	vars := []string{"DEPLOY_VERSION=" + command.Quote(s.previousVersionOr(""))}
 	if sha := s.previousSHA(); sha != "" {
 		vars = append(vars, "DEPLOY_SHA="+sha, "DEPLOY_TAG=sha-"+sha[:min(7, len(sha))])
 	}
-	vars = append(vars, "DEPLOY_ENV="+quoteArg(s.Environment))
-	cmds = append(cmds, "cd "+quoteArg(filepath.Dir(s.ComposeFile))+" && "+strings.Join(vars, " ")+" "+up)
+	vars = append(vars, "DEPLOY_ENV="+command.Quote(s.Environment))
+	cmds = append(cmds, "cd "+command.Quote(filepath.Dir(s.ComposeFile))+" && "+strings.Join(vars, " ")+" "+up)
 	return cmds
-}
-
-func quoteArg(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=+") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
