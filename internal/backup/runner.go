@@ -119,7 +119,8 @@ func output(ctx context.Context, r runner, p program) (string, error) {
 }
 
 // tailBuffer keeps the last max bytes written to it: a tool's error message
-// without holding a chatty stderr in memory.
+// without holding a chatty stderr in memory, or a dump's trailer. Safe for the
+// goroutines of docker exec's stream copier.
 type tailBuffer struct {
 	mu  sync.Mutex
 	max int
@@ -129,6 +130,10 @@ type tailBuffer struct {
 func (b *tailBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if len(p) >= b.max {
+		b.buf = append(b.buf[:0], p[len(p)-b.max:]...)
+		return len(p), nil
+	}
 	b.buf = append(b.buf, p...)
 	if over := len(b.buf) - b.max; over > 0 {
 		b.buf = append(b.buf[:0], b.buf[over:]...)
@@ -136,30 +141,17 @@ func (b *tailBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (b *tailBuffer) last() string {
+// bytes are the last bytes written.
+func (b *tailBuffer) bytes() []byte {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	s := strings.TrimSpace(string(b.buf))
-	if s == "" {
-		return "(no error output)"
-	}
-	return s
+	return b.buf
 }
 
-// tailBytes keeps the last n bytes of a stream (the dump's trailer).
-type tailBytes struct {
-	n   int
-	buf []byte
-}
-
-func (t *tailBytes) Write(p []byte) (int, error) {
-	if len(p) >= t.n {
-		t.buf = append(t.buf[:0], p[len(p)-t.n:]...)
-		return len(p), nil
+// last is the tail as an error message.
+func (b *tailBuffer) last() string {
+	if s := strings.TrimSpace(string(b.bytes())); s != "" {
+		return s
 	}
-	t.buf = append(t.buf, p...)
-	if over := len(t.buf) - t.n; over > 0 {
-		t.buf = append(t.buf[:0], t.buf[over:]...)
-	}
-	return len(p), nil
+	return "(no error output)"
 }

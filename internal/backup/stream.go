@@ -159,7 +159,7 @@ func verifyStream(compressed io.Reader, candidates []Format) (verified, error) {
 	head := make([]byte, headTailSize)
 	n, err := io.ReadFull(zr, head)
 	head = head[:n]
-	tail := &tailBytes{n: headTailSize}
+	tail := &tailBuffer{max: headTailSize}
 	tail.Write(head)
 	if err == nil {
 		var rest int64
@@ -180,7 +180,7 @@ func verifyStream(compressed io.Reader, candidates []Format) (verified, error) {
 	v.Checks = append(v.Checks, fmt.Sprintf("gzip stream complete: %d bytes decompressed", v.Raw))
 	var wrongFormat, damaged error
 	for _, f := range candidates {
-		err := f.Check(head, tail.buf, v.Raw)
+		err := f.Check(head, tail.bytes(), v.Raw)
 		if err == nil {
 			v.Format = f.Name()
 			v.Checks = append(v.Checks, f.Name()+" header and completion trailer present")
