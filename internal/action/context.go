@@ -208,6 +208,10 @@ func fileCommand(write func(), what, path string) (err error) {
 	return nil
 }
 
+// Cell makes s safe inside a Markdown table cell of a summary: pipes escaped,
+// newlines flattened.
+func Cell(s string) string { return strings.NewReplacer("|", "\\|", "\n", " ").Replace(s) }
+
 // Summary appends Markdown to the job summary (GITHUB_STEP_SUMMARY) and prints the
 // same text in the log, since Gitea before 1.27 and act only show the log.
 func (c *Context) Summary(markdown string) error {

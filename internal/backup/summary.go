@@ -15,8 +15,6 @@ import (
 	"github.com/org/deploy-kit/internal/command"
 )
 
-func cell(s string) string { return strings.NewReplacer("|", "\\|", "\n", " ").Replace(s) }
-
 // summary is the job summary: what was backed up where, how it was checked, the
 // steps, and the exact commands that restore this file.
 func (j *job) summary(took time.Duration, failed error) string {
@@ -28,9 +26,9 @@ func (j *job) summary(took time.Duration, failed error) string {
 	fmt.Fprintf(&b, "### deploykit backup: %s — %s\n\n", status, j.name)
 	switch {
 	case failed != nil && j.published:
-		fmt.Fprintf(&b, "**%s.** The verified backup %s was kept; the steps after it did not all run.\n\n", cell(failed.Error()), j.final)
+		fmt.Fprintf(&b, "**%s.** The verified backup %s was kept; the steps after it did not all run.\n\n", action.Cell(failed.Error()), j.final)
 	case failed != nil:
-		fmt.Fprintf(&b, "**%s.** No backup file was kept and nothing was deleted.\n\n", cell(failed.Error()))
+		fmt.Fprintf(&b, "**%s.** No backup file was kept and nothing was deleted.\n\n", action.Cell(failed.Error()))
 	}
 	if failed != nil {
 		if url := j.a.JobURL(); url != "" {
@@ -38,7 +36,7 @@ func (j *job) summary(took time.Duration, failed error) string {
 		}
 	}
 	b.WriteString("| | |\n|---|---|\n")
-	row := func(k, v string) { fmt.Fprintf(&b, "| %s | %s |\n", k, cell(v)) }
+	row := func(k, v string) { fmt.Fprintf(&b, "| %s | %s |\n", k, action.Cell(v)) }
 	row("Engine", j.name)
 	row("Source", j.engine.Source())
 	if failed == nil || j.published {
@@ -64,7 +62,7 @@ func (j *job) summary(took time.Duration, failed error) string {
 		if r.outcome != "skipped" {
 			t = r.took.Round(time.Millisecond).String()
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r.step, r.outcome, t, cell(r.detail))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r.step, r.outcome, t, action.Cell(r.detail))
 	}
 	if failed == nil || j.published {
 		fmt.Fprintf(&b, "\n#### Restore this backup\n\n%s\n\n```sh\ncd %s && sha256sum -c %s\n%s\n```\n",
@@ -108,11 +106,11 @@ func verifyOnly(a *action.Context, file string, minSize int64) error {
 	}
 	var b strings.Builder
 	if err != nil {
-		fmt.Fprintf(&b, "### deploykit backup --verify-only: failed\n\n**%s**\n", cell(err.Error()))
+		fmt.Fprintf(&b, "### deploykit backup --verify-only: failed\n\n**%s**\n", action.Cell(err.Error()))
 	} else {
 		fmt.Fprintf(&b, "### deploykit backup --verify-only: ok — %s\n\n| check | |\n|---|---|\n", file)
 		for _, c := range v.Checks {
-			fmt.Fprintf(&b, "| %s | ok |\n", cell(c))
+			fmt.Fprintf(&b, "| %s | ok |\n", action.Cell(c))
 		}
 	}
 	if serr := a.Summary(b.String()); serr != nil {

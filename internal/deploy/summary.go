@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/org/deploy-kit/internal/action"
 )
 
 // logLines is how much of a failing service's log the hand-off shows.
@@ -31,7 +33,7 @@ func (s *State) summary() string {
 		if r.Outcome != Skipped {
 			d = r.Duration.Round(time.Millisecond).String()
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r.Step, r.Outcome, d, cell(r.Detail))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r.Step, r.Outcome, d, action.Cell(r.Detail))
 	}
 	if s.PreviousVersion != "" {
 		fmt.Fprintf(&b, "\nPrevious version on %s: %s.\n", s.Environment, s.PreviousVersion)
@@ -42,10 +44,6 @@ func (s *State) summary() string {
 	return b.String()
 }
 
-func cell(s string) string {
-	return strings.NewReplacer("|", "\\|", "\n", " ").Replace(s)
-}
-
 // handOff is the Markdown a person needs after a failed deploy: where the job is,
 // what failed, the logs of the failing service, and how to roll back by hand.
 func (s *State) handOff(ctx context.Context) string {
@@ -54,7 +52,7 @@ func (s *State) handOff(ctx context.Context) string {
 	if job := s.A.JobURL(); job != "" {
 		fmt.Fprintf(&b, "- Job: %s\n", job)
 	}
-	fmt.Fprintf(&b, "- Failing step: **%s**: %s\n", s.FailedStep, cell(s.FailedErr.Error()))
+	fmt.Fprintf(&b, "- Failing step: **%s**: %s\n", s.FailedStep, action.Cell(s.FailedErr.Error()))
 	if len(s.Snapshot.Services) > 0 {
 		fmt.Fprintf(&b, "- Roll back to %s by hand (what auto-rollback does):\n\n```sh\n%s\n```\n", s.rollbackVersion(), strings.Join(s.Target.ManualRollback(s), "\n"))
 	} else {

@@ -325,7 +325,7 @@ func (r *report) finish(runErr error) error {
 			if f.Error {
 				level = "**error**"
 			}
-			fmt.Fprintf(&b, "| %s %s: %s | %s | %s |\n", level, f.Rule, cell(f.Message), where, cell(f.Fix))
+			fmt.Fprintf(&b, "| %s %s: %s | %s | %s |\n", level, f.Rule, action.Cell(f.Message), where, action.Cell(f.Fix))
 		}
 	}
 	var errs []error
@@ -340,8 +340,6 @@ func (r *report) finish(runErr error) error {
 	errs = append(errs, r.a.Summary(b.String()))
 	return errors.Join(errs...)
 }
-
-func cell(s string) string { return strings.NewReplacer("|", "\\|", "\n", " ").Replace(s) }
 
 func fixSuffix(fix string) string {
 	if fix == "" {
