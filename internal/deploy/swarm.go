@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -85,8 +86,7 @@ func (s *State) hasHealthcheck(ctx context.Context, hc *types.HealthCheckConfig,
 	if hc != nil {
 		return !hc.Disable && len(hc.Test) > 0 && hc.Test[0] != "NONE"
 	}
-	has, _ := s.Docker.ImageHasHealthcheck(ctx, image)
-	return has
+	return s.Docker.ImageHasHealthcheck(ctx, image)
 }
 
 func (swarmTarget) Snapshot(ctx context.Context, s *State) (Snapshot, error) {
@@ -139,13 +139,13 @@ func (s *State) overrideFile(images, secrets map[string]string) (string, error) 
 	var b strings.Builder
 	if len(images) > 0 {
 		b.WriteString("services:\n")
-		for _, svc := range sortedKeys(images) {
+		for _, svc := range slices.Sorted(maps.Keys(images)) {
 			fmt.Fprintf(&b, "  %q:\n    image: %q\n", svc, images[svc])
 		}
 	}
 	if len(secrets) > 0 {
 		b.WriteString("secrets:\n")
-		for _, key := range sortedKeys(secrets) {
+		for _, key := range slices.Sorted(maps.Keys(secrets)) {
 			fmt.Fprintf(&b, "  %q:\n    external: true\n    name: %q\n", key, secrets[key])
 		}
 	}
@@ -166,15 +166,6 @@ func (s *State) overrideFile(images, secrets map[string]string) (string, error) 
 		return "", err
 	}
 	return f.Name(), nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 func (swarmTarget) Apply(ctx context.Context, s *State) error {
@@ -418,8 +409,9 @@ func (swarmTarget) Finish(ctx context.Context, s *State) {
 		s.A.Warningf("listing the stack's secrets: %v", err)
 		return
 	}
+	inUse := slices.Collect(maps.Values(s.stackSecretNames))
 	for _, name := range all {
-		if slices.Contains(sortedValues(s.stackSecretNames), name) {
+		if slices.Contains(inUse, name) {
 			continue
 		}
 		if err := s.Docker.RemoveSecret(ctx, name); err != nil {
@@ -428,12 +420,4 @@ func (swarmTarget) Finish(ctx context.Context, s *State) {
 		}
 		s.A.Logf("    removed swarm secret %s (no longer used)", name)
 	}
-}
-
-func sortedValues(m map[string]string) []string {
-	var out []string
-	for _, k := range sortedKeys(m) {
-		out = append(out, m[k])
-	}
-	return out
 }

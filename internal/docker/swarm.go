@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -23,15 +24,15 @@ func (c *Client) SwarmManager(ctx context.Context) (bool, string, error) {
 	return info.Swarm.LocalNodeState == swarm.LocalNodeStateActive && info.Swarm.ControlAvailable, string(info.Swarm.LocalNodeState), nil
 }
 
-// ImageHasHealthcheck reports whether a local image defines a HEALTHCHECK; known
-// is false when the image is not on this engine.
-func (c *Client) ImageHasHealthcheck(ctx context.Context, ref string) (has, known bool) {
+// ImageHasHealthcheck reports whether a local image defines a HEALTHCHECK (false
+// also when the image is not on this engine).
+func (c *Client) ImageHasHealthcheck(ctx context.Context, ref string) bool {
 	img, err := c.api.ImageInspect(ctx, ref)
 	if err != nil || img.Config == nil {
-		return false, false
+		return false
 	}
 	hc := img.Config.Healthcheck
-	return hc != nil && len(hc.Test) > 0 && hc.Test[0] != "NONE", true
+	return hc != nil && len(hc.Test) > 0 && hc.Test[0] != "NONE"
 }
 
 // Service is one service of a swarm stack.
@@ -44,13 +45,13 @@ type Service struct {
 	Update   string // update state: updating, completed, paused, rollback_started, rollback_completed, rollback_paused, or ""
 	Message  string // the update status message
 	Started  time.Time
-	Version  uint64
 	Replicas int // desired tasks (1 for a global service)
 }
 
 // StackServices lists the services of a stack (docker stack deploy labels them).
 func (c *Client) StackServices(ctx context.Context, stack string) ([]Service, error) {
-	list, err := c.api.ServiceList(ctx, swarmListOptions(stack))
+	list, err := c.api.ServiceList(ctx, swarm.ServiceListOptions{
+		Filters: filters.NewArgs(filters.Arg("label", "com.docker.stack.namespace="+stack))})
 	if err != nil {
 		return nil, err
 	}
@@ -72,11 +73,9 @@ func (c *Client) InspectService(ctx context.Context, name string) (Service, erro
 }
 
 func toService(s swarm.Service) Service {
-	out := Service{ID: s.ID, Name: s.Spec.Name, Short: s.Spec.Labels["com.docker.stack.namespace"], Version: s.Version.Index}
-	if ns := out.Short; ns != "" && len(out.Name) > len(ns)+1 {
-		out.Short = out.Name[len(ns)+1:]
-	} else {
-		out.Short = out.Name
+	out := Service{ID: s.ID, Name: s.Spec.Name, Short: s.Spec.Name}
+	if ns := s.Spec.Labels["com.docker.stack.namespace"]; ns != "" {
+		out.Short = strings.TrimPrefix(s.Spec.Name, ns+"_")
 	}
 	out.Replicas = 1
 	if m := s.Spec.Mode.Replicated; m != nil && m.Replicas != nil {
@@ -110,7 +109,7 @@ type Task struct {
 
 // ServiceTasks lists a service's tasks, newest first.
 func (c *Client) ServiceTasks(ctx context.Context, serviceID string) ([]Task, error) {
-	list, err := c.api.TaskList(ctx, taskListOptions(serviceID))
+	list, err := c.api.TaskList(ctx, swarm.TaskListOptions{Filters: filters.NewArgs(filters.Arg("service", serviceID))})
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +156,7 @@ func (c *Client) EnsureSecret(ctx context.Context, name string, value []byte, la
 
 // SecretsLabelled lists the names of the secrets carrying label=value.
 func (c *Client) SecretsLabelled(ctx context.Context, label, value string) ([]string, error) {
-	list, err := c.api.SecretList(ctx, secretListOptions(label, value))
+	list, err := c.api.SecretList(ctx, swarm.SecretListOptions{Filters: filters.NewArgs(filters.Arg("label", label+"="+value))})
 	if err != nil {
 		return nil, err
 	}
@@ -172,16 +171,4 @@ func (c *Client) SecretsLabelled(ctx context.Context, label, value string) ([]st
 // RemoveSecret removes a secret; one still in use is an error from the engine.
 func (c *Client) RemoveSecret(ctx context.Context, name string) error {
 	return c.api.SecretRemove(ctx, name)
-}
-
-func swarmListOptions(stack string) swarm.ServiceListOptions {
-	return swarm.ServiceListOptions{Filters: filters.NewArgs(filters.Arg("label", "com.docker.stack.namespace="+stack))}
-}
-
-func taskListOptions(serviceID string) swarm.TaskListOptions {
-	return swarm.TaskListOptions{Filters: filters.NewArgs(filters.Arg("service", serviceID))}
-}
-
-func secretListOptions(label, value string) swarm.SecretListOptions {
-	return swarm.SecretListOptions{Filters: filters.NewArgs(filters.Arg("label", label+"="+value))}
 }
