@@ -472,7 +472,7 @@ func hostCopyStep(_ context.Context, j *job) error {
 			return fmt.Errorf("copying to host-path: %w", diskFull(err, f.to))
 		}
 	}
-	if _, err := checkSumFile(dst); err != nil {
+	if err := checkSumFile(dst); err != nil {
 		return err
 	}
 	j.hostFile, j.detail = dst, dst+" (checksum verified)"

@@ -110,26 +110,31 @@ type verified struct {
 const headTailSize = 4096
 
 // verifyFile decompresses the whole file and checks size, gzip stream and the
-// dump's header and trailer (--verify-only).
-func verifyFile(file string, minSize int64, candidates []Format) (verified, error) {
+// dump's header and trailer (--verify-only); it returns the file's SHA-256 too,
+// hashed in the same read.
+func verifyFile(file string, minSize int64, candidates []Format) (verified, string, error) {
 	st, err := os.Stat(file)
 	if err != nil {
-		return verified{}, err
+		return verified{}, "", err
 	}
 	if err := checkSize(file, st.Size(), minSize); err != nil {
-		return verified{}, err
+		return verified{}, "", err
 	}
 	f, err := os.Open(file)
 	if err != nil {
-		return verified{}, err
+		return verified{}, "", err
 	}
 	defer f.Close()
-	v, err := verifyStream(f, candidates)
+	hash := sha256.New()
+	v, err := verifyStream(io.TeeReader(f, hash), candidates)
 	if err != nil {
-		return v, fmt.Errorf("%s: %w", file, err)
+		return v, "", fmt.Errorf("%s: %w", file, err)
+	}
+	if _, err := io.Copy(hash, f); err != nil { // whatever the gzip reader left
+		return v, "", err
 	}
 	v.Checks = append([]string{sizeCheck(st.Size(), minSize)}, v.Checks...)
-	return v, nil
+	return v, hex.EncodeToString(hash.Sum(nil)), nil
 }
 
 func checkSize(file string, size, minSize int64) error {
@@ -199,23 +204,28 @@ func verifyStream(compressed io.Reader, candidates []Format) (verified, error) {
 }
 
 // checkSumFile compares file with the sha256sum-style file beside it.
-func checkSumFile(file string) (string, error) {
+func checkSumFile(file string) error {
+	got, err := fileSHA256(file)
+	if err != nil {
+		return err
+	}
+	return compareSum(file, got)
+}
+
+// compareSum compares got, the SHA-256 of file, with the file's .sha256.
+func compareSum(file, got string) error {
 	want, err := os.ReadFile(file + ".sha256")
 	if err != nil {
-		return "", err
+		return err
 	}
 	fields := strings.Fields(string(want))
 	if len(fields) == 0 {
-		return "", fmt.Errorf("%s.sha256 is empty", file)
-	}
-	got, err := fileSHA256(file)
-	if err != nil {
-		return "", err
+		return fmt.Errorf("%s.sha256 is empty", file)
 	}
 	if fields[0] != got {
-		return "", fmt.Errorf("%s does not match %s.sha256: the file changed after it was written (sha256 %s, recorded %s)", file, file, got, fields[0])
+		return fmt.Errorf("%s does not match %s.sha256: the file changed after it was written (sha256 %s, recorded %s)", file, file, got, fields[0])
 	}
-	return got, nil
+	return nil
 }
 
 func fileSHA256(file string) (string, error) {

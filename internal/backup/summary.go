@@ -92,16 +92,15 @@ func restoreNote(e Engine) string {
 // verifyOnly is `deploykit backup --verify-only <file>`: the verify step on an
 // existing file, and its .sha256 when one is beside it.
 func verifyOnly(a *action.Context, file string, minSize int64) error {
-	v, err := verifyFile(file, minSize, formats)
-	sum := ""
+	v, sum, err := verifyFile(file, minSize, formats)
 	if err == nil {
-		sum, err = checkSumFile(file)
+		err = compareSum(file, sum)
 		switch {
 		case err == nil:
 			v.Checks = append(v.Checks, "matches "+filepath.Base(file)+".sha256")
 		case errors.Is(err, fs.ErrNotExist):
 			v.Checks = append(v.Checks, "no .sha256 beside it to compare with")
-			sum, err = fileSHA256(file)
+			err = nil
 		}
 	}
 	var b strings.Builder

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -43,6 +44,9 @@ func TestVerifyOnly(t *testing.T) {
 	require.Equal(t, 0, r.Code, r.Log)
 	assert.Equal(t, good, r.Outputs["path"])
 	assert.Equal(t, fmt.Sprint(len(data)), r.Outputs["size"])
+	recorded, err := os.ReadFile(good + ".sha256")
+	require.NoError(t, err)
+	assert.Equal(t, strings.Fields(string(recorded))[0], r.Outputs["sha256"])
 	assert.Contains(t, r.Summary, "### deploykit backup --verify-only: ok")
 	assert.Contains(t, r.Summary, "| sqlite header and completion trailer present | ok |")
 	assert.Contains(t, r.Summary, "| matches "+filepath.Base(good)+".sha256 | ok |")
