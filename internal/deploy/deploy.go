@@ -192,6 +192,9 @@ func newState(a *action.Context, in *action.Inputs) (*State, error) {
 	s.LockDir = filepath.Join(filepath.Dir(s.History.Path), "locks")
 	s.Target = composeTarget{}
 	if in.String("target") == "swarm" {
+		if in.String("strategy") != "recreate" {
+			return nil, action.Usagef("input strategy: %s applies to target compose; on swarm each service's update_config decides how tasks are replaced", in.String("strategy"))
+		}
 		s.Target = swarmTarget{}
 	}
 	return s, nil

@@ -58,6 +58,7 @@ func TestBadInputAndPreflightChangeNothing(t *testing.T) {
 		{"unknown git ref", []string{"--git-ref", "v9.9.9"}, 2, `input git-ref: "v9.9.9" does not name a commit in ` + a.Dir},
 		{"bad project name", []string{"--project-name", "My App"}, 2, `input project-name: "My App" is not a compose project name`},
 		{"relative history file", []string{"--history-file", "history.log"}, 2, `input history-file: "history.log" must be an absolute path on the Docker host`},
+		{"rolling on swarm", []string{"--target", "swarm", "--strategy", "rolling"}, 2, "input strategy: rolling applies to target compose; on swarm each service's update_config decides how tasks are replaced"},
 		{"backup without a database", []string{"--backup"}, 2, "engine postgres needs exactly one of the inputs backup-container (dump inside the database's container) and backup-database-url (dump from the runner)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -40,9 +40,6 @@ func (swarmTarget) Preflight(ctx context.Context, s *State) ([]string, error) {
 	if !manager {
 		return nil, action.Failedf("target swarm: this Docker engine is not a swarm manager (swarm state %q): run the job on a manager node, or docker swarm init", state)
 	}
-	if s.In.String("strategy") != "recreate" {
-		return nil, action.Usagef("input strategy: %s applies to target compose; on swarm each service's update_config decides how tasks are replaced", s.In.String("strategy"))
-	}
 	var problems []string
 	for _, name := range s.deployedServices() {
 		svc, _ := s.Project.GetService(name)
