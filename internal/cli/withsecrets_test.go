@@ -37,12 +37,16 @@ func secretEnv() []string {
 	return env
 }
 
-// envFiles lists the secret env files in dir.
+// envFiles lists the secret env files in dir and in the kit's own directory under it.
 func envFiles(t *testing.T, dir string) []string {
 	t.Helper()
-	m, err := filepath.Glob(filepath.Join(dir, secretfile.FilePrefix+"*"))
-	require.NoError(t, err)
-	return m
+	var files []string
+	for _, d := range []string{dir, secretfile.Dir(dir)} {
+		m, err := filepath.Glob(filepath.Join(d, secretfile.FilePrefix+"*"))
+		require.NoError(t, err)
+		files = append(files, m...)
+	}
+	return files
 }
 
 func TestWithSecretsRunsTheCommandAndShredsTheFile(t *testing.T) {
@@ -225,4 +229,25 @@ func TestSecretsReachContainersThroughCompose(t *testing.T) {
 			assert.Empty(t, envFiles(t, tmp))
 		})
 	}
+}
+
+// TestWithSecretsWithoutGitHubWorkspaceRefusesTheCheckout: outside a runner the
+// workspace is the current directory, and the git checkout around it counts too.
+func TestWithSecretsWithoutGitHubWorkspaceRefusesTheCheckout(t *testing.T) {
+	top := t.TempDir()
+	out, err := exec.Command("git", "init", "-q", top).CombinedOutput()
+	require.NoError(t, err, string(out))
+	sub, tmp := filepath.Join(top, "deploy"), filepath.Join(top, "tmp")
+	require.NoError(t, os.Mkdir(sub, 0o755))
+	require.NoError(t, os.Mkdir(tmp, 0o755))
+	marker := filepath.Join(t.TempDir(), "ran")
+	cmd := deploykit(t, []string{"RUNNER_TEMP=" + tmp, "ENV_PLAIN=x"}, "with-secrets", "--", "touch", marker)
+	cmd.Dir = sub
+	got, _ := cmd.CombinedOutput()
+	assert.Equal(t, 1, cmd.ProcessState.ExitCode(), string(got))
+	assert.Equal(t, "error: secret env file directory "+tmp+" is inside the workspace "+top+": set RUNNER_TEMP to a directory outside it\n", string(got))
+	assert.NoFileExists(t, marker)
+	entries, err := os.ReadDir(tmp)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "nothing written in the checkout")
 }

@@ -40,8 +40,6 @@ func (s *State) planGit(ctx context.Context) error {
 	g := GitInfo{Dir: ws, SHA: strings.TrimSpace(head)}
 	if b, err := s.Exec.Output(ctx, git.CurrentBranch(ws)); err == nil {
 		g.Branch = strings.TrimSpace(b)
-	} else if ref := s.A.Getenv("GITHUB_REF"); strings.HasPrefix(ref, "refs/heads/") {
-		g.Branch = strings.TrimPrefix(ref, "refs/heads/")
 	}
 	g.Default = s.defaultBranch(ctx)
 
@@ -58,8 +56,6 @@ func (s *State) planGit(ctx context.Context) error {
 			}
 		}
 	}
-	g.OnDefault = g.Branch != "" && g.Branch == g.Default && (ref == "" || ref == g.Branch || ref == "refs/heads/"+g.Branch) && g.Dir == ws
-
 	if g.Current, err = version.Read(g.Dir); err != nil {
 		return action.Usagef("%v", err)
 	}
@@ -67,10 +63,15 @@ func (s *State) planGit(ctx context.Context) error {
 	switch {
 	case bump == "none":
 		g.ReadOnly = "version-bump is none"
-	case !g.OnDefault:
+	case g.Branch != "" && g.Branch != g.Default, g.Dir != ws:
 		g.ReadOnly = fmt.Sprintf("not the default branch %s (deploying %s): versions are bumped only there", g.Default, describeRef(g, ref))
 	default:
-		g.Bump = bump
+		if g.ReadOnly, err = s.notDefaultTip(ctx, g); err != nil {
+			return err
+		}
+		if g.ReadOnly == "" {
+			g.OnDefault, g.Bump = true, bump
+		}
 	}
 	s.Git = g
 	if g.Bump != "" {
@@ -96,6 +97,36 @@ func (s *State) planGit(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// notDefaultTip says why the checkout must not be released as the next version,
+// or "" when it may: the commit deployed is the tip of the default branch as the
+// remote has it now, and no tracked file differs from it. The branch name the job
+// was started for (GITHUB_REF, workflow_run's head_branch) is never trusted for
+// this: a fork's pull request can carry a branch called main.
+func (s *State) notDefaultTip(ctx context.Context, g GitInfo) (string, error) {
+	if !git.ValidRef(g.Default) {
+		return "", action.Failedf("the default branch name %q is not a branch name", g.Default)
+	}
+	out, err := s.Exec.Output(ctx, git.RemoteBranch(g.Dir, remote, g.Default))
+	if err != nil {
+		return "", action.Failedf("version-bump: cannot read %s/%s to check that %s is its tip: %v", remote, g.Default, g.SHA[:7], err)
+	}
+	tip, _, _ := strings.Cut(strings.TrimSpace(out), "\t")
+	switch {
+	case tip == "":
+		return fmt.Sprintf("%s has no branch %s", remote, g.Default), nil
+	case tip != g.SHA:
+		return fmt.Sprintf("%s is not the tip of %s/%s (%s): versions are bumped only there", g.SHA[:7], remote, g.Default, tip[:min(7, len(tip))]), nil
+	}
+	changes, err := s.Exec.Output(ctx, git.TrackedChanges(g.Dir))
+	if err != nil {
+		return "", action.Failedf("version-bump: %v", err)
+	}
+	if changes = strings.TrimSpace(changes); changes != "" {
+		return "", action.Failedf("version-bump: the checkout %s has uncommitted changes to tracked files (%s): a release is cut only from a clean checkout of %s/%s; commit or discard them first", g.Dir, strings.Join(strings.Fields(changes), " "), remote, g.Default)
+	}
+	return "", nil
 }
 
 func describeRef(g GitInfo, ref string) string {

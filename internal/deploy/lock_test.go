@@ -41,7 +41,7 @@ func TestSIGTERMReleasesTheLockAndShredsSecrets(t *testing.T) {
 	a := testapp.New(t, "1.0.0")
 	proc, wait := a.Background()
 	testapp.WaitFor(t, "the deploy to write its secret env file", func() bool {
-		m, _ := filepath.Glob(filepath.Join(a.Tmp, secretfile.FilePrefix+"*"))
+		m, _ := filepath.Glob(filepath.Join(secretfile.Dir(a.Tmp), secretfile.FilePrefix+"*"))
 		return len(m) == 1
 	})
 	require.FileExists(t, a.LockFile())

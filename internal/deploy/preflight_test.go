@@ -85,6 +85,7 @@ func escape(s string) string { return strings.ReplaceAll(s, "%", "%25") }
 func TestDryRunChangesNothing(t *testing.T) {
 	t.Parallel()
 	a := testapp.New(t, "1.0.0")
+	withOrigin(t, a) // a bump is planned only on the tip of origin's default branch
 	headBefore := a.Git("rev-parse", "HEAD")
 	r := a.Deploy("--dry-run", "--version-bump", "patch", "--no-cache")
 	require.Equal(t, 0, r.Code, r.Log)

@@ -117,3 +117,73 @@ func TestDeployAGitRef(t *testing.T) {
 	assert.Equal(t, 1, strings.Count(string(out), "\n"), "the worktree was removed: %s", out)
 	assert.Empty(t, a.Git("status", "--porcelain"))
 }
+
+// TestVersionIsReadOnlyOnACommitThatIsNotTheDefaultTip: a fork's pull request
+// checked out detached, with GITHUB_REF claiming main (as a workflow_run of a
+// fork's "main" branch does), is deployed read-only: nothing is committed, tagged
+// or pushed, whatever the branch name says.
+func TestVersionIsReadOnlyOnACommitThatIsNotTheDefaultTip(t *testing.T) {
+	t.Parallel()
+	a := testapp.New(t, "1.0.0")
+	origin := withOrigin(t, a)
+	a.Git("checkout", "-q", "--detach")
+	require.NoError(t, os.WriteFile(filepath.Join(a.Dir, "NOTES"), []byte("from a fork\n"), 0o644))
+	a.Git("add", "NOTES")
+	a.Git("commit", "-q", "-m", "fork: looks harmless")
+	a.Env = append(a.Env, "GITHUB_REF=refs/heads/main", "GITHUB_EVENT_NAME=workflow_dispatch")
+	before := lsRemote(t, origin)
+	short, tip := a.Git("rev-parse", "--short=7", "HEAD"), a.Git("rev-parse", "--short=7", "origin/main")
+
+	r := a.Deploy("--version-bump", "patch")
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.Equal(t, "1.0.0-"+short, r.Outputs["version"])
+	assert.Contains(t, r.Summary, "| version | skipped |  | read-only ("+short+" is not the tip of origin/main ("+tip+"): versions are bumped only there): version 1.0.0-"+short+" |")
+	assert.Equal(t, before, lsRemote(t, origin), "origin unchanged")
+	assert.Equal(t, "v1.0.0", a.Git("tag"), "no local tag either")
+	assert.Equal(t, "fork: looks harmless", a.Git("log", "-1", "--format=%s"))
+}
+
+// TestVersionBumpRefusesADirtyCheckout: a release is never cut from a checkout
+// with changed tracked files (a rejected push would reset them away).
+func TestVersionBumpRefusesADirtyCheckout(t *testing.T) {
+	t.Parallel()
+	a := testapp.New(t, "1.0.0")
+	origin := withOrigin(t, a)
+	require.NoError(t, os.WriteFile(filepath.Join(a.Dir, "APP"), []byte("edited\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(a.Dir, "STAGED"), []byte("staged\n"), 0o644))
+	a.Git("add", "STAGED")
+	before := lsRemote(t, origin)
+
+	r := a.Deploy("--version-bump", "patch")
+	require.Equal(t, 1, r.Code, r.Log)
+	assert.Contains(t, r.Log, "::error::version-bump: the checkout "+a.Dir+" has uncommitted changes to tracked files (M APP A STAGED): a release is cut only from a clean checkout of origin/main; commit or discard them first")
+	assert.Equal(t, before, lsRemote(t, origin))
+	assert.Equal(t, "v1.0.0", a.Git("tag"))
+	assert.Equal(t, "M APP\nA  STAGED", a.Git("status", "--porcelain", "--untracked-files=no"), "the edits are still there")
+	assert.Empty(t, a.Containers(), "no container created")
+	assert.NoFileExists(t, a.History)
+}
+
+// TestVersionRetryChecksTheNewTree: when the push is rejected and the branch moved
+// to a commit whose compose file preflight refuses, nothing is released.
+func TestVersionRetryChecksTheNewTree(t *testing.T) {
+	t.Parallel()
+	a := testapp.New(t, "1.0.0")
+	origin := withOrigin(t, a)
+	other := filepath.Join(t.TempDir(), "other")
+	out, err := exec.Command("git", "clone", "-q", origin, other).CombinedOutput()
+	require.NoError(t, err, string(out))
+	marker := filepath.Join(t.TempDir(), "pushed")
+	hook := "#!/bin/sh\n[ -e " + marker + " ] && exit 0\ntouch " + marker + "\n" +
+		"cd " + other + " && printf 'services:\\n  web:\\n    image: [broken\\n' > compose.yaml && git add compose.yaml && " +
+		"git -c user.name=o -c user.email=o@example.com commit -q -m 'break compose' && git push -q origin main\n"
+	require.NoError(t, os.WriteFile(filepath.Join(a.Dir, ".git", "hooks", "pre-push"), []byte(hook), 0o755))
+
+	r := a.Deploy("--version-bump", "patch")
+	require.Equal(t, 2, r.Code, r.Log)
+	assert.Contains(t, r.Log, "push rejected (attempt 1 of 3): fetching main and rebasing")
+	assert.Regexp(t, `::error::origin/main moved to [0-9a-f]{7}, which preflight refuses: compose file `, r.Log)
+	assert.NotContains(t, lsRemote(t, origin), "v1.0.1", "nothing released")
+	assert.Equal(t, "break compose", strings.TrimSpace(a.Git("log", "-1", "--format=%s", "origin/main")))
+	assert.Empty(t, a.Containers(), "no container created")
+}

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"github.com/org/deploy-kit/internal/action"
@@ -19,8 +20,10 @@ func (versionStep) String() string { return "version" }
 
 // Run bumps VERSION on the default branch, commits it with [skip ci], tags it and
 // pushes both atomically. When the push is rejected because the branch moved, it
-// drops its commit, fetches, rebases onto the new tip, bumps again from the
-// VERSION found there and retries, a bounded number of times.
+// drops its commit, fetches, rebases onto the new tip (planGit made sure the
+// checkout was the clean tip, so nothing of the job's is lost), checks the new
+// tree as preflight did, bumps again from the VERSION found there and retries, a
+// bounded number of times.
 func (versionStep) Run(ctx context.Context, s *State) error {
 	g := s.Git
 	if g.Bump == "" {
@@ -71,6 +74,11 @@ func (versionStep) Run(ctx context.Context, s *State) error {
 		if current, err = version.Read(ws); err != nil {
 			return action.Failedf("%v", err)
 		}
+		// The tree now holds the commits that arrived meanwhile: check it as
+		// preflight checked the one it replaced, before releasing it.
+		if err := s.recheck(ctx); err != nil {
+			return err
+		}
 	}
 	if !s.DryRun {
 		sha, err := s.Exec.Output(ctx, git.ResolveCommit(ws, "HEAD"))
@@ -104,4 +112,22 @@ func (s *State) gitIdentity(ctx context.Context) []string {
 		name, email = actor, actor+"@users.noreply.localhost"
 	}
 	return append(env, "GIT_AUTHOR_NAME="+name, "GIT_AUTHOR_EMAIL="+email, "GIT_COMMITTER_NAME="+name, "GIT_COMMITTER_EMAIL="+email)
+}
+
+// recheck runs preflight's checks of the tree again after the checkout moved: the
+// compose model and the pull-only rules, and the target's own checks.
+func (s *State) recheck(ctx context.Context) error {
+	sha, err := s.Exec.Output(ctx, git.ResolveCommit(s.Workspace, "HEAD"))
+	if err != nil {
+		return action.Failedf("%v", err)
+	}
+	s.Git.SHA = strings.TrimSpace(sha)
+	if err := s.loadProject(ctx); err != nil {
+		return fmt.Errorf("%s/%s moved to %s, which preflight refuses: %w", remote, s.Git.Default, s.Git.SHA[:7], err)
+	}
+	if _, err := s.Target.Preflight(ctx, s); err != nil {
+		return fmt.Errorf("%s/%s moved to %s, which preflight refuses: %w", remote, s.Git.Default, s.Git.SHA[:7], err)
+	}
+	s.A.Logf("    preflight checked %s again", s.Git.SHA[:7])
+	return nil
 }

@@ -40,6 +40,17 @@ func RemoteHead(dir, remote string) command.Cmd {
 	return cmd(dir, "rev-parse", "--abbrev-ref", remote+"/HEAD")
 }
 
+// RemoteBranch prints the commit a remote's branch points at, as the remote says
+// now ("<sha>\trefs/heads/<branch>"; nothing when the branch does not exist).
+func RemoteBranch(dir, remote, branch string) command.Cmd {
+	return cmd(dir, "ls-remote", "--heads", remote, "refs/heads/"+branch)
+}
+
+// TrackedChanges lists tracked files that differ from HEAD, staged or not.
+func TrackedChanges(dir string) command.Cmd {
+	return cmd(dir, "status", "--porcelain", "--untracked-files=no")
+}
+
 // TagsAt lists the tags pointing at a commit.
 func TagsAt(dir, rev string) command.Cmd {
 	return cmd(dir, "tag", "--points-at", rev)

@@ -169,3 +169,74 @@ func TestGitFallbackWithRealGit(t *testing.T) {
 	d := Decide("workflow_run", p, func(sha string) (string, error) { return run("log", "-1", "--format=%B", sha, "--"), nil })
 	assert.True(t, d.Skip, d.Reason)
 }
+
+// TestForkPullRequestRunsAreSkipped: a workflow_run that a pull request triggered
+// (a fork's above all, whose head branch may be called main) is never deployed, in
+// GitHub's shape (head_repository) and Gitea's (head_repository omitted).
+func TestForkPullRequestRunsAreSkipped(t *testing.T) {
+	fork := map[string]any{"id": float64(999), "name": "app", "full_name": "mallory/app"}
+	for _, tc := range []struct {
+		name    string
+		payload map[string]any
+		reason  string
+	}{
+		{"github fork pull_request",
+			set(set(fixture(t, "github-workflow_run.json"), "workflow_run.event", "pull_request"), "workflow_run.head_repository", fork),
+			"workflow_run: triggered by a pull_request event, not by a push to the repository: only push, workflow_dispatch and schedule runs are deployed"},
+		{"github fork with event push",
+			set(fixture(t, "github-workflow_run.json"), "workflow_run.head_repository", fork),
+			"workflow_run: the head repository mallory/app is not the repository team/app (a fork): its commits are never deployed"},
+		{"github same-repository pull_request",
+			set(fixture(t, "github-workflow_run.json"), "workflow_run.event", "pull_request"),
+			"workflow_run: triggered by a pull_request event, not by a push to the repository: only push, workflow_dispatch and schedule runs are deployed"},
+		{"github pull_request_target",
+			set(fixture(t, "github-workflow_run.json"), "workflow_run.event", "pull_request_target"),
+			"workflow_run: triggered by a pull_request_target event, not by a push to the repository: only push, workflow_dispatch and schedule runs are deployed"},
+		{"gitea fork pull_request without head_repository",
+			set(fixture(t, "gitea-workflow_run.json"), "workflow_run.event", "pull_request"),
+			"workflow_run: triggered by a pull_request event, not by a push to the repository: only push, workflow_dispatch and schedule runs are deployed"},
+		{"neither event nor head_repository",
+			set(fixture(t, "gitea-workflow_run.json"), "workflow_run.event", nil),
+			"workflow_run: the payload names neither the triggering event nor the head repository, so a pull request from a fork cannot be ruled out"},
+		{"head_repository not an object",
+			set(fixture(t, "github-workflow_run.json"), "workflow_run.head_repository", "mallory/app"),
+			"workflow_run: head_repository is not an object, so a fork cannot be ruled out"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, Decision{Skip: true, Reason: tc.reason}, Decide("workflow_run", tc.payload, noGit(t)))
+		})
+	}
+
+	// The repository's own runs still deploy; a head repository named like the
+	// repository in another case is the same one (ids compared where present).
+	for _, p := range []map[string]any{
+		fixture(t, "github-workflow_run.json"),
+		set(fixture(t, "github-workflow_run.json"), "workflow_run.event", "workflow_dispatch"),
+		set(fixture(t, "github-workflow_run.json"), "workflow_run.event", "schedule"),
+		set(fixture(t, "github-workflow_run.json"), "workflow_run.event", nil),
+	} {
+		assert.False(t, Decide("workflow_run", p, noGit(t)).Skip)
+	}
+	noIDs := fixture(t, "github-workflow_run.json")
+	set(noIDs, "repository.id", nil)
+	set(noIDs, "workflow_run.head_repository", map[string]any{"full_name": "Team/App"})
+	assert.False(t, Decide("workflow_run", noIDs, noGit(t)).Skip)
+}
+
+// TestMarkersAreASCIIOnly: a message whose lowercase form has another byte length
+// must not panic, and non-ASCII letters that fold to ASCII ones are not markers.
+func TestMarkersAreASCIIOnly(t *testing.T) {
+	for _, msg := range []string{"ȺȺȺȺ fix [skip ci]", "Ⱥ[SKIP CI]"} {
+		d := Decide("push", map[string]any{"head_commit": map[string]any{"message": msg}}, noGit(t))
+		assert.True(t, d.Skip, msg)
+		assert.Contains(t, d.Reason, "[", msg)
+	}
+	d := Decide("push", map[string]any{"head_commit": map[string]any{"message": "ȺȺȺȺȺȺȺȺ fix [SKIP CI]"}}, noGit(t))
+	assert.Equal(t, `push: head commit says "[SKIP CI]"`, d.Reason)
+	for _, msg := range []string{"[s\u212Aip ci]", "fix\n\ns\u212Aip-checks: true", "fix\n\nskip-checks: \u0074rue\u017F"} {
+		d := Decide("push", map[string]any{"head_commit": map[string]any{"message": msg}}, noGit(t))
+		assert.False(t, d.Skip, "%q is not a marker: %s", msg, d.Reason)
+	}
+	assert.True(t, HasSkipChecksTrailer("fix\n\nSKIP-CHECKS:   TRUE"))
+	assert.True(t, HasSkipChecksTrailer("fix\n\nskip-checks:true"))
+}

@@ -18,11 +18,12 @@ func FromJob(a *action.Context, prefix string) ([]Var, error) {
 }
 
 // WriteForJob writes vars to an env file in the runner's temp dir (never the
-// workspace), says which stale files of killed runs it swept, and makes sure the
+// workspace: GITHUB_WORKSPACE, else the current directory, and the git checkout
+// around it), says which stale files of killed runs it swept, and makes sure the
 // file is shredded if the job is cancelled. The caller removes it on every other
 // way out (defer f.Remove()).
 func WriteForJob(a *action.Context, vars []Var) (*File, error) {
-	f, err := Write(a.TempDir(), a.Getenv("GITHUB_WORKSPACE"), vars)
+	f, err := Write(a.TempDir(), a.Workspace(), vars)
 	if err != nil {
 		return nil, action.Failedf("%v", err)
 	}

@@ -1,7 +1,7 @@
 // Package secretfile turns prefixed environment variables (the job's secrets) into
-// an env file for `docker compose --env-file` (DESIGN §4): mode 0600, outside the
-// workspace, overwritten and removed on every way out, and swept up by the next run
-// when a killed run could not remove it.
+// an env file for `docker compose --env-file`: mode 0600, in a 0700 directory of
+// the user's own outside the workspace, overwritten and removed on every way out,
+// and swept up by the next run when a killed run could not remove it.
 package secretfile
 
 import (
@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/org/deploy-kit/internal/lock"
 )
@@ -86,24 +87,35 @@ type File struct {
 	release func() // drops the cancel hook of WriteForJob
 }
 
-// Write creates the env file in dir (the runner's temp dir), refusing a dir that
-// resolves into the workspace, where the checkout could upload or commit it. Stale
-// files of dead runs in dir are removed first.
-func Write(dir, workspace string, vars []Var) (*File, error) {
-	realDir, err := resolve(dir)
+// Dir is the kit's own directory for env files under a temp dir: one per user,
+// mode 0700, so no other user can plant or read anything in it.
+func Dir(tempDir string) string {
+	return filepath.Join(tempDir, fmt.Sprintf("deploykit-secrets-%d", os.Geteuid()))
+}
+
+// Write creates the env file in the kit's own directory under tempDir (the
+// runner's temp dir), refusing one that resolves into the workspace or the git
+// checkout around it, where the checkout could upload or commit it. Stale files of
+// dead runs in that directory are removed first.
+func Write(tempDir, workspace string, vars []Var) (*File, error) {
+	realTemp, err := resolve(tempDir)
 	if err != nil {
-		return nil, fmt.Errorf("secret env file directory %s: %w", dir, err)
+		return nil, fmt.Errorf("secret env file directory %s: %w", tempDir, err)
 	}
-	if workspace != "" {
-		if ws, err := resolve(workspace); err == nil && within(realDir, ws) {
-			return nil, fmt.Errorf("secret env file directory %s is inside the workspace %s: set RUNNER_TEMP to a directory outside it", dir, workspace)
+	for _, ws := range checkout(workspace) {
+		if within(realTemp, ws) {
+			return nil, fmt.Errorf("secret env file directory %s is inside the workspace %s: set RUNNER_TEMP to a directory outside it", tempDir, ws)
 		}
 	}
-	swept, err := RemoveStale(realDir)
+	dir, err := ownDir(realTemp)
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.CreateTemp(realDir, fmt.Sprintf("%s%d-*.env", FilePrefix, os.Getpid()))
+	swept, err := RemoveStale(dir)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.CreateTemp(dir, fmt.Sprintf("%s%d-*.env", FilePrefix, os.Getpid()))
 	if err != nil {
 		return nil, fmt.Errorf("creating the secret env file: %w", err)
 	}
@@ -123,6 +135,54 @@ func Write(dir, workspace string, vars []Var) (*File, error) {
 		return nil, fmt.Errorf("writing the secret env file: %w", err)
 	}
 	return file, nil
+}
+
+// checkout is the workspace (resolved) and the top of the git checkout it is in,
+// when it is in one: neither may hold an env file.
+func checkout(workspace string) []string {
+	if workspace == "" {
+		return nil
+	}
+	ws, err := resolve(workspace)
+	if err != nil {
+		return nil
+	}
+	dirs := []string{ws}
+	for d := ws; ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(filepath.Join(d, ".git")); err == nil {
+			if d != ws {
+				dirs = append(dirs, d)
+			}
+			break
+		}
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	return dirs
+}
+
+// ownDir creates (or checks) Dir(tempDir): a real directory, not a symlink, owned
+// by this user, mode 0700. Anything else is refused rather than used.
+func ownDir(tempDir string) (string, error) {
+	dir := Dir(tempDir)
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return "", fmt.Errorf("secret env file directory %s: %w", dir, err)
+	}
+	info, err := os.Lstat(dir)
+	if err != nil {
+		return "", fmt.Errorf("secret env file directory %s: %w", dir, err)
+	}
+	st, _ := info.Sys().(*syscall.Stat_t)
+	switch {
+	case !info.IsDir():
+		return "", fmt.Errorf("secret env file directory %s is not a directory (%s): remove it", dir, info.Mode().Type())
+	case st == nil || int(st.Uid) != os.Geteuid():
+		return "", fmt.Errorf("secret env file directory %s belongs to another user: remove it, or set RUNNER_TEMP to a directory of your own", dir)
+	case info.Mode().Perm() != 0o700:
+		return "", fmt.Errorf("secret env file directory %s has mode %o, not 700: remove it", dir, info.Mode().Perm())
+	}
+	return dir, nil
 }
 
 func resolve(p string) (string, error) {
@@ -151,22 +211,29 @@ func (f *File) Remove() error {
 }
 
 // shred overwrites a file with zeros, syncs, and unlinks it. A file already gone is
-// not an error.
+// not an error. Only a regular file of this user's with mode 0600 — what Write
+// makes — is touched: never a symlink's target, never another user's file.
 func shred(path string) error {
-	fh, err := os.OpenFile(path, os.O_WRONLY, 0)
+	fh, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	if err == nil {
-		var info os.FileInfo
-		if info, err = fh.Stat(); err == nil {
-			_, err = fh.Write(make([]byte, info.Size()))
-		}
-		if err == nil {
-			err = fh.Sync()
-		}
-		fh.Close()
+	if err != nil {
+		return fmt.Errorf("overwriting secret env file %s before removing it: %w", path, err)
 	}
+	info, err := fh.Stat()
+	if err == nil {
+		err = envFileOfMine(info)
+	}
+	if err != nil {
+		fh.Close()
+		return fmt.Errorf("not touching %s: %w", path, err)
+	}
+	_, err = fh.Write(make([]byte, info.Size()))
+	if err == nil {
+		err = fh.Sync()
+	}
+	fh.Close()
 	if rmErr := os.Remove(path); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) {
 		return fmt.Errorf("removing secret env file %s: %w", path, rmErr)
 	}
@@ -176,8 +243,23 @@ func shred(path string) error {
 	return nil
 }
 
-// RemoveStale shreds env files in dir left by runs that no longer exist (a
-// SIGKILLed job cannot clean up after itself) and returns their paths.
+// envFileOfMine says why info is not an env file this user wrote, or nil.
+func envFileOfMine(info os.FileInfo) error {
+	st, _ := info.Sys().(*syscall.Stat_t)
+	switch {
+	case !info.Mode().IsRegular():
+		return fmt.Errorf("not a regular file (%s)", info.Mode().Type())
+	case st == nil || int(st.Uid) != os.Geteuid():
+		return errors.New("owned by another user")
+	case info.Mode().Perm() != 0o600:
+		return fmt.Errorf("mode %o, not 600", info.Mode().Perm())
+	}
+	return nil
+}
+
+// RemoveStale shreds env files in dir (the kit's own directory, Dir) left by runs
+// that no longer exist (a SIGKILLed job cannot clean up after itself) and returns
+// their paths. Entries that are not env files of this user's are left alone.
 func RemoveStale(dir string) ([]string, error) {
 	matches, err := filepath.Glob(filepath.Join(dir, FilePrefix+"*.env"))
 	if err != nil {
@@ -188,6 +270,9 @@ func RemoveStale(dir string) ([]string, error) {
 		pidText, _, _ := strings.Cut(strings.TrimPrefix(filepath.Base(m), FilePrefix), "-")
 		pid, err := strconv.Atoi(pidText)
 		if err != nil || lock.Alive(pid) {
+			continue
+		}
+		if info, err := os.Lstat(m); err != nil || envFileOfMine(info) != nil {
 			continue
 		}
 		if err := shred(m); err != nil {
