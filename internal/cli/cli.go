@@ -65,7 +65,11 @@ func Usage(w io.Writer) {
 }
 
 // cancelGrace is how long a command gets to wind down after SIGINT/SIGTERM before
-// the process exits anyway (the cleanups have run by then).
+// the cleanups run and the process exits anyway. Its commands get SIGTERM and,
+// after command.Runner's grace, SIGKILL, so it normally stops well within this.
+// Further signals meanwhile change nothing: cleaning up while the step still runs
+// is what must not happen (a SIGKILL drops the lock by itself, and the next run
+// sweeps the env file).
 const cancelGrace = 30 * time.Second
 
 // Main runs deploykit with the given arguments (without the program name) and
@@ -121,14 +125,17 @@ func Main(args, environ []string, stdout, stderr io.Writer) int {
 	select {
 	case err = <-done:
 	case caught = <-sigs:
+		// Stop the running step first and let it wind down (its commands get
+		// SIGTERM, then SIGKILL): the env file and the lock it is using must
+		// outlive it. Only then run what cleanups are left, newest first.
 		a.Logf("deploykit: received %v: cleaning up", caught)
-		a.RunExitHooks()
 		cancel()
 		select {
 		case <-done:
 		case <-time.After(cancelGrace):
-		case <-sigs:
+			a.Logf("deploykit: %s did not stop within %s: cleaning up anyway", cmd.Spec.Name, cancelGrace)
 		}
+		a.RunExitHooks()
 		err = action.Failedf("deploykit %s was cancelled (%v)", cmd.Spec.Name, caught)
 	}
 	if err != nil {

@@ -14,7 +14,7 @@ var TargetInputs = []action.Input{
 	{Name: "strict-swarm", Kind: action.Bool, Default: "true", Description: "Target swarm: refuse services without update_config (start-first, failure_action rollback, monitor) or a healthcheck; false only warns."},
 	{Name: "compose-file", Default: "compose.yaml", Description: "Compose file of the stack, relative to the workspace."},
 	{Name: "project-name", Description: "Compose project (stack) name; defaults to the compose file's name: or its directory."},
-	{Name: "environment", Default: "production", Description: "Environment name used for locking, history and promotion (e.g. staging, production)."},
+	{Name: "environment", Default: "production", Description: "Environment name used for history and promotion (e.g. staging, production). The deploy lock is per stack, whatever the environment is called."},
 	{Name: "service", Description: "Deploy only this service; empty deploys every service."},
 	{Name: "pull-only", Kind: action.Bool, Default: "false", Description: "Pull images instead of building; refuses build: sections and :latest or untagged images."},
 	{Name: "app-port", Kind: action.Int, Description: "Port the service listens on inside its containers; with strategy rolling, each new container must answer health-url's path there before the old ones stop."},
@@ -48,7 +48,7 @@ var BackupInputs = []action.Input{
 var RecordInputs = []action.Input{
 	{Name: "secret-prefix", Default: "ENV_", Description: "Job variables with this prefix become KEY=value lines of a 0600 env file passed to compose."},
 	{Name: "history-file", Default: "/var/lib/deploy-kit/history.log", Description: "Deploy history file on the Docker host."},
-	{Name: "lock-timeout", Kind: action.Duration, Default: "10m", Description: "How long to wait for another deploy of the same stack and environment to finish."},
+	{Name: "lock-timeout", Kind: action.Duration, Default: "10m", Description: "How long to wait for another deploy of the same stack (compose project or swarm stack) to finish."},
 	{Name: "dry-run", Kind: action.Bool, Default: "false", Description: "Print the plan and the commands it would run; change nothing."},
 }
 

@@ -215,7 +215,7 @@ type lockStep struct{}
 func (lockStep) String() string { return "lock" }
 
 func (lockStep) Run(ctx context.Context, s *State) error {
-	path := lock.PathFor(s.LockDir, s.Compose.Name, s.Environment)
+	path := lock.PathFor(s.LockDir, s.Compose.Name)
 	if s.DryRun {
 		return Skip("dry run: would take %s", path)
 	}

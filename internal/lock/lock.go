@@ -1,6 +1,7 @@
-// Package lock makes sure only one deploy of a stack and environment runs at a time
-// on a host: a lock file created atomically (O_EXCL) that names its holder, released
-// on every way out. A lock whose holder process is gone is taken over.
+// Package lock makes sure only one deploy of a stack runs at a time on a host: an
+// flock(2) on the stack's lock file, which the kernel drops when the holder exits
+// however it exits (SIGKILL included), so a dead holder never blocks anyone and
+// there is no takeover to race. The file names its holder for whoever waits.
 package lock
 
 import (
@@ -26,6 +27,9 @@ type Holder struct {
 }
 
 func (h Holder) String() string {
+	if h.PID == 0 {
+		return "a holder that has not written its details yet"
+	}
 	s := fmt.Sprintf("pid %d on %s since %s", h.PID, h.Host, h.Since.UTC().Format(time.RFC3339))
 	if h.Version != "" {
 		s += ", deploying " + h.Version
@@ -36,18 +40,21 @@ func (h Holder) String() string {
 	return s
 }
 
-// Lock is a held lock.
+// Lock is a held lock: the open, flocked lock file.
 type Lock struct {
 	Path string
-	once sync.Once
+	f    *os.File
+	mu   sync.Mutex
 	err  error
 }
 
 var unsafe = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
 
-// PathFor is the lock file for a stack and environment under dir.
-func PathFor(dir, stack, env string) string {
-	return filepath.Join(dir, unsafe.ReplaceAllString(stack, "_")+"--"+unsafe.ReplaceAllString(env, "_")+".lock")
+// PathFor is the lock file of a stack (a compose project or swarm stack) under
+// dir. It does not depend on the environment's name: two environments that deploy
+// the same project are the same deploy target.
+func PathFor(dir, stack string) string {
+	return filepath.Join(dir, unsafe.ReplaceAllString(stack, "_")+".lock")
 }
 
 // PollInterval is how often a waiting deploy retries.
@@ -66,20 +73,19 @@ func Acquire(ctx context.Context, path string, me Holder, timeout time.Duration,
 	deadline := time.Now().Add(timeout)
 	waited := false
 	for {
-		err := create(path, data)
-		if err == nil {
-			return &Lock{Path: path}, nil
+		f, err := tryLock(path)
+		if err != nil {
+			return nil, err
 		}
-		if !errors.Is(err, os.ErrExist) {
-			return nil, fmt.Errorf("lock %s: %w", path, err)
-		}
-		holder, readErr := read(path)
-		if readErr == nil && holder.Host == me.Host && !Alive(holder.PID) {
-			// The holder died without releasing (SIGKILL, host crash): take over.
-			if os.Remove(path) == nil {
-				continue
+		if f != nil {
+			l := &Lock{Path: path, f: f}
+			if err := l.write(data); err != nil {
+				_ = l.Release()
+				return nil, fmt.Errorf("lock %s: %w", path, err)
 			}
+			return l, nil
 		}
+		holder, _ := read(path)
 		if !waited && onWait != nil {
 			onWait(holder)
 			waited = true
@@ -95,30 +101,39 @@ func Acquire(ctx context.Context, path string, me Holder, timeout time.Duration,
 	}
 }
 
-// HeldError says the lock stayed held for the whole wait.
-type HeldError struct {
-	Path   string
-	Holder Holder
-	Waited time.Duration
-}
-
-func (e *HeldError) Error() string {
-	return fmt.Sprintf("another deploy holds the lock %s (%s); waited %s: try again when it has finished, or raise lock-timeout", e.Path, e.Holder, e.Waited)
-}
-
-func create(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
+// tryLock opens path (never through a symlink) and takes the flock without
+// waiting: the open file when it got it, nil when someone else holds it. A lock
+// whose file was released (unlinked) between the open and the flock is tried
+// again on the file that path names now.
+func tryLock(path string) (*os.File, error) {
+	for {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o644)
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, fmt.Errorf("lock %s is a symbolic link: remove it", path)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, nil
+		}
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		held, herr := f.Stat()
+		now, nerr := os.Lstat(path)
+		if herr == nil && nerr == nil && os.SameFile(held, now) {
+			if !held.Mode().IsRegular() {
+				f.Close()
+				return nil, fmt.Errorf("lock %s is not a regular file: remove it", path)
+			}
+			return f, nil
+		}
+		f.Close() // the holder released it meanwhile: lock the new file
 	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(path)
-	}
-	return err
 }
 
 func read(path string) (Holder, error) {
@@ -130,26 +145,54 @@ func read(path string) (Holder, error) {
 	return h, json.Unmarshal(data, &h)
 }
 
+// write replaces the holder details in the held file.
+func (l *Lock) write(data []byte) error {
+	if err := l.f.Truncate(0); err != nil {
+		return err
+	}
+	_, err := l.f.WriteAt(data, 0)
+	return err
+}
+
+// HeldError says the lock stayed held for the whole wait.
+type HeldError struct {
+	Path   string
+	Holder Holder
+	Waited time.Duration
+}
+
+func (e *HeldError) Error() string {
+	return fmt.Sprintf("another deploy holds the lock %s (%s); waited %s: try again when it has finished, or raise lock-timeout", e.Path, e.Holder, e.Waited)
+}
+
 // Update rewrites the holder details (e.g. once the version is known).
 func (l *Lock) Update(h Holder) error {
 	data, err := json.Marshal(h)
 	if err != nil {
 		return err
 	}
-	tmp := l.Path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return fmt.Errorf("lock %s: already released", l.Path)
 	}
-	return os.Rename(tmp, l.Path)
+	return l.write(data)
 }
 
-// Release removes the lock; it runs once and is safe from a signal handler.
+// Release removes the lock file and then drops the flock; it runs once and is
+// safe to call again. Removing first, while still holding, means a waiter that
+// opened the old file sees it is gone and locks the new one.
 func (l *Lock) Release() error {
-	l.once.Do(func() {
-		if err := os.Remove(l.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			l.err = fmt.Errorf("releasing lock %s: %w", l.Path, err)
-		}
-	})
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return l.err
+	}
+	if err := os.Remove(l.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		l.err = fmt.Errorf("releasing lock %s: %w", l.Path, err)
+	}
+	_ = l.f.Close()
+	l.f = nil
 	return l.err
 }
 

@@ -229,9 +229,9 @@ func (a *App) Background(extra ...string) (*os.Process, func() Run) {
 	}
 }
 
-// LockFile is the deploy lock of the app's production environment.
+// LockFile is the deploy lock of the app's compose project.
 func (a *App) LockFile() string {
-	return filepath.Join(filepath.Dir(a.History), "locks", a.Name+"--production.lock")
+	return filepath.Join(filepath.Dir(a.History), "locks", a.Name+".lock")
 }
 
 // Result collects a finished command's exit code, log, outputs and summary.
