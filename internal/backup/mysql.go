@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"regexp"
 	"strings"
 
 	"github.com/org/deploy-kit/internal/command"
@@ -191,6 +192,10 @@ func (m *mysql) compare(ctx context.Context, source, restored myConn, sourceDB, 
 	return what + ": " + compared, nil
 }
 
+// mysqlName is a database name the kit passes to the dump tools: MySQL's unquoted
+// identifier characters (and '-', common in names, but never first).
+var mysqlName = regexp.MustCompile(`^[A-Za-z0-9_$][A-Za-z0-9_$-]*$`)
+
 // parseMySQLURL splits mysql://user:password@host:port/db.
 func parseMySQLURL(raw string) (user, password, host, port, db string, err error) {
 	u, err := url.Parse(raw)
@@ -200,6 +205,14 @@ func parseMySQLURL(raw string) (user, password, host, port, db string, err error
 	db = strings.TrimPrefix(u.Path, "/")
 	if db == "" || strings.Contains(db, "/") {
 		return "", "", "", "", "", fmt.Errorf("the URL names no database: want mysql://user:password@host:port/database")
+	}
+	// The name goes on the dump tool's command line after its options: it must
+	// not read as one.
+	if !mysqlName.MatchString(db) {
+		return "", "", "", "", "", fmt.Errorf("database name %q: want letters, digits, '_' and '$', not starting with '-'", db)
+	}
+	if u.RawQuery != "" {
+		return "", "", "", "", "", fmt.Errorf("the URL has a query (%s…), which is not used: put the user and password in the URL's user info, mysql://user:password@host:port/database", strings.SplitN(u.RawQuery, "=", 2)[0])
 	}
 	password, _ = u.User.Password()
 	port = u.Port()

@@ -247,3 +247,31 @@ func (e *psqlErrors) err() error {
 	}
 	return fmt.Errorf("the restore printed %d errors: %s", e.count, strings.Join(e.errors, "; "))
 }
+
+// parsePostgresURL checks a libpq connection URI and takes its password out of it
+// (the userinfo password, or a password query parameter, which libpq prefers):
+// what is left goes on pg_dump's command line, the password through PGPASSWORD.
+// A key passphrase (sslpassword) has no environment variable and is refused.
+func parsePostgresURL(raw string) (*url.URL, string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" || strings.Trim(u.Path, "/") == "" {
+		return nil, "", fmt.Errorf("want postgres://user:password@host:port/database")
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return nil, "", fmt.Errorf("the query of the URL does not parse: want postgres://user:password@host:port/database?sslmode=…")
+	}
+	if q.Has("sslpassword") {
+		return nil, "", fmt.Errorf("the URL carries sslpassword, which would reach pg_dump's command line: use a client key without a passphrase (readable only by the runner's user)")
+	}
+	pw, _ := u.User.Password()
+	if q.Has("password") {
+		pw = q.Get("password")
+		q.Del("password")
+		u.RawQuery = q.Encode()
+	}
+	if u.User != nil {
+		u.User = url.User(u.User.Username())
+	}
+	return u, pw, nil
+}

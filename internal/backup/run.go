@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -307,12 +306,10 @@ func newEngine(a *action.Context, j *job, o Options) (Engine, error) {
 	}
 	src := localRunner{env: a.Environ(), mask: mask}
 	if j.name == "postgres" {
-		u, err := url.Parse(rawURL)
-		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" || strings.Trim(u.Path, "/") == "" {
-			return nil, fmt.Errorf("input %s: want postgres://user:password@host:port/database", o.name("database-url"))
+		u, pw, err := parsePostgresURL(rawURL)
+		if err != nil {
+			return nil, fmt.Errorf("input %s: %v", o.name("database-url"), err)
 		}
-		pw, _ := u.User.Password()
-		u.User = url.User(u.User.Username())
 		return &postgres{src: src, url: u, server: server{password: pw}}, nil
 	}
 	user, password, host, port, db, err := parseMySQLURL(rawURL)

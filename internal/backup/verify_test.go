@@ -119,6 +119,8 @@ func TestBadInputs(t *testing.T) {
 		{[]string{"--database-url", "mysql://u:hunter2@h/db"}, "input database-url: want postgres://user:password@host:port/database"},
 		{[]string{"--database-url", "postgres://u:hunter2@h/"}, "input database-url: want postgres://user:password@host:port/database"},
 		{[]string{"--engine", "mariadb", "--database-url", "mysql://u:hunter2@h"}, "input database-url: the URL names no database: want mysql://user:password@host:port/database"},
+		{[]string{"--engine", "mariadb", "--database-url", "mysql://u:hunter2@h/--result-file=x.sql"}, `input database-url: database name "--result-file=x.sql": want letters, digits, '_' and '$', not starting with '-'`},
+		{[]string{"--database-url", "postgres://u@h/db?sslpassword=hunter2"}, "input database-url: the URL carries sslpassword, which would reach pg_dump's command line"},
 		{[]string{"--database-url", "postgres://u:hunter2@h/db", "--db-user", "app"}, "inputs db-user and db-password apply to container; a database URL carries its own user and password"},
 		{[]string{"--container", "db", "--prefix", "../etc/x"}, `input prefix: "../etc/x" is not a file name prefix: want letters, digits, '.', '_' and '-', starting with a letter or digit`},
 		{[]string{"--container", "db", "--host-path", dir}, "input host-path: " + dir + " is dir itself; give another directory (another disk) or leave it empty"},

@@ -145,15 +145,21 @@ func TestPromotionRequiresVerification(t *testing.T) {
 	require.Equal(t, 0, r.Code, r.Log)
 	lines := a.HistoryLines()
 	require.Len(t, lines, 2)
-	assert.Regexp(t, `\| `+staging+` \| staging \| verified \| 1\.0\.0 \| success \| deployed and verified on staging$`, lines[1])
+	assert.Regexp(t, `\| `+staging+` \| staging \| verified \| 1\.0\.0 \| success \| deployed and verified on staging; sha=[0-9a-f]{40}$`, lines[1])
 
 	// Production takes the verified 1.0.0.
 	a.Port = prodPort
 	r = a.Deploy("--requires-verified", "staging")
 	require.Equal(t, 0, r.Code, r.Log)
 
-	// 2.0.0 was never on staging: refused, production untouched.
+	// 2.0.0 was never on staging: refused, production untouched — also when
+	// another app verified a 2.0.0 of its own there.
 	a.Release("2.0.0", false)
+	fh, err := os.OpenFile(a.History, os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = fh.WriteString("2026-11-30T00:00:00Z | other-app | staging | verified | 2.0.0 | success | deployed and verified on staging; sha=" + strings.Repeat("b", 40) + "\n")
+	require.NoError(t, err)
+	require.NoError(t, fh.Close())
 	before := a.Containers()
 	r = a.Deploy("--requires-verified", "staging")
 	assert.Equal(t, 1, r.Code, r.Log)

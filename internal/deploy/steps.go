@@ -199,7 +199,7 @@ func (s *State) checkPromotion() error {
 		s.Previous, s.PreviousVersion = &cur, cur.Version
 	}
 	need := s.In.String("requires-verified")
-	if need == "" || history.Verified(entries, need, s.Version) {
+	if need == "" || history.Verified(entries, s.Compose.Name, need, s.Version, s.Git.SHA) {
 		return nil
 	}
 	if !s.In.Bool("force") {
@@ -455,7 +455,7 @@ func (s *State) historyEntries() []history.Entry {
 	entries := []history.Entry{e}
 	if s.FailedErr == nil && s.In.String("verifies") != "" {
 		entries = append(entries, history.Entry{Time: now, Stack: stack, Env: s.In.String("verifies"), Action: history.ActionVerified,
-			Version: s.Version, Status: history.StatusSuccess, Notes: "deployed and verified on " + s.Environment})
+			Version: s.Version, Status: history.StatusSuccess, Notes: "deployed and verified on " + s.Environment + "; sha=" + s.Git.SHA})
 	}
 	if s.RolledBack || s.RollbackErr != nil {
 		r := history.Entry{Time: now, Stack: stack, Env: s.Environment, Action: history.ActionRollback,

@@ -150,11 +150,21 @@ func Current(entries []Entry, stack, env string) (Entry, bool) {
 	return Entry{}, false
 }
 
-// Verified reports whether version was verified under the name env (a success on an
-// environment deployed with `verifies: <env>`).
-func Verified(entries []Entry, env, version string) bool {
+// Verified reports whether this release — version at commit sha — was verified
+// under the name env (a success on an environment deployed with `verifies: <env>`).
+// A verification names the commit it verified, so another stack's verification
+// of the same version number proves nothing; one written before commits were
+// recorded counts only for the same stack.
+func Verified(entries []Entry, stack, env, version, sha string) bool {
 	for _, e := range entries {
-		if e.Action == ActionVerified && e.Env == env && e.Version == version && e.Status == StatusSuccess {
+		if e.Action != ActionVerified || e.Env != env || e.Version != version || e.Status != StatusSuccess {
+			continue
+		}
+		if recorded := e.SHA(); recorded != "" {
+			if recorded == sha {
+				return true
+			}
+		} else if e.Stack == stack {
 			return true
 		}
 	}

@@ -43,7 +43,16 @@ func TestRoundTripAndQueries(t *testing.T) {
 	assert.Equal(t, ActionRollback, cur.Action)
 	_, ok = Current(entries, "app", "qa")
 	assert.False(t, ok)
-	assert.True(t, Verified(entries, "staging", "1.1.0"))
-	assert.False(t, Verified(entries, "staging", "1.0.0"))
-	assert.False(t, Verified(entries, "production", "1.1.0"))
+	assert.True(t, Verified(entries, "app", "staging", "1.1.0", "any"), "an old entry without a commit: same stack")
+	assert.False(t, Verified(entries, "app", "staging", "1.0.0", "any"))
+	assert.False(t, Verified(entries, "app", "production", "1.1.0", "any"))
+	assert.False(t, Verified(entries, "other", "staging", "1.1.0", "any"), "an old entry of another stack")
+
+	// A verification that names its commit counts for that commit only, under
+	// whatever project name staging runs it.
+	withSHA := []Entry{{Time: at, Stack: "app-staging", Env: "staging", Action: ActionVerified, Version: "1.0.3", Status: StatusSuccess,
+		Notes: "deployed and verified on staging; sha=aaaa"}}
+	assert.True(t, Verified(withSHA, "app", "staging", "1.0.3", "aaaa"))
+	assert.False(t, Verified(withSHA, "other-app", "staging", "1.0.3", "bbbb"), "another app's 1.0.3")
+	assert.False(t, Verified(withSHA, "app-staging", "staging", "1.0.3", "bbbb"), "same stack, other commit")
 }
