@@ -73,7 +73,7 @@ func TestDeployActionSkipsAWorkflowRunOfASkipCICommit(t *testing.T) {
 	log, err := runAct(t, repo, "deploy.yaml", "workflow_run", map[string]any{
 		"action": "completed",
 		"workflow_run": map[string]any{
-			"conclusion": "success", "head_branch": "main", "head_sha": head,
+			"conclusion": "success", "event": "push", "head_branch": "main", "head_sha": head,
 			"head_commit": map[string]any{"id": head, "message": "chore(release): v0.1.1 [skip ci]"},
 		},
 		"repository": map[string]any{"default_branch": "main"},
@@ -84,4 +84,61 @@ func TestDeployActionSkipsAWorkflowRunOfASkipCICommit(t *testing.T) {
 	assert.Equal(t, "true", seen["skipped"])
 	assert.Contains(t, log, `skip: workflow_run: head commit says "[skip ci]"`)
 	assert.NoFileExists(t, history)
+}
+
+// TestDeployActionSkipsAForkPullRequestRun: CI ran for a fork's pull request from
+// a branch the fork calls main, and the deploy workflow (workflow_run, branches:
+// [main], version bump on) checked its commit out detached. The guard skips it:
+// nothing is bumped, tagged or pushed, no container is touched, no history.
+func TestDeployActionSkipsAForkPullRequestRun(t *testing.T) {
+	t.Parallel()
+	testenv.RequireCompose(t)
+	repo, base := kitRepo(t, "feat: hello", "deploy.yaml")
+	git := func(args ...string) string {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = repo
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=mallory", "GIT_AUTHOR_EMAIL=m@example.com",
+			"GIT_COMMITTER_NAME=mallory", "GIT_COMMITTER_EMAIL=m@example.com")
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, string(out))
+		return strings.TrimSpace(string(out))
+	}
+	origin := filepath.Join(t.TempDir(), "origin.git")
+	git("init", "-q", "--bare", "-b", "main", origin)
+	git("remote", "add", "origin", origin)
+	git("push", "-q", "origin", "main")
+	git("checkout", "-q", "--detach")
+	require.NoError(t, os.WriteFile(filepath.Join(repo, "FORK"), []byte("mallory was here\n"), 0o644))
+	git("add", "FORK")
+	git("commit", "-q", "-m", "fix: typo")
+	head := git("rev-parse", "HEAD")
+	remoteBefore := git("ls-remote", origin)
+
+	vars, _, history := deployVars(t, "fork", head)
+	vars = append(vars, "--var", "VERSION_BUMP=patch")
+	project := vars[1][len("PROJECT="):]
+	log, err := runAct(t, repo, "deploy.yaml", "workflow_run", map[string]any{
+		"action": "completed",
+		"workflow_run": map[string]any{
+			"conclusion": "success", "event": "pull_request", "head_branch": "main", "head_sha": head,
+			"head_commit":     map[string]any{"id": head, "message": "fix: typo"},
+			"head_repository": map[string]any{"id": 2, "full_name": "mallory/deploy-kit"},
+			"repository":      map[string]any{"id": 1, "full_name": "team/deploy-kit"},
+			"pull_requests":   []any{},
+		},
+		"repository": map[string]any{"id": 1, "full_name": "team/deploy-kit", "default_branch": "main"},
+	}, vars...)
+	require.NoError(t, err, log)
+	seen := later(log)
+	assert.Equal(t, "skipped", seen["status"], log)
+	assert.Equal(t, "true", seen["skipped"])
+	assert.Contains(t, log, "skip: workflow_run: triggered by a pull_request event, not by a push to the repository: only push, workflow_dispatch and schedule runs are deployed")
+	assert.Equal(t, remoteBefore, git("ls-remote", origin), "nothing pushed")
+	assert.Empty(t, git("tag"), "nothing tagged")
+	assert.Equal(t, head, git("rev-parse", "HEAD"))
+	assert.Equal(t, base, git("rev-parse", "HEAD~1"))
+	assert.NoFileExists(t, history)
+	out, err := exec.Command("docker", "ps", "-aq", "--filter", "label=com.docker.compose.project="+project).Output()
+	require.NoError(t, err)
+	assert.Empty(t, strings.TrimSpace(string(out)), "no container touched")
 }
