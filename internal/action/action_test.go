@@ -250,3 +250,35 @@ func TestEventErrorIsReported(t *testing.T) {
 	require.Error(t, err)
 	assert.True(t, strings.HasPrefix(err.Error(), "reading the event payload "+p+": failed to unmarshal event payload"), err.Error())
 }
+
+// TestCellKeepsOutsideTextPlain: text from outside (a response body, an error)
+// stays one cell of plain text: no new row, no HTML, no link.
+func TestCellKeepsOutsideTextPlain(t *testing.T) {
+	got := Cell("a|b\r\nc\rd\ne <img src=x onerror=alert(1)> [click](javascript:alert(1)) <javascript:x>")
+	assert.Equal(t, `a\|b c d e &lt;img src=x onerror=alert(1)&gt; [click]\(javascript:alert(1)) &lt;javascript:x&gt;`, got)
+}
+
+// TestSummaryWithACommandLineIsQuoted: a summary holding a line the runner would
+// read as a workflow command (from a container's logs, say) is printed to the log
+// inside a stop-commands block with an unguessable token; plain summaries are not.
+func TestSummaryWithACommandLineIsQuoted(t *testing.T) {
+	environ, _, summary := runnerEnv(t)
+	var log bytes.Buffer
+	c := NewContext(environ, &log)
+	hostile := "#### Hand-off\n\n```\n::stop-commands::pwned\n  ::add-mask::x\n```\n"
+	require.NoError(t, c.Summary(hostile))
+	lines := strings.Split(strings.TrimRight(log.String(), "\n"), "\n")
+	require.Len(t, lines, 8, log.String())
+	token, ok := strings.CutPrefix(lines[0], "::stop-commands::")
+	require.True(t, ok, lines[0])
+	assert.Regexp(t, `^[0-9a-f]{32}$`, token)
+	assert.Equal(t, strings.TrimRight(hostile, "\n"), strings.Join(lines[1:7], "\n"))
+	assert.Equal(t, "::"+token+"::", lines[7])
+	data, err := os.ReadFile(summary)
+	require.NoError(t, err)
+	assert.Equal(t, hostile+"\n", string(data), "the summary file itself is unchanged")
+
+	log.Reset()
+	require.NoError(t, c.Summary("### fine\n"))
+	assert.Equal(t, "### fine\n", log.String())
+}

@@ -1,6 +1,8 @@
 package action
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -208,9 +210,14 @@ func fileCommand(write func(), what, path string) (err error) {
 	return nil
 }
 
-// Cell makes s safe inside a Markdown table cell of a summary: pipes escaped,
-// newlines flattened.
-func Cell(s string) string { return strings.NewReplacer("|", "\\|", "\n", " ").Replace(s) }
+// cellEscaper: a pipe would end the cell, a line break the row; < and > would
+// open HTML (or an autolink, <javascript:…>), and "](" an inline link.
+var cellEscaper = strings.NewReplacer("|", "\\|", "\r\n", " ", "\n", " ", "\r", " ", "<", "&lt;", ">", "&gt;", "](", "]\\(")
+
+// Cell makes s — which may hold text from outside, such as an HTTP response body
+// or a tool's error — safe inside a Markdown table cell or list item of a summary:
+// it stays one cell of plain text.
+func Cell(s string) string { return cellEscaper.Replace(s) }
 
 // Summary appends Markdown to the job summary (GITHUB_STEP_SUMMARY) and prints the
 // same text in the log, since Gitea before 1.27 and act only show the log.
@@ -218,7 +225,7 @@ func (c *Context) Summary(markdown string) error {
 	c.summaryMu.Lock()
 	defer c.summaryMu.Unlock()
 	markdown = c.MaskString(markdown)
-	c.Logf("%s", strings.TrimRight(markdown, "\n"))
+	c.logQuoted(strings.TrimRight(markdown, "\n"))
 	path := c.getenv("GITHUB_STEP_SUMMARY")
 	if path == "" {
 		return nil
@@ -229,6 +236,30 @@ func (c *Context) Summary(markdown string) error {
 		}
 	}
 	return fileCommand(func() { c.gh.AddStepSummary(markdown) }, "the step summary", path)
+}
+
+// logQuoted prints text that may hold lines from outside (container logs, response
+// bodies) to the log. In a runner, when a line would read as a workflow command
+// (::stop-commands::, ::add-mask::, …), the text goes inside a stop-commands
+// block whose token nobody can guess, so the runner reads none of it as a command.
+func (c *Context) logQuoted(text string) {
+	if !c.InRunner || !hasCommandLine(text) {
+		c.Logf("%s", text)
+		return
+	}
+	token := make([]byte, 16)
+	_, _ = rand.Read(token)
+	t := hex.EncodeToString(token)
+	c.Logf("::stop-commands::%s\n%s\n::%s::", t, text, t)
+}
+
+func hasCommandLine(text string) bool {
+	for line := range strings.Lines(text) {
+		if strings.HasPrefix(strings.TrimSpace(line), "::") {
+			return true
+		}
+	}
+	return false
 }
 
 // Annotate reports a finding about a file (and line): a warning or error

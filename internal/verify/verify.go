@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Check is one smoke check: GET Path must answer one of Statuses.
@@ -101,7 +102,19 @@ func get(ctx context.Context, u string) (int, string, error) {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-	return resp.StatusCode, strings.TrimSpace(string(body)), nil
+	return resp.StatusCode, printable(string(body)), nil
+}
+
+// printable is a response body as one line of text for logs, errors and the
+// history: control characters (line breaks included) become spaces, so a body
+// cannot start a line of its own, such as a workflow command.
+func printable(body string) string {
+	return strings.TrimSpace(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(body, "?")))
 }
 
 // Health polls u until it answers 2xx, following the backoff; logf reports each

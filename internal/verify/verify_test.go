@@ -85,3 +85,20 @@ func TestSmoke(t *testing.T) {
 	err = Smoke(context.Background(), srv.URL, checks, func(string, ...any) {})
 	assert.EqualError(t, err, "smoke checks failed: /admin: got 401, want 200; /moved: got 302, want 200")
 }
+
+// TestHealthBodyIsOneLine: a failing answer's body reaches logs and errors as one
+// line of text: it cannot start a line of its own (a workflow command).
+func TestHealthBodyIsOneLine(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusInternalServerError)
+		fmt.Fprint(w, "down\n::stop-commands::pwned\r\n\x1b[31mred\x00 \xff")
+	}))
+	defer srv.Close()
+	var logged []string
+	err := Health(context.Background(), srv.URL, Backoff{Attempts: 1}, func(f string, a ...any) { logged = append(logged, fmt.Sprintf(f, a...)) })
+	require.Error(t, err)
+	assert.Equal(t, "health check "+srv.URL+" failed after 1 attempts: HTTP 500 down ::stop-commands::pwned   [31mred  ?", err.Error())
+	for _, l := range logged {
+		assert.NotContains(t, l, "\n")
+	}
+}
