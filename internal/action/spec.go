@@ -83,8 +83,10 @@ type Spec struct {
 // Artifact is an upload step of an action.yml: actions/upload-artifact@v4 on
 // GitHub, @v3 on Gitea (whose artifact server speaks the older protocol).
 type Artifact struct {
-	When      string   // bool input that turns the upload on
-	Made      string   // output of the run step that is set only when there is a file to upload
+	// When is the run step's output that is "true" when there is a file to upload
+	// and the inputs asked for it: the binary decides, so the upload follows the
+	// binary's reading of a boolean input (yes, on, 1), never a string compare.
+	When      string
 	Name      string   // artifact name, an expression over inputs and steps.run.outputs
 	Paths     []string // files, expressions likewise
 	Retention string   // input holding the retention in days

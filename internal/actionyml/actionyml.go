@@ -64,7 +64,7 @@ func Render(spec *action.Spec) string {
 // forge is read from the runner's environment by a shell step: GITEA_ACTIONS is
 // not in the env context of expressions.
 func writeArtifactSteps(b *strings.Builder, art *action.Artifact) {
-	fmt.Fprintf(b, "    - name: Which artifact action\n      id: forge\n      if: inputs.%s == 'true' && steps.run.outputs.%s != ''\n      shell: bash\n", art.When, art.Made)
+	fmt.Fprintf(b, "    - name: Which artifact action\n      id: forge\n      if: steps.run.outputs.%s == 'true'\n      shell: bash\n", art.When)
 	b.WriteString("      run: 'echo \"gitea=${GITEA_ACTIONS:-false}\" >> \"$GITHUB_OUTPUT\"'\n")
 	// Skipped (dry run, or not asked for), the forge step has no output and
 	// neither upload runs.

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/org/deploy-kit/internal/action"
 	"github.com/org/deploy-kit/internal/docker"
@@ -63,6 +64,9 @@ type job struct {
 	host    string
 	restore bool
 	dryRun  bool
+	// artifact: the action uploads the published file (the artifact input, as
+	// this binary reads it: yes, on and 1 count).
+	artifact bool
 
 	tmp, final string
 	published  bool // the file has its final name
@@ -97,6 +101,7 @@ func Run(ctx context.Context, a *action.Context) error {
 	took := time.Since(start)
 	if failed == nil {
 		for _, o := range []struct{ name, value string }{
+			{"upload-artifact", strconv.FormatBool(j.artifact)},
 			{"path", j.final},
 			{"size", strconv.FormatInt(j.wrote.Size, 10)},
 			{"sha256", j.wrote.SHA256},
@@ -196,6 +201,7 @@ type Options struct {
 	MinSize      int64
 	Keep         Keep
 	RestoreCheck bool
+	Artifact     bool
 	DryRun       bool
 	// InputPrefix goes before input names in messages: deploy's inputs are
 	// backup-container, backup-dir, ….
@@ -211,7 +217,7 @@ func optionsFrom(in *action.Inputs) Options {
 		Dir: in.String("dir"), Prefix: in.String("prefix"), HostPath: in.String("host-path"),
 		Level: in.Int("compression-level"), MinSize: int64(in.Int("min-size")),
 		Keep:         Keep{Daily: in.Int("keep-daily"), Weekly: in.Int("keep-weekly"), Monthly: in.Int("keep-monthly")},
-		RestoreCheck: in.Bool("restore-check"), DryRun: in.Bool("dry-run"),
+		RestoreCheck: in.Bool("restore-check"), Artifact: in.Bool("artifact"), DryRun: in.Bool("dry-run"),
 	}
 }
 
@@ -219,21 +225,28 @@ func optionsFrom(in *action.Inputs) Options {
 // (exit 2) and nothing has been touched.
 func newJob(a *action.Context, o Options) (*job, error) {
 	j := &job{
-		a:       a,
-		name:    o.Engine,
-		prefix:  o.Prefix,
-		pid:     os.Getpid(),
-		level:   o.Level,
-		minSize: o.MinSize,
-		keep:    o.Keep,
-		restore: o.RestoreCheck,
-		dryRun:  o.DryRun,
-		id:      time.Now().UTC().Format(idLayout),
+		a:        a,
+		name:     o.Engine,
+		prefix:   o.Prefix,
+		pid:      os.Getpid(),
+		level:    o.Level,
+		minSize:  o.MinSize,
+		keep:     o.Keep,
+		restore:  o.RestoreCheck,
+		dryRun:   o.DryRun,
+		artifact: o.Artifact,
+		id:       time.Now().UTC().Format(idLayout),
 	}
 	var problems []string
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	if !prefixRE.MatchString(j.prefix) {
 		bad("input %s: %q is not a file name prefix: want letters, digits, '.', '_' and '-', starting with a letter or digit", o.name("prefix"), j.prefix)
+	}
+	// Paths end up in outputs and the summary: one line each, or nothing is done.
+	for _, p := range []struct{ input, value string }{{"dir", o.Dir}, {"host-path", o.HostPath}} {
+		if strings.IndexFunc(p.value, unicode.IsControl) >= 0 {
+			bad("input %s: %q contains a control character (a line break?): want a directory path", o.name(p.input), p.value)
+		}
 	}
 	if o.Dir == "" {
 		bad("input %s is empty: want the directory backups are written to", o.name("dir"))
@@ -245,7 +258,7 @@ func newJob(a *action.Context, o Options) (*job, error) {
 	}
 	if o.HostPath != "" {
 		j.host, _ = filepath.Abs(o.HostPath)
-		if j.host == j.dir {
+		if sameDir(j.host, j.dir) {
 			bad("input %s: %s is %s itself; give another directory (another disk) or leave it empty", o.name("host-path"), o.HostPath, o.name("dir"))
 		}
 	}
@@ -263,6 +276,30 @@ func newJob(a *action.Context, o Options) (*job, error) {
 	j.final = filepath.Join(j.dir, fileName(j.prefix, j.id, engine.Ext()))
 	j.tmp = j.scratch(engine.Ext() + ".gz")
 	return j, nil
+}
+
+// sameDir reports whether a and b are one directory, through symlinks too (also
+// a link to a directory that is yet to be made).
+func sameDir(a, b string) bool {
+	return a == b || resolvePath(a) == resolvePath(b)
+}
+
+// resolvePath follows symlinks as far as they lead, to a path that may not exist.
+func resolvePath(p string) string {
+	for range 40 {
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			return r
+		}
+		target, err := os.Readlink(p)
+		if err != nil {
+			return p
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(p), target)
+		}
+		p = target
+	}
+	return p
 }
 
 // newEngine picks the engine the inputs describe.
@@ -293,6 +330,11 @@ func newEngine(a *action.Context, j *job, o Options) (Engine, error) {
 		client, err := docker.New(a.Environ())
 		if err != nil {
 			return nil, err
+		}
+		// A container that is not there is bad input, found before dir is made.
+		if _, err := client.ContainerImage(context.Background(), container); errors.Is(err, docker.ErrNoContainer) || errors.Is(err, docker.ErrNotRunning) {
+			client.Close()
+			return nil, fmt.Errorf("input %s: %v", o.name("container"), err)
 		}
 		labels := map[string]string{"org.deploykit.role": "backup-restore-check", "org.deploykit.run-id": a.Getenv("GITHUB_RUN_ID")}
 		src := execRunner{client: client, container: container, mask: mask}

@@ -38,13 +38,13 @@ var Spec = action.Spec{
 		{Name: "dry-run", Kind: action.Bool, Default: "false", Description: "Print the plan and the commands it would run; change nothing."},
 	},
 	Artifact: &action.Artifact{
-		When:      "artifact",
-		Made:      "path",
+		When:      "upload-artifact",
 		Name:      "${{ inputs.prefix }}-${{ steps.run.outputs.backup-id }}",
 		Paths:     []string{"${{ steps.run.outputs.path }}", "${{ steps.run.outputs.path }}.sha256"},
 		Retention: "retention-days",
 	},
 	Outputs: []action.Output{
+		{Name: "upload-artifact", Description: "true when the action uploads the backup as an artifact: input artifact is true (or yes, on, 1) and a verified backup was written."},
 		{Name: "path", Description: "Path of the verified backup."},
 		{Name: "size", Description: "Size in bytes."},
 		{Name: "sha256", Description: "SHA-256 of the backup file."},

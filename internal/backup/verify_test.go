@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -101,6 +102,11 @@ func TestBadInputs(t *testing.T) {
 	db := filepath.Join(root, "app.db")
 	require.NoError(t, os.WriteFile(db, nil, 0o600))
 	dir := filepath.Join(root, "backups")
+	// host-path through a symlink to dir is dir itself (the link is made after
+	// dir would exist; dir must not exist for "nothing is created", so the link
+	// points at where it would be).
+	linkToDir := filepath.Join(root, "link-to-backups")
+	require.NoError(t, os.Symlink(dir, linkToDir))
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -124,6 +130,10 @@ func TestBadInputs(t *testing.T) {
 		{[]string{"--database-url", "postgres://u:hunter2@h/db", "--db-user", "app"}, "inputs db-user and db-password apply to container; a database URL carries its own user and password"},
 		{[]string{"--container", "db", "--prefix", "../etc/x"}, `input prefix: "../etc/x" is not a file name prefix: want letters, digits, '.', '_' and '-', starting with a letter or digit`},
 		{[]string{"--container", "db", "--host-path", dir}, "input host-path: " + dir + " is dir itself; give another directory (another disk) or leave it empty"},
+		{[]string{"--engine", "sqlite", "--sqlite-path", db, "--host-path", linkToDir}, "input host-path: " + linkToDir + " is dir itself; give another directory (another disk) or leave it empty"},
+		{[]string{"--engine", "sqlite", "--sqlite-path", db, "--dir", dir + "\nevil=1"}, `input dir: "` + dir + `\nevil=1" contains a control character (a line break?): want a directory path`},
+		{[]string{"--engine", "sqlite", "--sqlite-path", db, "--host-path", root + "/x\ny"}, `input host-path: "` + root + `/x\ny" contains a control character (a line break?): want a directory path`},
+		{[]string{"--container", "deploykit-no-such-container-" + strconv.Itoa(os.Getpid())}, `input container: container "deploykit-no-such-container-` + strconv.Itoa(os.Getpid()) + `" does not exist: no such container`},
 	} {
 		args := append([]string{"--dir", dir}, tc.args...)
 		r := backup(t, nil, args...)

@@ -27,12 +27,15 @@ type ExecSpec struct {
 // ErrNotRunning is returned when the container of an exec is not running.
 var ErrNotRunning = errors.New("container is not running")
 
+// ErrNoContainer is the error of a container that does not exist.
+var ErrNoContainer = errors.New("no such container")
+
 // ContainerImage returns the image a running container was started from; a
 // missing or stopped container is an error that says which.
 func (c *Client) ContainerImage(ctx context.Context, name string) (string, error) {
 	ins, err := c.api.ContainerInspect(ctx, name)
 	if errdefs.IsNotFound(err) {
-		return "", fmt.Errorf("container %q does not exist", name)
+		return "", fmt.Errorf("container %q does not exist: %w", name, ErrNoContainer)
 	}
 	if err != nil {
 		return "", err

@@ -81,8 +81,8 @@ func TestBackupActionOnScheduleAndDispatch(t *testing.T) {
 	assert.Equal(t, "30\n", string(days))
 	assert.NoDirExists(t, filepath.Join(artifacts, "v3"))
 
-	// On Gitea, @v3.
-	log, err = runAct(t, repo, "backup.yaml", "workflow_dispatch", map[string]any{"inputs": map[string]any{"keep_on_host": "false", "host_backup_path": host, "artifact": "true"}},
+	// On Gitea, @v3; "yes" is true to the binary, and so to the upload step.
+	log, err = runAct(t, repo, "backup.yaml", "workflow_dispatch", map[string]any{"inputs": map[string]any{"keep_on_host": "false", "host_backup_path": host, "artifact": "yes"}},
 		append(vars, "--env", "DEPLOYKIT_ARTIFACTS="+artifacts, "--env", "GITEA_ACTIONS=true")...)
 	require.NoError(t, err, log)
 	gitea := check(log)
