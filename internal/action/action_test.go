@@ -2,6 +2,7 @@ package action
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -281,4 +282,29 @@ func TestSummaryWithACommandLineIsQuoted(t *testing.T) {
 	log.Reset()
 	require.NoError(t, c.Summary("### fine\n"))
 	assert.Equal(t, "### fine\n", log.String())
+}
+
+// TestBoolInputTakesAValueLikeTheOthers: --dry-run true and --dry-run no work like
+// --attempts 3; a bare --dry-run is still true, and a word that is no bool stays
+// an argument.
+func TestBoolInputTakesAValueLikeTheOthers(t *testing.T) {
+	env := func(string) string { return "" }
+	for args, want := range map[string]bool{
+		"--dry-run true --attempts 4": true, "--dry-run no --attempts 4": false, "-dry-run=off --attempts 4": false,
+		"--dry-run --attempts 4": true, "--attempts 4 --dry-run YES": true,
+	} {
+		in, err := ParseInputs(&testSpec, strings.Fields(args), env, io.Discard)
+		require.NoError(t, err, args)
+		assert.Equal(t, want, in.Bool("dry-run"), args)
+		assert.Equal(t, 4, in.Int("attempts"), args)
+		assert.Empty(t, in.Args, args)
+	}
+	in, err := ParseInputs(&testSpec, []string{"--dry-run", "maybe"}, env, io.Discard)
+	require.NoError(t, err)
+	assert.True(t, in.Bool("dry-run"))
+	assert.Equal(t, []string{"maybe"}, in.Args)
+	in, err = ParseInputs(&testSpec, []string{"--", "--dry-run", "true"}, env, io.Discard)
+	require.NoError(t, err)
+	assert.False(t, in.Bool("dry-run"), "after -- nothing is an input")
+	assert.Equal(t, []string{"--dry-run", "true"}, in.Args)
 }

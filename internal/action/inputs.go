@@ -54,7 +54,7 @@ func ParseInputs(spec *Spec, args []string, getenv func(string) string, help io.
 		flagVals[in.Name], flagSet[in.Name] = v, set
 		fs.Var(rawFlag{value: v, set: set, isBool: in.Kind == Bool}, in.Name, in.Description)
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(joinBoolValues(spec, args)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			WriteHelp(help, spec)
 			return nil, ErrHelp
@@ -149,6 +149,29 @@ func want(def Input) string {
 		return "a percentage from 0 to 100, such as 20%"
 	}
 	return "text"
+}
+
+// joinBoolValues lets a Bool input take its value as the next argument like every
+// other input (--restore-check true): "--name word" becomes "--name=word" when
+// word reads as a bool. A bare --name still means true.
+func joinBoolValues(spec *Spec, args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		name := strings.TrimLeft(a, "-")
+		if len(a)-len(name) >= 1 && len(a)-len(name) <= 2 && !strings.Contains(name, "=") && i+1 < len(args) && spec.HasInput(name) && spec.Input(name).Kind == Bool {
+			if _, err := parseBool(args[i+1]); err == nil {
+				out = append(out, a+"="+args[i+1])
+				i++
+				continue
+			}
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 func parseBool(s string) (bool, error) {

@@ -115,7 +115,7 @@ func TestBadInputs(t *testing.T) {
 		{[]string{"--compression-level", "10", "--container", "db"}, `input compression-level: invalid value "10": want a whole number from 1 to 9`},
 		{[]string{"--keep-daily", "-1", "--container", "db"}, `input keep-daily: invalid value "-1": want a whole number ≥ 0`},
 		{[]string{"--restore-check=yes please", "--container", "db"}, `input restore-check: invalid value "yes please": want true or false`},
-		{[]string{"--restore-check", "yes", "--container", "db"}, `deploykit backup: unexpected argument "yes": inputs are flags, --name value (see 'deploykit backup --help')`},
+		{[]string{"--restore-check", "maybe", "--container", "db"}, `deploykit backup: unexpected argument "maybe": inputs are flags, --name value (see 'deploykit backup --help')`},
 		{[]string{"--engine", "sqlite"}, "input sqlite-path is empty: engine sqlite backs up a database file"},
 		{[]string{"--engine", "sqlite", "--sqlite-path", filepath.Join(root, "nope.db")}, "input sqlite-path: " + filepath.Join(root, "nope.db") + " is not a file"},
 		{[]string{"--engine", "sqlite", "--sqlite-path", db, "--container", "db"}, "inputs container and database-url do not apply to engine sqlite: give sqlite-path only"},

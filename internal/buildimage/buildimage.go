@@ -156,6 +156,11 @@ func plan(ctx context.Context, a *action.Context) ([]build, error) {
 	if fi, err := os.Stat(file); err != nil || fi.IsDir() {
 		return nil, action.Usagef("input file: %s does not exist (it is relative to the context %s)", in.String("file"), in.String("context"))
 	}
+	// The Dockerfile is read from the checkout like the context: never a file of
+	// the runner's elsewhere (through .., an absolute path or a symlink).
+	if file, err = inside(ws, file); err != nil {
+		return nil, action.Usagef("input file: %v", err)
+	}
 	return []build{{Image: repo, Context: dir, Dockerfile: file, Target: in.String("target"), Args: args}}, nil
 }
 

@@ -135,6 +135,8 @@ func TestBadInputBuildsNothing(t *testing.T) {
 	t.Parallel()
 	_, a, repo := setup(t, "", "", "bad")
 	outside := t.TempDir()
+	outsideFile := filepath.Join(outside, "Dockerfile")
+	require.NoError(t, os.WriteFile(outsideFile, []byte("FROM scratch\n"), 0o644))
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -144,6 +146,8 @@ func TestBadInputBuildsNothing(t *testing.T) {
 		{"missing Dockerfile", []string{"--image", repo, "--file", "Nope.Dockerfile"}, "input file: Nope.Dockerfile does not exist (it is relative to the context .)"},
 		{"context outside the workspace", []string{"--image", repo, "--context", outside}, "input context: " + outside + " is outside the workspace"},
 		{"context escaping with ..", []string{"--image", repo, "--context", "../"}, "input context: ../ is outside the workspace"},
+		{"Dockerfile outside the workspace", []string{"--image", repo, "--file", outsideFile}, "input file: " + outsideFile + " is outside the workspace"},
+		{"Dockerfile escaping with ..", []string{"--image", repo, "--file", "../" + filepath.Base(filepath.Dir(outsideFile)) + "/Dockerfile"}, "is outside the workspace"},
 		{"invalid image name", []string{"--image", "Team/App!"}, `input image: "Team/App!" is not an image name like registry.example.com/team/app`},
 		{"image with a tag", []string{"--image", repo + ":v1"}, `has a tag: give the name only; the tags come from the commit, version and tags`},
 		{"bad tag", []string{"--image", repo, "--tags", "a b"}, `tag "a b" is not a valid image tag`},

@@ -108,7 +108,8 @@ func ListTree(dir, rev, path string) command.Cmd {
 
 // refName accepts what git accepts as a branch, tag or commit name, and nothing
 // that could be read as an option or a path trick.
-var refName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]*$`)
+// '+' is there for semver build metadata in tags (v1.2.3+build.4).
+var refName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/+-]*$`)
 
 // ValidRef reports whether s is safe to pass as a ref.
 func ValidRef(s string) bool { return refName.MatchString(s) }

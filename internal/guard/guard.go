@@ -38,7 +38,7 @@ func Decide(event string, payload map[string]any, commitMessage CommitMessageFun
 		head, _ := payload["head_commit"].(map[string]any)
 		msg, ok := head["message"].(string)
 		if !ok {
-			return Decision{Reason: "push: the event has no head commit (a deleted branch or tag): nothing to check"}
+			return Decision{Skip: true, Reason: "push: the event has no head commit (a deleted branch or tag, or no event payload): nothing to deploy"}
 		}
 		return fromMessage("push: head commit", msg)
 	case "workflow_run":

@@ -54,9 +54,11 @@ func TestPush(t *testing.T) {
 	d = Decide("push", set(fixture(t, "github-push.json"), "head_commit.message", "Add feature\n\nWith a body."), noGit(t))
 	assert.Equal(t, Decision{Reason: "push: head commit has no skip marker"}, d)
 
-	d = Decide("push", set(fixture(t, "github-push.json"), "head_commit", nil), noGit(t))
-	assert.False(t, d.Skip)
-	assert.Equal(t, "push: the event has no head commit (a deleted branch or tag): nothing to check", d.Reason)
+	// A deleted branch, or no payload at all: nothing says what to deploy.
+	for _, p := range []map[string]any{set(fixture(t, "github-push.json"), "head_commit", nil), {}, nil} {
+		d = Decide("push", p, noGit(t))
+		assert.Equal(t, Decision{Skip: true, Reason: "push: the event has no head commit (a deleted branch or tag, or no event payload): nothing to deploy"}, d)
+	}
 }
 
 func TestMarkers(t *testing.T) {

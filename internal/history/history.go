@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -76,9 +77,9 @@ func (f File) Append(entries ...Entry) error {
 	if err := os.MkdirAll(filepath.Dir(f.Path), 0o755); err != nil {
 		return fmt.Errorf("history file %s: %w", f.Path, err)
 	}
-	fh, err := os.OpenFile(f.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	fh, err := f.open(os.O_WRONLY | os.O_APPEND | os.O_CREATE)
 	if err != nil {
-		return fmt.Errorf("history file %s: %w", f.Path, err)
+		return err
 	}
 	for _, e := range entries {
 		if _, err = fh.WriteString(e.String() + "\n"); err != nil {
@@ -97,15 +98,33 @@ func (f File) Append(entries ...Entry) error {
 	return nil
 }
 
+// open opens the history file itself: never through a symlink (whoever can write
+// the directory must not be able to point the kit's appends at another file), and
+// only a regular file.
+func (f File) open(flag int) (*os.File, error) {
+	fh, err := os.OpenFile(f.Path, flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o644)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, fmt.Errorf("history file %s is a symbolic link: set history-file to the file itself", f.Path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("history file %s: %w", f.Path, err)
+	}
+	if info, err := fh.Stat(); err != nil || !info.Mode().IsRegular() {
+		fh.Close()
+		return nil, fmt.Errorf("history file %s is not a regular file", f.Path)
+	}
+	return fh, nil
+}
+
 // Read returns every entry, oldest first; a missing file is an empty history.
 // Lines that do not parse (hand edits) are skipped.
 func (f File) Read() ([]Entry, error) {
-	fh, err := os.Open(f.Path)
+	fh, err := f.open(os.O_RDONLY)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("history file %s: %w", f.Path, err)
+		return nil, err
 	}
 	defer fh.Close()
 	var entries []Entry

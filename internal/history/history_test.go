@@ -56,3 +56,20 @@ func TestRoundTripAndQueries(t *testing.T) {
 	assert.False(t, Verified(withSHA, "other-app", "staging", "1.0.3", "bbbb"), "another app's 1.0.3")
 	assert.False(t, Verified(withSHA, "app-staging", "staging", "1.0.3", "bbbb"), "same stack, other commit")
 }
+
+// TestNeverThroughASymlink: a history path that is a symlink is refused for
+// appends and reads; the file it points at is untouched.
+func TestNeverThroughASymlink(t *testing.T) {
+	victim := filepath.Join(t.TempDir(), "victim")
+	require.NoError(t, os.WriteFile(victim, []byte("precious\n"), 0o644))
+	path := filepath.Join(t.TempDir(), "history.log")
+	require.NoError(t, os.Symlink(victim, path))
+	f := File{Path: path}
+	err := f.Append(Entry{Time: time.Now(), Stack: "app", Env: "production", Action: ActionDeploy, Version: "1.0.0", Status: StatusSuccess})
+	require.EqualError(t, err, "history file "+path+" is a symbolic link: set history-file to the file itself")
+	_, err = f.Read()
+	require.EqualError(t, err, "history file "+path+" is a symbolic link: set history-file to the file itself")
+	data, err := os.ReadFile(victim)
+	require.NoError(t, err)
+	assert.Equal(t, "precious\n", string(data))
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"github.com/distribution/reference"
@@ -20,8 +19,6 @@ import (
 // Confirmation is the word a person types to confirm a rollback.
 const Confirmation = "ROLLBACK"
 
-// tagName accepts git tag names, and nothing a shell or git could read otherwise.
-var tagName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/+-]*$`)
 
 // Run is `deploykit rollback`: check the confirmation, pick the target, then run
 // the deploy pipeline read-only for it, with the schema check after preflight.
@@ -105,7 +102,7 @@ func target(ctx context.Context, a *action.Context, exec *command.Runner) (strin
 	in := a.Inputs
 	ws := a.Workspace()
 	if tag := in.String("target-tag"); tag != "" {
-		if !tagName.MatchString(tag) {
+		if !git.ValidRef(tag) { // the same rule deploy's git-ref, which it becomes, applies
 			return "", action.Usagef("input target-tag: %q is not a tag name", tag)
 		}
 		sha, err := exec.Output(ctx, git.ResolveCommit(ws, "refs/tags/"+tag))

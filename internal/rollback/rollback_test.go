@@ -218,3 +218,20 @@ func TestPullOnlyDeployAndRollback(t *testing.T) {
 	_, v = a.Get("/version")
 	assert.Equal(t, "2.0.0", v)
 }
+
+// TestRollbackToATagWithBuildMetadata: a semver tag with build metadata
+// (v1.0.0+build.7) is a tag name to rollback and to the deploy it runs alike.
+func TestRollbackToATagWithBuildMetadata(t *testing.T) {
+	t.Parallel()
+	a := testapp.NewTracked(t, "1.0.0")
+	a.Git("tag", "v1.0.0+build.7", "v1.0.0")
+	require.Equal(t, 0, a.Deploy().Code)
+	a.Release("2.0.0", false)
+	require.Equal(t, 0, a.Deploy().Code)
+
+	r := a.Rollback("--confirm", "ROLLBACK", "--target-tag", "v1.0.0+build.7")
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.Contains(t, r.Log, "rolling back to v1.0.0+build.7: commit "+a.Git("rev-parse", "v1.0.0^{commit}"))
+	_, v := a.Get("/version")
+	assert.Equal(t, "1.0.0", v)
+}
