@@ -19,7 +19,6 @@ import (
 // Confirmation is the word a person types to confirm a rollback.
 const Confirmation = "ROLLBACK"
 
-
 // Run is `deploykit rollback`: check the confirmation, pick the target, then run
 // the deploy pipeline read-only for it, with the schema check after preflight.
 func Run(ctx context.Context, a *action.Context) error {
