@@ -3,13 +3,19 @@ package deploy
 import (
 	"cmp"
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -18,6 +24,7 @@ import (
 	"github.com/org/deploy-kit/internal/command"
 	"github.com/org/deploy-kit/internal/compose"
 	"github.com/org/deploy-kit/internal/docker"
+	"github.com/org/deploy-kit/internal/secretfile"
 )
 
 // swarmTarget deploys a stack to Docker Swarm with docker stack deploy, then
@@ -109,12 +116,18 @@ func (swarmTarget) Snapshot(ctx context.Context, s *State) (Snapshot, error) {
 // the stack's secrets at them.
 func (s *State) stackSecrets(ctx context.Context) (map[string]string, error) {
 	names := map[string]string{}
+	var key []byte
 	for _, v := range s.Secrets {
 		if _, declared := s.Project.Secrets[v.Key]; !declared {
 			continue
 		}
-		sum := sha256.Sum256([]byte(v.Value))
-		name := fmt.Sprintf("%s_%s_%s", s.Compose.Name, v.Key, hex.EncodeToString(sum[:])[:10])
+		if key == nil {
+			var err error
+			if key, err = secretNameKey(filepath.Join(filepath.Dir(s.History.Path), secretKeyFile), !s.DryRun); err != nil {
+				return nil, action.Failedf("%v", err)
+			}
+		}
+		name := fmt.Sprintf("%s_%s_%s", s.Compose.Name, v.Key, secretVersion(key, s.Compose.Name, v))
 		names[v.Key] = name
 		if s.DryRun {
 			s.A.Logf("    dry run: would create swarm secret %s", name)
@@ -129,6 +142,73 @@ func (s *State) stackSecrets(ctx context.Context) (map[string]string, error) {
 		}
 	}
 	return names, nil
+}
+
+// secretKeyFile holds the random key that swarm secret names are derived with,
+// next to the history file.
+const secretKeyFile = "swarm-secret-key"
+
+// secretVersion is the part of a swarm secret's name that changes with its value:
+// 40 bits of an HMAC of the value under a random key of this host's. A plain hash
+// would let anyone who can list secrets (or read the log) test guesses of the
+// value offline.
+func secretVersion(key []byte, stack string, v secretfile.Var) string {
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(stack + "\x00" + v.Key + "\x00" + v.Value))
+	return hex.EncodeToString(mac.Sum(nil))[:10]
+}
+
+// secretNameKey reads the key at path, making it (32 random bytes, mode 0600)
+// when it does not exist and create is set; a dry run that finds none uses a
+// key of zeros, so its names show the shape, not the real ones. The file is never
+// followed through a symlink and must be this user's, 0600, 32 bytes.
+func secretNameKey(path string, create bool) ([]byte, error) {
+	fh, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		if !create {
+			return make([]byte, 32), nil
+		}
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, fmt.Errorf("swarm secret key %s: %w", path, err)
+		}
+		fh, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+		if errors.Is(err, os.ErrExist) {
+			return secretNameKey(path, create) // made meanwhile by another deploy
+		}
+		if err != nil {
+			return nil, fmt.Errorf("swarm secret key %s: %w", path, err)
+		}
+		_, err = fh.Write(key)
+		if cerr := fh.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(path)
+			return nil, fmt.Errorf("swarm secret key %s: %w", path, err)
+		}
+		return key, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("swarm secret key %s: %w (remove it if it is a symlink)", path, err)
+	}
+	defer fh.Close()
+	info, err := fh.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("swarm secret key %s: %w", path, err)
+	}
+	st, _ := info.Sys().(*syscall.Stat_t)
+	if !info.Mode().IsRegular() || info.Mode().Perm() != 0o600 || st == nil || int(st.Uid) != os.Geteuid() || info.Size() != 32 {
+		return nil, fmt.Errorf("swarm secret key %s is not a 32-byte 0600 file of this user's: remove it (the next deploy makes a new one and renames the stack's secrets once)", path)
+	}
+	key := make([]byte, 32)
+	if _, err := io.ReadFull(fh, key); err != nil {
+		return nil, fmt.Errorf("swarm secret key %s: %w", path, err)
+	}
+	return key, nil
 }
 
 // overrideFile writes a compose override that pins images and names secrets.

@@ -1,6 +1,8 @@
 package deploy_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -135,6 +137,8 @@ func TestSwarmDeploy(t *testing.T) {
 	secrets := swarmSecrets(t, a.Name)
 	require.Len(t, secrets, 1)
 	assert.Regexp(t, "^"+a.Name+`_DB_PASSWORD_[0-9a-f]{10}$`, secrets[0])
+	plain := sha256.Sum256([]byte(testapp.Secret))
+	assert.NotContains(t, secrets[0], hex.EncodeToString(plain[:])[:10], "the name is keyed, not a plain hash of the value")
 
 	a.release("2.0.0", false)
 	r = a.deploy()
