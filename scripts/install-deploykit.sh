@@ -57,9 +57,30 @@ finish() {
 	exit 0
 }
 
-# 1. Tool cache: the marker is written last, so its presence means a complete install.
-if [[ -f "$cache/.complete" && -x "$bin" ]]; then
-	say "deploykit $version from the tool cache ($(cat "$cache/.complete"))"
+# 1. Tool cache: the marker is written last, so its presence means a complete
+# install. It records the binary's SHA-256 as installed (verified download or own
+# build); a hit counts only when the binary still has it and neither the entry nor
+# the binary can be written by another user (a shared self-hosted runner's cache).
+# Anything else is reinstalled over.
+cache_hit() {
+	[[ -f "$cache/.complete" && -x "$bin" && ! -L "$bin" && ! -L "$cache" ]] || return 1
+	local p
+	for p in "$cache" "$bin" "$cache/.complete"; do
+		if [[ ! -O "$p" || -n "$(find "$p" -maxdepth 0 \( -perm -020 -o -perm -002 \))" ]]; then
+			say "tool cache entry $p is another user's or writable by others: not using it"
+			return 1
+		fi
+	done
+	local want got
+	want=$(sed -n 's/^sha256=//p' "$cache/.complete")
+	got=$(sha256sum "$bin" | cut -d' ' -f1)
+	if [[ -z "$want" || "$want" != "$got" ]]; then
+		say "tool cache binary $bin does not have the SHA-256 recorded when it was installed (${want:-none}, now $got): not using it"
+		return 1
+	fi
+}
+if cache_hit; then
+	say "deploykit $version from the tool cache ($(head -n 1 "$cache/.complete"))"
 	finish
 fi
 
@@ -69,10 +90,16 @@ trap 'rm -rf "$work"' EXIT
 # install_binary FILE SOURCE: move a verified binary into the cache atomically.
 install_binary() {
 	mkdir -p "$cache"
+	chmod go-w "$cache"
 	chmod 0755 "$1"
+	local sum
+	sum=$(sha256sum "$1" | cut -d' ' -f1)
+	rm -f "$cache/.complete"
 	mv -f "$1" "$bin.tmp.$$"
 	mv -f "$bin.tmp.$$" "$bin"
-	printf '%s\n' "$2" >"$cache/.complete"
+	printf '%s\nsha256=%s\n' "$2" "$sum" >"$cache/.complete.tmp.$$"
+	chmod 0644 "$cache/.complete.tmp.$$"
+	mv -f "$cache/.complete.tmp.$$" "$cache/.complete"
 	say "deploykit $version installed from $2"
 }
 

@@ -129,7 +129,7 @@ func readFile(t *testing.T, p string) string {
 func pathWithoutGo(t *testing.T) string {
 	dir := t.TempDir()
 	for _, tool := range []string{"bash", "cat", "tr", "uname", "find", "sort", "xargs", "sha256sum", "cut",
-		"mktemp", "rm", "mkdir", "mv", "chmod", "awk", "tar", "gzip", "curl", "head", "dirname"} {
+		"mktemp", "rm", "mkdir", "mv", "chmod", "awk", "tar", "gzip", "curl", "head", "dirname", "sed"} {
 		p, err := exec.LookPath(tool)
 		require.NoError(t, err, tool)
 		require.NoError(t, os.Symlink(p, filepath.Join(dir, tool)))
@@ -163,6 +163,41 @@ func TestInstallFromReleaseThenCache(t *testing.T) {
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "from the tool cache (release v"+k.version(t))
 	assert.Equal(t, requests, rel.requests.Load(), "a cache hit makes no request")
+}
+
+// TestInstallDoesNotTrustATamperedCache: a cached binary that no longer has the
+// SHA-256 recorded when it was installed, or that others may write, is never run:
+// the release is installed over it.
+func TestInstallDoesNotTrustATamperedCache(t *testing.T) {
+	t.Parallel()
+	k := newKit(t)
+	rel := newRelease(t)
+	binary, err := os.ReadFile(testenv.Deploykit(t))
+	require.NoError(t, err)
+	rel.publish(t, k.version(t), binary, nil)
+	out, err := k.install(t, pathWithoutGo(t), "DEPLOYKIT_RELEASE_URL="+rel.srv.URL)
+	require.NoError(t, err, out)
+	bins := k.installedBinaries(t)
+	require.Len(t, bins, 1)
+	assert.Regexp(t, `^release v\S+ \([0-9a-f]{64}\)\nsha256=[0-9a-f]{64}\n$`, readFile(t, filepath.Join(filepath.Dir(bins[0]), ".complete")))
+
+	// Poisoned in place (same mode, same marker).
+	require.NoError(t, os.WriteFile(bins[0], []byte("#!/bin/sh\necho poisoned\n"), 0o755))
+	out, err = k.install(t, pathWithoutGo(t), "DEPLOYKIT_RELEASE_URL="+rel.srv.URL)
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "install-deploykit: tool cache binary "+bins[0]+" does not have the SHA-256 recorded when it was installed")
+	assert.Contains(t, out, "installed from release v"+k.version(t))
+	assert.Equal(t, binary, []byte(readFile(t, bins[0])), "the released binary again")
+
+	// Writable by others: not used either, even with the right bytes.
+	require.NoError(t, os.Chmod(bins[0], 0o777))
+	out, err = k.install(t, pathWithoutGo(t), "DEPLOYKIT_RELEASE_URL="+rel.srv.URL)
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "install-deploykit: tool cache entry "+bins[0]+" is another user's or writable by others: not using it")
+	assert.Contains(t, out, "installed from release v"+k.version(t))
+	info, err := os.Stat(bins[0])
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o755), info.Mode().Perm())
 }
 
 // TestInstallFromTheActionsOwnRepository finds the release where a forge keeps it:
