@@ -57,6 +57,15 @@ func (s server) passwordEnv(name string) []string {
 	return []string{name + "=" + s.password}
 }
 
+// Ready checks, in container mode, that the container exists and runs.
+func (s server) Ready(ctx context.Context) error {
+	if s.client == nil {
+		return nil
+	}
+	_, err := s.client.ContainerImage(ctx, s.container)
+	return err
+}
+
 func (s server) Close() error {
 	if s.client != nil {
 		return s.client.Close()

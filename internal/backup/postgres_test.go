@@ -255,5 +255,11 @@ func TestPostgresFailures(t *testing.T) {
 		r = backup(t, nil, "--container", name+"-nope", "--dir", dir)
 		assert.Equal(t, 1, r.Code, r.Log)
 		assert.Contains(t, r.Log, `::error::backup failed at dump: container "`+name+`-nope" does not exist`)
+		// Found before the backup directory is made.
+		fresh := filepath.Join(t.TempDir(), "backups")
+		r = backup(t, nil, "--container", name+"-nope", "--dir", fresh)
+		assert.Equal(t, 1, r.Code, r.Log)
+		assert.Contains(t, r.Log, `::error::backup failed at dump: container "`+name+`-nope" does not exist`)
+		assert.NoDirExists(t, fresh)
 	})
 }

@@ -331,11 +331,6 @@ func newEngine(a *action.Context, j *job, o Options) (Engine, error) {
 		if err != nil {
 			return nil, err
 		}
-		// A container that is not there is bad input, found before dir is made.
-		if _, err := client.ContainerImage(context.Background(), container); errors.Is(err, docker.ErrNoContainer) || errors.Is(err, docker.ErrNotRunning) {
-			client.Close()
-			return nil, fmt.Errorf("input %s: %v", o.name("container"), err)
-		}
 		labels := map[string]string{"org.deploykit.role": "backup-restore-check", "org.deploykit.run-id": a.Getenv("GITHUB_RUN_ID")}
 		src := execRunner{client: client, container: container, mask: mask}
 		if j.name == "postgres" {
@@ -393,9 +388,7 @@ func (j *job) plan() error {
 }
 
 func cleanStep(_ context.Context, j *job) error {
-	if err := os.MkdirAll(j.dir, 0o700); err != nil {
-		return fmt.Errorf("creating %s: %w", j.dir, err)
-	}
+	// dir is made by dump, once the source is known to be there.
 	matches, err := filepath.Glob(filepath.Join(j.dir, "."+j.prefix+"-*.partial-*"))
 	if err != nil {
 		return err
@@ -423,6 +416,15 @@ func dumpStep(ctx context.Context, j *job) error {
 	j.a.Logf("    %s", j.engine.Source())
 	for _, c := range j.engine.Plan() {
 		j.a.Logf("    %s", c)
+	}
+	// A container that is missing or stopped fails here, before dir exists.
+	if r, ok := j.engine.(interface{ Ready(context.Context) error }); ok {
+		if err := r.Ready(ctx); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(j.dir, 0o700); err != nil {
+		return fmt.Errorf("creating %s: %w", j.dir, err)
 	}
 	w, err := writeCompressed(ctx, j.engine, j.tmp, j.level)
 	if err != nil {

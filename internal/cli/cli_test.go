@@ -114,7 +114,7 @@ func TestGuardCommand(t *testing.T) {
 
 	// A Gitea workflow_run whose commit is not in the checkout: decided on the
 	// title, with a warning.
-	environ, output, _ = guardEnv(t, "workflow_run", `{"workflow_run":{"conclusion":"success","display_title":"Fix","head_sha":"acb5820ced9479c074f688cc328bf03f341a511d"}}`)
+	environ, output, _ = guardEnv(t, "workflow_run", `{"workflow_run":{"conclusion":"success","event":"push","display_title":"Fix","head_sha":"acb5820ced9479c074f688cc328bf03f341a511d"}}`)
 	code, stdout, _ = run(t, append(environ, "GITEA_ACTIONS=true"), "guard")
 	assert.Equal(t, action.ExitOK, code)
 	assert.Contains(t, stdout, "::warning::workflow_run: could not read commit acb5820ced9479c074f688cc328bf03f341a511d (git log -1 --format=%25B acb5820ced9479c074f688cc328bf03f341a511d --: fatal: not a git repository")
