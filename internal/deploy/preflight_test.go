@@ -116,7 +116,7 @@ func TestGuardSkipsTheDeploy(t *testing.T) {
 	t.Parallel()
 	a := testapp.New(t, "1.0.0")
 	event := filepath.Join(t.TempDir(), "event.json")
-	require.NoError(t, os.WriteFile(event, []byte(`{"workflow_run":{"conclusion":"success","head_sha":"0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c","head_commit":{"message":"chore(release): v1.0.1 [skip ci]"}}}`), 0o644))
+	require.NoError(t, os.WriteFile(event, []byte(`{"workflow_run":{"conclusion":"success","event":"push","head_sha":"0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c","head_commit":{"message":"chore(release): v1.0.1 [skip ci]"}}}`), 0o644))
 	a.Env = []string{"GITHUB_EVENT_NAME=workflow_run", "GITHUB_EVENT_PATH=" + event}
 	r := a.Deploy()
 	require.Equal(t, 0, r.Code, r.Log)

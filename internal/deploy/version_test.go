@@ -156,12 +156,14 @@ func TestVersionBumpRefusesADirtyCheckout(t *testing.T) {
 
 	r := a.Deploy("--version-bump", "patch")
 	require.Equal(t, 1, r.Code, r.Log)
-	assert.Contains(t, r.Log, "::error::version-bump: the checkout "+a.Dir+" has uncommitted changes to tracked files (M APP A STAGED): a release is cut only from a clean checkout of origin/main; commit or discard them first")
+	assert.Contains(t, r.Log, "::error::deploy of (version not determined) failed at preflight: version-bump: the checkout "+a.Dir+" has uncommitted changes to tracked files (M APP A STAGED): a release is cut only from a clean checkout of origin/main; commit or discard them first")
 	assert.Equal(t, before, lsRemote(t, origin))
 	assert.Equal(t, "v1.0.0", a.Git("tag"))
 	assert.Equal(t, "M APP\nA  STAGED", a.Git("status", "--porcelain", "--untracked-files=no"), "the edits are still there")
 	assert.Empty(t, a.Containers(), "no container created")
-	assert.NoFileExists(t, a.History)
+	lines := a.HistoryLines()
+	require.Len(t, lines, 1)
+	assert.Contains(t, lines[0], "| deploy | (version not determined) | failed | failed at preflight: version-bump: the checkout")
 }
 
 // TestVersionRetryChecksTheNewTree: when the push is rejected and the branch moved
