@@ -81,11 +81,12 @@ func TestBackupActionOnScheduleAndDispatch(t *testing.T) {
 	assert.Equal(t, "30\n", string(days))
 	assert.NoDirExists(t, filepath.Join(artifacts, "v3"))
 
-	// On Gitea, @v3; "yes" is true to the binary, and so to the upload step.
-	log, err = runAct(t, repo, "backup.yaml", "workflow_dispatch", map[string]any{"inputs": map[string]any{"keep_on_host": "false", "host_backup_path": host, "artifact": "yes"}},
-		append(vars, "--env", "DEPLOYKIT_ARTIFACTS="+artifacts, "--env", "GITEA_ACTIONS=true")...)
+	// On Gitea, @v3; artifact: yes (through a variable: act turns a boolean
+	// input's "yes" into false) is true to the binary, and so to the upload step.
+	log, err = runAct(t, repo, "backup.yaml", "workflow_dispatch", map[string]any{"inputs": map[string]any{"keep_on_host": "false", "host_backup_path": host, "artifact": "false"}},
+		append(vars, "--env", "DEPLOYKIT_ARTIFACTS="+artifacts, "--env", "GITEA_ACTIONS=true", "--var", "ARTIFACT=yes")...)
 	require.NoError(t, err, log)
 	gitea := check(log)
 	assert.Contains(t, log, "| host-copy | skipped |  | no host-path |", "keep_on_host: false")
-	assert.FileExists(t, filepath.Join(artifacts, "v3", "nightly-"+later(log)["id"], filepath.Base(gitea)))
+	assert.FileExists(t, filepath.Join(artifacts, "v3", "nightly-"+later(log)["id"], filepath.Base(gitea)), log)
 }
