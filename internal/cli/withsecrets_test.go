@@ -251,3 +251,17 @@ func TestWithSecretsWithoutGitHubWorkspaceRefusesTheCheckout(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, entries, "nothing written in the checkout")
 }
+
+// TestWithSecretsOutsideACheckoutRunsAnywhere: outside a runner and outside a git
+// checkout, the current directory is not a workspace — running from the temp dir
+// itself (or /) works.
+func TestWithSecretsOutsideACheckoutRunsAnywhere(t *testing.T) {
+	tmp := t.TempDir()
+	marker := filepath.Join(t.TempDir(), "ran")
+	cmd := deploykit(t, []string{"RUNNER_TEMP=" + tmp, "ENV_PLAIN=x"}, "with-secrets", "--", "touch", marker)
+	cmd.Dir = tmp
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+	assert.FileExists(t, marker)
+	assert.Empty(t, envFiles(t, tmp))
+}

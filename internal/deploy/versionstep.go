@@ -122,10 +122,11 @@ func (s *State) recheck(ctx context.Context) error {
 		return action.Failedf("%v", err)
 	}
 	s.Git.SHA = strings.TrimSpace(sha)
-	if err := s.loadProject(ctx); err != nil {
-		return fmt.Errorf("%s/%s moved to %s, which preflight refuses: %w", remote, s.Git.Default, s.Git.SHA[:7], err)
+	err = s.loadProject(ctx)
+	if err == nil {
+		_, err = s.Target.Preflight(ctx, s)
 	}
-	if _, err := s.Target.Preflight(ctx, s); err != nil {
+	if err != nil {
 		return fmt.Errorf("%s/%s moved to %s, which preflight refuses: %w", remote, s.Git.Default, s.Git.SHA[:7], err)
 	}
 	s.A.Logf("    preflight checked %s again", s.Git.SHA[:7])

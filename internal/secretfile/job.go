@@ -1,6 +1,8 @@
 package secretfile
 
 import (
+	"os"
+
 	"github.com/org/deploy-kit/internal/action"
 )
 
@@ -18,12 +20,20 @@ func FromJob(a *action.Context, prefix string) ([]Var, error) {
 }
 
 // WriteForJob writes vars to an env file in the runner's temp dir (never the
-// workspace: GITHUB_WORKSPACE, else the current directory, and the git checkout
-// around it), says which stale files of killed runs it swept, and makes sure the
+// workspace: GITHUB_WORKSPACE and the git checkout around it, else the git
+// checkout around the current directory), says which stale files of killed runs it swept, and makes sure the
 // file is shredded if the job is cancelled. The caller removes it on every other
 // way out (defer f.Remove()).
 func WriteForJob(a *action.Context, vars []Var) (*File, error) {
-	f, err := Write(a.TempDir(), a.Workspace(), vars)
+	workspace := a.Getenv("GITHUB_WORKSPACE")
+	if workspace == "" {
+		// Outside a runner: the git checkout around the current directory, if
+		// any (not the directory itself, which may well be / or the temp dir).
+		if wd, err := os.Getwd(); err == nil {
+			workspace = GitTop(wd)
+		}
+	}
+	f, err := Write(a.TempDir(), workspace, vars)
 	if err != nil {
 		return nil, action.Failedf("%v", err)
 	}

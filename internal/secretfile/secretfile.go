@@ -148,18 +148,23 @@ func checkout(workspace string) []string {
 		return nil
 	}
 	dirs := []string{ws}
-	for d := ws; ; d = filepath.Dir(d) {
-		if _, err := os.Lstat(filepath.Join(d, ".git")); err == nil {
-			if d != ws {
-				dirs = append(dirs, d)
-			}
-			break
-		}
-		if filepath.Dir(d) == d {
-			break
-		}
+	if top := GitTop(ws); top != "" && top != ws {
+		dirs = append(dirs, top)
 	}
 	return dirs
+}
+
+// GitTop is the top of the git checkout dir is in (the nearest directory up with a
+// .git entry), or "".
+func GitTop(dir string) string {
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(filepath.Join(d, ".git")); err == nil {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			return ""
+		}
+	}
 }
 
 // ownDir creates (or checks) Dir(tempDir): a real directory, not a symlink, owned
