@@ -23,6 +23,20 @@ func withOrigin(t *testing.T, a *testapp.App) string {
 	return origin
 }
 
+// pushBeforeTheDeploysPush makes someone else push a commit to origin's main just
+// before the deploy's own push (once, from a pre-push hook): change is shell run in
+// a clone of origin, message the commit's.
+func pushBeforeTheDeploysPush(t *testing.T, a *testapp.App, origin, change, message string) {
+	other := filepath.Join(t.TempDir(), "other")
+	out, err := exec.Command("git", "clone", "-q", origin, other).CombinedOutput()
+	require.NoError(t, err, string(out))
+	marker := filepath.Join(t.TempDir(), "pushed")
+	hook := "#!/bin/sh\n[ -e " + marker + " ] && exit 0\ntouch " + marker + "\n" +
+		"cd " + other + " && " + change + " && " +
+		"git -c user.name=o -c user.email=o@example.com commit -q -m '" + message + "' && git push -q origin main\n"
+	require.NoError(t, os.WriteFile(filepath.Join(a.Dir, ".git", "hooks", "pre-push"), []byte(hook), 0o755))
+}
+
 func lsRemote(t *testing.T, origin string) string {
 	out, err := exec.Command("git", "ls-remote", origin).Output()
 	require.NoError(t, err)
@@ -58,14 +72,7 @@ func TestVersionPushRetriesWhenOriginMoves(t *testing.T) {
 	t.Parallel()
 	a := testapp.New(t, "1.0.0")
 	origin := withOrigin(t, a)
-	other := filepath.Join(t.TempDir(), "other")
-	out, err := exec.Command("git", "clone", "-q", origin, other).CombinedOutput()
-	require.NoError(t, err, string(out))
-	marker := filepath.Join(t.TempDir(), "pushed")
-	hook := "#!/bin/sh\n[ -e " + marker + " ] && exit 0\ntouch " + marker + "\n" +
-		"cd " + other + " && echo more > NEWS && git add NEWS && " +
-		"git -c user.name=o -c user.email=o@example.com commit -q -m 'docs: news' && git push -q origin main\n"
-	require.NoError(t, os.WriteFile(filepath.Join(a.Dir, ".git", "hooks", "pre-push"), []byte(hook), 0o755))
+	pushBeforeTheDeploysPush(t, a, origin, "echo more > NEWS && git add NEWS", "docs: news")
 
 	r := a.Deploy("--version-bump", "minor")
 	require.Equal(t, 0, r.Code, r.Log)
@@ -172,14 +179,7 @@ func TestVersionRetryChecksTheNewTree(t *testing.T) {
 	t.Parallel()
 	a := testapp.New(t, "1.0.0")
 	origin := withOrigin(t, a)
-	other := filepath.Join(t.TempDir(), "other")
-	out, err := exec.Command("git", "clone", "-q", origin, other).CombinedOutput()
-	require.NoError(t, err, string(out))
-	marker := filepath.Join(t.TempDir(), "pushed")
-	hook := "#!/bin/sh\n[ -e " + marker + " ] && exit 0\ntouch " + marker + "\n" +
-		"cd " + other + " && printf 'services:\\n  web:\\n    image: [broken\\n' > compose.yaml && git add compose.yaml && " +
-		"git -c user.name=o -c user.email=o@example.com commit -q -m 'break compose' && git push -q origin main\n"
-	require.NoError(t, os.WriteFile(filepath.Join(a.Dir, ".git", "hooks", "pre-push"), []byte(hook), 0o755))
+	pushBeforeTheDeploysPush(t, a, origin, `printf 'services:\n  web:\n    image: [broken\n' > compose.yaml && git add compose.yaml`, "break compose")
 
 	r := a.Deploy("--version-bump", "patch")
 	require.Equal(t, 2, r.Code, r.Log)

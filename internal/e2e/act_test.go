@@ -52,15 +52,7 @@ func kitRepo(t testing.TB, message string, workflows ...string) (dir, head strin
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(filepath.Join(wfDir, wf), data, 0o644))
 	}
-	git := func(args ...string) string {
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=e2e", "GIT_AUTHOR_EMAIL=e2e@example.com",
-			"GIT_COMMITTER_NAME=e2e", "GIT_COMMITTER_EMAIL=e2e@example.com")
-		out, err := cmd.CombinedOutput()
-		require.NoError(t, err, string(out))
-		return strings.TrimSpace(string(out))
-	}
+	git := gitIn(t, dir, "e2e")
 	git("init", "-q", "-b", "main")
 	git("add", "-A")
 	git("commit", "-q", "-m", message)
@@ -68,6 +60,21 @@ func kitRepo(t testing.TB, message string, workflows ...string) (dir, head strin
 }
 
 // runAct runs one workflow of repo for event with payload and returns act's log.
+// gitIn runs git in dir as author and committer <name>@example.com and returns
+// its trimmed output; a failure fails the test.
+func gitIn(t testing.TB, dir, name string) func(args ...string) string {
+	return func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME="+name, "GIT_AUTHOR_EMAIL="+name+"@example.com",
+			"GIT_COMMITTER_NAME="+name, "GIT_COMMITTER_EMAIL="+name+"@example.com")
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, string(out))
+		return strings.TrimSpace(string(out))
+	}
+}
+
 func runAct(t *testing.T, repo, workflow, event string, payload any, extra ...string) (string, error) {
 	t.Helper()
 	act := testenv.RequireTool(t, "act")
@@ -135,15 +142,12 @@ func actCache(t *testing.T) string {
 		require.NoError(t, os.MkdirAll(dir, 0o755))
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "action.yml"), []byte(uploadArtifactStandIn), 0o644))
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "VERSION"), []byte(version+"\n"), 0o644))
+		git := gitIn(t, dir, "e2e")
 		for _, args := range [][]string{
 			{"init", "-q", "-b", "main"}, {"add", "-A"}, {"commit", "-q", "-m", "stand-in"}, {"tag", version},
 			{"remote", "add", "origin", "https://github.com/actions/upload-artifact"},
 		} {
-			cmd := exec.Command("git", args...)
-			cmd.Dir = dir
-			cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=e2e", "GIT_AUTHOR_EMAIL=e2e@example.com", "GIT_COMMITTER_NAME=e2e", "GIT_COMMITTER_EMAIL=e2e@example.com")
-			out, err := cmd.CombinedOutput()
-			require.NoError(t, err, "%s", out)
+			git(args...)
 		}
 	}
 	return cache

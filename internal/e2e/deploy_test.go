@@ -94,15 +94,7 @@ func TestDeployActionSkipsAForkPullRequestRun(t *testing.T) {
 	t.Parallel()
 	testenv.RequireCompose(t)
 	repo, base := kitRepo(t, "feat: hello", "deploy.yaml")
-	git := func(args ...string) string {
-		cmd := exec.Command("git", args...)
-		cmd.Dir = repo
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=mallory", "GIT_AUTHOR_EMAIL=m@example.com",
-			"GIT_COMMITTER_NAME=mallory", "GIT_COMMITTER_EMAIL=m@example.com")
-		out, err := cmd.CombinedOutput()
-		require.NoError(t, err, string(out))
-		return strings.TrimSpace(string(out))
-	}
+	git := gitIn(t, repo, "mallory")
 	origin := filepath.Join(t.TempDir(), "origin.git")
 	git("init", "-q", "--bare", "-b", "main", origin)
 	git("remote", "add", "origin", origin)

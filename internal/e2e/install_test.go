@@ -137,13 +137,18 @@ func pathWithoutGo(t *testing.T) string {
 	return dir
 }
 
-func TestInstallFromReleaseThenCache(t *testing.T) {
-	t.Parallel()
-	k := newKit(t)
-	rel := newRelease(t)
+// withRelease is a kit whose release of its own version holds the test binary.
+func withRelease(t *testing.T) (k kit, rel *release, binary []byte) {
+	k, rel = newKit(t), newRelease(t)
 	binary, err := os.ReadFile(testenv.Deploykit(t))
 	require.NoError(t, err)
 	rel.publish(t, k.version(t), binary, nil)
+	return k, rel, binary
+}
+
+func TestInstallFromReleaseThenCache(t *testing.T) {
+	t.Parallel()
+	k, rel, binary := withRelease(t)
 
 	// No Go on PATH: the release is the only way in.
 	out, err := k.install(t, pathWithoutGo(t), "DEPLOYKIT_RELEASE_URL="+rel.srv.URL)
@@ -170,11 +175,7 @@ func TestInstallFromReleaseThenCache(t *testing.T) {
 // the release is installed over it.
 func TestInstallDoesNotTrustATamperedCache(t *testing.T) {
 	t.Parallel()
-	k := newKit(t)
-	rel := newRelease(t)
-	binary, err := os.ReadFile(testenv.Deploykit(t))
-	require.NoError(t, err)
-	rel.publish(t, k.version(t), binary, nil)
+	k, rel, binary := withRelease(t)
 	out, err := k.install(t, pathWithoutGo(t), "DEPLOYKIT_RELEASE_URL="+rel.srv.URL)
 	require.NoError(t, err, out)
 	bins := k.installedBinaries(t)
