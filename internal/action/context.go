@@ -35,6 +35,8 @@ type Context struct {
 	eventErr error
 
 	summaryMu sync.Mutex
+	outputMu  sync.Mutex
+	written   map[string]bool // outputs set so far
 	exit      exitHooks
 }
 
@@ -186,6 +188,12 @@ func (c *Context) SetOutput(name, value string) (err error) {
 	if strings.ContainsRune(value, '\r') {
 		return Failedf("output %s: refusing a value that contains a carriage return", name)
 	}
+	c.outputMu.Lock()
+	if c.written == nil {
+		c.written = map[string]bool{}
+	}
+	c.written[name] = true
+	c.outputMu.Unlock()
 	path := c.getenv("GITHUB_OUTPUT")
 	if path == "" {
 		if strings.Contains(value, "\n") {
@@ -196,6 +204,40 @@ func (c *Context) SetOutput(name, value string) (err error) {
 		return nil
 	}
 	return fileCommand(func() { c.gh.SetOutput(name, value) }, "output "+name, path)
+}
+
+// Status values every action with a status output can end with; deploy and
+// rollback add their own (rolled-back, skipped).
+const (
+	StatusSuccess  = "success"
+	StatusFailed   = "failed"
+	StatusBadInput = "bad-input"
+)
+
+// FinishStatus writes the status output, when the action declares one and the
+// command did not write it itself, from how the command ended: a later step's
+// `if:` and its messages then always have a status to read, bad input included.
+func (c *Context) FinishStatus(err error) {
+	if c.Spec == nil || !c.Spec.HasOutput("status") {
+		return
+	}
+	c.outputMu.Lock()
+	done := c.written["status"]
+	c.outputMu.Unlock()
+	if done {
+		return
+	}
+	status := StatusSuccess
+	switch ExitCode(err) {
+	case ExitOK:
+	case ExitUsage:
+		status = StatusBadInput
+	default:
+		status = StatusFailed
+	}
+	if werr := c.SetOutput("status", status); werr != nil {
+		c.Warningf("%v", werr)
+	}
 }
 
 // fileCommand runs a go-githubactions file command, which panics when the file

@@ -50,5 +50,6 @@ var Spec = action.Spec{
 		{Name: "sha256", Description: "SHA-256 of the backup file."},
 		{Name: "backup-id", Description: "Identifier of the backup: its UTC timestamp, YYYY-MM-DDTHHMMSSZ."},
 		{Name: "duration", Description: "How long the backup took, e.g. 4.2s."},
+		{Name: "status", Description: "success, failed, or bad-input (refused before anything was changed)."},
 	},
 }

@@ -80,7 +80,7 @@ func TestVerifyOnly(t *testing.T) {
 		assert.Contains(t, r.Log, "::error::verify "+tc.file+": ", tc.file)
 		assert.Contains(t, r.Log, tc.want, tc.file)
 		assert.Contains(t, r.Summary, "### deploykit backup --verify-only: failed")
-		assert.Empty(t, r.Outputs)
+		assert.Equal(t, map[string]string{"status": "failed"}, r.Outputs, "status only")
 	}
 }
 
@@ -137,6 +137,7 @@ func TestBadInputs(t *testing.T) {
 		r := backup(t, nil, args...)
 		assert.Equal(t, 2, r.Code, "%v\n%s", tc.args, r.Log)
 		assert.Contains(t, r.Log, "::error::"+tc.want, tc.args)
+		assert.Equal(t, map[string]string{"status": "bad-input"}, r.Outputs, tc.args)
 		assert.NotContains(t, r.Log, "hunter2", "a password never appears")
 		assert.NoDirExists(t, dir, "nothing is created")
 	}
@@ -162,7 +163,7 @@ func TestFailedBackupDeletesNothing(t *testing.T) {
 	assert.Contains(t, r.Summary, "No backup file was kept and nothing was deleted.")
 	assert.Contains(t, r.Summary, "| retention | skipped |  | an earlier step failed |")
 	assert.Equal(t, before, files(t, dir))
-	assert.Empty(t, r.Outputs)
+	assert.Equal(t, map[string]string{"status": "failed"}, r.Outputs, "status only")
 }
 
 // TestDryRun prints the plan and the commands, and creates nothing.

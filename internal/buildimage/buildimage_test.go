@@ -160,6 +160,7 @@ func TestBadInputBuildsNothing(t *testing.T) {
 			assert.Equal(t, 2, r.code, r.log)
 			assert.Contains(t, r.log, "::error::")
 			assert.Contains(t, r.log, tc.want)
+			assert.Equal(t, "bad-input", r.outputs["status"])
 			assert.Empty(t, testenv.LocalImages(t, repo), "nothing built")
 			assert.NotContains(t, r.log, password)
 		})

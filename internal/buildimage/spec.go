@@ -29,5 +29,6 @@ var Spec = action.Spec{
 		{Name: "tags", Description: "Pushed tags, one per line."},
 		{Name: "digest", Description: "Registry manifest digest."},
 		{Name: "ref", Description: "name@digest."},
+		{Name: "status", Description: "success, failed, or bad-input (refused before anything was changed)."},
 	},
 }

@@ -105,6 +105,7 @@ func Main(args, environ []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		a.Error(err)
+		a.FinishStatus(err)
 		return action.ExitCode(err)
 	}
 	a.Inputs = in
@@ -141,5 +142,6 @@ func Main(args, environ []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		a.Error(err)
 	}
+	a.FinishStatus(err)
 	return action.ExitCode(err)
 }

@@ -53,21 +53,26 @@ func TestCommandHelpListsInputs(t *testing.T) {
 func TestBadInputExitsTwoNamingTheInput(t *testing.T) {
 	code, stdout, _ := run(t, nil, "deploy", "--dry-run=maybe")
 	assert.Equal(t, action.ExitUsage, code)
-	assert.Equal(t, "error: input dry-run: invalid value \"maybe\": want true or false\n", stdout)
+	assert.Equal(t, "error: input dry-run: invalid value \"maybe\": want true or false\nstatus=bad-input\n", stdout)
 
-	code, stdout, _ = run(t, []string{"GITHUB_ACTIONS=true", "INPUT_VERSION_BUMP=huge"}, "deploy")
+	// In a runner the status goes to GITHUB_OUTPUT for a later step's if:.
+	out := filepath.Join(t.TempDir(), "output")
+	code, stdout, _ = run(t, []string{"GITHUB_ACTIONS=true", "GITHUB_OUTPUT=" + out, "INPUT_VERSION_BUMP=huge"}, "deploy")
 	assert.Equal(t, action.ExitUsage, code)
 	assert.Equal(t, "::error::input version-bump: invalid value \"huge\": want one of none, patch, minor, major\n", stdout)
+	data, err := os.ReadFile(out)
+	require.NoError(t, err)
+	assert.Equal(t, "status<<_GitHubActionsFileCommandDelimeter_\nbad-input\n_GitHubActionsFileCommandDelimeter_\n", string(data))
 }
 
 func TestActionCommandsCheckRequiredInputs(t *testing.T) {
 	code, stdout, _ := run(t, nil, "backup")
 	assert.Equal(t, action.ExitUsage, code)
-	assert.Equal(t, "error: engine postgres needs exactly one of the inputs container (dump inside the database's container) and database-url (dump from the runner)\n", stdout)
+	assert.Equal(t, "error: engine postgres needs exactly one of the inputs container (dump inside the database's container) and database-url (dump from the runner)\nstatus=bad-input\n", stdout)
 
 	code, stdout, _ = run(t, nil, "rollback")
 	assert.Equal(t, action.ExitUsage, code)
-	assert.Equal(t, "error: input confirm is required (set --confirm or INPUT_CONFIRM)\n", stdout)
+	assert.Equal(t, "error: input confirm is required (set --confirm or INPUT_CONFIRM)\nstatus=bad-input\n", stdout)
 }
 
 func TestVersion(t *testing.T) {

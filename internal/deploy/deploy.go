@@ -263,11 +263,13 @@ func (s *State) status() string {
 	case s.Skipped:
 		return "skipped"
 	case s.FailedErr == nil:
-		return "success"
+		return action.StatusSuccess
 	case s.RolledBack:
 		return "rolled-back"
+	case action.ExitCode(s.FailedErr) == action.ExitUsage:
+		return action.StatusBadInput // refused in preflight, before anything changed
 	}
-	return "failed"
+	return action.StatusFailed
 }
 
 // finish writes the outputs and the summary.

@@ -72,9 +72,10 @@ func TestBadInputAndPreflightChangeNothing(t *testing.T) {
 			assert.Equal(t, "1.0.0", v)
 			if tc.code == 2 {
 				assert.Equal(t, historyBefore, a.HistoryLines(), "bad input is not history")
+				assert.Equal(t, "bad-input", r.Outputs["status"], "a later step sees why")
 			}
 			a.NoSecretsLeft(t)
-			assert.NoDirExists(t, filepath.Join(filepath.Dir(a.History), "locks", a.Name+"--production.lock"))
+			assert.NoFileExists(t, a.LockFile())
 		})
 	}
 }

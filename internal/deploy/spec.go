@@ -70,7 +70,7 @@ var Spec = action.Spec{
 	Outputs: []action.Output{
 		{Name: "version", Description: "Version that was deployed."},
 		{Name: "previous-version", Description: "Version that ran before."},
-		{Name: "status", Description: "success, rolled-back (failed, previous version restored), failed, or skipped."},
+		{Name: "status", Description: "success, rolled-back (failed, previous version restored), failed, skipped, or bad-input (refused before anything was changed)."},
 		{Name: "skipped", Description: "true when the guard skipped the deploy."},
 		{Name: "rolled-back", Description: "true when a failed deploy was rolled back."},
 		{Name: "url", Description: "URL of the deployed stack (health-url, else smoke-base-url)."},

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-migrate/migrate/v4"
@@ -197,23 +198,30 @@ func openDatabase(ctx context.Context, a *action.Context) (string, func(), error
 		}
 		// Labels say what the container is and which job started it.
 		labels := map[string]string{"org.deploykit.role": "migration-smoke", "org.deploykit.run-id": a.Getenv("GITHUB_RUN_ID")}
-		url, remove, err := ephemeralServer(ctx, client, in.String("postgres-image"), labels, a.Mask)
+		url, removeServer, err := ephemeralServer(ctx, client, in.String("postgres-image"), labels, a.Mask)
 		if err != nil {
 			client.Close()
 			return "", nil, err
 		}
+		// Cancelling the run removes the server at once: that is what stops a
+		// migration blocked in the database (golang-migrate's statements do not
+		// see ctx), so the run returns and the exit hooks need not wait for it.
+		remove := sync.OnceFunc(removeServer) // every caller waits until it is gone
 		release := a.OnExit(remove)
-		undo = append(undo, func() { client.Close() }, func() { remove(); release() })
+		stop := context.AfterFunc(ctx, remove)
+		undo = append(undo, func() { client.Close() }, func() { stop(); remove(); release() })
 		serverURL = url
 	}
-	dbURL, drop, err := freshDatabase(ctx, serverURL)
+	dbURL, dropDatabase, err := freshDatabase(ctx, serverURL)
 	if err != nil {
 		cleanup()
 		return "", nil, err
 	}
 	a.Mask(dbURL)
+	drop := sync.OnceFunc(dropDatabase)
 	release := a.OnExit(drop)
-	undo = append(undo, func() { drop(); release() })
+	stop := context.AfterFunc(ctx, drop)
+	undo = append(undo, func() { stop(); drop(); release() })
 	return dbURL, cleanup, nil
 }
 

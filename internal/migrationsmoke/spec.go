@@ -25,5 +25,6 @@ var Spec = action.Spec{
 		{Name: "version", Description: "Schema version after applying."},
 		{Name: "findings", Description: "Number of findings (checks and lint)."},
 		{Name: "duration", Description: "How long the run took."},
+		{Name: "status", Description: "success, failed, or bad-input (refused before anything was changed)."},
 	},
 }

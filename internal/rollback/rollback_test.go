@@ -86,6 +86,7 @@ func TestRollbackRefusesBadInput(t *testing.T) {
 			r := a.Rollback(tc.args...)
 			assert.Equal(t, 2, r.Code, r.Log)
 			assert.Contains(t, r.Log, "::error::"+tc.want)
+			assert.Equal(t, map[string]string{"status": "bad-input"}, r.Outputs, "status even on bad input, nothing else")
 			assert.Equal(t, before, a.Containers(), "nothing touched")
 			assert.Equal(t, history, a.HistoryLines())
 			_, v := a.Get("/version")

@@ -23,6 +23,6 @@ var Spec = action.Spec{
 	Outputs: []action.Output{
 		{Name: "version", Description: "Version rolled back to."},
 		{Name: "previous-version", Description: "Version that ran before."},
-		{Name: "status", Description: "success, rolled-back (the target failed; what ran before is back), or failed."},
+		{Name: "status", Description: "success, rolled-back (the target failed; what ran before is back), failed, or bad-input (refused before anything was changed, e.g. confirm not ROLLBACK)."},
 	},
 }
