@@ -95,7 +95,8 @@ func (s *State) onExit(fn func()) {
 }
 
 var (
-	projectName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+	commitAuthor = regexp.MustCompile(`^([^<>\x00-\x1f]+) <([^<>\s@]+@[^<>\s@]+)>$`)
+	projectName  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 	envName     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 )
 
@@ -161,6 +162,9 @@ func newState(a *action.Context, in *action.Inputs) (*State, error) {
 		}
 	}
 	s.Service = in.String("service")
+	if author := in.String("commit-author"); author != "" && !commitAuthor.MatchString(author) {
+		return nil, action.Usagef("input commit-author: %q is not Name <email>, e.g. Release Bot <release-bot@example.com>", author)
+	}
 	if ref := in.String("git-ref"); ref != "" && !git.ValidRef(ref) {
 		return nil, action.Usagef("input git-ref: %q is not a branch, tag or commit name", ref)
 	}

@@ -57,6 +57,7 @@ func TestBadInputAndPreflightChangeNothing(t *testing.T) {
 		{"bad git ref", []string{"--git-ref", "--upload-pack=x"}, 2, `input git-ref: "--upload-pack=x" is not a branch, tag or commit name`},
 		{"unknown git ref", []string{"--git-ref", "v9.9.9"}, 2, `input git-ref: "v9.9.9" does not name a commit in ` + a.Dir},
 		{"bad project name", []string{"--project-name", "My App"}, 2, `input project-name: "My App" is not a compose project name`},
+		{"bad commit author", []string{"--commit-author", "release-bot"}, 2, `input commit-author: "release-bot" is not Name <email>, e.g. Release Bot <release-bot@example.com>`},
 		{"relative history file", []string{"--history-file", "history.log"}, 2, `input history-file: "history.log" must be an absolute path on the Docker host`},
 		{"rolling on swarm", []string{"--target", "swarm", "--strategy", "rolling"}, 2, "input strategy: rolling applies to target compose; on swarm each service's update_config decides how tasks are replaced"},
 		{"backup without a database", []string{"--backup"}, 2, "engine postgres needs exactly one of the inputs backup-container (dump inside the database's container) and backup-database-url (dump from the runner)"},

@@ -59,6 +59,7 @@ var Spec = action.Spec{
 	Inputs: slices.Concat(TargetInputs, []action.Input{
 		{Name: "git-ref", Description: "Ref to deploy; empty deploys the checked-out commit."},
 		{Name: "version-bump", Kind: action.Enum, Enum: []string{"none", "patch", "minor", "major"}, Default: "none", Description: "On the default branch: bump VERSION, commit with [skip ci], tag and push."},
+		{Name: "commit-author", Description: "Author of the version-bump commit, as Name <email>. Empty: whoever triggered the run (GITHUB_ACTOR, with the forge's noreply address); outside a runner, git's own configuration."},
 		{Name: "no-cache", Kind: action.Bool, Default: "false", Description: "Build images without the build cache."},
 		{Name: "auto-rollback", Kind: action.Bool, Default: "true", Description: "Restore the previous images when apply or verify fails."},
 		{Name: "verifies", Description: "On success, record the version as verified under this name (e.g. staging), for requires-verified elsewhere."},

@@ -189,3 +189,35 @@ func TestVersionRetryChecksTheNewTree(t *testing.T) {
 	assert.Equal(t, "break compose", strings.TrimSpace(a.Git("log", "-1", "--format=%s", "origin/main")))
 	assert.Empty(t, a.Containers(), "no container created")
 }
+
+// TestVersionBumpCommitAuthor: the bump commit is authored by whoever triggered
+// the run, with the forge's noreply address, or by commit-author — never by the
+// runner host's own git identity.
+func TestVersionBumpCommitAuthor(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		env  []string
+		args []string
+		want string
+	}{
+		{"github actor", []string{"GITHUB_ACTOR=octocat", "GITHUB_ACTOR_ID=583231", "GITHUB_SERVER_URL=https://github.com"}, nil,
+			"octocat <583231+octocat@users.noreply.github.com>"},
+		{"gitea actor", []string{"GITHUB_ACTOR=alice", "GITEA_ACTIONS=true", "GITHUB_SERVER_URL=https://git.example.com/"}, nil,
+			"alice <alice@noreply.git.example.com>"},
+		{"commit-author input", []string{"GITHUB_ACTOR=alice"}, []string{"--commit-author", "Release Bot <release-bot@example.com>"},
+			"Release Bot <release-bot@example.com>"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			a := testapp.New(t, "1.0.0")
+			withOrigin(t, a)
+			a.Git("config", "user.name", "Runner Host")
+			a.Git("config", "user.email", "root@runner-host")
+			a.Env = append(a.Env, tc.env...)
+			r := a.Deploy(append([]string{"--version-bump", "patch"}, tc.args...)...)
+			require.Equal(t, 0, r.Code, r.Log)
+			assert.Equal(t, tc.want+"|"+tc.want, a.Git("log", "-1", "--format=%an <%ae>|%cn <%ce>", "origin/main"))
+		})
+	}
+}

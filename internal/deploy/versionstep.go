@@ -3,6 +3,7 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strings"
 
 	"github.com/org/deploy-kit/internal/action"
@@ -100,18 +101,47 @@ func (versionStep) Run(ctx context.Context, s *State) error {
 	return nil
 }
 
-// gitIdentity is the environment for committing: the job's, with a committer
-// identity when git has none configured (a fresh runner).
+// gitIdentity is the environment for committing: the job's, with the commit's
+// author and committer set to commit-author, else whoever triggered the run (never
+// the runner host's own git identity); outside a runner, git's configuration, or a
+// fallback when it has none.
 func (s *State) gitIdentity(ctx context.Context) []string {
 	env := append([]string(nil), s.A.Environ()...)
-	if _, err := s.Exec.Output(ctx, git.ConfigGet(s.Workspace, "user.email")); err == nil {
-		return env
-	}
-	name, email := "deploy-kit", "deploy-kit@localhost"
-	if actor := s.A.Getenv("GITHUB_ACTOR"); actor != "" {
-		name, email = actor, actor+"@users.noreply.localhost"
+	name, email := s.commitAuthor()
+	if name == "" {
+		if _, err := s.Exec.Output(ctx, git.ConfigGet(s.Workspace, "user.email")); err == nil {
+			return env
+		}
+		name, email = "deploy-kit", "deploy-kit@localhost"
 	}
 	return append(env, "GIT_AUTHOR_NAME="+name, "GIT_AUTHOR_EMAIL="+email, "GIT_COMMITTER_NAME="+name, "GIT_COMMITTER_EMAIL="+email)
+}
+
+// commitAuthor is commit-author, else the triggering actor with the forge's
+// noreply address (GitHub: <id>+<login>@users.noreply.github.com; Gitea:
+// <login>@noreply.<host>, its default NO_REPLY_ADDRESS), else "".
+func (s *State) commitAuthor() (name, email string) {
+	if m := commitAuthor.FindStringSubmatch(s.In.String("commit-author")); m != nil {
+		return m[1], m[2]
+	}
+	actor := s.A.Getenv("GITHUB_ACTOR")
+	if actor == "" || strings.ContainsAny(actor, "<>@/ \t\n") {
+		return "", ""
+	}
+	host := "localhost"
+	if u, err := url.Parse(s.A.Getenv("GITHUB_SERVER_URL")); err == nil && u.Hostname() != "" {
+		host = u.Hostname()
+	}
+	switch {
+	case s.A.Gitea:
+		return actor, actor + "@noreply." + host
+	case host == "github.com":
+		if id := s.A.Getenv("GITHUB_ACTOR_ID"); id != "" {
+			return actor, id + "+" + actor + "@users.noreply.github.com"
+		}
+		return actor, actor + "@users.noreply.github.com"
+	}
+	return actor, actor + "@users.noreply." + host // GitHub Enterprise Server
 }
 
 // recheck runs preflight's checks of the tree again after the checkout moved: the
