@@ -75,21 +75,6 @@ type Spec struct {
 	Description string
 	Inputs      []Input
 	Outputs     []Output
-	// Artifact, when set, makes the action upload files as a workflow artifact
-	// after the run step.
-	Artifact *Artifact
-}
-
-// Artifact is an upload step of an action.yml: actions/upload-artifact@v4 on
-// GitHub, @v3 on Gitea (whose artifact server speaks the older protocol).
-type Artifact struct {
-	// When is the run step's output that is "true" when there is a file to upload
-	// and the inputs asked for it: the binary decides, so the upload follows the
-	// binary's reading of a boolean input (yes, on, 1), never a string compare.
-	When      string
-	Name      string   // artifact name, an expression over inputs and steps.run.outputs
-	Paths     []string // files, expressions likewise
-	Retention string   // input holding the retention in days
 }
 
 // Input returns the input called name; it panics on a name the spec does not define,

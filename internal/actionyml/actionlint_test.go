@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -39,8 +40,24 @@ func TestWorkflowsPassActionlint(t *testing.T) {
 	}
 	require.Contains(t, files, ".gitea/workflows/ci.yaml")
 	require.Contains(t, files, "internal/e2e/testdata/guard.yaml")
-	cmd := exec.Command(actionlint, append([]string{"-no-color"}, files...)...)
-	cmd.Dir = root
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "actionlint %v:\n%s", files, out)
+	// actionlint knows GitHub, where upload-artifact@v3 no longer runs; Gitea's
+	// artifact server speaks only v3, so its workflows (and the act workflow that
+	// exercises both forges' uploads) may name it, and nothing else is excused.
+	var github, gitea []string
+	for _, f := range files {
+		if strings.HasPrefix(f, ".gitea/") || strings.HasPrefix(f, "examples/gitea/") || f == "internal/e2e/testdata/backup.yaml" {
+			gitea = append(gitea, f)
+		} else {
+			github = append(github, f)
+		}
+	}
+	for _, run := range [][]string{
+		append([]string{"-no-color"}, github...),
+		append([]string{"-no-color", "-ignore", `the runner of "actions/upload-artifact@v3" action is too old to run on GitHub Actions`}, gitea...),
+	} {
+		cmd := exec.Command(actionlint, run...)
+		cmd.Dir = root
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "actionlint %v:\n%s", run, out)
+	}
 }

@@ -54,35 +54,7 @@ func Render(spec *action.Spec) string {
 		fmt.Fprintf(&b, "        %s: ${{ inputs.%s }}\n", in.EnvName(), in.Name)
 	}
 	fmt.Fprintf(&b, "      run: '\"$DEPLOYKIT\" %s'\n", spec.Name)
-	if spec.Artifact != nil {
-		writeArtifactSteps(&b, spec.Artifact)
-	}
 	return b.String()
-}
-
-// writeArtifactSteps uploads with the artifact action the forge supports. The
-// forge is read from the runner's environment by a shell step: GITEA_ACTIONS is
-// not in the env context of expressions.
-func writeArtifactSteps(b *strings.Builder, art *action.Artifact) {
-	fmt.Fprintf(b, "    - name: Which artifact action\n      id: forge\n      if: steps.run.outputs.%s == 'true'\n      shell: bash\n", art.When)
-	b.WriteString("      run: 'echo \"gitea=${GITEA_ACTIONS:-false}\" >> \"$GITHUB_OUTPUT\"'\n")
-	// Skipped (dry run, or not asked for), the forge step has no output and
-	// neither upload runs.
-	for _, v := range []struct{ forge, gitea, ref string }{
-		{"GitHub", "false", "actions/upload-artifact@v4"},
-		{"Gitea", "true", "actions/upload-artifact@v3"},
-	} {
-		fmt.Fprintf(b, "    - name: Upload artifact (%s)\n", v.forge)
-		fmt.Fprintf(b, "      if: steps.forge.outputs.gitea == '%s'\n", v.gitea)
-		fmt.Fprintf(b, "      uses: %s\n      with:\n", v.ref)
-		fmt.Fprintf(b, "        name: %s\n", art.Name)
-		b.WriteString("        path: |\n")
-		for _, p := range art.Paths {
-			fmt.Fprintf(b, "          %s\n", p)
-		}
-		fmt.Fprintf(b, "        retention-days: ${{ inputs.%s }}\n", art.Retention)
-		b.WriteString("        if-no-files-found: error\n")
-	}
 }
 
 // RenderSetup returns the root action.yml, which only puts deploykit on PATH for

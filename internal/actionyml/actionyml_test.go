@@ -2,7 +2,6 @@ package actionyml_test
 
 import (
 	"flag"
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -108,15 +107,10 @@ func TestActionFilesMatchTheGoDefinitions(t *testing.T) {
 			assert.Equal(t, "composite", af.Runs.Using)
 			for _, step := range af.Runs.Steps {
 				assert.NotContains(t, step.Run, "${{", "run: must not interpolate expressions (step %q)", step.ID)
-				if step.Uses != "" {
-					// The one other action: the artifact upload, v4 on GitHub, v3 on Gitea,
-					// only when asked for and there is a file.
-					assert.Contains(t, []string{"actions/upload-artifact@v4", "actions/upload-artifact@v3"}, step.Uses)
-					gitea := strings.HasSuffix(step.Uses, "@v3")
-					assert.Equal(t, fmt.Sprintf("steps.forge.outputs.gitea == '%t'", gitea), step.If)
-					assert.Equal(t, "${{ inputs.retention-days }}", step.With["retention-days"])
-					assert.Equal(t, "error", step.With["if-no-files-found"])
-				}
+				// No other action: a runner resolves every uses: of a job before it
+				// starts (act_runner even those whose if: is false), and no version of
+				// e.g. upload-artifact exists on every forge. Workflows upload.
+				assert.Empty(t, step.Uses, "step %q", step.ID)
 			}
 			if rel == "action.yml" {
 				assert.Empty(t, af.Inputs)
@@ -166,3 +160,41 @@ func TestActionFilesMatchTheGoDefinitions(t *testing.T) {
 		})
 	}
 }
+
+// TestExamplesNameOneVersionPerForge: within each forge's example workflows every
+// action is named at one version, and the artifact upload at the one that forge
+// serves (v4 on GitHub, which refuses v3; v3 on Gitea, whose server speaks only it).
+func TestExamplesNameOneVersionPerForge(t *testing.T) {
+	root := testenv.RepoRoot(t)
+	for forge, upload := range map[string]string{"github": "actions/upload-artifact@v4", "gitea": "actions/upload-artifact@v3"} {
+		files, err := filepath.Glob(filepath.Join(root, "examples", forge, "*.yaml"))
+		require.NoError(t, err)
+		require.NotEmpty(t, files)
+		versions := map[string]map[string]bool{}
+		uploads := 0
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			require.NoError(t, err)
+			for _, m := range usesLine.FindAllStringSubmatch(string(data), -1) {
+				name, version, _ := strings.Cut(m[1], "@")
+				if strings.HasPrefix(name, ".") || strings.Contains(name, "deploy-kit") {
+					continue // local, or the kit itself
+				}
+				if versions[name] == nil {
+					versions[name] = map[string]bool{}
+				}
+				versions[name][version] = true
+				if name == "actions/upload-artifact" {
+					assert.Equal(t, upload, m[1], "%s", f)
+					uploads++
+				}
+			}
+		}
+		for name, vs := range versions {
+			assert.Len(t, vs, 1, "%s examples name %s at %v", forge, name, vs)
+		}
+		assert.Positive(t, uploads, "the %s backup example uploads its artifact", forge)
+	}
+}
+
+var usesLine = regexp.MustCompile(`(?m)^\s*(?:-\s+)?uses:\s*(\S+)`)

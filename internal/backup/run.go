@@ -64,7 +64,7 @@ type job struct {
 	host    string
 	restore bool
 	dryRun  bool
-	// artifact: the action uploads the published file (the artifact input, as
+	// artifact: the workflow uploads the published file (the artifact input, as
 	// this binary reads it: yes, on and 1 count).
 	artifact bool
 
@@ -102,6 +102,8 @@ func Run(ctx context.Context, a *action.Context) error {
 	if failed == nil {
 		for _, o := range []struct{ name, value string }{
 			{"upload-artifact", strconv.FormatBool(j.artifact)},
+			{"artifact-name", j.prefix + "-" + j.id},
+			{"artifact-path", j.final + "\n" + j.final + ".sha256"},
 			{"path", j.final},
 			{"size", strconv.FormatInt(j.wrote.Size, 10)},
 			{"sha256", j.wrote.SHA256},

@@ -97,7 +97,7 @@ func (s *State) onExit(fn func()) {
 var (
 	commitAuthor = regexp.MustCompile(`^([^<>\x00-\x1f]+) <([^<>\s@]+@[^<>\s@]+)>$`)
 	projectName  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
-	envName     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+	envName      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 )
 
 // Plan is what a run of the pipeline is for.
