@@ -2,7 +2,11 @@ package action
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -191,7 +195,7 @@ func TestSummaryGoesToFileAndLog(t *testing.T) {
 	data, err := os.ReadFile(summary)
 	require.NoError(t, err)
 	assert.Equal(t, "### Deploy\n\npassword *** used\n\n", string(data))
-	assert.Equal(t, "::add-mask::hunter2\n### Deploy\n\npassword *** used\n", log.String())
+	assert.Equal(t, "::add-mask::hunter2\n::add-mask::aHVudGVyMg==\n::add-mask::aHVudGVyMg\n### Deploy\n\npassword *** used\n", log.String())
 }
 
 func TestMaskingBeforePrinting(t *testing.T) {
@@ -204,9 +208,46 @@ func TestMaskingBeforePrinting(t *testing.T) {
 	_, _ = fmt.Write([]byte("line-two c\nline-one\nline-two\n"))
 	require.NoError(t, c.Flush())
 	assert.Equal(t,
-		"::add-mask::line-one%0Aline-two\n::add-mask::line-one\n::add-mask::line-two\n"+
+		"::add-mask::line-one%0Aline-two\n"+
+			// its escaped forms: Go/JSON-quoted, URL-encoded, base64 (padded and not)
+			"::add-mask::line-one\\nline-two\n::add-mask::line-one%250Aline-two\n"+
+			"::add-mask::bGluZS1vbmUKbGluZS10d28=\n::add-mask::bGluZS1vbmUKbGluZS10d28\n"+
+			"::add-mask::line-one\n::add-mask::line-two\n"+
 			"a *** b *** c\n***\n",
 		log.String())
+}
+
+// TestEscapedFormsAreMasked: a tool that quotes or encodes a secret (compose-go's
+// %q errors, JSON, a shell's quotes, URLs, base64) prints no trace of it either.
+func TestEscapedFormsAreMasked(t *testing.T) {
+	secret := "S2-zz9 \"q\" $x \\ `tick` é'\nnext<&>"
+	var log bytes.Buffer
+	c := NewContext(nil, &log)
+	c.Mask(secret)
+	var js bytes.Buffer
+	enc := json.NewEncoder(&js)
+	enc.SetEscapeHTML(false)
+	require.NoError(t, enc.Encode(secret))
+	jsonHTML, err := json.Marshal(secret)
+	require.NoError(t, err)
+	for name, form := range map[string]string{
+		"exact":       secret,
+		"%q":          fmt.Sprintf("parsing %q: invalid syntax", secret),
+		"ASCII %+q":   fmt.Sprintf("%+q", secret),
+		"JSON":        js.String(),
+		"JSON (HTML)": string(jsonHTML),
+		"shell":       "'" + strings.ReplaceAll(secret, "'", `'\''`) + "'",
+		"query":       "https://x/?token=" + url.QueryEscape(secret),
+		"path":        "https://x/" + url.PathEscape(secret),
+		"base64":      base64.StdEncoding.EncodeToString([]byte(secret)),
+		"base64url":   base64.RawURLEncoding.EncodeToString([]byte(secret)),
+	} {
+		masked := c.MaskString(form)
+		assert.Contains(t, masked, "***", name)
+		for _, piece := range []string{"zz9", "tick", "next", "UzItenz5"} {
+			assert.NotContains(t, masked, piece, "%s: %s", name, masked)
+		}
+	}
 }
 
 func TestMaskingOutsideARunnerPrintsNoCommand(t *testing.T) {

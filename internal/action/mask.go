@@ -2,8 +2,12 @@ package action
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/json"
 	"io"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -33,12 +37,18 @@ func (m *Masker) Add(secret string) {
 	slices.SortFunc(m.secrets, func(a, b string) int { return len(b) - len(a) })
 }
 
-// secretParts is the secret itself and, for a multi-line secret, each non-blank line:
-// runners mask line by line, so every line must be registered.
+// secretParts is the secret itself, the forms tools print it in when they quote
+// or encode it, and, for a multi-line secret, each non-blank line: runners mask
+// line by line, so every line must be registered.
 func secretParts(secret string) []string {
 	var parts []string
 	if strings.TrimSpace(secret) != "" {
 		parts = append(parts, secret)
+		for _, form := range escapedForms(secret) {
+			if form != secret && !slices.Contains(parts, form) {
+				parts = append(parts, form)
+			}
+		}
 	}
 	if strings.ContainsAny(secret, "\r\n") {
 		for _, line := range strings.FieldsFunc(secret, func(r rune) bool { return r == '\n' || r == '\r' }) {
@@ -91,4 +101,29 @@ func (m *Masker) Flush() error {
 	m.buf = m.buf[:0]
 	_, err := io.WriteString(m.out, out)
 	return err
+}
+
+// escapedForms are the ways a value shows up when a tool quotes or encodes it
+// instead of printing it as it is: Go's %q (compose-go's and the engine's errors),
+// JSON, a shell's single quotes, URL encoding, base64. Each is the escaped text
+// without its surrounding quotes, so it is caught wherever it is embedded.
+func escapedForms(secret string) []string {
+	goQuoted := strconv.Quote(secret)
+	asciiQuoted := strconv.QuoteToASCII(secret)
+	var js bytes.Buffer
+	enc := json.NewEncoder(&js)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(secret)
+	jsonHTML, _ := json.Marshal(secret) // with <, > and & escaped, as encoding/json does by default
+	return []string{
+		goQuoted[1 : len(goQuoted)-1],
+		asciiQuoted[1 : len(asciiQuoted)-1],
+		strings.TrimSuffix(strings.TrimSpace(js.String()), `"`)[1:],
+		string(jsonHTML[1 : len(jsonHTML)-1]),
+		strings.ReplaceAll(secret, "'", `'\''`),
+		url.QueryEscape(secret),
+		url.PathEscape(secret),
+		base64.StdEncoding.EncodeToString([]byte(secret)),
+		base64.RawURLEncoding.EncodeToString([]byte(secret)),
+	}
 }

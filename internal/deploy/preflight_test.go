@@ -190,3 +190,24 @@ func TestUnreachableEngine(t *testing.T) {
 	assert.NoFileExists(t, a.LockFile())
 	a.NoSecretsLeft(t)
 }
+
+// TestComposeErrorsEchoingASecretLeakNoForm: compose-go quotes the value it could
+// not parse (%q); neither that nor any other form of the secret reaches the log,
+// the annotation, the summary, the outputs or the history.
+func TestComposeErrorsEchoingASecretLeakNoForm(t *testing.T) {
+	t.Parallel()
+	a := testapp.New(t, "1.0.0")
+	secret := "S2-zz9 \"q\" $x `tick` \\ é"
+	bad := "services:\n  web:\n    image: deploykit-hello:dev\n    deploy:\n      resources:\n        limits:\n          cpus: \"${API_TOKEN}\"\n"
+	require.NoError(t, os.WriteFile(filepath.Join(a.Dir, "leaky.yaml"), []byte(bad), 0o644))
+	a.Env = append(a.Env, "ENV_API_TOKEN="+secret)
+	r := a.Deploy("--compose-file", "leaky.yaml")
+	require.Equal(t, 2, r.Code, r.Log)
+	assert.Contains(t, r.Log, "::error::compose file "+filepath.Join(a.Dir, "leaky.yaml")+" is not valid: ")
+	assert.Contains(t, r.Log, `parsing "***": invalid syntax`, "the value is masked in its quoted form")
+	quoted := fmt.Sprintf("%q", secret)
+	everything := r.Log + r.Summary + strings.Join(a.HistoryLines(), "\n") + fmt.Sprint(r.Outputs)
+	for _, form := range []string{secret, quoted[1 : len(quoted)-1], "zz9"} {
+		assert.NotContains(t, everything, form)
+	}
+}
