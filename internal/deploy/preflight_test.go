@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -209,5 +210,24 @@ func TestComposeErrorsEchoingASecretLeakNoForm(t *testing.T) {
 	everything := r.Log + r.Summary + strings.Join(a.HistoryLines(), "\n") + fmt.Sprint(r.Outputs)
 	for _, form := range []string{secret, quoted[1 : len(quoted)-1], "zz9"} {
 		assert.NotContains(t, everything, form)
+	}
+}
+
+// TestSwarmRefusesInterpolatedSecrets: on swarm, ${SECRET} in the stack file would
+// silently become its fallback (docker stack deploy never sees the value): refused
+// with the fix, before anything is touched.
+func TestSwarmRefusesInterpolatedSecrets(t *testing.T) {
+	t.Parallel()
+	a := testapp.New(t, "1.0.0")
+	stack := "services:\n  web:\n    image: deploykit-hello:dev\n    environment:\n      DB_PASSWORD: ${DB_PASSWORD:-unset}\n"
+	require.NoError(t, os.WriteFile(filepath.Join(a.Dir, "stack.yaml"), []byte(stack), 0o644))
+	r := a.Deploy("--target", "swarm", "--compose-file", "stack.yaml")
+	require.Equal(t, 2, r.Code, r.Log)
+	assert.Contains(t, r.Log, "::error::target swarm: the stack file interpolates the secret variable(s) DB_PASSWORD, which docker stack deploy never sees (the service would get the fallback or nothing): pass each as a swarm secret instead — declare secrets: {DB_PASSWORD: {external: true}} at the top level and under the service, and have the app read /run/secrets/DB_PASSWORD (many images take DB_PASSWORD_FILE=/run/secrets/DB_PASSWORD)")
+	assert.Equal(t, "bad-input", r.Outputs["status"])
+	assert.Empty(t, a.Containers())
+	out, err := exec.Command("docker", "secret", "ls", "-q", "--filter", "label=org.deploykit.stack="+a.Name).CombinedOutput()
+	if err == nil { // else the engine is no swarm manager and holds no secrets at all
+		assert.Empty(t, strings.TrimSpace(string(out)), "no swarm secret made")
 	}
 }

@@ -18,7 +18,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/compose-spec/compose-go/v2/template"
 	"github.com/compose-spec/compose-go/v2/types"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/org/deploy-kit/internal/action"
 	"github.com/org/deploy-kit/internal/command"
@@ -40,6 +42,14 @@ const secretLabel = "org.deploykit.stack"
 // rolls back on failure after a monitor period, and has a healthcheck — without
 // them Swarm replaces healthy tasks with ones it never checked.
 func (swarmTarget) Preflight(ctx context.Context, s *State) ([]string, error) {
+	keys, err := interpolatedSecrets(s.ComposeFile, s.Secrets)
+	if err != nil {
+		return nil, action.Usagef("%v", err)
+	}
+	if len(keys) > 0 {
+		k := keys[0]
+		return nil, action.Usagef("target swarm: the stack file interpolates the secret variable(s) %s, which docker stack deploy never sees (the service would get the fallback or nothing): pass each as a swarm secret instead — declare secrets: {%s: {external: true}} at the top level and under the service, and have the app read /run/secrets/%s (many images take %s_FILE=/run/secrets/%s)", strings.Join(keys, ", "), k, k, k, k)
+	}
 	manager, state, err := s.Docker.SwarmManager(ctx)
 	if err != nil {
 		return nil, action.Failedf("%v", err)
@@ -142,6 +152,29 @@ func (s *State) stackSecrets(ctx context.Context) (map[string]string, error) {
 		}
 	}
 	return names, nil
+}
+
+// interpolatedSecrets lists, sorted, the secrets whose variable the stack file
+// interpolates (${KEY}, $KEY, ${KEY:-…}): on swarm the kit hands secrets over as
+// swarm secrets only, never to docker stack deploy's interpolation.
+func interpolatedSecrets(file string, secrets []secretfile.Var) ([]string, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("compose file %s: %w", file, err)
+	}
+	var dict map[string]any
+	if err := yaml.Unmarshal(data, &dict); err != nil {
+		return nil, fmt.Errorf("compose file %s is not valid YAML: %w", file, err)
+	}
+	used := template.ExtractVariables(dict, template.DefaultPattern)
+	var keys []string
+	for _, v := range secrets {
+		if _, ok := used[v.Key]; ok {
+			keys = append(keys, v.Key)
+		}
+	}
+	slices.Sort(keys)
+	return keys, nil
 }
 
 // secretKeyFile holds the random key that swarm secret names are derived with,

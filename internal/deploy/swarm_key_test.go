@@ -50,3 +50,17 @@ func TestSwarmSecretNamesAreKeyed(t *testing.T) {
 	_, err = secretNameKey(link, true)
 	assert.ErrorContains(t, err, "swarm secret key "+link+": open "+link+": too many levels of symbolic links")
 }
+
+func TestInterpolatedSecrets(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "stack.yaml")
+	stack := "services:\n  web:\n    image: app:${DEPLOY_TAG}\n    environment:\n      TOKEN: ${API_TOKEN:-unset}\n      PW: $DB_PASSWORD\n      HOME_DIR: $$HOME\n"
+	require.NoError(t, os.WriteFile(file, []byte(stack), 0o644))
+	secrets := []secretfile.Var{{Key: "DB_PASSWORD"}, {Key: "API_TOKEN"}, {Key: "HOME"}, {Key: "UNUSED"}}
+	keys, err := interpolatedSecrets(file, secrets)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"API_TOKEN", "DB_PASSWORD"}, keys, "$$HOME is a literal $HOME, not interpolation")
+
+	require.NoError(t, os.WriteFile(file, []byte("services: [\n"), 0o644))
+	_, err = interpolatedSecrets(file, secrets)
+	assert.ErrorContains(t, err, "compose file "+file+" is not valid YAML: ")
+}
