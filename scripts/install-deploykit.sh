@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the deploykit binary for the kit checkout this script lives in (DESIGN §3)
+# Installs the deploykit binary for the kit checkout this script lives in (ARCHITECTURE.md, Layers)
 # and puts it on PATH. Every action runs it as its first step. In order:
 #   1. the runner's tool cache already holds this exact kit build → use it;
 #   2. the release asset for the kit's VERSION, verified against checksums.txt;

@@ -1,6 +1,6 @@
 // Package action is the plumbing every deploykit subcommand shares: inputs defined
 // once in Go and read from a runner (INPUT_<NAME>) or the command line (--name),
-// outputs, the step summary, masking, annotations and exit codes (DESIGN §4).
+// outputs, the step summary, masking, annotations and exit codes (ARCHITECTURE.md, "Rules every package keeps").
 package action
 
 import (

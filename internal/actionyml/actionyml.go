@@ -11,7 +11,7 @@ import (
 	"github.com/org/deploy-kit/internal/action"
 )
 
-// InstallScript is the shared installer every action runs first (DESIGN §3).
+// InstallScript is the shared installer every action runs first (ARCHITECTURE.md, Layers).
 const InstallScript = "scripts/install-deploykit.sh"
 
 // header marks generated files.

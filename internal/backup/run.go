@@ -25,7 +25,7 @@ type step struct {
 	run  func(ctx context.Context, j *job) error
 }
 
-// Pipeline is the backup, top to bottom (DESIGN §7). Nothing gets the final name
+// Pipeline is the backup, top to bottom (ARCHITECTURE.md, "Each action's steps"). Nothing gets the final name
 // before verify (and restore-check, when asked) passed; nothing is deleted before
 // the new backup is published.
 var Pipeline = []step{

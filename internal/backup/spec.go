@@ -1,4 +1,4 @@
-// Package backup dumps, compresses, verifies and retains database backups (DESIGN §7).
+// Package backup dumps, compresses, verifies and retains database backups (README "backup").
 package backup
 
 import (

@@ -1,4 +1,4 @@
-// Package buildimage builds, labels, tags and pushes images (DESIGN §10).
+// Package buildimage builds, labels, tags and pushes images (README "build-image").
 package buildimage
 
 import "github.com/org/deploy-kit/internal/action"

@@ -13,7 +13,7 @@ type Step interface {
 	Run(ctx context.Context, s *State) error
 }
 
-// Pipeline is the deploy, top to bottom (DESIGN §5). Preflight, which only reads,
+// Pipeline is the deploy, top to bottom (ARCHITECTURE.md, "Each action's steps"). Preflight, which only reads,
 // runs before lock and version: a deploy that preflight refuses must not leave a
 // pushed release commit and tag behind, so everything that can refuse the deploy
 // runs before the first write.

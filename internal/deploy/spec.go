@@ -1,4 +1,4 @@
-// Package deploy is the compose deploy pipeline (DESIGN §5).
+// Package deploy is the compose deploy pipeline (ARCHITECTURE.md, "Each action's steps").
 package deploy
 
 import (

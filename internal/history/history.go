@@ -1,4 +1,4 @@
-// Package history keeps the deploy history file on the host (DESIGN §5 step 11):
+// Package history keeps the deploy history file on the host (deploy's history step):
 // one line per event, `timestamp | stack | env | action | version | status | notes`,
 // and answers the questions deploys ask of it: what ran last, and was a version
 // verified on another environment.

@@ -1,5 +1,5 @@
 // Package migrationsmoke tests migrations against a real Postgres before they reach
-// production (DESIGN §9).
+// production (README "migration-smoke").
 package migrationsmoke
 
 import "github.com/org/deploy-kit/internal/action"

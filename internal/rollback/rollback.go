@@ -67,7 +67,7 @@ func Run(ctx context.Context, a *action.Context) error {
 	steps := []deploy.Step{
 		deploy.PreflightStep, // the target's tree in a worktree, compose file, engine, disk, networks
 		schemaStep{migrations: in.String("migrations-path"), url: in.String("database-url"), allowAhead: in.Bool("allow-schema-ahead")},
-		deploy.LockStep,     // one deploy or rollback per stack and environment at a time
+		deploy.LockStep,     // one deploy or rollback per stack at a time
 		deploy.VersionStep,  // read-only: never bumps, tags or pushes
 		deploy.SecretsStep,  // ENV_* variables into a 0600 env file
 		deploy.SnapshotStep, // what runs now, to come back to if the target fails

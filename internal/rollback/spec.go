@@ -1,4 +1,4 @@
-// Package rollback redeploys an earlier version (DESIGN §6).
+// Package rollback redeploys an earlier version (README "rollback"; its steps: ARCHITECTURE.md).
 package rollback
 
 import (
