@@ -3,6 +3,7 @@
 #   - the Docker Compose v2 CLI plugin (built from the Go module proxy)
 #   - nektos/act (runs our action.yml files as a workflow would)
 #   - actionlint (lints the example and CI workflows)
+#   - staticcheck (the Go linter the test command runs after go vet)
 #   - GoReleaser (builds the release archives; tested with --snapshot)
 #   - Caddy (the reverse proxy of the rolling-deploy example and tests)
 #   - a PostgreSQL server (from Debian's packages, only when none is present)
@@ -13,7 +14,7 @@
 # and are rebuilt only when the pinned version changes. Prints the bin directory to add
 # to PATH as its last line.
 #
-# Usage: provision.sh [compose|act|actionlint|goreleaser|caddy|postgres|mariadb-client|db-images ...]   (no argument: all)
+# Usage: provision.sh [compose|act|actionlint|staticcheck|goreleaser|caddy|postgres|mariadb-client|db-images ...]   (no argument: all)
 set -euo pipefail
 
 COMPOSE_VERSION=v2.40.3
@@ -21,6 +22,7 @@ ACT_VERSION=v0.2.89
 ACTIONLINT_VERSION=v1.7.12
 GORELEASER_VERSION=v2.15.1
 CADDY_VERSION=v2.11.9
+STATICCHECK_VERSION=v0.8.2
 
 tools="${DEPLOYKIT_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/deploy-kit/tools}"
 bin="$tools/bin"
@@ -34,7 +36,7 @@ want() { # want NAME: true when NAME was asked for (or nothing was)
 }
 components=("$@")
 for c in "${components[@]}"; do
-	case "$c" in compose | act | actionlint | goreleaser | caddy | postgres | mariadb-client | db-images) ;; *) echo "provision: unknown component $c (want compose, act, actionlint, goreleaser, caddy, postgres, mariadb-client or db-images)" >&2; exit 2 ;; esac
+	case "$c" in compose | act | actionlint | staticcheck | goreleaser | caddy | postgres | mariadb-client | db-images) ;; *) echo "provision: unknown component $c (want compose, act, actionlint, staticcheck, goreleaser, caddy, postgres, mariadb-client or db-images)" >&2; exit 2 ;; esac
 done
 
 log() { printf 'provision: %s\n' "$*" >&2; }
@@ -59,6 +61,7 @@ go_install() { # NAME MODULE@VERSION
 
 want act && go_install act "github.com/nektos/act@$ACT_VERSION"
 want actionlint && go_install actionlint "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
+want staticcheck && go_install staticcheck "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
 want goreleaser && go_install goreleaser "github.com/goreleaser/goreleaser/v2@$GORELEASER_VERSION"
 want caddy && go_install caddy "github.com/caddyserver/caddy/v2/cmd/caddy@$CADDY_VERSION"
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The full test suite, as CI runs it: provision the tools the tests need (idempotent,
-# cached), check formatting and vet, then run every Go test against the real Docker
+# cached), check formatting, vet and staticcheck, then run every Go test against the real Docker
 # Engine, docker compose, Postgres, act and actionlint.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -16,4 +16,5 @@ if [[ -n "$unformatted" ]]; then
 	exit 1
 fi
 go vet ./...
+staticcheck ./...
 go test -count=1 -timeout 30m "$@" ./...

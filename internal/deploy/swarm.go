@@ -408,6 +408,7 @@ func (s *State) serviceDone(ctx context.Context, svc docker.Service, updated boo
 		case "completed":
 			return true, nil
 		case "rollback_completed":
+			//lint:ignore ST1005 Swarm is a proper noun, and the message reads as a sentence in the log.
 			return false, fmt.Errorf("Swarm rolled the update of %s back: %s%s — the previous version still runs", svc.Name, svc.Message, s.recordFailure(ctx, svc))
 		case "paused", "rollback_paused":
 			return false, fmt.Errorf("the update of %s is %s: %s%s", svc.Name, svc.Update, svc.Message, s.recordFailure(ctx, svc))

@@ -14,13 +14,13 @@ import (
 	"syscall"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/registry"
 	"github.com/docker/docker/client"
-	"github.com/docker/docker/errdefs"
 	"github.com/docker/docker/pkg/jsonmessage"
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/docker/go-connections/nat"
@@ -110,7 +110,7 @@ func (c *Client) FreeDisk(ctx context.Context) (root string, freePercent float64
 // NetworkExists reports whether a network of that name exists.
 func (c *Client) NetworkExists(ctx context.Context, name string) (bool, error) {
 	_, err := c.api.NetworkInspect(ctx, name, network.InspectOptions{})
-	if errdefs.IsNotFound(err) {
+	if cerrdefs.IsNotFound(err) {
 		return false, nil
 	}
 	return err == nil, err
@@ -337,7 +337,7 @@ func (c *Client) Run(ctx context.Context, spec RunSpec) (id, hostPort string, er
 // Remove force-removes a container and its anonymous volumes.
 func (c *Client) Remove(ctx context.Context, id string) error {
 	err := c.api.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
-	if errdefs.IsNotFound(err) {
+	if cerrdefs.IsNotFound(err) {
 		return nil
 	}
 	return err
@@ -347,7 +347,7 @@ func (c *Client) Remove(ctx context.Context, id string) error {
 // removes it.
 func (c *Client) StopAndRemove(ctx context.Context, id string, grace time.Duration) error {
 	secs := int(grace.Seconds())
-	if err := c.api.ContainerStop(ctx, id, container.StopOptions{Timeout: &secs}); err != nil && !errdefs.IsNotFound(err) {
+	if err := c.api.ContainerStop(ctx, id, container.StopOptions{Timeout: &secs}); err != nil && !cerrdefs.IsNotFound(err) {
 		return err
 	}
 	return c.Remove(ctx, id)

@@ -7,8 +7,8 @@ import (
 	"io"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/errdefs"
 	"github.com/docker/docker/pkg/stdcopy"
 )
 
@@ -34,7 +34,7 @@ var ErrNoContainer = errors.New("no such container")
 // missing or stopped container is an error that says which.
 func (c *Client) ContainerImage(ctx context.Context, name string) (string, error) {
 	ins, err := c.api.ContainerInspect(ctx, name)
-	if errdefs.IsNotFound(err) {
+	if cerrdefs.IsNotFound(err) {
 		return "", fmt.Errorf("container %q does not exist: %w", name, ErrNoContainer)
 	}
 	if err != nil {

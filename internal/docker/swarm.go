@@ -7,10 +7,10 @@ import (
 	"strings"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/swarm"
-	"github.com/docker/docker/errdefs"
 )
 
 // SwarmManager reports whether the engine is a manager of an active swarm, and
@@ -144,7 +144,7 @@ func (c *Client) TaskContainer(ctx context.Context, taskID string) string {
 func (c *Client) EnsureSecret(ctx context.Context, name string, value []byte, labels map[string]string) (created bool, err error) {
 	if _, _, err := c.api.SecretInspectWithRaw(ctx, name); err == nil {
 		return false, nil
-	} else if !errdefs.IsNotFound(err) {
+	} else if !cerrdefs.IsNotFound(err) {
 		return false, err
 	}
 	_, err = c.api.SecretCreate(ctx, swarm.SecretSpec{Annotations: swarm.Annotations{Name: name, Labels: labels}, Data: value})
