@@ -18,10 +18,10 @@ type Step interface {
 // pushed release commit and tag behind, so everything that can refuse the deploy
 // runs before the first write.
 var Pipeline = []Step{
-	GuardStep,     // loop protection: skip markers, a workflow_run that did not succeed
+	GuardStep,     // loop protection: skip markers, a workflow_run that did not succeed or came from a pull request
 	PreflightStep, // version plan, compose file, pull-only rules, engine, disk, networks, promotion
-	LockStep,      // one deploy per stack and environment at a time
-	VersionStep,   // bump VERSION, commit [skip ci], tag, push — or a read-only version
+	LockStep,      // one deploy per stack (compose project or swarm stack) at a time
+	VersionStep,   // on the clean tip of the default branch: bump VERSION, commit [skip ci], tag, push — else read-only
 	SecretsStep,   // ENV_* variables into a 0600 env file, shredded on every exit
 	BackupStep,    // the backup engine before the change (hook)
 	SnapshotStep,  // what runs now, to roll back to
