@@ -233,8 +233,7 @@ func secretNameKey(path string, create bool) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("swarm secret key %s: %w", path, err)
 	}
-	st, _ := info.Sys().(*syscall.Stat_t)
-	if !info.Mode().IsRegular() || info.Mode().Perm() != 0o600 || st == nil || int(st.Uid) != os.Geteuid() || info.Size() != 32 {
+	if secretfile.Own(info, false, 0o600) != nil || info.Size() != 32 {
 		return nil, fmt.Errorf("swarm secret key %s is not a 32-byte 0600 file of this user's: remove it (the next deploy makes a new one and renames the stack's secrets once)", path)
 	}
 	key := make([]byte, 32)

@@ -178,14 +178,12 @@ func ownDir(tempDir string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("secret env file directory %s: %w", dir, err)
 	}
-	st, _ := info.Sys().(*syscall.Stat_t)
-	switch {
-	case !info.IsDir():
-		return "", fmt.Errorf("secret env file directory %s is not a directory (%s): remove it", dir, info.Mode().Type())
-	case st == nil || int(st.Uid) != os.Geteuid():
-		return "", fmt.Errorf("secret env file directory %s belongs to another user: remove it, or set RUNNER_TEMP to a directory of your own", dir)
-	case info.Mode().Perm() != 0o700:
-		return "", fmt.Errorf("secret env file directory %s has mode %o, not 700: remove it", dir, info.Mode().Perm())
+	if err := Own(info, true, 0o700); err != nil {
+		hint := "remove it"
+		if errors.Is(err, errNotMine) {
+			hint += ", or set RUNNER_TEMP to a directory of your own"
+		}
+		return "", fmt.Errorf("secret env file directory %s %w: %s", dir, err, hint)
 	}
 	return dir, nil
 }
@@ -228,11 +226,11 @@ func shred(path string) error {
 	}
 	info, err := fh.Stat()
 	if err == nil {
-		err = envFileOfMine(info)
+		err = Own(info, false, 0o600)
 	}
 	if err != nil {
 		fh.Close()
-		return fmt.Errorf("not touching %s: %w", path, err)
+		return fmt.Errorf("not touching %s, which %w", path, err)
 	}
 	_, err = fh.Write(make([]byte, info.Size()))
 	if err == nil {
@@ -248,16 +246,23 @@ func shred(path string) error {
 	return nil
 }
 
-// envFileOfMine says why info is not an env file this user wrote, or nil.
-func envFileOfMine(info os.FileInfo) error {
+// errNotMine is Own's answer for a file of another user's.
+var errNotMine = errors.New("belongs to another user")
+
+// Own says why info is not what the kit itself makes on a shared path — a
+// directory (dir) or a regular file, of this user's, with exactly mode perm — or
+// nil. The reason reads after the path: "<path> has mode 644, not 600".
+func Own(info os.FileInfo, dir bool, perm os.FileMode) error {
 	st, _ := info.Sys().(*syscall.Stat_t)
 	switch {
-	case !info.Mode().IsRegular():
-		return fmt.Errorf("not a regular file (%s)", info.Mode().Type())
+	case dir && !info.IsDir():
+		return fmt.Errorf("is not a directory (%s)", info.Mode().Type())
+	case !dir && !info.Mode().IsRegular():
+		return fmt.Errorf("is not a regular file (%s)", info.Mode().Type())
 	case st == nil || int(st.Uid) != os.Geteuid():
-		return errors.New("owned by another user")
-	case info.Mode().Perm() != 0o600:
-		return fmt.Errorf("mode %o, not 600", info.Mode().Perm())
+		return errNotMine
+	case info.Mode().Perm() != perm:
+		return fmt.Errorf("has mode %o, not %o", info.Mode().Perm(), perm)
 	}
 	return nil
 }
@@ -277,7 +282,7 @@ func RemoveStale(dir string) ([]string, error) {
 		if err != nil || lock.Alive(pid) {
 			continue
 		}
-		if info, err := os.Lstat(m); err != nil || envFileOfMine(info) != nil {
+		if info, err := os.Lstat(m); err != nil || Own(info, false, 0o600) != nil {
 			continue
 		}
 		if err := shred(m); err != nil {
