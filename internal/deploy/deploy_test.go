@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/org/deploy-kit/internal/testenv"
 	"github.com/org/deploy-kit/internal/testenv/testapp"
 )
 
@@ -108,4 +109,27 @@ func TestDeployThroughADockerContext(t *testing.T) {
 	assert.Contains(t, r.Summary, "disk not checked (remote engine context deploykit-e2e)")
 	_, v := a.Get("/version")
 	assert.Equal(t, "1.0.0", v)
+}
+
+// TestComposeFileSecret deploys examples/hello/compose.secrets.yaml: the password
+// reaches the app through the kit's env file as a compose file-based secret, and
+// only as the file /run/secrets/db_password — nothing in the container's
+// configuration holds it.
+func TestComposeFileSecret(t *testing.T) {
+	t.Parallel()
+	a := testapp.New(t, "1.0.0")
+	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "examples", "hello", "compose.secrets.yaml"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(a.Dir, "compose.secrets.yaml"), data, 0o644))
+	r := a.Deploy("--compose-file", "compose.secrets.yaml")
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.True(t, a.SecretArrived(), "the app read the secret from its file")
+	ids := strings.Fields(a.Containers())
+	require.Len(t, ids, 1)
+	inspect, err := exec.Command("docker", "inspect", ids[0]).Output()
+	require.NoError(t, err)
+	assert.NotContains(t, string(inspect), testapp.Secret, "docker inspect shows no value")
+	assert.Contains(t, string(inspect), "DB_PASSWORD_FILE=/run/secrets/db_password")
+	assert.NotContains(t, r.Log, testapp.Secret)
+	a.NoSecretsLeft(t)
 }
