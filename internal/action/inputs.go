@@ -81,7 +81,11 @@ func ParseInputs(spec *Spec, args []string, getenv func(string) string, help io.
 			raw = def.Default
 		}
 		if def.Required && strings.TrimSpace(raw) == "" {
-			errs = append(errs, fmt.Errorf("input %s is required (set --%s or %s)", def.Name, def.Name, def.EnvName()))
+			msg := fmt.Sprintf("input %s is required (set --%s or %s)", def.Name, def.Name, def.EnvName())
+			if def.WhenMissing != "" {
+				msg += ": " + def.WhenMissing
+			}
+			errs = append(errs, errors.New(msg))
 			continue
 		}
 		if err := validate(def, raw); err != nil {

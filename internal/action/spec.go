@@ -49,6 +49,9 @@ type Input struct {
 	Min         int      // smallest allowed value when Kind is Int
 	Max         int      // largest allowed value when Kind is Int; 0: no limit
 	Required    bool
+	// WhenMissing, for a required input, tells the person what to give: it
+	// follows "input <name> is required" (e.g. "type ROLLBACK, in capitals").
+	WhenMissing string
 	Secret      bool // masked as soon as it is read
 }
 

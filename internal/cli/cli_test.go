@@ -72,7 +72,7 @@ func TestActionCommandsCheckRequiredInputs(t *testing.T) {
 
 	code, stdout, _ = run(t, nil, "rollback")
 	assert.Equal(t, action.ExitUsage, code)
-	assert.Equal(t, "error: input confirm is required (set --confirm or INPUT_CONFIRM)\nstatus=bad-input\n", stdout)
+	assert.Equal(t, "error: input confirm is required (set --confirm or INPUT_CONFIRM): type ROLLBACK, in capitals, to confirm the rollback\nstatus=bad-input\n", stdout)
 }
 
 func TestVersion(t *testing.T) {

@@ -75,7 +75,7 @@ func TestRollbackRefusesBadInput(t *testing.T) {
 		want string
 	}{
 		{"lowercase confirm", []string{"--confirm", "rollback", "--target-tag", "v1.0.0"}, `input confirm: "rollback" is not ROLLBACK: type ROLLBACK, in capitals, to confirm the rollback`},
-		{"empty confirm", []string{"--confirm", "", "--target-tag", "v1.0.0"}, "input confirm is required (set --confirm or INPUT_CONFIRM)"},
+		{"empty confirm", []string{"--confirm", "", "--target-tag", "v1.0.0"}, "input confirm is required (set --confirm or INPUT_CONFIRM): type ROLLBACK, in capitals, to confirm the rollback"},
 		{"missing tag", []string{"--confirm", "ROLLBACK", "--target-tag", "v9.9.9"}, "input target-tag: tag v9.9.9 does not exist in " + a.Dir + " (tags: v2.0.0, v1.0.0); check out with fetch-depth: 0 to have them all"},
 		{"injection", []string{"--confirm", "ROLLBACK", "--target-tag", "v1; rm -rf /"}, `input target-tag: "v1; rm -rf /" is not a tag name`},
 		{"option as tag", []string{"--confirm", "ROLLBACK", "--target-tag", "--upload-pack=x"}, `input target-tag: "--upload-pack=x" is not a tag name`},

@@ -13,7 +13,7 @@ var Spec = action.Spec{
 	Name:        "rollback",
 	Description: "Roll a stack back to an earlier version: confirm, pick the target, check the schema, redeploy read-only, verify, record history.",
 	Inputs: slices.Concat([]action.Input{
-		{Name: "confirm", Required: true, Description: "Must be exactly ROLLBACK."},
+		{Name: "confirm", Required: true, WhenMissing: "type ROLLBACK, in capitals, to confirm the rollback", Description: "Must be exactly ROLLBACK."},
 		{Name: "target-tag", Description: "Tag to roll back to; empty picks the last successful version before the current one."},
 		{Name: "image-template", Description: "How a version maps to an image with pull-only, e.g. registry/app:sha-{sha}."},
 		{Name: "migrations-path", Description: "Migrations directory, for the schema-ahead check."},
