@@ -26,7 +26,7 @@ func deployVars(t *testing.T, name, head string) (vars []string, port int, histo
 	project := fmt.Sprintf("dk-e2e-%s-%d", name, os.Getpid()%10000)
 	t.Cleanup(func() {
 		_ = exec.Command("docker", "compose", "-p", project, "down", "--remove-orphans", "--timeout", "1").Run()
-		_ = exec.Command("docker", "rmi", "deploykit-hello:sha-"+head[:7]).Run()
+		testenv.RemoveImages("deploykit-hello:sha-" + head[:7])
 	})
 	return []string{"--var", "PROJECT=" + project, "--var", fmt.Sprintf("HELLO_PORT=%d", port), "--var", "HISTORY_FILE=" + history,
 		"-s", "DB_PASSWORD=" + dbPassword}, port, history

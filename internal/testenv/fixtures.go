@@ -36,9 +36,12 @@ func LocalImages(t testing.TB, repo string) []string {
 	return strings.Fields(string(out))
 }
 
-// RemoveImages removes the given references, ignoring those already gone.
+// RemoveImages removes the given references, ignoring those already gone. Their
+// untagged parent layers stay (--no-prune): the legacy builder of a parallel test
+// may be using one as its cache for the same COPY, and fails with "unable to find
+// image" when it disappears under it.
 func RemoveImages(refs ...string) {
 	if len(refs) > 0 {
-		_ = exec.Command("docker", append([]string{"rmi", "-f"}, refs...)...).Run()
+		_ = exec.Command("docker", append([]string{"rmi", "-f", "--no-prune"}, refs...)...).Run()
 	}
 }
