@@ -82,7 +82,10 @@ func (s *State) planGit(ctx context.Context) error {
 		s.Version = next.String()
 	} else {
 		s.Version = g.Current.String()
-		tags, _ := s.Exec.Output(ctx, git.TagsAt(ws, g.SHA))
+		tags, err := s.Exec.Output(ctx, git.TagsAt(ws, g.SHA))
+		if err != nil {
+			s.A.Warningf("listing the tags of %s: %v; the version is read as untagged", g.SHA[:7], err)
+		}
 		if !containsLine(tags, "v"+g.Current.String()) {
 			s.Version += "-" + g.SHA[:7]
 		}
@@ -174,7 +177,9 @@ func (s *State) worktree(ctx context.Context, sha string) (string, error) {
 		return "", action.Failedf("checking out %s: %v", sha, err)
 	}
 	s.onExit(func() {
-		_, _ = s.Exec.Output(context.Background(), git.WorktreeRemove(s.Workspace, dir))
+		if _, err := s.Exec.Output(context.Background(), git.WorktreeRemove(s.Workspace, dir)); err != nil {
+			s.A.Warningf("removing the worktree %s: %v (git worktree prune removes it later)", dir, err)
+		}
 	})
 	return dir, nil
 }

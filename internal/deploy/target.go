@@ -114,11 +114,15 @@ func (composeTarget) Snapshot(ctx context.Context, s *State) (Snapshot, error) {
 func pruneSnapshots(ctx context.Context, s *State, keep string) {
 	refs, err := s.Docker.References(ctx, strings.SplitN(keep, ":", 2)[0]+":*")
 	if err != nil {
+		s.A.Warningf("listing old snapshot tags to prune: %v", err)
 		return
 	}
 	for _, r := range refs {
-		if r != keep {
-			_ = s.Docker.Untag(ctx, r)
+		if r == keep {
+			continue
+		}
+		if err := s.Docker.Untag(ctx, r); err != nil {
+			s.A.Warningf("removing the old snapshot tag %s: %v", r, err)
 		}
 	}
 }

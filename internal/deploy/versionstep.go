@@ -91,7 +91,9 @@ func (versionStep) Run(ctx context.Context, s *State) error {
 	}
 	if s.Lock != nil {
 		s.lockHolder.Version = s.Version
-		_ = s.Lock.Update(s.lockHolder)
+		if err := s.Lock.Update(s.lockHolder); err != nil {
+			s.A.Logf("    could not write the version into the lock file: %v", err)
+		}
 	}
 	if s.DryRun {
 		s.Did("dry run: would commit VERSION %s, tag v%s and push to %s/%s", s.Version, s.Version, remote, g.Default)
