@@ -134,7 +134,8 @@ func sameRepository(a, b map[string]any) bool {
 			return ida == idb
 		}
 	}
-	na, nb := repoName(a), repoName(b)
+	na, _ := a["full_name"].(string)
+	nb, _ := b["full_name"].(string)
 	return na != "" && strings.EqualFold(na, nb)
 }
 
