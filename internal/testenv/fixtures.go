@@ -38,8 +38,9 @@ func LocalImages(t testing.TB, repo string) []string {
 
 // RemoveImages removes the given references, ignoring those already gone. Their
 // untagged parent layers stay (--no-prune): the legacy builder of a parallel test
-// may be using one as its cache for the same COPY, and fails with "unable to find
-// image" when it disappears under it.
+// may be using one as its cache for the same COPY. (Builds that share the cached
+// FROM scratch + COPY layers can still, rarely, fail with "unable to find image":
+// not every cause of that is known yet.)
 func RemoveImages(refs ...string) {
 	if len(refs) > 0 {
 		_ = exec.Command("docker", append([]string{"rmi", "-f", "--no-prune"}, refs...)...).Run()
