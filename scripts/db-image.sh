@@ -14,7 +14,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 log() { printf 'db-image: %s\n' "$*" >&2; }
 
 # Keep these tags in step with internal/testenv (PostgresImageTag, MariaDBImageTag).
-declare -A tags=([postgres]=deploykit-test/postgres:15-r3 [mariadb]=deploykit-test/mariadb:10.11-r3)
+declare -A tags=([postgres]=deploykit-test/postgres:15-r4 [mariadb]=deploykit-test/mariadb:10.11-r3)
 
 build() {
 	local name=$1 tag=${tags[$1]} packages user data port env=()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs on a fresh machine, idempotently:
-#   - the Docker Compose v2 CLI plugin (built from the Go module proxy)
+#   - the Docker Compose v2 and buildx CLI plugins (built from the Go module proxy)
 #   - nektos/act (runs our action.yml files as a workflow would)
 #   - actionlint (lints the example and CI workflows)
 #   - staticcheck (the Go linter the test command runs after go vet)
@@ -14,7 +14,7 @@
 # and are rebuilt only when the pinned version changes. Prints the bin directory to add
 # to PATH as its last line.
 #
-# Usage: provision.sh [compose|act|actionlint|staticcheck|goreleaser|caddy|postgres|mariadb-client|db-images ...]   (no argument: all)
+# Usage: provision.sh [compose|buildx|act|actionlint|staticcheck|goreleaser|caddy|postgres|mariadb-client|db-images ...]   (no argument: all)
 set -euo pipefail
 
 COMPOSE_VERSION=v2.40.3
@@ -23,6 +23,7 @@ ACTIONLINT_VERSION=v1.7.12
 GORELEASER_VERSION=v2.15.1
 CADDY_VERSION=v2.11.9
 STATICCHECK_VERSION=v0.8.2
+BUILDX_VERSION=v0.38.2
 
 tools="${DEPLOYKIT_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/deploy-kit/tools}"
 bin="$tools/bin"
@@ -36,7 +37,7 @@ want() { # want NAME: true when NAME was asked for (or nothing was)
 }
 components=("$@")
 for c in "${components[@]}"; do
-	case "$c" in compose | act | actionlint | staticcheck | goreleaser | caddy | postgres | mariadb-client | db-images) ;; *) echo "provision: unknown component $c (want compose, act, actionlint, staticcheck, goreleaser, caddy, postgres, mariadb-client or db-images)" >&2; exit 2 ;; esac
+	case "$c" in compose | buildx | act | actionlint | staticcheck | goreleaser | caddy | postgres | mariadb-client | db-images) ;; *) echo "provision: unknown component $c (want compose, buildx, act, actionlint, staticcheck, goreleaser, caddy, postgres, mariadb-client or db-images)" >&2; exit 2 ;; esac
 done
 
 log() { printf 'provision: %s\n' "$*" >&2; }
@@ -65,30 +66,39 @@ want staticcheck && go_install staticcheck "honnef.co/go/tools/cmd/staticcheck@$
 want goreleaser && go_install goreleaser "github.com/goreleaser/goreleaser/v2@$GORELEASER_VERSION"
 want caddy && go_install caddy "github.com/caddyserver/caddy/v2/cmd/caddy@$CADDY_VERSION"
 
-# Compose v2: its go.mod carries exclude/replace directives, so `go install pkg@version`
-# refuses it; build it inside a scratch module instead.
+# Docker CLI plugins (Compose v2, buildx): their go.mod files carry exclude/replace
+# directives, so `go install pkg@version` refuses them; build each inside a scratch
+# module instead, then install it where the docker CLI looks for plugins.
 plugin_dir="${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins"
+cli_plugin() { # cli_plugin NAME MODULE VERSION PACKAGE LDFLAGS
+	local name=$1 module=$2 version=$3 pkg=$4 ldflags=$5
+	if ! installed "docker-$name" "$version" || [[ ! -x "$plugin_dir/docker-$name" ]]; then
+		log "building docker $name $version (a few minutes on a cold cache)"
+		local src="$tools/src/$name-$version"
+		mkdir -p "$src"
+		(
+			cd "$src"
+			[[ -f go.mod ]] || go mod init "deploykit.local/$name-build" >/dev/null 2>&1
+			go get "$pkg@$version" >/dev/null 2>&1 || go get "$pkg@$version"
+			CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $ldflags" -o "$bin/docker-$name" "$pkg"
+		)
+		stamp "docker-$name" "$version"
+	fi
+	mkdir -p "$plugin_dir"
+	if ! cmp -s "$bin/docker-$name" "$plugin_dir/docker-$name"; then
+		install -m 0755 "$bin/docker-$name" "$plugin_dir/docker-$name"
+	fi
+	docker "$name" version >/dev/null || { log "the docker $name plugin does not run"; exit 1; }
+}
 if want compose; then
-if ! installed docker-compose "$COMPOSE_VERSION" || [[ ! -x "$plugin_dir/docker-compose" ]]; then
-	log "building docker compose $COMPOSE_VERSION (a few minutes on a cold cache)"
-	src="$tools/src/compose-$COMPOSE_VERSION"
-	mkdir -p "$src"
-	(
-		cd "$src"
-		[[ -f go.mod ]] || go mod init deploykit.local/compose-build >/dev/null 2>&1
-		go get "github.com/docker/compose/v2/cmd@$COMPOSE_VERSION" >/dev/null 2>&1 ||
-			go get "github.com/docker/compose/v2/cmd@$COMPOSE_VERSION"
-		CGO_ENABLED=0 go build -trimpath \
-			-ldflags "-s -w -X github.com/docker/compose/v2/internal.Version=$COMPOSE_VERSION" \
-			-o "$bin/docker-compose" github.com/docker/compose/v2/cmd
-	)
-	stamp docker-compose "$COMPOSE_VERSION"
+	cli_plugin compose github.com/docker/compose/v2 "$COMPOSE_VERSION" github.com/docker/compose/v2/cmd \
+		"-X github.com/docker/compose/v2/internal.Version=$COMPOSE_VERSION"
 fi
-mkdir -p "$plugin_dir"
-if ! cmp -s "$bin/docker-compose" "$plugin_dir/docker-compose"; then
-	install -m 0755 "$bin/docker-compose" "$plugin_dir/docker-compose"
-fi
-docker compose version >/dev/null || { log "docker compose plugin does not run"; exit 1; }
+# buildx makes `docker build` use BuildKit (build secrets, and none of the legacy
+# builder's races between a build and an image removal).
+if want buildx; then
+	cli_plugin buildx github.com/docker/buildx "$BUILDX_VERSION" github.com/docker/buildx/cmd/buildx \
+		"-X github.com/docker/buildx/version.Version=$BUILDX_VERSION"
 fi
 
 # PostgreSQL server binaries (tests start their own throwaway clusters with initdb/pg_ctl).

@@ -40,12 +40,14 @@ func TestWorkflowsPassActionlint(t *testing.T) {
 	}
 	require.Contains(t, files, ".gitea/workflows/ci.yaml")
 	require.Contains(t, files, "internal/e2e/testdata/guard.yaml")
+	require.Contains(t, files, "examples/app/.gitea/workflows/deploy.yaml")
+	require.Contains(t, files, "examples/app/.github/workflows/deploy.yaml")
 	// actionlint knows GitHub, where upload-artifact@v3 no longer runs; Gitea's
 	// artifact server speaks only v3, so its workflows (and the act workflow that
 	// exercises both forges' uploads) may name it, and nothing else is excused.
 	var github, gitea []string
 	for _, f := range files {
-		if strings.HasPrefix(f, ".gitea/") || strings.HasPrefix(f, "examples/gitea/") || f == "internal/e2e/testdata/backup.yaml" {
+		if strings.HasPrefix(f, ".gitea/") || strings.HasPrefix(f, "examples/app/.gitea/") || f == "internal/e2e/testdata/backup.yaml" {
 			gitea = append(gitea, f)
 		} else {
 			github = append(github, f)

@@ -167,7 +167,7 @@ func TestActionFilesMatchTheGoDefinitions(t *testing.T) {
 func TestExamplesNameOneVersionPerForge(t *testing.T) {
 	root := testenv.RepoRoot(t)
 	for forge, upload := range map[string]string{"github": "actions/upload-artifact@v4", "gitea": "actions/upload-artifact@v3"} {
-		files, err := filepath.Glob(filepath.Join(root, "examples", forge, "*.yaml"))
+		files, err := filepath.Glob(filepath.Join(root, "examples", "app", "."+forge, "workflows", "*.yaml"))
 		require.NoError(t, err)
 		require.NotEmpty(t, files)
 		versions := map[string]map[string]bool{}

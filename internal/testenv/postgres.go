@@ -93,7 +93,7 @@ func FreePort(t testing.TB) int {
 
 // The database server images scripts/db-image.sh builds (keep the tags in step).
 const (
-	PostgresImageTag = "deploykit-test/postgres:15-r3"
+	PostgresImageTag = "deploykit-test/postgres:15-r4"
 	MariaDBImageTag  = "deploykit-test/mariadb:10.11-r3"
 )
 
