@@ -4,8 +4,10 @@
 # packages, since no registry is reachable: a Debian root filesystem made by
 # mmdebstrap with the server's packages and an entrypoint that follows the
 # official image's conventions (scripts/db-image/<name>-entrypoint.sh), imported
-# with `docker import`. Idempotent: an image that exists is kept; the tag's
-# revision changes whenever the image's recipe does. Needs root (mmdebstrap
+# with `docker import`. The Postgres image has its PGDATA directory, owned by
+# postgres, so a named volume mounted there starts with that owner. Idempotent:
+# an image that exists is kept; the tag's revision changes whenever the image's
+# recipe does. Needs root (mmdebstrap
 # --mode=root, apt-get).
 #
 # Usage: db-image.sh postgres|mariadb ...   (prints nothing; logs to stderr)
@@ -45,7 +47,7 @@ build() {
 		--customize-hook="upload $here/db-image/$name-entrypoint.sh /usr/local/bin/docker-entrypoint.sh" \
 		--customize-hook='chroot "$1" chmod 0755 /usr/local/bin/docker-entrypoint.sh' \
 		--customize-hook='chroot "$1" sh -c "for b in /usr/lib/postgresql/*/bin/initdb /usr/lib/postgresql/*/bin/postgres; do [ -e \"\$b\" ] && ln -sf \"\$b\" /usr/local/bin/; done; true"' \
-		--customize-hook="chroot \"\$1\" sh -c 'rm -rf /var/lib/mysql/* /var/lib/postgresql/*/main; mkdir -p /run/postgresql /run/mysqld; chown $user: /run/postgresql /run/mysqld; chown $user: /var/lib/mysql /var/lib/postgresql 2>/dev/null; true'" \
+		--customize-hook="chroot \"\$1\" sh -c 'rm -rf /var/lib/mysql/* /var/lib/postgresql/*/main; mkdir -p /run/postgresql /run/mysqld; chown $user: /run/postgresql /run/mysqld; chown $user: /var/lib/mysql /var/lib/postgresql 2>/dev/null; [ ! -d /var/lib/postgresql ] || install -d -m 0700 -o $user -g $user /var/lib/postgresql/data; true'" \
 		"$suite" "$work/rootfs.tar"
 	docker import \
 		--change "USER $user" \

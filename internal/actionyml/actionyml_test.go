@@ -96,6 +96,16 @@ func TestActionFilesMatchTheGoDefinitions(t *testing.T) {
 		}
 	}
 	require.Len(t, dirs, len(names), "one action.yml per action subcommand")
+	// A runner refuses an action.yml with an expression outside the places that
+	// take one ("expressions are not allowed here"), descriptions included.
+	for _, c := range cli.Commands {
+		for _, in := range c.Spec.Inputs {
+			assert.NotContains(t, in.Description+in.Default, "${{", "%s input %s", c.Spec.Name, in.Name)
+		}
+		for _, out := range c.Spec.Outputs {
+			assert.NotContains(t, out.Description, "${{", "%s output %s", c.Spec.Name, out.Name)
+		}
+	}
 
 	for _, path := range append(dirs, filepath.Join(root, "action.yml")) {
 		rel, _ := filepath.Rel(root, path)

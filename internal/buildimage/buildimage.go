@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/distribution/reference"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -30,6 +31,17 @@ type build struct {
 	Dockerfile string // absolute
 	Target     string
 	Args       []string // NAME=value
+	Secrets    []buildSecret
+}
+
+// buildSecret is one BuildKit secret of a build: its id, and where docker build
+// reads it — the variable Env of its environment (set to Value when the kit sets
+// it) or the file File. The value never goes on the command line.
+type buildSecret struct {
+	ID    string
+	Env   string
+	Value string
+	File  string
 }
 
 // pushed is what happened to one image.
@@ -40,8 +52,10 @@ type pushed struct {
 }
 
 var (
-	tagPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
-	argPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*=`)
+	tagPattern      = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	argPattern      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*=`)
+	secretIDPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
+	secretLikeArg   = regexp.MustCompile(`(?i)pass|secret|token|key|credential|auth`)
 )
 
 // Run is `deploykit build-image`: build with the docker CLI (which brings
@@ -90,6 +104,12 @@ func Run(ctx context.Context, a *action.Context) error {
 		a.Logf("logged in to %s as %s", auth.Registry, auth.Username)
 	}
 
+	if !dry && slices.ContainsFunc(builds, func(b build) bool { return len(b.Secrets) > 0 }) {
+		if _, err := exec.Output(ctx, command.Cmd{Argv: []string{"docker", "buildx", "version"}, Env: a.Environ()}); err != nil {
+			return action.Failedf("build secrets need BuildKit, and the docker buildx plugin does not run here (%v): install it on the runner (https://docs.docker.com/go/buildx/)", err)
+		}
+	}
+
 	labels := ociLabels(a, sha, in.String("version"))
 	var results []pushed
 	for _, b := range builds {
@@ -97,7 +117,7 @@ func Run(ctx context.Context, a *action.Context) error {
 		for _, t := range tags {
 			p.Tags = append(p.Tags, b.Image+":"+t)
 		}
-		if err := exec.Run(ctx, buildCmd(b, p.Tags, labels, in.Bool("no-cache"))); err != nil {
+		if err := exec.Run(ctx, buildCmd(b, p.Tags, labels, in.Bool("no-cache"), a.Environ())); err != nil {
 			return action.Failedf("building %s: %v", b.Image, err)
 		}
 		if push && !dry {
@@ -134,8 +154,22 @@ func plan(ctx context.Context, a *action.Context) ([]build, error) {
 			return nil, action.Usagef("input build-args: %q is not NAME=value", arg)
 		}
 	}
+	secrets, err := inputSecrets(a)
+	if err != nil {
+		return nil, err
+	}
+	builds, err := plannedBuilds(ctx, a, ws, args, secrets)
+	if err != nil {
+		return nil, err
+	}
+	return builds, checkArgs(a, builds)
+}
+
+// plannedBuilds is the image input's build, or the compose file's.
+func plannedBuilds(ctx context.Context, a *action.Context, ws string, args []string, secrets []buildSecret) ([]build, error) {
+	in := a.Inputs
 	if cf := in.String("compose-file"); cf != "" {
-		return composeBuilds(ctx, a, ws, cf, args)
+		return composeBuilds(ctx, a, ws, cf, args, secrets)
 	}
 	img := in.String("image")
 	if img == "" {
@@ -161,7 +195,60 @@ func plan(ctx context.Context, a *action.Context) ([]build, error) {
 	if file, err = inside(ws, file); err != nil {
 		return nil, action.Usagef("input file: %v", err)
 	}
-	return []build{{Image: repo, Context: dir, Dockerfile: file, Target: in.String("target"), Args: args}}, nil
+	return []build{{Image: repo, Context: dir, Dockerfile: file, Target: in.String("target"), Args: args, Secrets: secrets}}, nil
+}
+
+// inputSecrets reads build-secrets: one id=value per line. A line is never shown
+// in an error: it may be all secret.
+func inputSecrets(a *action.Context) ([]buildSecret, error) {
+	var out []buildSecret
+	seen := map[string]bool{}
+	for i, line := range a.Inputs.List("build-secrets") {
+		id, value, ok := strings.Cut(line, "=")
+		switch {
+		case !ok || !secretIDPattern.MatchString(id):
+			return nil, action.Usagef("input build-secrets: entry %d is not id=value with an id of letters, digits, '.', '_' or '-' (the entry is not shown: it may be a secret)", i+1)
+		case value == "":
+			return nil, action.Usagef("input build-secrets: %s has an empty value (is the secret set for this repository?)", id)
+		case seen[id]:
+			return nil, action.Usagef("input build-secrets: %s is given twice", id)
+		}
+		seen[id] = true
+		a.Mask(value)
+		out = append(out, buildSecret{ID: id, Env: fmt.Sprintf("DEPLOYKIT_BUILD_SECRET_%d", len(out)), Value: value})
+	}
+	return out, nil
+}
+
+// checkArgs refuses a build argument whose value is one of the secrets this
+// action was given (build arguments are kept in the image's history) and warns
+// about one whose name looks like a secret's.
+func checkArgs(a *action.Context, builds []build) error {
+	secrets := map[string]string{} // value → what it is
+	if pw := a.Inputs.String("password"); pw != "" {
+		secrets[pw] = "the registry password"
+	}
+	for _, b := range builds {
+		for _, s := range b.Secrets {
+			if s.Value != "" {
+				secrets[s.Value] = "the build secret " + s.ID
+			}
+		}
+	}
+	warned := map[string]bool{}
+	for _, b := range builds {
+		for _, arg := range b.Args {
+			name, value, _ := strings.Cut(arg, "=")
+			if what, ok := secrets[value]; ok {
+				return action.Usagef("build argument %s carries %s: build arguments are kept in the image's history (docker history); pass it in build-secrets and read it with RUN --mount=type=secret", name, what)
+			}
+			if secretLikeArg.MatchString(name) && !warned[name] {
+				warned[name] = true
+				a.Warningf("build argument %s looks like a secret: build arguments are kept in the image's history (docker history); pass secrets in build-secrets and read them with RUN --mount=type=secret", name)
+			}
+		}
+	}
+	return nil
 }
 
 // repository validates an image name given without a tag.
@@ -196,7 +283,7 @@ func inside(ws, dir string) (string, error) {
 	return real, nil
 }
 
-func composeBuilds(ctx context.Context, a *action.Context, ws, file string, args []string) ([]build, error) {
+func composeBuilds(ctx context.Context, a *action.Context, ws, file string, args []string, secrets []buildSecret) ([]build, error) {
 	if !filepath.IsAbs(file) {
 		file = filepath.Join(ws, file)
 	}
@@ -242,12 +329,51 @@ func composeBuilds(ctx context.Context, a *action.Context, ws, file string, args
 		}
 		slices.Sort(b.Args)
 		b.Args = append(b.Args, args...)
+		if b.Secrets, err = composeSecrets(a, p, file, name, svc.Build.Secrets); err != nil {
+			return nil, err
+		}
+		b.Secrets = append(b.Secrets, secrets...)
 		builds = append(builds, b)
 	}
 	if len(builds) == 0 {
 		return nil, action.Usagef("compose file %s has no service with a build: section", file)
 	}
 	return builds, nil
+}
+
+// composeSecrets maps a service's build.secrets to BuildKit secrets, as docker
+// compose build does: the id is the target when set, else the source; the value
+// comes from the top-level secret's file or environment variable.
+func composeSecrets(a *action.Context, p *types.Project, file, service string, refs []types.ServiceSecretConfig) ([]buildSecret, error) {
+	var out []buildSecret
+	for _, ref := range refs {
+		id := ref.Source
+		if ref.Target != "" {
+			id = ref.Target
+		}
+		def, ok := p.Secrets[ref.Source]
+		switch {
+		case !ok:
+			return nil, action.Usagef("compose file %s: service %s: build secret %s is not declared under the top-level secrets:", file, service, ref.Source)
+		case !secretIDPattern.MatchString(id):
+			return nil, action.Usagef("compose file %s: service %s: build secret id %q is not letters, digits, '.', '_' or '-'", file, service, id)
+		case def.File != "":
+			if fi, err := os.Stat(def.File); err != nil || !fi.Mode().IsRegular() {
+				return nil, action.Usagef("compose file %s: service %s: build secret %s: the file %s does not exist", file, service, ref.Source, def.File)
+			}
+			out = append(out, buildSecret{ID: id, File: def.File})
+		case def.Environment != "":
+			value := a.Getenv(def.Environment)
+			if value == "" {
+				return nil, action.Usagef("compose file %s: service %s: build secret %s: the variable %s is not set in the step's environment", file, service, ref.Source, def.Environment)
+			}
+			a.Mask(value)
+			out = append(out, buildSecret{ID: id, Env: def.Environment, Value: value})
+		default:
+			return nil, action.Usagef("compose file %s: service %s: build secret %s: only file: and environment: secrets can be given to a build", file, service, ref.Source)
+		}
+	}
+	return out, nil
 }
 
 // tagList is sha-<short>, the version, and the extra tags; latest only when allowed.
@@ -308,8 +434,9 @@ func ociLabels(a *action.Context, sha, version string) []string {
 	return labels
 }
 
-// buildCmd is the docker build command line.
-func buildCmd(b build, refs, labels []string, noCache bool) command.Cmd {
+// buildCmd is the docker build command line; a secret's value reaches it only
+// through its environment (environ plus the variables the kit sets).
+func buildCmd(b build, refs, labels []string, noCache bool, environ []string) command.Cmd {
 	argv := []string{"docker", "build", "--file", b.Dockerfile}
 	for _, l := range labels {
 		argv = append(argv, "--label", l)
@@ -323,10 +450,23 @@ func buildCmd(b build, refs, labels []string, noCache bool) command.Cmd {
 	if noCache {
 		argv = append(argv, "--no-cache")
 	}
+	var env []string
+	for _, s := range b.Secrets {
+		if s.File != "" {
+			argv = append(argv, "--secret", "id="+s.ID+",src="+s.File)
+			continue
+		}
+		argv = append(argv, "--secret", "id="+s.ID+",env="+s.Env)
+		env = append(env, s.Env+"="+s.Value)
+	}
 	for _, r := range refs {
 		argv = append(argv, "--tag", r)
 	}
-	return command.Cmd{Argv: append(argv, b.Context), Dir: b.Context}
+	cmd := command.Cmd{Argv: append(argv, b.Context), Dir: b.Context}
+	if len(env) > 0 {
+		cmd.Env = append(slices.Clone(environ), env...)
+	}
+	return cmd
 }
 
 // checkDigest asks the registry itself for the manifest's digest.

@@ -2,6 +2,8 @@ package buildimage_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -21,8 +23,9 @@ import (
 )
 
 const (
-	user     = "ci-bot"
-	password = "registry-pa55word-0123456789"
+	user        = "ci-bot"
+	password    = "registry-pa55word-0123456789"
+	buildSecret = "npm-t0ken-\"q\" $x `y` 0123456789"
 )
 
 type result struct {
@@ -154,6 +157,14 @@ func TestBadInputBuildsNothing(t *testing.T) {
 		{"bad build arg", []string{"--image", repo, "--build-args", "NOVALUE"}, `input build-args: "NOVALUE" is not NAME=value`},
 		{"no image", nil, "input image is required (registry/owner/name), or set compose-file to build its build: services"},
 		{"password without user", []string{"--image", repo, "--password", password}, "input password is set but username is empty"},
+		{"build secret without id", []string{"--image", repo, "--build-secrets", buildSecret}, "input build-secrets: entry 1 is not id=value with an id of letters, digits, '.', '_' or '-' (the entry is not shown: it may be a secret)"},
+		{"build secret with a bad id", []string{"--image", repo, "--build-secrets", "a b=" + buildSecret}, "input build-secrets: entry 1 is not id=value"},
+		{"empty build secret", []string{"--image", repo, "--build-secrets", "token="}, "input build-secrets: token has an empty value (is the secret set for this repository?)"},
+		{"build secret twice", []string{"--image", repo, "--build-secrets", "token=" + buildSecret + "\ntoken=other"}, "input build-secrets: token is given twice"},
+		{"build arg carrying a build secret", []string{"--image", repo, "--build-secrets", "token=" + buildSecret, "--build-args", "NPM_TOKEN=" + buildSecret},
+			"build argument NPM_TOKEN carries the build secret token: build arguments are kept in the image's history (docker history); pass it in build-secrets and read it with RUN --mount=type=secret"},
+		{"build arg carrying the registry password", []string{"--image", repo, "--username", user, "--password", password, "--build-args", "PW=" + password},
+			"build argument PW carries the registry password"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := build(t, a, tc.args...)
@@ -163,6 +174,7 @@ func TestBadInputBuildsNothing(t *testing.T) {
 			assert.Equal(t, "bad-input", r.outputs["status"])
 			assert.Empty(t, testenv.LocalImages(t, repo), "nothing built")
 			assert.NotContains(t, r.log, password)
+			assert.NotContains(t, r.log, buildSecret)
 		})
 	}
 	// latest is allowed when asked for.
@@ -221,4 +233,102 @@ func TestComposeFileMode(t *testing.T) {
 		assert.Equal(t, digests[i], desc.Digest.String())
 	}
 	assert.Contains(t, r.log, "--build-arg GREETING=hi")
+}
+
+// secretDockerfile records the SHA-256 of each secret it is given (never the
+// value) in the image, so a test can tell the build saw it. A Debian root
+// filesystem is the base: the RUN needs a shell.
+func secretDockerfile(base string, ids ...string) string {
+	df := "FROM " + base + "\nUSER root\n"
+	for _, id := range ids {
+		df += fmt.Sprintf("RUN --mount=type=secret,id=%[1]s,required=true sha256sum /run/secrets/%[1]s | cut -c1-64 > /%[1]s.sha256\n", id)
+	}
+	return df
+}
+
+// imageFile reads a file of a local image.
+func imageFile(t *testing.T, image, path string) string {
+	t.Helper()
+	out, err := exec.Command("docker", "run", "--rm", "--entrypoint", "cat", image, path).CombinedOutput()
+	require.NoError(t, err, string(out))
+	return strings.TrimSpace(string(out))
+}
+
+func sha256hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// TestBuildSecretsReachTheBuildOnly: a build-secrets value is there for the RUN
+// that mounts it, and nowhere else: not in the log, the command line, the image's
+// history or configuration.
+func TestBuildSecretsReachTheBuildOnly(t *testing.T) {
+	t.Parallel()
+	testenv.RequireBuildx(t)
+	base := testenv.PostgresImage(t)
+	_, a, repo := setup(t, "", "", "secret")
+	require.NoError(t, os.WriteFile(filepath.Join(a.Dir, "Secret.Dockerfile"), []byte(secretDockerfile(base, "npm_token")), 0o644))
+
+	r := build(t, a, "--image", repo, "--file", "Secret.Dockerfile", "--push=false", "--build-secrets", "npm_token="+buildSecret,
+		"--build-args", "API_KEY=public")
+	require.Equal(t, 0, r.code, r.log)
+	assert.Contains(t, r.log, "--secret id=npm_token,env=DEPLOYKIT_BUILD_SECRET_0")
+	assert.Contains(t, r.log, "::warning::build argument API_KEY looks like a secret")
+	sha := a.Git("rev-parse", "HEAD")
+	image := repo + ":sha-" + sha[:7]
+	assert.Equal(t, sha256hex(buildSecret), imageFile(t, image, "/npm_token.sha256"), "the RUN read the secret")
+	history, err := exec.Command("docker", "history", "--no-trunc", image).CombinedOutput()
+	require.NoError(t, err, string(history))
+	inspect, err := exec.Command("docker", "image", "inspect", image).CombinedOutput()
+	require.NoError(t, err, string(inspect))
+	for _, out := range []string{r.log, r.summary, string(history), string(inspect)} {
+		assert.NotContains(t, out, buildSecret)
+		assert.NotContains(t, out, "npm-t0ken")
+	}
+}
+
+// TestComposeBuildSecrets: a compose service's build.secrets (file and
+// environment sources) reach its build as docker compose build would give them.
+func TestComposeBuildSecrets(t *testing.T) {
+	t.Parallel()
+	testenv.RequireBuildx(t)
+	base := testenv.PostgresImage(t)
+	reg := testenv.Registry(t, "", "")
+	a := testapp.New(t, "1.0.0")
+	t.Cleanup(func() { testenv.RemoveImages(testenv.LocalImages(t, reg+"/team/api")...) })
+	require.NoError(t, os.MkdirAll(filepath.Join(a.Dir, "api"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(a.Dir, "api", "Dockerfile"), []byte(secretDockerfile(base, "token", "cert")), 0o644))
+	certFile := filepath.Join(t.TempDir(), "cert.pem")
+	require.NoError(t, os.WriteFile(certFile, []byte("not really a certificate\n"), 0o600))
+	stack := fmt.Sprintf(`services:
+  api:
+    image: %s/team/api
+    build:
+      context: api
+      secrets:
+        - source: api_token
+          target: token
+        - cert
+secrets:
+  api_token:
+    environment: API_TOKEN
+  cert:
+    file: %s
+`, reg, certFile)
+	require.NoError(t, os.WriteFile(filepath.Join(a.Dir, "stack.yaml"), []byte(stack), 0o644))
+
+	a.Env = append(a.Env, "API_TOKEN="+buildSecret)
+	r := build(t, a, "--compose-file", "stack.yaml", "--push=false")
+	require.Equal(t, 0, r.code, r.log)
+	assert.Contains(t, r.log, "--secret id=token,env=API_TOKEN --secret id=cert,src="+certFile)
+	image := reg + "/team/api:sha-" + a.Git("rev-parse", "HEAD")[:7]
+	assert.Equal(t, sha256hex(buildSecret), imageFile(t, image, "/token.sha256"))
+	assert.Equal(t, sha256hex("not really a certificate\n"), imageFile(t, image, "/cert.sha256"))
+	assert.NotContains(t, r.log, buildSecret)
+
+	// A secret a build cannot be given is refused before anything is built.
+	require.NoError(t, os.WriteFile(filepath.Join(a.Dir, "stack.yaml"), []byte(strings.Replace(stack, "environment: API_TOKEN", "environment: NOT_SET_ANYWHERE", 1)), 0o644))
+	r = build(t, a, "--compose-file", "stack.yaml", "--push=false")
+	assert.Equal(t, 2, r.code, r.log)
+	assert.Contains(t, r.log, "service api: build secret api_token: the variable NOT_SET_ANYWHERE is not set in the step's environment")
 }

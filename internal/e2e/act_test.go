@@ -28,23 +28,8 @@ const token = "deploykit-e2e-token-0123456789abcdef"
 // workflows and one commit with message, and returns its path and HEAD.
 func kitRepo(t testing.TB, message string, workflows ...string) (dir, head string) {
 	t.Helper()
-	root := testenv.RepoRoot(t)
 	dir = t.TempDir()
-	list := exec.Command("git", "ls-files", "-z", "-co", "--exclude-standard")
-	list.Dir = root
-	out, err := list.Output()
-	require.NoError(t, err)
-	for _, f := range strings.Split(strings.TrimRight(string(out), "\x00"), "\x00") {
-		src := filepath.Join(root, f)
-		info, err := os.Lstat(src)
-		if err != nil || !info.Mode().IsRegular() {
-			continue // deleted in the working tree, or not a file
-		}
-		data, err := os.ReadFile(src)
-		require.NoError(t, err)
-		require.NoError(t, os.MkdirAll(filepath.Join(dir, filepath.Dir(f)), 0o755))
-		require.NoError(t, os.WriteFile(filepath.Join(dir, f), data, info.Mode().Perm()))
-	}
+	copyTree(t, testenv.RepoRoot(t), "", dir)
 	wfDir := filepath.Join(dir, ".github", "workflows")
 	require.NoError(t, os.MkdirAll(wfDir, 0o755))
 	for _, wf := range workflows {
@@ -59,7 +44,34 @@ func kitRepo(t testing.TB, message string, workflows ...string) (dir, head strin
 	return dir, git("rev-parse", "HEAD")
 }
 
-// runAct runs one workflow of repo for event with payload and returns act's log.
+// copyTree copies the files of the kit's working tree under sub (git's view:
+// tracked and untracked but not ignored; "" for all) to dst, keeping their
+// paths below sub and their permissions.
+func copyTree(t testing.TB, root, sub, dst string) {
+	t.Helper()
+	args := []string{"ls-files", "-z", "-co", "--exclude-standard"}
+	if sub != "" {
+		args = append(args, "--", sub)
+	}
+	list := exec.Command("git", args...)
+	list.Dir = root
+	out, err := list.Output()
+	require.NoError(t, err)
+	for _, f := range strings.Split(strings.TrimRight(string(out), "\x00"), "\x00") {
+		src := filepath.Join(root, f)
+		info, err := os.Lstat(src)
+		if err != nil || !info.Mode().IsRegular() {
+			continue // deleted in the working tree, or not a file
+		}
+		rel, err := filepath.Rel(filepath.Join(root, sub), src)
+		require.NoError(t, err)
+		data, err := os.ReadFile(src)
+		require.NoError(t, err)
+		require.NoError(t, os.MkdirAll(filepath.Join(dst, filepath.Dir(rel)), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dst, rel), data, info.Mode().Perm()))
+	}
+}
+
 // gitIn runs git in dir as author and committer <name>@example.com and returns
 // its trimmed output; a failure fails the test.
 func gitIn(t testing.TB, dir, name string) func(args ...string) string {
@@ -75,7 +87,14 @@ func gitIn(t testing.TB, dir, name string) func(args ...string) string {
 	}
 }
 
+// runAct runs one workflow of repo for event with payload and returns act's log.
 func runAct(t *testing.T, repo, workflow, event string, payload any, extra ...string) (string, error) {
+	t.Helper()
+	return runActWith(t, actCache(t), repo, workflow, event, payload, extra...)
+}
+
+// runActWith is runAct with the act cache (XDG_CACHE_HOME) given.
+func runActWith(t *testing.T, cache, repo, workflow, event string, payload any, extra ...string) (string, error) {
 	t.Helper()
 	act := testenv.RequireTool(t, "act")
 	testenv.RequireDocker(t) // act talks to the engine even for host jobs
@@ -93,7 +112,7 @@ func runAct(t *testing.T, repo, workflow, event string, payload any, extra ...st
 	// A private act cache (and with it a private tool cache) per run, so parallel
 	// runs never share a work directory and every run installs deploykit itself.
 	// Go's build cache stays shared (it defaults to a directory under XDG_CACHE_HOME).
-	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+actCache(t), "GOCACHE="+goCache(t))
+	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+cache, "GOCACHE="+goCache(t))
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err = cmd.Run()
@@ -138,19 +157,30 @@ func actCache(t *testing.T) string {
 	t.Helper()
 	cache := t.TempDir()
 	for _, version := range []string{"v3", "v4"} {
-		dir := filepath.Join(cache, "act", "actions-upload-artifact@"+version)
-		require.NoError(t, os.MkdirAll(dir, 0o755))
-		require.NoError(t, os.WriteFile(filepath.Join(dir, "action.yml"), []byte(uploadArtifactStandIn), 0o644))
-		require.NoError(t, os.WriteFile(filepath.Join(dir, "VERSION"), []byte(version+"\n"), 0o644))
-		git := gitIn(t, dir, "e2e")
-		for _, args := range [][]string{
-			{"init", "-q", "-b", "main"}, {"add", "-A"}, {"commit", "-q", "-m", "stand-in"}, {"tag", version},
-			{"remote", "add", "origin", "https://github.com/actions/upload-artifact"},
-		} {
-			git(args...)
-		}
+		cachedAction(t, cache, "actions/upload-artifact", "actions/upload-artifact", version, func(dir string) {
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "action.yml"), []byte(uploadArtifactStandIn), 0o644))
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "VERSION"), []byte(version+"\n"), 0o644))
+		})
 	}
 	return cache
+}
+
+// cachedAction puts repo at tag into the act cache for `uses: <uses>@<tag>` (uses
+// is repo, or repo/path for an action in a subdirectory), as act keeps what it
+// clones: a git repository in <cache>/act/<uses with / as ->@<tag>, its files
+// written by fill.
+func cachedAction(t *testing.T, cache, uses, repo, tag string, fill func(dir string)) {
+	t.Helper()
+	dir := filepath.Join(cache, "act", strings.ReplaceAll(uses, "/", "-")+"@"+tag)
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	fill(dir)
+	git := gitIn(t, dir, "e2e")
+	for _, args := range [][]string{
+		{"init", "-q", "-b", "main"}, {"add", "-A"}, {"commit", "-q", "-m", "stand-in"}, {"tag", tag},
+		{"remote", "add", "origin", "https://github.com/" + repo},
+	} {
+		git(args...)
+	}
 }
 
 func goCache(t *testing.T) string {

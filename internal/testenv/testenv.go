@@ -105,6 +105,15 @@ func RequireCompose(t testing.TB) {
 	}
 }
 
+// RequireBuildx makes sure the Docker Engine and the buildx plugin (BuildKit) work.
+func RequireBuildx(t testing.TB) {
+	t.Helper()
+	RequireDocker(t)
+	if out, err := exec.Command("docker", "buildx", "version").CombinedOutput(); err != nil {
+		missing(t, "the docker buildx plugin ("+strings.TrimSpace(string(out))+")")
+	}
+}
+
 // RepoRoot is the kit's checkout (the directory holding go.mod).
 func RepoRoot(t testing.TB) string {
 	return filepath.Clean(filepath.Join(here(), "..", ".."))
