@@ -35,8 +35,8 @@ type build struct {
 }
 
 // buildSecret is one BuildKit secret of a build: its id, and where docker build
-// reads it — the variable Env of its environment (set to Value when the kit sets
-// it) or the file File. The value never goes on the command line.
+// reads it — the variable Env of its environment (which holds Value) or the file
+// File. The value never goes on the command line.
 type buildSecret struct {
 	ID    string
 	Env   string
@@ -55,6 +55,7 @@ var (
 	tagPattern      = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 	argPattern      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*=`)
 	secretIDPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
+	envNamePattern  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	secretLikeArg   = regexp.MustCompile(`(?i)pass|secret|token|key|credential|auth`)
 )
 
@@ -198,24 +199,26 @@ func plannedBuilds(ctx context.Context, a *action.Context, ws string, args []str
 	return []build{{Image: repo, Context: dir, Dockerfile: file, Target: in.String("target"), Args: args, Secrets: secrets}}, nil
 }
 
-// inputSecrets reads build-secrets: one id=value per line. A line is never shown
-// in an error: it may be all secret.
+// inputSecrets reads build-secrets: one id=VARIABLE per line, the value in the
+// step's environment variable VARIABLE.
 func inputSecrets(a *action.Context) ([]buildSecret, error) {
 	var out []buildSecret
 	seen := map[string]bool{}
-	for i, line := range a.Inputs.List("build-secrets") {
-		id, value, ok := strings.Cut(line, "=")
+	for _, line := range a.Inputs.List("build-secrets") {
+		id, env, ok := strings.Cut(line, "=")
 		switch {
-		case !ok || !secretIDPattern.MatchString(id):
-			return nil, action.Usagef("input build-secrets: entry %d is not id=value with an id of letters, digits, '.', '_' or '-' (the entry is not shown: it may be a secret)", i+1)
-		case value == "":
-			return nil, action.Usagef("input build-secrets: %s has an empty value (is the secret set for this repository?)", id)
+		case !ok || !secretIDPattern.MatchString(id) || !envNamePattern.MatchString(env):
+			return nil, action.Usagef("input build-secrets: %q is not id=VARIABLE (an id of letters, digits, '.', '_' or '-'; the name of an environment variable of the step that holds the secret)", line)
 		case seen[id]:
 			return nil, action.Usagef("input build-secrets: %s is given twice", id)
 		}
+		value := a.Getenv(env)
+		if value == "" {
+			return nil, action.Usagef("input build-secrets: %s: the variable %s is not set in the step's environment (env: {%s: <the secret>} on the step)", id, env, env)
+		}
 		seen[id] = true
 		a.Mask(value)
-		out = append(out, buildSecret{ID: id, Env: fmt.Sprintf("DEPLOYKIT_BUILD_SECRET_%d", len(out)), Value: value})
+		out = append(out, buildSecret{ID: id, Env: env, Value: value})
 	}
 	return out, nil
 }
@@ -435,7 +438,7 @@ func ociLabels(a *action.Context, sha, version string) []string {
 }
 
 // buildCmd is the docker build command line; a secret's value reaches it only
-// through its environment (environ plus the variables the kit sets).
+// through its environment, environ.
 func buildCmd(b build, refs, labels []string, noCache bool, environ []string) command.Cmd {
 	argv := []string{"docker", "build", "--file", b.Dockerfile}
 	for _, l := range labels {
@@ -450,21 +453,19 @@ func buildCmd(b build, refs, labels []string, noCache bool, environ []string) co
 	if noCache {
 		argv = append(argv, "--no-cache")
 	}
-	var env []string
 	for _, s := range b.Secrets {
 		if s.File != "" {
 			argv = append(argv, "--secret", "id="+s.ID+",src="+s.File)
-			continue
+		} else {
+			argv = append(argv, "--secret", "id="+s.ID+",env="+s.Env)
 		}
-		argv = append(argv, "--secret", "id="+s.ID+",env="+s.Env)
-		env = append(env, s.Env+"="+s.Value)
 	}
 	for _, r := range refs {
 		argv = append(argv, "--tag", r)
 	}
 	cmd := command.Cmd{Argv: append(argv, b.Context), Dir: b.Context}
-	if len(env) > 0 {
-		cmd.Env = append(slices.Clone(environ), env...)
+	if len(b.Secrets) > 0 {
+		cmd.Env = environ
 	}
 	return cmd
 }

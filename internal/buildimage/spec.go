@@ -14,7 +14,7 @@ var Spec = action.Spec{
 		{Name: "tags", Kind: action.List, Description: "Extra tags, one per line."},
 		{Name: "version", Description: "Version tag to add (e.g. 1.4.0)."},
 		{Name: "build-args", Kind: action.List, Description: "Build arguments, one NAME=value per line. They are kept in the image's history: a value that is one of the secrets given to this action is refused."},
-		{Name: "build-secrets", Kind: action.List, Secret: true, Description: "BuildKit build secrets, one id=value per line (e.g. npm_token= followed by the NPM_TOKEN secret); a Dockerfile reads one with RUN --mount=type=secret,id=npm_token. The value reaches docker build through its environment: never a command line, the image or its history. Needs the docker buildx plugin."},
+		{Name: "build-secrets", Kind: action.List, Description: "BuildKit build secrets, one id=VARIABLE per line: the value is the step's environment variable VARIABLE (set it from a secret with env:); a Dockerfile reads it with RUN --mount=type=secret,id=<id>. It reaches docker build only through its environment: never a command line, the image or its history. Needs the docker buildx plugin."},
 		{Name: "target", Description: "Build stage to stop at."},
 		{Name: "no-cache", Kind: action.Bool, Default: "false", Description: "Build without the build cache."},
 		{Name: "push", Kind: action.Bool, Default: "true", Description: "Push every tag."},
