@@ -42,6 +42,31 @@ func TestRollbackToATag(t *testing.T) {
 	assert.NotContains(t, r.Log, testapp.Secret)
 }
 
+// TestRollbackDoesNotWarnAboutVariablesItProvides: a compose file that needs
+// ${DB_PASSWORD} (no default) gets it from the kit's env file in every compose
+// command of a rollback, so compose never says the variable is not set.
+func TestRollbackDoesNotWarnAboutVariablesItProvides(t *testing.T) {
+	t.Parallel()
+	a := testapp.NewTracked(t, "1.0.0")
+	file := filepath.Join(a.Dir, "compose.yaml")
+	data, err := os.ReadFile(file)
+	require.NoError(t, err)
+	require.Contains(t, string(data), "${DB_PASSWORD:-}")
+	require.NoError(t, os.WriteFile(file, []byte(strings.Replace(string(data), "${DB_PASSWORD:-}", "${DB_PASSWORD}", 1)), 0o644))
+	a.Release("1.0.1", false)
+	r := a.Deploy()
+	require.Equal(t, 0, r.Code, r.Log)
+	a.Release("2.0.0", false)
+	r = a.Deploy()
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.NotContains(t, r.Log, "variable is not set")
+
+	r = a.Rollback("--confirm", "ROLLBACK", "--target-tag", "v1.0.1")
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.NotContains(t, r.Log, "variable is not set")
+	assert.True(t, a.SecretArrived())
+}
+
 // TestRollbackFromHistorySkipsFailedVersions: with no target-tag, the target is the
 // last successful version before the current one — never one that failed.
 func TestRollbackFromHistorySkipsFailedVersions(t *testing.T) {
