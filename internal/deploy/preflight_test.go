@@ -193,23 +193,38 @@ func TestUnreachableEngine(t *testing.T) {
 }
 
 // TestComposeErrorsEchoingASecretLeakNoForm: compose-go quotes the value it could
-// not parse (%q); neither that nor any other form of the secret reaches the log,
-// the annotation, the summary, the outputs or the history.
+// not parse (%q), and the engine quotes a bad extra_hosts entry; neither that nor
+// any other form of the secret (with quotes, $, a backtick, a backslash, a
+// non-ASCII letter and a newline) reaches the log, the annotation, the summary,
+// the outputs or the history.
 func TestComposeErrorsEchoingASecretLeakNoForm(t *testing.T) {
 	t.Parallel()
-	a := testapp.New(t, "1.0.0")
-	secret := "S2-zz9 \"q\" $x `tick` \\ é"
-	bad := "services:\n  web:\n    image: deploykit-hello:dev\n    deploy:\n      resources:\n        limits:\n          cpus: \"${API_TOKEN}\"\n"
-	require.NoError(t, os.WriteFile(filepath.Join(a.Dir, "leaky.yaml"), []byte(bad), 0o644))
-	a.Env = append(a.Env, "ENV_API_TOKEN="+secret)
-	r := a.Deploy("--compose-file", "leaky.yaml")
-	require.Equal(t, 2, r.Code, r.Log)
-	assert.Contains(t, r.Log, "::error::compose file "+filepath.Join(a.Dir, "leaky.yaml")+" is not valid: ")
-	assert.Contains(t, r.Log, `parsing "***": invalid syntax`, "the value is masked in its quoted form")
+	secret := "S2-zz9 \"q\" $x `tick` \\ é\nnext-line"
 	quoted := fmt.Sprintf("%q", secret)
-	everything := r.Log + r.Summary + strings.Join(a.HistoryLines(), "\n") + fmt.Sprint(r.Outputs)
-	for _, form := range []string{secret, quoted[1 : len(quoted)-1], "zz9"} {
-		assert.NotContains(t, everything, form)
+	ascii := fmt.Sprintf("%+q", secret)
+	for _, tc := range []struct {
+		name, file string
+		code       int
+		want       string
+	}{
+		{"compose-go", "services:\n  web:\n    image: deploykit-hello:dev\n    deploy:\n      resources:\n        limits:\n          cpus: \"${API_TOKEN}\"\n",
+			2, `parsing "***": invalid syntax`},
+		{"engine", "services:\n  web:\n    image: deploykit-hello:${DEPLOY_TAG:-dev}\n    build: .\n    extra_hosts:\n      - \"db:${API_TOKEN}\"\n",
+			1, `invalid IP address in add-host: "***"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			a := testapp.New(t, "1.0.0")
+			require.NoError(t, os.WriteFile(filepath.Join(a.Dir, "leaky.yaml"), []byte(tc.file), 0o644))
+			a.Env = append(a.Env, "ENV_API_TOKEN="+secret)
+			r := a.Deploy("--compose-file", "leaky.yaml")
+			require.Equal(t, tc.code, r.Code, r.Log)
+			assert.Contains(t, r.Log, tc.want)
+			everything := r.Log + r.Summary + strings.Join(a.HistoryLines(), "\n") + fmt.Sprint(r.Outputs)
+			for _, form := range []string{secret, quoted[1 : len(quoted)-1], ascii[1 : len(ascii)-1], "zz9", "next-line"} {
+				assert.NotContains(t, everything, form)
+			}
+		})
 	}
 }
 
