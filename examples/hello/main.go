@@ -8,7 +8,8 @@
 //
 // `hello healthcheck [path]` probes /health (or path) for the container's
 // HEALTHCHECK (the image is FROM scratch: no curl inside). Build a deliberately broken version, whose
-// /health always fails, with -ldflags "-X main.broken=true".
+// /health always fails, with -ldflags "-X main.broken=true"; with main.broken=smoke
+// /health passes and /version fails (a release only a smoke check catches).
 package main
 
 import (
@@ -25,7 +26,8 @@ import (
 	"time"
 )
 
-// broken is set at build time to make a version that never gets healthy.
+// broken is set at build time to make a version that never gets healthy ("true")
+// or one whose /version fails ("smoke").
 var broken = "false"
 
 func main() {
@@ -59,6 +61,10 @@ func main() {
 		}
 	})
 	mux.HandleFunc("GET /version", func(w http.ResponseWriter, _ *http.Request) {
+		if broken == "smoke" {
+			http.Error(w, "this build fails its smoke check on purpose", http.StatusInternalServerError)
+			return
+		}
 		fmt.Fprintln(w, version)
 	})
 	mux.HandleFunc("GET /secret", func(w http.ResponseWriter, _ *http.Request) {

@@ -76,12 +76,16 @@ type UpOptions struct {
 	NoRecreate  bool     // leave running containers as they are
 	Scale       map[string]int
 	WaitTimeout time.Duration // --wait-timeout
+	NoStart     bool          // create the containers, start none (--no-start)
 }
 
-// Up starts the project and waits for every container to be running and healthy.
+// Up starts the project and waits for every container to be running and healthy
+// (with NoStart: only creates the containers).
 func (p Project) Up(o UpOptions) command.Cmd {
 	args := []string{"up", "-d", "--wait", "--remove-orphans"}
-	if o.WaitTimeout > 0 {
+	if o.NoStart {
+		args = []string{"up", "--no-start", "--remove-orphans"}
+	} else if o.WaitTimeout > 0 {
 		args = append(args, "--wait-timeout", fmt.Sprint(int(o.WaitTimeout.Round(time.Second).Seconds())))
 	}
 	switch {

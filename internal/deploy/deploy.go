@@ -70,10 +70,13 @@ type State struct {
 	Cancelled   bool // the job was cancelled (SIGINT/SIGTERM)
 	RolledBack  bool
 	RollbackErr error
-	// OldServing is true when a rolling deploy failed before stopping any old
-	// container: nothing needs restoring.
-	OldServing     bool
-	rollingStopped int
+	// OldServing is true when a rolling deploy failed before switching any
+	// service: nothing needs restoring.
+	OldServing bool
+	// routes are the route networks of strategy rolling, by service; switches
+	// the traffic switches made so far (switch.go).
+	routes   map[string]string
+	switches []*switched
 	HandOff        string // Markdown for a person, on failure
 
 	plan    Plan
@@ -230,8 +233,14 @@ func (s *State) run(ctx context.Context) error {
 		}
 	}
 	s.Cancelled = ctx.Err() != nil
-	if stepErr != nil && !s.Cancelled {
+	switch {
+	case stepErr != nil && !s.Cancelled:
 		_ = s.runStep(ctx, rollbackStep{})
+	case s.Cancelled && len(s.switches) > 0:
+		// A cancelled rolling deploy switches back, with a deadline of its own.
+		back, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		_ = s.runStep(back, cancelledSwitchStep{})
+		cancel()
 	}
 	if stepErr == nil && !s.Skipped && s.Docker != nil {
 		s.Target.Finish(ctx, s)

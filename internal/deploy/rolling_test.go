@@ -8,8 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,22 +22,32 @@ import (
 	"github.com/org/deploy-kit/internal/testenv/testapp"
 )
 
-// behindProxy makes the sample app's rolling stack (examples/rolling) with its own
-// network and alias, and the example's Caddy proxy in front of it on a loopback
-// port, which becomes the app's port (health, smoke and load all go through it).
-func behindProxy(t testing.TB, version string) *testapp.App {
+// edge is the sample app's rolling stack (examples/rolling) behind two proxies on
+// its own route network: the example's Caddy (a.Port: health, smoke and the
+// kit's checks go through it) and a plain proxy that resolves the alias for every
+// request and never retries (plain).
+type edge struct {
+	*testapp.App
+	plain   int
+	network string
+}
+
+// behindProxy makes the stack and both proxies, each on a loopback port.
+func behindProxy(t testing.TB, version string) *edge {
 	caddy := testenv.CaddyImage(t)
-	a := testapp.New(t, version)
+	probe := testenv.ProbeImage(t)
+	a := testapp.NewTracked(t, version) // rollback builds an earlier commit
 	root := testenv.RepoRoot(t)
-	network := "dk-edge-" + a.Name
+	e := &edge{App: a, network: "dk-edge-" + a.Name}
 	alias := "web-" + a.Name
-	out, err := exec.Command("docker", "network", "create", network).CombinedOutput()
-	require.NoError(t, err, string(out))
-	t.Cleanup(func() { _ = exec.Command("docker", "network", "rm", network).Run() })
+	testenv.SubnetNetwork(t, e.network)
 
 	stack, err := os.ReadFile(filepath.Join(root, "examples", "rolling", "compose.yaml"))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(a.Dir, "rolling.yaml"), []byte(strings.Replace(string(stack), "build: ../hello", "build: .", 1)), 0o644))
+	a.Git("add", "rolling.yaml")
+	a.Git("commit", "-q", "-m", "the rolling stack")
+	a.Git("tag", "-f", "v"+version)
 
 	proxyDir := t.TempDir()
 	for _, f := range []string{"proxy.yaml", "Caddyfile"} {
@@ -44,18 +56,50 @@ func behindProxy(t testing.TB, version string) *testapp.App {
 		require.NoError(t, os.WriteFile(filepath.Join(proxyDir, f), data, 0o644))
 	}
 	a.Port = testenv.FreePort(t)
-	a.Env = append(a.Env, "EDGE_NETWORK="+network, "APP_ALIAS="+alias)
+	a.Env = append(a.Env, "EDGE_NETWORK="+e.network, "APP_ALIAS="+alias)
 	proxy := exec.Command("docker", "compose", "-p", "proxy-"+a.Name, "-f", filepath.Join(proxyDir, "proxy.yaml"), "up", "-d", "--no-build", "--wait")
-	proxy.Env = append(os.Environ(), "EDGE_NETWORK="+network, "APP_ALIAS="+alias, fmt.Sprintf("PROXY_PORT=%d", a.Port), "CADDY_TAG="+strings.TrimPrefix(caddy, "deploykit-caddy:"))
-	out, err = proxy.CombinedOutput()
+	proxy.Env = append(os.Environ(), "EDGE_NETWORK="+e.network, "APP_ALIAS="+alias, fmt.Sprintf("PROXY_PORT=%d", a.Port), "CADDY_TAG="+strings.TrimPrefix(caddy, "deploykit-caddy:"))
+	out, err := proxy.CombinedOutput()
+	require.NoError(t, err, string(out))
+
+	e.plain = testenv.FreePort(t)
+	plain := "plain-" + a.Name
+	out, err = exec.Command("docker", "run", "-d", "--name", plain, "--network", e.network,
+		"-p", fmt.Sprintf("127.0.0.1:%d:8081", e.plain), probe, "proxy", "8081", alias, "8080").CombinedOutput()
 	require.NoError(t, err, string(out))
 	t.Cleanup(func() {
+		_ = exec.Command("docker", "rm", "-f", plain).Run()
 		down := exec.Command("docker", "compose", "-p", "proxy-"+a.Name, "-f", filepath.Join(proxyDir, "proxy.yaml"), "down", "--timeout", "1")
 		down.Env = proxy.Env
 		_ = down.Run()
 		a.Cleanup() // before the network goes
 	})
-	return a
+	return e
+}
+
+// loads is a load loop through each proxy.
+type loads struct{ caddy, plain *load }
+
+func (e *edge) startLoads() loads { return loads{startLoad(e.Port), startLoad(e.plain)} }
+
+func (l loads) finish() loads {
+	l.caddy.finish()
+	l.plain.finish()
+	return l
+}
+
+// check asserts that no request failed through either proxy and that none was
+// answered by one of the versions that must never take traffic.
+func (l loads) check(t *testing.T, what string, never ...string) {
+	t.Helper()
+	for name, ld := range map[string]*load{"caddy": l.caddy, "plain proxy": l.plain} {
+		t.Logf("%s through %s: %d ok, %d failed, answered by %v, slowest %s", what, name, ld.ok, ld.fail, ld.answered, ld.slowest)
+		assert.Zero(t, ld.fail, "%s: failed requests through %s: %v", what, name, ld.failures)
+		assert.Greater(t, ld.ok, 20, "%s: requests through %s", what, name)
+		for _, v := range never {
+			assert.Zero(t, ld.answered[v], "%s: answers from %s through %s", what, v, name)
+		}
+	}
 }
 
 // load sends GET /version through the proxy every 20 ms (50 requests a second)
@@ -126,41 +170,189 @@ func (l *load) finish() *load {
 	return l
 }
 
+// TestRollingKeepsServing: through both proxies under load, a healthy release
+// takes over with no failed request; a release whose /health fails and one whose
+// smoke check fails never answer a request and leave the old one serving; a
+// rollback switches the same way.
 func TestRollingKeepsServing(t *testing.T) {
 	t.Parallel()
 	a := behindProxy(t, "1.0.0")
-	args := []string{"--compose-file", "rolling.yaml", "--strategy", "rolling", "--app-port", "8080"}
+	args := []string{"--compose-file", "rolling.yaml", "--strategy", "rolling", "--app-port", "8080", "--drain-timeout", "2s"}
 	r := a.Deploy(args...)
 	require.Equal(t, 0, r.Code, r.Log)
 	testapp.WaitFor(t, "the proxy to serve 1.0.0", func() bool { _, v := a.Get("/version"); return v == "1.0.0" })
 
 	// A healthy new version: no request fails, and the version switches.
 	a.Release("2.0.0", false)
-	l := startLoad(a.Port)
+	l := a.startLoads()
 	r = a.Deploy(args...)
 	time.Sleep(500 * time.Millisecond) // let the load see the new version settle
 	l.finish()
 	require.Equal(t, 0, r.Code, r.Log)
-	t.Logf("rolling, healthy 2.0.0: %d requests ok, %d failed, answered by %v, slowest %s", l.ok, l.fail, l.answered, l.slowest)
-	assert.Zero(t, l.fail, "failed requests during a rolling deploy: %v", l.failures)
-	assert.Greater(t, l.ok, 50)
-	assert.Equal(t, "2.0.0", l.versions[len(l.versions)-1], "versions seen: %v", l.versions)
+	l.check(t, "rolling, healthy 2.0.0")
+	for _, ld := range []*load{l.caddy, l.plain} {
+		assert.Equal(t, "2.0.0", ld.versions[len(ld.versions)-1], "versions seen: %v", ld.versions)
+	}
+	assert.Regexp(t, `switched web on `+a.network+` \([^)]*web-`+a.Name+`[^)]*\): 1 new container\(s\) in, 1 old draining until verify has passed`, r.Log)
 	assert.Contains(t, r.Log, "stopping old ")
 	assert.Len(t, strings.Fields(a.Containers()), 1, "only the new container is left")
 
-	// A broken version: no request fails, the deploy fails, the old one serves on.
-	a.Release("3.0.0", true)
-	l = startLoad(a.Port)
+	// Releases that must never take traffic: /health fails, or /version (a smoke
+	// check) does.
+	for _, bad := range []struct{ version, build, want string }{
+		{"3.0.0", testapp.Broken, "its healthcheck failed"},
+		{"4.0.0", testapp.SmokeBroken, "smoke checks failed: /version: got 500, want 200"},
+	} {
+		a.ReleaseBuild(bad.version, bad.build)
+		l = a.startLoads()
+		r = a.Deploy(args...)
+		l.finish()
+		assert.Equal(t, 1, r.Code, r.Log)
+		l.check(t, "rolling, failing "+bad.version, bad.version)
+		assert.Contains(t, r.Log, "the new web containers did not pass (")
+		assert.Contains(t, r.Log, bad.want)
+		assert.Contains(t, r.Summary, "| rollback | skipped |  | the rolling deploy removed its new containers; the old ones never stopped serving |")
+		_, v := a.Get("/version")
+		assert.Equal(t, "2.0.0", v)
+		assert.Len(t, strings.Fields(a.Containers()), 1, "no new container is left behind")
+	}
+
+	// rollback switches the same way.
+	l = a.startLoads()
+	r = a.Rollback(append(args, "--confirm", "ROLLBACK", "--target-tag", "v1.0.0")...)
+	time.Sleep(500 * time.Millisecond)
+	l.finish()
+	require.Equal(t, 0, r.Code, r.Log)
+	l.check(t, "rollback to 1.0.0")
+	assert.Contains(t, r.Log, "switched web on ")
+	_, v := a.Get("/version")
+	assert.Equal(t, "1.0.0", v)
+	assert.Len(t, strings.Fields(a.Containers()), 1)
+}
+
+// TestRollingSwitchesBackAfterALaterServiceFails: a stack of two services; the
+// first is switched, the second's new container never gets healthy. The first is
+// switched back (its old container takes the alias again, nothing is recreated),
+// under load, and a cancelled deploy does the same.
+func TestRollingSwitchesBackAfterALaterServiceFails(t *testing.T) {
+	t.Parallel()
+	a := behindProxy(t, "1.0.0")
+	data, err := os.ReadFile(filepath.Join(a.Dir, "rolling.yaml"))
+	require.NoError(t, err)
+	stack := string(data)
+	web := stack[strings.Index(stack, "  web:\n"):strings.Index(stack, "networks:\n  edge:\n    external")]
+	second := strings.Replace(web, "  web:\n", "  worker:\n", 1)
+	second = strings.Replace(second, `test: ["CMD", "/hello", "healthcheck"]`, `test: ["CMD", "/hello", "healthcheck", "${WORKER_HEALTH_PATH:-/health}"]`, 1)
+	second = strings.Replace(second, `aliases: ["${APP_ALIAS:-hello-web}"]`, `aliases: ["${APP_ALIAS:-hello-web}-worker"]`, 1)
+	stack = strings.Replace(stack, web, web+second, 1)
+	require.NoError(t, os.WriteFile(filepath.Join(a.Dir, "two.yaml"), []byte(stack), 0o644))
+	args := []string{"--compose-file", "two.yaml", "--strategy", "rolling", "--app-port", "8080", "--drain-timeout", "1s", "--route-network", a.network}
+	r := a.Deploy(args...)
+	require.Equal(t, 0, r.Code, r.Log)
+	testapp.WaitFor(t, "the proxy to serve 1.0.0", func() bool { _, v := a.Get("/version"); return v == "1.0.0" })
+	ids := strings.Fields(a.Containers())
+	require.Len(t, ids, 2)
+
+	// worker's new container fails its healthcheck after web was switched.
+	a.Release("2.0.0", false)
+	a.Env = append(a.Env, "WORKER_HEALTH_PATH=/nope")
+	l := a.startLoads()
 	r = a.Deploy(args...)
+	time.Sleep(500 * time.Millisecond)
 	l.finish()
 	assert.Equal(t, 1, r.Code, r.Log)
-	t.Logf("rolling, broken 3.0.0: %d requests ok, %d failed, answered by %v, slowest %s", l.ok, l.fail, l.answered, l.slowest)
-	assert.Zero(t, l.fail, "failed requests during a failed rolling deploy: %v", l.failures)
-	assert.Contains(t, r.Log, "the new web containers did not get healthy")
-	assert.Contains(t, r.Summary, "| rollback | skipped |  | the rolling deploy removed its new containers; the old ones never stopped serving |")
+	assert.Contains(t, r.Log, "switched web on ")
+	assert.Contains(t, r.Log, "the new worker containers did not pass (")
+	assert.Contains(t, r.Log, "switched 1 service(s) back to the containers that ran before")
+	assert.Regexp(t, `\| rollback \| done \| \S+ \| restored 1\.0\.0 and verified it \|`, r.Summary)
+	l.check(t, "a later service failing")
 	_, v := a.Get("/version")
-	assert.Equal(t, "2.0.0", v)
-	assert.Len(t, strings.Fields(a.Containers()), 1, "no new container is left behind")
+	assert.Equal(t, "1.0.0", v)
+	assert.ElementsMatch(t, ids, strings.Fields(a.Containers()), "the containers that ran before, not recreated, and nothing else")
+
+	// Cancelled while worker's new container is being checked, after web's switch.
+	proc, wait := a.Background(args...)
+	testapp.WaitFor(t, "web's new container to take the alias", func() bool { return len(strings.Fields(a.Containers())) >= 4 && a.aliasHolders() == 1 && !slices.Contains(ids, a.aliasHolder()) })
+	l = a.startLoads()
+	require.NoError(t, proc.Signal(syscall.SIGTERM))
+	r = wait()
+	time.Sleep(500 * time.Millisecond)
+	l.finish()
+	assert.NotEqual(t, 0, r.Code, r.Log)
+	assert.Regexp(t, `\| rollback \| done \| \S+ \| cancelled: the containers that ran before have their aliases back; the new ones were removed \|`, r.Summary)
+	l.check(t, "a cancelled deploy")
+	_, v = a.Get("/version")
+	assert.Equal(t, "1.0.0", v)
+	assert.ElementsMatch(t, ids, strings.Fields(a.Containers()))
+	assert.Regexp(t, `\| rollback \| [0-9.]+ \| cancelled|\| deploy \| 2\.0\.0 \| cancelled`, strings.Join(a.HistoryLines(), "\n"))
+}
+
+// aliasHolders counts the containers that hold web's alias on the route network;
+// aliasHolder is one of them.
+func (e *edge) aliasHolders() int { return len(e.holders()) }
+func (e *edge) aliasHolder() string {
+	if h := e.holders(); len(h) > 0 {
+		return h[0]
+	}
+	return ""
+}
+
+func (e *edge) holders() []string {
+	out, err := exec.Command("docker", "network", "inspect", e.network, "--format", "{{range $id, $c := .Containers}}{{$id}} {{end}}").Output()
+	if err != nil {
+		return nil
+	}
+	var ids []string
+	for _, id := range strings.Fields(string(out)) {
+		aliases, err := exec.Command("docker", "inspect", id, "--format", `{{json (index .NetworkSettings.Networks "`+e.network+`").Aliases}}`).Output()
+		if err == nil && strings.Contains(string(aliases), `"web-`+e.Name+`"`) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// TestRollingRefusesBadInput: what the traffic switch needs is checked before
+// anything changes.
+func TestRollingRefusesBadInput(t *testing.T) {
+	t.Parallel()
+	a := behindProxy(t, "1.0.0")
+	base := []string{"--compose-file", "rolling.yaml", "--strategy", "rolling"}
+	flat := "flat-" + a.Name
+	out, err := exec.Command("docker", "network", "create", flat).CombinedOutput()
+	require.NoError(t, err, string(out))
+	t.Cleanup(func() { _ = exec.Command("docker", "network", "rm", flat).Run() })
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  []string
+		want string
+	}{
+		{"drain-timeout", []string{"--app-port", "8080", "--drain-timeout", "soon"}, nil, `input drain-timeout: invalid value "soon": want a duration such as 30s, 5m or 1h30m (or whole seconds)`},
+		{"no app-port", nil, nil, "strategy rolling checks each new container at its own address before it takes traffic: set app-port to the port the service listens on inside its containers"},
+		{"route-network the service is not on", []string{"--app-port", "8080", "--route-network", "elsewhere"}, nil, "input route-network: service web is not on the network elsewhere (its networks: edge)"},
+		{"route network without a subnet", []string{"--app-port", "8080"}, []string{"EDGE_NETWORK=" + flat}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			saved := a.Env
+			a.Env = append(slices.Clone(a.Env), tc.env...)
+			defer func() { a.Env = saved }()
+			r := a.Deploy(append(slices.Clone(base), tc.args...)...)
+			if tc.want == "" {
+				// The engine reports an automatic subnet like a chosen one with a
+				// gateway: a warning, then the switch stops before traffic moves.
+				assert.Equal(t, 1, r.Code, r.Log)
+				assert.Contains(t, r.Log, "::warning::strategy rolling: the route network "+flat+" shows a gateway with its subnet")
+				assert.Contains(t, r.Log, "user specified IP address is supported only when connecting to networks with user configured subnets (the route network "+flat+" needs a subnet of its own: docker network create --subnet …))")
+				assert.Empty(t, a.Containers(), "the new container was removed")
+				return
+			}
+			assert.Equal(t, 2, r.Code, r.Log)
+			assert.Contains(t, r.Log, tc.want)
+			assert.Equal(t, "bad-input", r.Outputs["status"])
+			assert.Empty(t, a.Containers(), "nothing was started")
+		})
+	}
 }
 
 func TestRollingRefusesWhatCannotRunTwice(t *testing.T) {
@@ -186,7 +378,7 @@ func BenchmarkDeployUnderLoad(b *testing.B) {
 			for b.Loop() {
 				b.StopTimer()
 				a := behindProxy(b, "1.0.0")
-				args := []string{"--compose-file", "rolling.yaml", "--strategy", strategy}
+				args := []string{"--compose-file", "rolling.yaml", "--strategy", strategy, "--app-port", "8080"}
 				require.Equal(b, 0, a.Deploy(args...).Code)
 				testapp.WaitFor(b, "the proxy to serve 1.0.0", func() bool { _, v := a.Get("/version"); return v == "1.0.0" })
 				b.StartTimer()
@@ -241,7 +433,7 @@ func TestRollingChecksNewContainersOverHTTP(t *testing.T) {
 	a.Release("2.0.0", true)
 	r = a.Deploy(args...)
 	assert.Equal(t, 1, r.Code, r.Log)
-	assert.Regexp(t, `the new web containers did not get healthy \(\S+: health check http://[0-9.]+:8080/health failed after 3 attempts: HTTP 500 this build is broken on purpose\)`, r.Log)
+	assert.Regexp(t, `the new web containers did not pass \(\S+: health check http://[0-9.]+:8080/health failed after 3 attempts: HTTP 500 this build is broken on purpose\)`, r.Log)
 	assert.Len(t, strings.Fields(a.Containers()), 1, "the new container was removed")
 	_, v := a.Get("/version")
 	assert.Equal(t, "1.0.0", v)

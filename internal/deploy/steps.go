@@ -98,6 +98,16 @@ func (preflightStep) Run(ctx context.Context, s *State) error {
 			return action.Failedf("external network %s does not exist: create it (docker network create %s) or remove external: true", n.Name, n.Name)
 		}
 	}
+	if s.In.String("strategy") == "rolling" && s.In.String("target") == "compose" {
+		routes, err := s.routeNetworks(ctx)
+		if err != nil {
+			return err
+		}
+		s.routes = routes
+		for _, svc := range s.deployedServices() {
+			notes = append(notes, fmt.Sprintf("%s switched on %s", svc, routes[svc]))
+		}
+	}
 	if err := s.checkPromotion(); err != nil {
 		return err
 	}

@@ -3,20 +3,15 @@ package deploy
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/org/deploy-kit/internal/action"
 	"github.com/org/deploy-kit/internal/command"
 	"github.com/org/deploy-kit/internal/compose"
 	"github.com/org/deploy-kit/internal/docker"
-	"github.com/org/deploy-kit/internal/verify"
 )
 
 // Target is where a stack runs. Each target (compose, swarm) implements these few
@@ -162,89 +157,6 @@ func (t composeTarget) Apply(ctx context.Context, s *State) error {
 	return nil
 }
 
-// rolling replaces each service's containers without a gap: build, start as many
-// new containers beside the old ones (docker compose up --no-recreate --scale) and
-// wait until all are healthy, then stop the old ones gracefully (SIGTERM and the
-// service's stop_grace_period) and remove them. If the new ones never get healthy
-// they are removed and the old ones, which never stopped, keep serving.
-func (composeTarget) rolling(ctx context.Context, s *State) error {
-	pullOnly := s.In.Bool("pull-only")
-	services := s.deployedServices()
-	if !pullOnly {
-		if err := s.Exec.Run(ctx, s.Compose.Build(services, s.In.Bool("no-cache"))); err != nil {
-			return fmt.Errorf("docker compose build failed: %w", err)
-		}
-	}
-	for _, name := range services {
-		before, err := s.serviceContainers(ctx, name)
-		if err != nil {
-			return err
-		}
-		up := compose.UpOptions{Services: []string{name}, NoDeps: true, NoRecreate: true, PullMissing: pullOnly, WaitTimeout: s.In.Duration("wait-timeout")}
-		if len(before) > 0 {
-			up.Scale = map[string]int{name: 2 * len(before)}
-		}
-		if s.DryRun {
-			_ = s.Exec.Run(ctx, s.Compose.Up(up))
-			s.A.Logf("    dry run: then stop and remove the old %s containers", name)
-			continue
-		}
-		err = s.Exec.Run(ctx, s.Compose.Up(up))
-		if err == nil {
-			err = s.checkNew(ctx, name, before)
-		}
-		if err != nil {
-			removed := s.removeNew(ctx, name, before)
-			if s.rollingStopped == 0 {
-				s.OldServing = true
-			}
-			return fmt.Errorf("the new %s containers did not get healthy (%v); removed %d new container(s), the old ones kept serving", name, err, removed)
-		}
-		svc, _ := s.Project.GetService(name)
-		grace := 10 * time.Second
-		if svc.StopGracePeriod != nil {
-			grace = time.Duration(*svc.StopGracePeriod)
-		}
-		for _, c := range before {
-			s.A.Logf("    stopping old %s (grace %s)", c.Name, grace)
-			if err := s.Docker.StopAndRemove(ctx, c.ID, grace); err != nil {
-				return fmt.Errorf("stopping the old container %s: %w", c.Name, err)
-			}
-			s.rollingStopped++
-		}
-	}
-	return nil
-}
-
-// checkNew asks each new container of a service, directly at app-port, for
-// health-url's path, with the health backoff: the kit's own HTTP check, before any
-// old container stops. Without app-port the containers' healthchecks decide.
-func (s *State) checkNew(ctx context.Context, service string, before []docker.Container) error {
-	port, health := s.In.Int("app-port"), s.In.String("health-url")
-	if port == 0 || health == "" {
-		return nil
-	}
-	u, err := url.Parse(health)
-	if err != nil {
-		return err
-	}
-	now, err := s.serviceContainers(ctx, service)
-	if err != nil {
-		return err
-	}
-	b := verify.Backoff{Attempts: s.In.Int("health-attempts"), InitialDelay: s.In.Duration("health-initial-delay"), MaxDelay: s.In.Duration("health-max-delay")}
-	for _, c := range now {
-		if slices.ContainsFunc(before, func(o docker.Container) bool { return o.ID == c.ID }) || len(c.IPs) == 0 {
-			continue
-		}
-		direct := fmt.Sprintf("http://%s%s", net.JoinHostPort(c.IPs[0], strconv.Itoa(port)), u.RequestURI())
-		if err := verify.Health(ctx, direct, b, func(f string, a ...any) { s.A.Logf("    "+f, a...) }); err != nil {
-			return fmt.Errorf("%s: %v", c.Name, err)
-		}
-	}
-	return nil
-}
-
 // serviceContainers are a service's running containers.
 func (s *State) serviceContainers(ctx context.Context, service string) ([]docker.Container, error) {
 	all, err := s.Docker.ProjectContainers(ctx, s.Compose.Name)
@@ -302,6 +214,9 @@ func (s *State) imageOverride(images map[string]string) (string, error) {
 // to its snapshot tag, and compose runs with the previous version's DEPLOY_*
 // variables, never building or pulling.
 func (composeTarget) Restore(ctx context.Context, s *State) error {
+	if len(s.switches) > 0 { // strategy rolling: route the old containers back
+		return s.switchBack(ctx)
+	}
 	images := map[string]string{}
 	for svc, img := range s.Snapshot.Services {
 		images[svc] = img.Ref
@@ -362,7 +277,7 @@ func (composeTarget) Preflight(ctx context.Context, s *State) ([]string, error) 
 	return nil, nil
 }
 
-func (composeTarget) Finish(context.Context, *State) {}
+func (composeTarget) Finish(ctx context.Context, s *State) { s.finishSwitch(ctx) }
 
 func (composeTarget) ManualRollback(s *State) []string {
 	var cmds []string

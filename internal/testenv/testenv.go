@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -189,7 +190,7 @@ var probeOnce = sync.OnceValues(func() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return buildImage("deploykit-test-probe:2", map[string][]byte{
+	return buildImage("deploykit-test-probe:3", map[string][]byte{
 		"probe":      data,
 		"Dockerfile": []byte("FROM scratch\nCOPY probe /probe\nENTRYPOINT [\"/probe\"]\n"),
 	})
@@ -251,4 +252,26 @@ func RequireRoot(t testing.TB, why string) {
 		t.Fatal("CI=true: " + msg)
 	}
 	t.Skip(msg)
+}
+
+// SubnetNetwork creates a bridge network with a subnet of its own (as strategy
+// rolling's route network needs), on a free 10.x.y.0/24, and removes it when the
+// test ends.
+func SubnetNetwork(t testing.TB, name string) {
+	t.Helper()
+	RequireDocker(t)
+	var out []byte
+	for attempt := 0; attempt < 30; attempt++ {
+		subnet := fmt.Sprintf("10.%d.%d.0/24", 200+rand.IntN(50), rand.IntN(256))
+		var err error
+		out, err = exec.Command("docker", "network", "create", "--subnet", subnet, name).CombinedOutput()
+		if err == nil {
+			t.Cleanup(func() { _ = exec.Command("docker", "network", "rm", name).Run() })
+			return
+		}
+		if !strings.Contains(string(out), "overlap") {
+			break
+		}
+	}
+	t.Fatalf("docker network create --subnet … %s: %s", name, out)
 }

@@ -9,6 +9,12 @@
 //	                            requests, then prints "ok=N failed=N" and one line
 //	                            per answer body and per error with its count (and
 //	                            "first answer: BODY" as each new answer comes).
+//	probe proxy PORT HOST APPPORT
+//	                            a plain reverse proxy on :PORT: each request goes to
+//	                            one address of HOST, resolved for that request
+//	                            (round robin), at APPPORT — no retries, no
+//	                            keep-alive, no health checks, as a minimal
+//	                            nginx-style setup behaves. An upstream error is a 502.
 package main
 
 import (
@@ -22,6 +28,7 @@ import (
 	"os/signal"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -29,6 +36,10 @@ import (
 func main() {
 	if len(os.Args) == 5 && os.Args[1] == "load" {
 		load(os.Args[2], os.Args[3], os.Args[4])
+		return
+	}
+	if len(os.Args) == 5 && os.Args[1] == "proxy" {
+		proxy(os.Args[2], os.Args[3], os.Args[4])
 		return
 	}
 	for _, name := range os.Args[1:] {
@@ -99,4 +110,37 @@ func get(client *http.Client, host, port, path string, i int) (string, error) {
 		return "", fmt.Errorf("status %d", resp.StatusCode)
 	}
 	return strings.TrimSpace(string(body)), nil
+}
+
+func proxy(port, host, appPort string) {
+	var next atomic.Uint64
+	transport := &http.Transport{DisableKeepAlives: true}
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		addrs, err := net.DefaultResolver.LookupHost(r.Context(), host)
+		if err != nil || len(addrs) == 0 {
+			http.Error(w, fmt.Sprintf("no upstream for %s: %v", host, err), http.StatusBadGateway)
+			return
+		}
+		sort.Strings(addrs)
+		addr := net.JoinHostPort(addrs[next.Add(1)%uint64(len(addrs))], appPort)
+		out := r.Clone(r.Context())
+		out.RequestURI = ""
+		out.URL.Scheme, out.URL.Host = "http", addr
+		resp, err := transport.RoundTrip(out)
+		if err != nil {
+			http.Error(w, fmt.Sprintf("upstream %s: %v", addr, err), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		for k, vs := range resp.Header {
+			for _, v := range vs {
+				w.Header().Add(k, v)
+			}
+		}
+		w.WriteHeader(resp.StatusCode)
+		_, _ = io.Copy(w, resp.Body)
+	})
+	srv := &http.Server{Addr: ":" + port, Handler: handler, ReadHeaderTimeout: 5 * time.Second}
+	fmt.Fprintln(os.Stderr, srv.ListenAndServe())
+	os.Exit(1)
 }

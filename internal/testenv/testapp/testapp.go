@@ -25,15 +25,22 @@ import (
 // Secret is the DB_PASSWORD the tests deploy with: quotes, $, #, spaces.
 const Secret = `s3cr3t "pa$$word" #1 it's`
 
-var helloOnce = sync.OnceValues(func() (map[bool]string, error) {
+// The builds of the sample app a release can carry.
+const (
+	Healthy     = "false" // answers everything
+	Broken      = "true"  // its /health fails
+	SmokeBroken = "smoke" // its /health passes, its /version fails
+)
+
+var helloOnce = sync.OnceValues(func() (map[string]string, error) {
 	dir, err := os.MkdirTemp("", "deploykit-hello-")
 	if err != nil {
 		return nil, err
 	}
-	bins := map[bool]string{}
-	for _, broken := range []bool{false, true} {
-		out := filepath.Join(dir, fmt.Sprintf("hello-broken-%t", broken))
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", fmt.Sprintf("-X main.broken=%t", broken), "-o", out, "./examples/hello")
+	bins := map[string]string{}
+	for _, broken := range []string{Healthy, Broken, SmokeBroken} {
+		out := filepath.Join(dir, "hello-broken-"+broken)
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-X main.broken="+broken, "-o", out, "./examples/hello")
 		cmd.Dir = testenv.RepoRoot(nil)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if b, err := cmd.CombinedOutput(); err != nil {
@@ -101,9 +108,19 @@ func newApp(t testing.TB, version string, track bool) *App {
 // tags it v<version>.
 func (a *App) Release(version string, broken bool) {
 	a.T.Helper()
+	build := Healthy
+	if broken {
+		build = Broken
+	}
+	a.ReleaseBuild(version, build)
+}
+
+// ReleaseBuild is Release with one of the builds: Healthy, Broken, SmokeBroken.
+func (a *App) ReleaseBuild(version, build string) {
+	a.T.Helper()
 	bins, err := helloOnce()
 	require.NoError(a.T, err)
-	data, err := os.ReadFile(bins[broken])
+	data, err := os.ReadFile(bins[build])
 	require.NoError(a.T, err)
 	require.NoError(a.T, os.WriteFile(filepath.Join(a.Dir, "hello"), data, 0o755))
 	require.NoError(a.T, os.WriteFile(filepath.Join(a.Dir, "VERSION"), []byte(version+"\n"), 0o644))

@@ -1,0 +1,353 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/org/deploy-kit/internal/action"
+	"github.com/org/deploy-kit/internal/compose"
+	"github.com/org/deploy-kit/internal/docker"
+	"github.com/org/deploy-kit/internal/verify"
+)
+
+// The traffic switch of strategy rolling (README "The traffic switch"). A proxy
+// finds a service's containers by their network aliases on one network, the route
+// network, asking Docker's DNS. For each service, in order:
+//
+//  1. create the new containers beside the old ones (docker compose up --no-start
+//     --scale) and, before they start, take their aliases off the route network;
+//  2. start them and check each one directly, at its own address: its healthcheck,
+//     then health-url's path and every smoke-checks path at app-port;
+//  3. switch: give the new containers their aliases, then take the old ones' away
+//     (same address, so their requests in flight finish), and note when;
+//  4. keep the old containers running, off the alias, until the whole stack has
+//     passed verify; then (Finish) wait out drain-timeout and stop them with their
+//     stop_grace_period.
+//
+// A failure before a service's switch removes its new containers; a failure after
+// one (a later service, verify) or a cancelled job switches back: the old
+// containers get their aliases again first, then the new ones are removed. Nothing
+// is recreated.
+
+// switched is one service's switch in progress.
+type switched struct {
+	service  string
+	network  string // the route network's engine name
+	old, new []placed
+	routed   bool      // the new containers hold the aliases, the old ones drain
+	drained  time.Time // when the old ones left the alias
+}
+
+// placed is a container and its endpoint on the route network as it was created.
+type placed struct {
+	docker.Container
+	at docker.Endpoint
+}
+
+// routeNetworks picks, for each service deployed, the network its proxy finds it
+// on (route-network, or the service's only external network, or its only network)
+// and checks that the kit can switch aliases there without moving a container.
+func (s *State) routeNetworks(ctx context.Context) (map[string]string, error) {
+	if s.In.Int("app-port") == 0 && (s.In.String("health-url") != "" || len(s.Checks) > 0) {
+		return nil, action.Usagef("strategy rolling checks each new container at its own address before it takes traffic: set app-port to the port the service listens on inside its containers")
+	}
+	want := s.In.String("route-network")
+	routes := map[string]string{}
+	for _, name := range s.deployedServices() {
+		svc, _ := s.Project.GetService(name)
+		var keys, external []string
+		for key := range svc.Networks {
+			keys = append(keys, key)
+			if s.Project.Networks[key].External {
+				external = append(external, key)
+			}
+		}
+		if len(keys) == 0 {
+			if _, ok := s.Project.Networks["default"]; ok {
+				keys = []string{"default"}
+			}
+		}
+		sort.Strings(keys)
+		key := ""
+		switch {
+		case want != "":
+			for _, k := range keys {
+				if k == want || s.Project.Networks[k].Name == want {
+					key = k
+				}
+			}
+			if key == "" {
+				return nil, action.Usagef("input route-network: service %s is not on the network %s (its networks: %s)", name, want, strings.Join(keys, ", "))
+			}
+		case len(external) == 1:
+			key = external[0]
+		case len(keys) == 1:
+			key = keys[0]
+		default:
+			return nil, action.Usagef("strategy rolling: service %s is on the networks %s; set route-network to the one your proxy finds it on", name, strings.Join(keys, ", "))
+		}
+		n := s.Project.Networks[key]
+		if n.External {
+			sure, err := s.Docker.UserSubnet(ctx, n.Name)
+			if err != nil {
+				return nil, action.Failedf("inspecting network %s: %v", n.Name, err)
+			}
+			if !sure {
+				s.A.Warningf("strategy rolling: the route network %s shows a gateway with its subnet, as a network with an automatic subnet does; the switch needs one created with --subnet (docker network create --subnet 172.30.0.0/24 %s). If it has none, the deploy stops before any traffic moves", n.Name, n.Name)
+			}
+		} else if !slices.ContainsFunc(n.Ipam.Config, func(c *types.IPAMPool) bool { return c != nil && c.Subnet != "" }) {
+			return nil, action.Usagef("strategy rolling: the route network %s of service %s has no subnet of its own, and only on such a network can the kit keep a container's address while it moves the alias: give it ipam: {config: [{subnet: …}]} in the compose file, or use an external network made with docker network create --subnet", key, name)
+		}
+		routes[name] = n.Name
+	}
+	return routes, nil
+}
+
+// rolling replaces each service's containers through the traffic switch.
+func (composeTarget) rolling(ctx context.Context, s *State) error {
+	pullOnly := s.In.Bool("pull-only")
+	services := s.deployedServices()
+	if !pullOnly {
+		if err := s.Exec.Run(ctx, s.Compose.Build(services, s.In.Bool("no-cache"))); err != nil {
+			return fmt.Errorf("docker compose build failed: %w", err)
+		}
+	}
+	for _, name := range services {
+		if err := s.rollService(ctx, name, pullOnly); err != nil {
+			if !slices.ContainsFunc(s.switches, func(w *switched) bool { return w.routed }) {
+				s.OldServing = true // nothing switched: the old containers never stopped serving
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// rollService is steps 1 to 3 for one service.
+func (s *State) rollService(ctx context.Context, name string, pullOnly bool) error {
+	w := &switched{service: name, network: s.routes[name]}
+	before, err := s.serviceContainers(ctx, name)
+	if err != nil {
+		return err
+	}
+	for _, c := range before {
+		at, ok, err := s.Docker.Endpoint(ctx, c.ID, w.network)
+		if err != nil {
+			return err
+		}
+		if ok {
+			w.old = append(w.old, placed{c, at})
+		}
+	}
+	up := compose.UpOptions{Services: []string{name}, NoDeps: true, NoRecreate: true, PullMissing: pullOnly, NoStart: true}
+	if len(before) > 0 {
+		up.Scale = map[string]int{name: 2 * len(before)}
+	}
+	if s.DryRun {
+		_ = s.Exec.Run(ctx, s.Compose.Up(up))
+		s.A.Logf("    dry run: then start the new %s containers off the alias on %s, check each at its own address, give them the alias, take it from the %d old one(s), and stop those after verify and drain-timeout %s", name, w.network, len(before), s.In.Duration("drain-timeout"))
+		return nil
+	}
+	s.switches = append(s.switches, w)
+	if err := s.Exec.Run(ctx, s.Compose.Up(up)); err != nil {
+		return s.dropNew(ctx, w, fmt.Errorf("docker compose up --no-start failed: %w", err))
+	}
+	all, err := s.Docker.ProjectContainers(ctx, s.Compose.Name)
+	if err != nil {
+		return s.dropNew(ctx, w, err)
+	}
+	for _, c := range all {
+		if c.Service != name || slices.ContainsFunc(before, func(b docker.Container) bool { return b.ID == c.ID }) {
+			continue
+		}
+		at, _, err := s.Docker.Endpoint(ctx, c.ID, w.network)
+		if err == nil {
+			w.new = append(w.new, placed{c, at})
+			// Off the alias before it ever starts: no request reaches it yet.
+			err = s.Docker.Reconnect(ctx, c.ID, w.network, docker.Endpoint{})
+		}
+		if err != nil {
+			return s.dropNew(ctx, w, err)
+		}
+	}
+	for i := range w.new {
+		n := &w.new[i]
+		if err := s.Docker.Start(ctx, n.ID); err != nil {
+			return s.dropNew(ctx, w, fmt.Errorf("starting %s: %w", n.Name, err))
+		}
+	}
+	for i := range w.new {
+		n := &w.new[i]
+		if err := s.checkDirect(ctx, n, w.network); err != nil {
+			return s.dropNew(ctx, w, fmt.Errorf("%s: %w", n.Name, err))
+		}
+	}
+	// The switch: new containers take the aliases, then the old ones leave them,
+	// each keeping its address.
+	for _, n := range w.new {
+		if err := s.Docker.Reconnect(ctx, n.ID, w.network, n.at); err != nil {
+			return s.dropNew(ctx, w, err)
+		}
+	}
+	w.routed = true
+	for _, o := range w.old {
+		if err := s.Docker.Reconnect(ctx, o.ID, w.network, docker.Endpoint{IP: o.at.IP}); err != nil {
+			return fmt.Errorf("taking %s off the alias: %w", o.Name, err)
+		}
+	}
+	w.drained = time.Now()
+	aliases := "its aliases"
+	if len(w.new) > 0 && len(w.new[0].at.Aliases) > 0 {
+		aliases = strings.Join(w.new[0].at.Aliases, ", ")
+	}
+	s.A.Logf("    switched %s on %s (%s): %d new container(s) in, %d old draining until verify has passed", name, w.network, aliases, len(w.new), len(w.old))
+	return nil
+}
+
+// checkDirect waits for a new container's healthcheck, then asks it for
+// health-url's path and every smoke-checks path at its own address and app-port.
+func (s *State) checkDirect(ctx context.Context, n *placed, network string) error {
+	if err := s.Docker.WaitHealthy(ctx, n.ID, s.In.Duration("wait-timeout")); err != nil {
+		return err
+	}
+	at, _, err := s.Docker.Endpoint(ctx, n.ID, network)
+	if err != nil {
+		return err
+	}
+	n.at.IP = at.IP
+	port := s.In.Int("app-port")
+	if port == 0 {
+		return nil
+	}
+	base := "http://" + net.JoinHostPort(at.IP, strconv.Itoa(port))
+	logf := func(f string, a ...any) { s.A.Logf("    "+f, a...) }
+	if health := s.In.String("health-url"); health != "" {
+		u, err := url.Parse(health)
+		if err != nil {
+			return err
+		}
+		b := verify.Backoff{Attempts: s.In.Int("health-attempts"), InitialDelay: s.In.Duration("health-initial-delay"), MaxDelay: s.In.Duration("health-max-delay")}
+		if err := verify.Health(ctx, base+u.RequestURI(), b, logf); err != nil {
+			return err
+		}
+	}
+	if len(s.Checks) > 0 {
+		return verify.Smoke(ctx, base, s.Checks, logf)
+	}
+	return nil
+}
+
+// dropNew removes a service's new containers after a failure before its switch
+// and returns why.
+func (s *State) dropNew(ctx context.Context, w *switched, why error) error {
+	if strings.Contains(why.Error(), "user configured subnets") {
+		why = fmt.Errorf("%w (the route network %s needs a subnet of its own: docker network create --subnet …)", why, w.network)
+	}
+	removed := s.removeNew(ctx, w.service, containersOf(w.old))
+	w.new = nil
+	return fmt.Errorf("the new %s containers did not pass (%v); removed %d new container(s), the old ones kept serving", w.service, why, removed)
+}
+
+func containersOf(ps []placed) []docker.Container {
+	out := make([]docker.Container, len(ps))
+	for i, p := range ps {
+		out[i] = p.Container
+	}
+	return out
+}
+
+// switchBack undoes the switches, newest first: the old containers get their
+// aliases back, then the new ones leave theirs (keeping their address, so what
+// they are answering finishes), and after drain-timeout they are removed. The
+// alias is never empty.
+func (s *State) switchBack(ctx context.Context) error {
+	var errs []string
+	restored, drained := 0, false
+	for i := len(s.switches) - 1; i >= 0; i-- {
+		w := s.switches[i]
+		if !w.routed {
+			continue
+		}
+		for _, o := range w.old {
+			if err := s.Docker.Reconnect(ctx, o.ID, w.network, o.at); err != nil {
+				errs = append(errs, fmt.Sprintf("%s: %v", o.Name, err))
+			}
+		}
+		for _, n := range w.new {
+			if err := s.Docker.Reconnect(ctx, n.ID, w.network, docker.Endpoint{IP: n.at.IP}); err != nil {
+				errs = append(errs, fmt.Sprintf("%s: %v", n.Name, err))
+			}
+			drained = true
+		}
+		restored++
+	}
+	if drained {
+		select {
+		case <-ctx.Done():
+		case <-time.After(s.In.Duration("drain-timeout")):
+		}
+	}
+	for _, w := range s.switches {
+		for _, n := range w.new {
+			if err := s.Docker.Remove(context.WithoutCancel(ctx), n.ID); err != nil {
+				errs = append(errs, fmt.Sprintf("removing %s: %v", n.Name, err))
+			}
+		}
+	}
+	s.switches = nil
+	if len(errs) > 0 {
+		return fmt.Errorf("switching back: %s", strings.Join(errs, "; "))
+	}
+	s.A.Logf("    switched %d service(s) back to the containers that ran before", restored)
+	return nil
+}
+
+// finishSwitch stops the old containers once the deploy has been verified: after
+// drain-timeout since they left the alias, each with its stop_grace_period.
+func (s *State) finishSwitch(ctx context.Context) {
+	drain := s.In.Duration("drain-timeout")
+	for _, w := range s.switches {
+		if wait := drain - time.Since(w.drained); wait > 0 && len(w.old) > 0 {
+			s.A.Logf("    draining the old %s containers for %s more", w.service, wait.Round(time.Millisecond))
+			time.Sleep(wait) // even when cancelled: the deploy was verified, the old ones must finish
+
+		}
+		svc, _ := s.Project.GetService(w.service)
+		grace := 10 * time.Second
+		if svc.StopGracePeriod != nil {
+			grace = time.Duration(*svc.StopGracePeriod)
+		}
+		for _, o := range w.old {
+			s.A.Logf("    stopping old %s (grace %s)", o.Name, grace)
+			if err := s.Docker.StopAndRemove(context.WithoutCancel(ctx), o.ID, grace); err != nil {
+				s.A.Warningf("stopping the old container %s: %v (it is off the alias; remove it by hand)", o.Name, err)
+			}
+		}
+	}
+	s.switches = nil
+}
+
+// cancelledSwitchStep switches a cancelled rolling deploy back (shown as the
+// rollback row of the summary).
+type cancelledSwitchStep struct{}
+
+func (cancelledSwitchStep) String() string { return "rollback" }
+
+func (cancelledSwitchStep) Run(ctx context.Context, s *State) error {
+	if err := s.switchBack(ctx); err != nil {
+		s.RollbackErr = err
+		return action.Failedf("cancelled: %v", err)
+	}
+	s.RolledBack = true
+	s.Did("cancelled: the containers that ran before have their aliases back; the new ones were removed")
+	return nil
+}
