@@ -23,8 +23,8 @@ import (
 )
 
 const (
-	user        = "ci-bot"
-	password    = "registry-pa55word-0123456789"
+	user     = "ci-bot"
+	password = "registry-pa55word-0123456789"
 	// A build secret with what a shell, JSON or Go would escape, and a newline.
 	buildSecret = "npm-t0ken-\"q\" \\ $x `y` ünï\nline two 0123456789"
 	// One line of it, for inputs that take one value per line.

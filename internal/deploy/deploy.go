@@ -77,7 +77,7 @@ type State struct {
 	// the traffic switches made so far (switch.go).
 	routes   map[string]string
 	switches []*switched
-	HandOff        string // Markdown for a person, on failure
+	HandOff  string // Markdown for a person, on failure
 
 	plan    Plan
 	detail  string // what the running step did, for its summary row

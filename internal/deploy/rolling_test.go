@@ -272,7 +272,9 @@ func TestRollingSwitchesBackAfterALaterServiceFails(t *testing.T) {
 
 	// Cancelled while worker's new container is being checked, after web's switch.
 	proc, wait := a.Background(args...)
-	testapp.WaitFor(t, "web's new container to take the alias", func() bool { return len(strings.Fields(a.Containers())) >= 4 && a.aliasHolders() == 1 && !slices.Contains(ids, a.aliasHolder()) })
+	testapp.WaitFor(t, "web's new container to take the alias", func() bool {
+		return len(strings.Fields(a.Containers())) >= 4 && a.aliasHolders() == 1 && !slices.Contains(ids, a.aliasHolder())
+	})
 	l = a.startLoads()
 	require.NoError(t, proc.Signal(syscall.SIGTERM))
 	r = wait()
