@@ -17,7 +17,7 @@ var TargetInputs = []action.Input{
 	{Name: "environment", Default: "production", Description: "Environment name used for history and promotion (e.g. staging, production). The deploy lock is per stack, whatever the environment is called."},
 	{Name: "service", Description: "Deploy only this service; empty deploys every service."},
 	{Name: "pull-only", Kind: action.Bool, Default: "false", Description: "Pull images instead of building; refuses build: sections and :latest or untagged images."},
-	{Name: "app-port", Kind: action.Int, Description: "Port the service listens on inside its containers; with strategy rolling, each new container must answer health-url's path there before the old ones stop."},
+	{Name: "app-port", Kind: action.Int, Description: "Port the service listens on inside its containers; with strategy rolling, each new container must answer health-url's path and every smoke-checks path there before it takes traffic (required then)."},
 	{Name: "strategy", Kind: action.Enum, Enum: []string{"recreate", "rolling"}, Default: "recreate", Description: "recreate replaces containers in place; rolling starts new ones beside the old, off the proxy's network alias until they pass every check, then switches the alias and drains the old (zero downtime behind a proxy; README \"The traffic switch\")."},
 	{Name: "route-network", Description: "Strategy rolling: the network your proxy finds the service on (its engine name); empty picks the service's only external network, or its only network."},
 	{Name: "drain-timeout", Kind: action.Duration, Default: "5s", Description: "Strategy rolling: how long an old container keeps answering after it left the route network's alias, before it is stopped with its stop_grace_period."},
