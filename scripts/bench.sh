@@ -10,7 +10,8 @@ go test ./internal/e2e -run '^$' -bench 'InstallSourceBuildCold' -benchtime 2x
 go test ./internal/deploy -run '^$' -bench KitOverhead -benchtime 10x
 # migration-smoke: 200 migrations vs psql -f in a loop; time to a ready fresh database.
 go test ./internal/migrationsmoke -run '^$' -bench . -benchtime 3x
-# Deploys under load through the example's proxy: recreate vs rolling, healthy and broken.
+# Deploys under load through the example's Caddy and a plain DNS-per-request proxy:
+# recreate vs rolling; healthy, /health-failing and smoke-failing releases.
 go test ./internal/deploy -run '^$' -bench DeployUnderLoad -benchtime 1x
 # backup: pgbench scale 20 (plain, and with random filler): deploykit backup vs
 # pg_dumpall | gzip vs pg_dumpall > /dev/null; deploykit's peak RSS.

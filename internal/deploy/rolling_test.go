@@ -109,7 +109,8 @@ type load struct {
 	ok, fail int
 	failures []string
 	versions []string
-	answered map[string]int // requests answered, by version
+	answered map[string]int       // requests answered, by version
+	first    map[string]time.Time // when each version first answered
 	slowest  time.Duration
 	stop     context.CancelFunc
 	done     chan struct{}
@@ -117,7 +118,7 @@ type load struct {
 
 func startLoad(port int) *load {
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &load{stop: cancel, done: make(chan struct{}), answered: map[string]int{}}
+	l := &load{stop: cancel, done: make(chan struct{}), answered: map[string]int{}, first: map[string]time.Time{}}
 	client := &http.Client{Timeout: 15 * time.Second}
 	go func() {
 		defer close(l.done)
@@ -154,6 +155,9 @@ func startLoad(port int) *load {
 				}
 				l.ok++
 				v := strings.TrimSpace(string(body))
+				if l.answered[v] == 0 {
+					l.first[v] = start
+				}
 				l.answered[v]++
 				if len(l.versions) == 0 || l.versions[len(l.versions)-1] != v {
 					l.versions = append(l.versions, v)
@@ -368,15 +372,17 @@ func TestRollingRefusesWhatCannotRunTwice(t *testing.T) {
 	assert.Empty(t, a.Containers())
 }
 
-// BenchmarkDeployUnderLoad measures, side by side, the requests that fail through
-// the proxy (50 a second) while deploying a healthy and then a broken version, with
-// strategy recreate and with rolling. Recreate is the baseline: it stops the old
-// container before the new one has proved itself.
+// BenchmarkDeployUnderLoad measures, side by side, what requests see through each
+// proxy (the example's Caddy, which retries, and a plain DNS-per-request proxy,
+// which does not; 50 a second each) while deploying a healthy release, one whose
+// /health fails and one whose smoke check fails, with strategy recreate and with
+// rolling. Recreate is the baseline: it stops the old container before the new
+// one has proved itself.
 func BenchmarkDeployUnderLoad(b *testing.B) {
 	for _, strategy := range []string{"recreate", "rolling"} {
 		b.Run(strategy, func(b *testing.B) {
-			var healthyFail, brokenFail, requests, brokenAnswers int
-			var slowest time.Duration
+			m := map[string]float64{}
+			var switchTime time.Duration
 			for b.Loop() {
 				b.StopTimer()
 				a := behindProxy(b, "1.0.0")
@@ -385,30 +391,39 @@ func BenchmarkDeployUnderLoad(b *testing.B) {
 				testapp.WaitFor(b, "the proxy to serve 1.0.0", func() bool { _, v := a.Get("/version"); return v == "1.0.0" })
 				b.StartTimer()
 
-				a.Release("2.0.0", false)
-				l := startLoad(a.Port)
-				r := a.Deploy(args...)
-				l.finish()
-				require.Equal(b, 0, r.Code, r.Log)
-				healthyFail += l.fail
-				requests += l.ok + l.fail
-				slowest = max(slowest, l.slowest)
-
-				a.Release("3.0.0", true)
-				l = startLoad(a.Port)
-				r = a.Deploy(args...)
-				l.finish()
-				require.Equal(b, 1, r.Code, r.Log)
-				brokenFail += l.fail
-				requests += l.ok + l.fail
-				brokenAnswers += l.answered["3.0.0"]
-				slowest = max(slowest, l.slowest)
+				for _, rel := range []struct{ version, build, kind string }{
+					{"2.0.0", testapp.Healthy, "healthy"},
+					{"3.0.0", testapp.Broken, "broken"},
+					{"4.0.0", testapp.SmokeBroken, "smoke-broken"},
+				} {
+					a.ReleaseBuild(rel.version, rel.build)
+					l := a.startLoads()
+					start := time.Now()
+					r := a.Deploy(args...)
+					time.Sleep(500 * time.Millisecond)
+					l.finish()
+					if rel.kind == "healthy" {
+						require.Equal(b, 0, r.Code, r.Log)
+						switchTime += l.plain.first[rel.version].Sub(start)
+					} else {
+						require.Equal(b, 1, r.Code, r.Log)
+					}
+					for name, ld := range map[string]*load{"caddy": l.caddy, "plain": l.plain} {
+						m["failed/"+rel.kind+"-"+name] += float64(ld.fail)
+						m["ms-slowest-"+name] = max(m["ms-slowest-"+name], float64(ld.slowest.Milliseconds()))
+						if rel.kind != "healthy" {
+							m["answered-by-failing-"+name] += float64(ld.answered[rel.version])
+						}
+					}
+				}
 			}
-			b.ReportMetric(float64(healthyFail)/float64(b.N), "failed/healthy-deploy")
-			b.ReportMetric(float64(brokenFail)/float64(b.N), "failed/broken-deploy")
-			b.ReportMetric(float64(requests)/float64(b.N), "requests/round")
-			b.ReportMetric(float64(brokenAnswers)/float64(b.N), "answered-by-broken/round")
-			b.ReportMetric(float64(slowest.Milliseconds()), "slowest-ms")
+			for k, v := range m {
+				if !strings.HasPrefix(k, "ms-") {
+					v /= float64(b.N)
+				}
+				b.ReportMetric(v, k)
+			}
+			b.ReportMetric(float64(switchTime.Milliseconds())/float64(b.N), "ms-to-switch")
 		})
 	}
 }
