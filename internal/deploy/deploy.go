@@ -103,6 +103,10 @@ var (
 	envName      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 )
 
+// cancelledRestoreTimeout bounds the restore after a cancelled job; the CLI waits
+// up to 30 s for a cancelled command before it cleans up anyway.
+const cancelledRestoreTimeout = 25 * time.Second
+
 // Plan is what a run of the pipeline is for.
 type Plan struct {
 	Action string // the history action: deploy or rollback
@@ -236,10 +240,15 @@ func (s *State) run(ctx context.Context) error {
 	switch {
 	case stepErr != nil && !s.Cancelled:
 		_ = s.runStep(ctx, rollbackStep{})
-	case s.Cancelled && len(s.switches) > 0:
-		// A cancelled rolling deploy switches back, with a deadline of its own.
-		back, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		_ = s.runStep(back, cancelledSwitchStep{})
+	case s.Cancelled && (len(s.switches) > 0 || changedSteps[s.FailedStep]):
+		// A job cancelled after the stack changed restores what ran before, with a
+		// deadline of its own that ends before the CLI stops waiting for it.
+		back, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelledRestoreTimeout)
+		if len(s.switches) > 0 {
+			_ = s.runStep(back, cancelledSwitchStep{})
+		} else {
+			_ = s.runStep(back, rollbackStep{})
+		}
 		cancel()
 	}
 	if stepErr == nil && !s.Skipped && s.Docker != nil {

@@ -3,7 +3,9 @@ package deploy_test
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -63,4 +65,31 @@ func TestSIGTERMReleasesTheLockAndShredsSecrets(t *testing.T) {
 	require.NotEmpty(t, lines)
 	assert.Regexp(t, `\| deploy \| 1\.0\.0 \| cancelled \| sha=[0-9a-f]{40}; cancelled at `, lines[len(lines)-1])
 	assert.NotContains(t, r.Log, testapp.Secret)
+}
+
+// TestSIGTERMDuringApplyRestoresWhatRanBefore: a job cancelled while the new
+// version is being applied puts the version that ran before back (with a deadline
+// of its own) and says so.
+func TestSIGTERMDuringApplyRestoresWhatRanBefore(t *testing.T) {
+	t.Parallel()
+	a := testapp.New(t, "1.0.0")
+	require.Equal(t, 0, a.Deploy().Code)
+	a.Release("2.0.0", true) // never healthy: apply waits for it
+	newImage := "deploykit-hello:sha-" + a.Git("rev-parse", "--short=7", "HEAD")
+	proc, wait := a.Background()
+	testapp.WaitFor(t, "the 2.0.0 container to start", func() bool {
+		out, _ := exec.Command("docker", "ps", "--filter", "label=com.docker.compose.project="+a.Name, "--format", "{{.Image}}").Output()
+		return strings.Contains(string(out), newImage)
+	})
+	require.NoError(t, proc.Signal(syscall.SIGTERM))
+	r := wait()
+	assert.Equal(t, 1, r.Code, r.Log)
+	assert.Contains(t, r.Log, "::error::deploykit deploy was cancelled (terminated)")
+	assert.Regexp(t, `\| rollback \| done \| \S+ \| restored 1\.0\.0 and verified it \|`, r.Summary)
+	_, v := a.Get("/version")
+	assert.Equal(t, "1.0.0", v)
+	assert.NoFileExists(t, a.LockFile())
+	a.NoSecretsLeft(t)
+	lines := a.HistoryLines()
+	assert.Regexp(t, `\| deploy \| 2\.0\.0 \| cancelled \| `, strings.Join(lines, "\n"))
 }
