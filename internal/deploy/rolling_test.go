@@ -359,6 +359,14 @@ func TestRollingRefusesBadInput(t *testing.T) {
 			assert.Empty(t, a.Containers(), "nothing was started")
 		})
 	}
+
+	// dry-run shows the switch plan and changes nothing.
+	r := a.Deploy(append(slices.Clone(base), "--app-port", "8080", "--dry-run")...)
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.Contains(t, r.Log, "would run: docker compose -p "+a.Name)
+	assert.Contains(t, r.Log, "up --no-start --remove-orphans --no-build --pull never --no-deps --no-recreate web")
+	assert.Contains(t, r.Log, "dry run: then start the new web containers off the alias on "+a.network+", check each at its own address, give them the alias, take it from the 0 old one(s), and stop those after verify and drain-timeout 5s")
+	assert.Empty(t, a.Containers())
 }
 
 func TestRollingRefusesWhatCannotRunTwice(t *testing.T) {
