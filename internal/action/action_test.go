@@ -88,8 +88,9 @@ func TestInputsBadValues(t *testing.T) {
 		{nil, env("INPUT_DRY_RUN", "sometimes"), `input dry-run: invalid value "sometimes": want true or false`},
 		{[]string{"--attempts=0"}, env(), `input attempts: invalid value "0": want a whole number ≥ 1`},
 		{[]string{"--attempts=three"}, env(), `input attempts: invalid value "three": want a whole number ≥ 1`},
-		{[]string{"--delay=soon"}, env(), `input delay: invalid value "soon": want a duration such as 30s, 5m or 1h30m (or whole seconds)`},
-		{[]string{"--delay=-5s"}, env(), `input delay: invalid value "-5s": want a duration such as 30s, 5m or 1h30m (or whole seconds)`},
+		{[]string{"--delay=soon"}, env(), `input delay: invalid value "soon": want a duration such as 30s, 5m, 1h30m or 7d (or whole seconds)`},
+		{[]string{"--delay=-5s"}, env(), `input delay: invalid value "-5s": want a duration such as 30s, 5m, 1h30m or 7d (or whole seconds)`},
+		{[]string{"--delay=1.5d"}, env(), `input delay: invalid value "1.5d": want a duration such as 30s, 5m, 1h30m or 7d (or whole seconds)`},
 		{[]string{"--bump=Patch"}, env(), `input bump: invalid value "Patch": want one of none, patch`},
 		{[]string{"--disk=120%"}, env(), `input disk: invalid value "120%": want a percentage from 0 to 100, such as 20%`},
 		{[]string{"--nope"}, env(), `deploykit demo: flag provided but not defined: -nope (see 'deploykit demo --help')`},
@@ -348,4 +349,12 @@ func TestBoolInputTakesAValueLikeTheOthers(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, in.Bool("dry-run"), "after -- nothing is an input")
 	assert.Equal(t, []string{"--dry-run", "true"}, in.Args)
+}
+
+func TestDurationsTakeDays(t *testing.T) {
+	for raw, want := range map[string]time.Duration{"7d": 7 * 24 * time.Hour, "0d": 0, "90": 90 * time.Second, "1h30m": 90 * time.Minute} {
+		in, err := ParseInputs(&testSpec, []string{"--delay=" + raw}, env(), nil)
+		require.NoError(t, err, raw)
+		assert.Equal(t, want, in.Duration("delay"), raw)
+	}
 }

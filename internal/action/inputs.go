@@ -146,7 +146,7 @@ func want(def Input) string {
 		}
 		return fmt.Sprintf("a whole number ≥ %d", def.Min)
 	case Duration:
-		return "a duration such as 30s, 5m or 1h30m (or whole seconds)"
+		return "a duration such as 30s, 5m, 1h30m or 7d (or whole seconds)"
 	case Enum:
 		return "one of " + strings.Join(def.Enum, ", ")
 	case Percent:
@@ -189,6 +189,13 @@ func parseBool(s string) (bool, error) {
 }
 
 func parseDuration(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 {
+			return 0, errors.New("not a number of days")
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
 	if n, err := strconv.Atoi(s); err == nil {
 		if n < 0 {
 			return 0, errors.New("negative")

@@ -41,6 +41,7 @@ var Commands = []*Command{
 	{Spec: &backup.Spec, Run: backup.Run, Action: true},
 	{Spec: &guardSpec, Run: runGuard},
 	{Spec: &withSecretsSpec, Run: runWithSecrets, Args: true},
+	{Spec: &historySpec, Run: runHistory},
 	{Spec: &versionSpec, Run: runVersion},
 }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -78,6 +79,7 @@ type State struct {
 	routes   map[string]string
 	switches []*switched
 	HandOff  string // Markdown for a person, on failure
+	trend    string // the stack's figures over the last 30 days, for the summary
 
 	plan    Plan
 	detail  string // what the running step did, for its summary row
@@ -314,6 +316,7 @@ func (s *State) finish(ctx context.Context) error {
 			errs = append(errs, s.A.SetOutput(o.name, o.value))
 		}
 	}
+	s.trend = s.trendLine(ctx)
 	errs = append(errs, s.A.Summary(s.summary()))
 	return errors.Join(errs...)
 }
@@ -340,3 +343,37 @@ func (s *State) composeEnv(version, sha string) []string {
 
 // since is a duration for the log.
 func since(t time.Time) string { return time.Since(t).Round(time.Millisecond).String() }
+
+// trendLine is the stack and environment's figures over the last 30 days from the
+// history file (README "history"), or "" when there is nothing to say.
+func (s *State) trendLine(ctx context.Context) string {
+	if s.Skipped || s.DryRun || s.History.Path == "" || s.Compose.Name == "" {
+		return ""
+	}
+	entries, err := s.History.Read()
+	if err != nil {
+		return ""
+	}
+	commitTime := func(sha string) (time.Time, bool) {
+		if !git.ValidRef(sha) || s.Exec == nil {
+			return time.Time{}, false
+		}
+		out, err := s.Exec.Output(ctx, git.CommitTime(s.Workspace, sha))
+		if err != nil {
+			return time.Time{}, false
+		}
+		t, err := time.Parse(time.RFC3339, strings.TrimSpace(out))
+		return t, err == nil
+	}
+	f := history.Filter{Stack: s.Compose.Name, Env: s.Environment}
+	var mine []history.Entry
+	for _, e := range entries {
+		if f.Match(e) {
+			mine = append(mine, e)
+		}
+	}
+	for _, st := range history.Compute(mine, time.Now(), 30*24*time.Hour, commitTime) {
+		return st.Trend()
+	}
+	return ""
+}

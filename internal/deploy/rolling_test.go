@@ -334,7 +334,7 @@ func TestRollingRefusesBadInput(t *testing.T) {
 		env  []string
 		want string
 	}{
-		{"drain-timeout", []string{"--app-port", "8080", "--drain-timeout", "soon"}, nil, `input drain-timeout: invalid value "soon": want a duration such as 30s, 5m or 1h30m (or whole seconds)`},
+		{"drain-timeout", []string{"--app-port", "8080", "--drain-timeout", "soon"}, nil, `input drain-timeout: invalid value "soon": want a duration such as 30s, 5m, 1h30m or 7d (or whole seconds)`},
 		{"no app-port", nil, nil, "strategy rolling checks each new container at its own address before it takes traffic: set app-port to the port the service listens on inside its containers"},
 		{"route-network the service is not on", []string{"--app-port", "8080", "--route-network", "elsewhere"}, nil, "input route-network: service web is not on the network elsewhere (its networks: edge)"},
 		{"route network without a subnet", []string{"--app-port", "8080"}, []string{"EDGE_NETWORK=" + flat}, ""},

@@ -38,6 +38,9 @@ func (s *State) summary() string {
 	if s.PreviousVersion != "" {
 		fmt.Fprintf(&b, "\nPrevious version on %s: %s.\n", s.Environment, s.PreviousVersion)
 	}
+	if s.trend != "" {
+		fmt.Fprintf(&b, "\n%s\n", s.trend)
+	}
 	if s.FailedErr != nil && s.HandOff != "" {
 		b.WriteString("\n" + s.HandOff)
 	}

@@ -25,6 +25,11 @@ func ResolveCommit(dir, rev string) command.Cmd {
 	return cmd(dir, "rev-parse", "--verify", "--quiet", "--end-of-options", rev+"^{commit}")
 }
 
+// CommitTime prints a commit's committer date (strict ISO 8601).
+func CommitTime(dir, rev string) command.Cmd {
+	return cmd(dir, "show", "-s", "--format=%cI", "--end-of-options", rev+"^{commit}", "--")
+}
+
 // ShortSHA prints the 7-character abbreviation of a commit.
 func ShortSHA(dir, rev string) command.Cmd {
 	return cmd(dir, "rev-parse", "--short=7", "--verify", "--end-of-options", rev+"^{commit}")

@@ -119,26 +119,36 @@ func (f File) open(flag int) (*os.File, error) {
 // Read returns every entry, oldest first; a missing file is an empty history.
 // Lines that do not parse (hand edits) are skipped.
 func (f File) Read() ([]Entry, error) {
+	entries, _, err := f.ReadCounting()
+	return entries, err
+}
+
+// ReadCounting is Read that also says how many lines it skipped.
+func (f File) ReadCounting() (entries []Entry, skipped int, err error) {
 	fh, err := f.open(os.O_RDONLY)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return nil, 0, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer fh.Close()
-	var entries []Entry
 	sc := bufio.NewScanner(fh)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
+		if strings.TrimSpace(sc.Text()) == "" {
+			continue
+		}
 		if e, err := Parse(sc.Text()); err == nil {
 			entries = append(entries, e)
+		} else {
+			skipped++
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("history file %s: %w", f.Path, err)
+		return nil, skipped, fmt.Errorf("history file %s: %w", f.Path, err)
 	}
-	return entries, nil
+	return entries, skipped, nil
 }
 
 // SHA is the commit recorded in the entry's notes (sha=…), or "".

@@ -35,6 +35,7 @@ func TestRollbackToATag(t *testing.T) {
 	assert.Contains(t, r.Summary, "### deploykit rollback: success — "+a.Name+" 1.0.0 on production")
 	assert.Contains(t, r.Summary, "| version | skipped |  | read-only (version-bump is none): version 1.0.0 |")
 	assert.Contains(t, r.Summary, "| schema | skipped |  | set database-url and migrations-path")
+	assert.Contains(t, r.Summary, "\nLast 30 days on production: 2 deploy(s), 0.5 a week, 0% failed, lead time ", "the figures from the history, commit times from the checkout")
 	assert.Equal(t, "release 2.0.0", a.Git("log", "-1", "--format=%s"), "the checkout did not move")
 	lines := a.HistoryLines()
 	assert.Regexp(t, `\| `+a.Name+` \| production \| rollback \| 1\.0\.0 \| success \| from 2\.0\.0; sha=[0-9a-f]{40}; job `, lines[len(lines)-1])

@@ -1,0 +1,145 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/org/deploy-kit/internal/action"
+	"github.com/org/deploy-kit/internal/command"
+	"github.com/org/deploy-kit/internal/git"
+	"github.com/org/deploy-kit/internal/history"
+)
+
+var historySpec = action.Spec{
+	Name:        "history",
+	Description: "List the deploy history, filtered, as a table or JSON; with --stats, each stack and environment's deploy frequency, change failure rate, time to restore and lead time.",
+	Inputs: []action.Input{
+		{Name: "history-file", Default: "/var/lib/deploy-kit/history.log", Description: "Deploy history file on the Docker host."},
+		{Name: "stack", Description: "Only this stack (compose project or swarm stack)."},
+		{Name: "environment", Description: "Only this environment."},
+		{Name: "action", Kind: action.Enum, Enum: []string{"any", history.ActionDeploy, history.ActionRollback, history.ActionVerified}, Default: "any", Description: "Only this kind of entry."},
+		{Name: "since", Kind: action.Duration, Description: "Only entries of this last stretch of time, e.g. 7d; empty for all."},
+		{Name: "format", Kind: action.Enum, Enum: []string{"table", "json"}, Default: "table", Description: "table for people, json for scripts."},
+		{Name: "stats", Kind: action.Bool, Default: "false", Description: "Report the figures per stack and environment instead of the entries."},
+		{Name: "window", Kind: action.Duration, Default: "30d", Description: "With stats: the stretch of time the figures cover, ending now."},
+	},
+}
+
+// runHistory is `deploykit history`. Lead times need the commits' times: they are
+// read from the git checkout the command runs in, when there is one.
+func runHistory(ctx context.Context, a *action.Context) error {
+	in := a.Inputs
+	file := history.File{Path: in.String("history-file")}
+	entries, skipped, err := file.ReadCounting()
+	if err != nil {
+		return action.Failedf("%v", err)
+	}
+	if skipped > 0 {
+		a.Warningf("%d line(s) of %s are not history lines and were skipped", skipped, file.Path)
+	}
+	now := time.Now()
+	f := history.Filter{Stack: in.String("stack"), Env: in.String("environment")}
+	if act := in.String("action"); act != "any" {
+		f.Action = act
+	}
+	if since := in.Duration("since"); since > 0 {
+		f.Since = now.Add(-since)
+	}
+	var kept []history.Entry
+	for _, e := range entries {
+		if f.Match(e) {
+			kept = append(kept, e)
+		}
+	}
+	asJSON := in.String("format") == "json"
+	if !in.Bool("stats") {
+		if asJSON {
+			return printJSON(a, entriesJSON(kept))
+		}
+		return printTable(a, []string{"time", "stack", "environment", "action", "version", "status", "notes"}, func(row func(...string)) {
+			for _, e := range kept {
+				row(e.Time.UTC().Format(time.RFC3339), e.Stack, e.Env, e.Action, e.Version, e.Status, e.Notes)
+			}
+		})
+	}
+	run := command.For(a, false)
+	ws := a.Workspace()
+	commitTime := func(sha string) (time.Time, bool) {
+		if !git.ValidRef(sha) {
+			return time.Time{}, false
+		}
+		out, err := run.Output(ctx, git.CommitTime(ws, sha))
+		if err != nil {
+			return time.Time{}, false
+		}
+		t, err := time.Parse(time.RFC3339, strings.TrimSpace(out))
+		return t, err == nil
+	}
+	if _, err := run.Output(ctx, git.ResolveCommit(ws, "HEAD")); err != nil {
+		commitTime = nil // not a checkout: no lead times
+	}
+	stats := history.Compute(kept, now, in.Duration("window"), commitTime)
+	if asJSON {
+		if stats == nil {
+			stats = []history.Stats{}
+		}
+		return printJSON(a, stats)
+	}
+	return printTable(a, []string{"stack", "environment", "deploys", "a week", "failed", "time to restore", "not restored", "lead time"}, func(row func(...string)) {
+		for _, s := range stats {
+			restore, lead := "-", "-"
+			if s.Restored > 0 {
+				restore = history.Round(s.TimeToRestore)
+			}
+			if s.LeadTimes > 0 {
+				lead = history.Round(s.LeadTime)
+			}
+			row(s.Stack, s.Env, fmt.Sprint(s.Deploys), fmt.Sprintf("%.1f", s.PerWeek), fmt.Sprintf("%.0f%%", 100*s.ChangeFailureRate), restore, fmt.Sprint(s.Unrestored), lead)
+		}
+	})
+}
+
+type entryJSON struct {
+	Time    time.Time `json:"time"`
+	Stack   string    `json:"stack"`
+	Env     string    `json:"environment"`
+	Action  string    `json:"action"`
+	Version string    `json:"version"`
+	Status  string    `json:"status"`
+	SHA     string    `json:"sha,omitempty"`
+	Notes   string    `json:"notes"`
+}
+
+func entriesJSON(entries []history.Entry) []entryJSON {
+	out := make([]entryJSON, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, entryJSON{e.Time.UTC(), e.Stack, e.Env, e.Action, e.Version, e.Status, e.SHA(), e.Notes})
+	}
+	return out
+}
+
+func printJSON(a *action.Context, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	a.Logf("%s", data)
+	return nil
+}
+
+func printTable(a *action.Context, header []string, rows func(row func(...string))) error {
+	var b strings.Builder
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	line := func(cells ...string) { fmt.Fprintln(w, strings.Join(cells, "\t")) }
+	line(header...)
+	rows(line)
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	a.Logf("%s", strings.TrimRight(b.String(), "\n"))
+	return nil
+}
