@@ -15,6 +15,7 @@ import (
 	"unicode"
 
 	"github.com/org/deploy-kit/internal/action"
+	"github.com/org/deploy-kit/internal/notify"
 	"github.com/org/deploy-kit/internal/docker"
 	"github.com/org/deploy-kit/internal/lock"
 )
@@ -88,6 +89,10 @@ func Run(ctx context.Context, a *action.Context) error {
 	if file := in.String("verify-only"); file != "" {
 		return verifyOnly(a, file, int64(in.Int("min-size")))
 	}
+	target, err := notify.FromInputs(in)
+	if err != nil {
+		return err
+	}
 	j, err := newJob(a, optionsFrom(in))
 	if err != nil {
 		return err
@@ -115,7 +120,11 @@ func Run(ctx context.Context, a *action.Context) error {
 			}
 		}
 	}
-	if err := a.Summary(j.summary(took, failed)); err != nil {
+	summary := j.summary(took, failed)
+	if target.Wants(failed == nil) {
+		summary += "\n" + j.notify(ctx, target, failed) + "\n"
+	}
+	if err := a.Summary(summary); err != nil {
 		a.Warningf("writing the job summary: %v", err)
 	}
 	if failed != nil {
@@ -577,4 +586,40 @@ func bytesText(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB (%d bytes)", float64(n)/float64(div), "KMGTPE"[exp], n)
+}
+
+// notify tells target how the backup went and returns a line for the summary; a
+// failed notification is a warning and never changes the result.
+func (j *job) notify(ctx context.Context, target *notify.Target, failed error) string {
+	m := notify.Message{Action: "backup", Status: "success", OK: failed == nil, JobURL: j.a.JobURL()}
+	var text strings.Builder
+	if failed == nil {
+		m.Title = "deploykit backup: succeeded — " + j.engine.Source()
+		fmt.Fprintf(&text, "%s (%s, sha256 %s), verified", j.final, bytesText(j.wrote.Size), j.wrote.SHA256)
+		if j.restored != "" {
+			fmt.Fprintf(&text, "; restore check: %s", j.restored)
+		}
+		text.WriteString(".\n")
+	} else {
+		m.Status = "failed"
+		m.Title = "deploykit backup: failed — " + j.engine.Source()
+		fmt.Fprintf(&text, "%v\n", failed)
+		if j.published {
+			fmt.Fprintf(&text, "The verified backup %s was kept.\n", j.final)
+		} else {
+			text.WriteString("No backup file was kept and nothing was deleted.\n")
+		}
+	}
+	if m.JobURL != "" {
+		fmt.Fprintf(&text, "\nJob: %s\n", m.JobURL)
+	}
+	m.Title, m.Text = j.a.MaskString(m.Title), j.a.MaskString(text.String())
+	send, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := notify.Send(send, target, m); err != nil {
+		j.a.Warningf("notifying (%s) failed: %v; the backup's result is unchanged", target.Format, err)
+		return fmt.Sprintf("Notification (%s) failed: %v; the result above is unchanged.", target.Format, j.a.MaskString(err.Error()))
+	}
+	j.a.Logf("notified (%s)", target.Format)
+	return fmt.Sprintf("Notified (%s).", target.Format)
 }

@@ -2,9 +2,11 @@
 package backup
 
 import (
+	"slices"
 	"strconv"
 
 	"github.com/org/deploy-kit/internal/action"
+	"github.com/org/deploy-kit/internal/notify"
 )
 
 // DefaultLevel is the default gzip level. Measured on pgbench dumps (BENCHMARKS.md),
@@ -16,7 +18,7 @@ const DefaultLevel = 1
 var Spec = action.Spec{
 	Name:        "backup",
 	Description: "Back up a Postgres, MySQL/MariaDB or SQLite database: stream, compress, verify, optionally restore-check, retain, summarise.",
-	Inputs: []action.Input{
+	Inputs: slices.Concat([]action.Input{
 		{Name: "engine", Kind: action.Enum, Enum: []string{"postgres", "mysql", "mariadb", "sqlite"}, Default: "postgres", Description: "Database engine."},
 		{Name: "container", Description: "Running container of the database server; the dump runs inside it (docker exec): pg_dumpall, mysqldump or mariadb-dump."},
 		{Name: "database-url", Secret: true, Description: "Database to dump from the runner instead of a container (pg_dump, mysqldump or mariadb-dump on PATH): postgres://user:password@host:port/db or mysql://user:password@host:port/db."},
@@ -35,7 +37,7 @@ var Spec = action.Spec{
 		{Name: "artifact", Kind: action.Bool, Default: "false", Description: "Ask for the backup as a workflow artifact: sets upload-artifact, artifact-name and artifact-path for the workflow's own upload step (actions/upload-artifact@v4 on GitHub, @v3 on Gitea)."},
 		{Name: "verify-only", Description: "Verify this existing backup file (gzip stream, dump header and trailer, min-size, .sha256 beside it) and do nothing else."},
 		{Name: "dry-run", Kind: action.Bool, Default: "false", Description: "Print the plan and the commands it would run; change nothing."},
-	},
+	}, notify.Inputs),
 	Outputs: []action.Output{
 		{Name: "upload-artifact", Description: "true when the workflow should upload the backup as an artifact: input artifact is true (or yes, on, 1) and a verified backup was written."},
 		{Name: "artifact-name", Description: "Name for the artifact: <prefix>-<backup-id>."},

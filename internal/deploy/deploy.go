@@ -21,6 +21,7 @@ import (
 	"github.com/org/deploy-kit/internal/git"
 	"github.com/org/deploy-kit/internal/history"
 	"github.com/org/deploy-kit/internal/lock"
+	"github.com/org/deploy-kit/internal/notify"
 	"github.com/org/deploy-kit/internal/secretfile"
 	"github.com/org/deploy-kit/internal/verify"
 )
@@ -80,6 +81,8 @@ type State struct {
 	switches []*switched
 	HandOff  string // Markdown for a person, on failure
 	trend    string // the stack's figures over the last 30 days, for the summary
+	notify   *notify.Target
+	notified string // how the notification went, for the summary
 
 	plan    Plan
 	detail  string // what the running step did, for its summary row
@@ -201,6 +204,9 @@ func newState(a *action.Context, in *action.Inputs) (*State, error) {
 			return nil, err
 		}
 	}
+	if s.notify, err = notify.FromInputs(in); err != nil {
+		return nil, err
+	}
 	s.History = history.File{Path: in.String("history-file")}
 	s.LockDir = filepath.Join(filepath.Dir(s.History.Path), "locks")
 	s.Target = composeTarget{}
@@ -259,6 +265,7 @@ func (s *State) run(ctx context.Context) error {
 	if !s.Skipped {
 		_ = s.runStep(context.WithoutCancel(ctx), historyStep{})
 	}
+	s.notified = s.sendNotification(ctx)
 	if err := s.finish(ctx); err != nil {
 		return err
 	}
@@ -376,4 +383,46 @@ func (s *State) trendLine(ctx context.Context) string {
 		return st.Trend()
 	}
 	return ""
+}
+
+// sendNotification tells notify-url how the run went, when notify-on asks for it,
+// and returns a line for the summary. A failed notification is a warning: it never
+// changes the result.
+func (s *State) sendNotification(ctx context.Context) string {
+	ok := s.FailedErr == nil
+	if s.Skipped || s.DryRun || !s.notify.Wants(ok) {
+		return ""
+	}
+	name := s.Compose.Name
+	if name == "" {
+		name = s.In.String("project-name")
+	}
+	title := fmt.Sprintf("deploykit %s: %s", s.plan.Action, s.status())
+	if s.Version != "" {
+		title += fmt.Sprintf(" — %s %s on %s", name, s.Version, s.Environment)
+	}
+	var text strings.Builder
+	switch {
+	case ok && s.PreviousVersion != "":
+		fmt.Fprintf(&text, "%s is live on %s (was %s).\n", s.Version, s.Environment, s.PreviousVersion)
+	case ok:
+		fmt.Fprintf(&text, "%s is live on %s.\n", s.Version, s.Environment)
+	case s.HandOff != "":
+		text.WriteString(s.HandOff)
+	default:
+		fmt.Fprintf(&text, "Failed at %s: %v\n", s.FailedStep, s.FailedErr)
+		if job := s.A.JobURL(); job != "" {
+			fmt.Fprintf(&text, "\nJob: %s\n", job)
+		}
+	}
+	m := notify.Message{Action: s.plan.Action, Stack: name, Env: s.Environment, Version: s.Version, Status: s.status(), OK: ok,
+		Title: s.A.MaskString(title), Text: s.A.MaskString(text.String()), JobURL: s.A.JobURL()}
+	send, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := notify.Send(send, s.notify, m); err != nil {
+		s.A.Warningf("notifying (%s) failed: %v; the %s's result is unchanged", s.notify.Format, err, s.plan.Action)
+		return fmt.Sprintf("Notification (%s) failed: %v; the result above is unchanged.", s.notify.Format, s.A.MaskString(err.Error()))
+	}
+	s.A.Logf("notified (%s)", s.notify.Format)
+	return fmt.Sprintf("Notified (%s).", s.notify.Format)
 }

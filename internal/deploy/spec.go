@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/org/deploy-kit/internal/action"
+	"github.com/org/deploy-kit/internal/notify"
 )
 
 // TargetInputs say what to deploy and where; rollback takes them too.
@@ -47,12 +48,12 @@ var BackupInputs = []action.Input{
 	{Name: "backup-dir", Default: "/var/backups/deploy-kit", Description: "Directory of the backups, named pre-deploy-<project>-<timestamp>; retention keeps 7 daily, 4 weekly, 6 monthly."},
 }
 
-var RecordInputs = []action.Input{
+var RecordInputs = slices.Concat([]action.Input{
 	{Name: "secret-prefix", Default: "ENV_", Description: "Job variables with this prefix become KEY=value lines of a 0600 env file passed to compose."},
 	{Name: "history-file", Default: "/var/lib/deploy-kit/history.log", Description: "Deploy history file on the Docker host."},
 	{Name: "lock-timeout", Kind: action.Duration, Default: "10m", Description: "How long to wait for another deploy of the same stack (compose project or swarm stack) to finish."},
 	{Name: "dry-run", Kind: action.Bool, Default: "false", Description: "Print the plan and the commands it would run; change nothing."},
-}
+}, notify.Inputs)
 
 // Spec is the deploy subcommand and action.
 var Spec = action.Spec{

@@ -41,6 +41,9 @@ func (s *State) summary() string {
 	if s.trend != "" {
 		fmt.Fprintf(&b, "\n%s\n", s.trend)
 	}
+	if s.notified != "" {
+		fmt.Fprintf(&b, "\n%s\n", s.notified)
+	}
 	if s.FailedErr != nil && s.HandOff != "" {
 		b.WriteString("\n" + s.HandOff)
 	}
