@@ -15,9 +15,9 @@ import (
 	"unicode"
 
 	"github.com/org/deploy-kit/internal/action"
-	"github.com/org/deploy-kit/internal/notify"
 	"github.com/org/deploy-kit/internal/docker"
 	"github.com/org/deploy-kit/internal/lock"
+	"github.com/org/deploy-kit/internal/notify"
 )
 
 // step is one stage of a backup; a step that does not apply returns skip(reason).
