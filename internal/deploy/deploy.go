@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -79,8 +80,9 @@ type State struct {
 	// the traffic switches made so far (switch.go).
 	routes   map[string]string
 	switches []*switched
-	HandOff  string // Markdown for a person, on failure
-	trend    string // the stack's figures over the last 30 days, for the summary
+	HandOff  string    // Markdown for a person, on failure
+	trend    string    // the stack's figures over the last 30 days, for the summary
+	Plan     *PlanDiff // what apply changes, from the plan step
 	notify   *notify.Target
 	notified string // how the notification went, for the summary
 
@@ -316,6 +318,7 @@ func (s *State) finish(ctx context.Context) error {
 		{"skipped", strconv.FormatBool(s.Skipped)},
 		{"rolled-back", strconv.FormatBool(s.RolledBack)},
 		{"url", url},
+		{"plan", s.planJSON()},
 	}
 	var errs []error
 	for _, o := range outputs {
@@ -425,4 +428,16 @@ func (s *State) sendNotification(ctx context.Context) string {
 	}
 	s.A.Logf("notified (%s)", s.notify.Format)
 	return fmt.Sprintf("Notified (%s).", s.notify.Format)
+}
+
+// planJSON is the plan output: the plan diff as JSON, or "" when none was made.
+func (s *State) planJSON() string {
+	if s.Plan == nil {
+		return ""
+	}
+	data, err := json.Marshal(s.Plan)
+	if err != nil {
+		return ""
+	}
+	return string(data)
 }

@@ -26,6 +26,9 @@ func TestUpgradeThenBrokenReleaseRollsBack(t *testing.T) {
 	_, v := a.Get("/version")
 	assert.Equal(t, "1.0.0", v)
 	assert.True(t, a.SecretArrived(), "DB_PASSWORD reached the container unchanged")
+	assert.Contains(t, r.Outputs["plan"], `{"services":[{"service":"web","change":"added","image":{"to":"deploykit-hello:sha-`)
+	assert.Contains(t, r.Outputs["plan"], `"to_id":"built at apply"}}],"changes":1}`)
+	delete(r.Outputs, "plan")
 	assert.Equal(t, map[string]string{"version": "1.0.0", "previous-version": "", "status": "success", "skipped": "false",
 		"rolled-back": "false", "url": "http://127.0.0.1:" + itoa(a.Port) + "/health"}, r.Outputs)
 	a.NoSecretsLeft(t)

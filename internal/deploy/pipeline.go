@@ -25,6 +25,7 @@ var Pipeline = []Step{
 	SecretsStep,   // ENV_* variables into a 0600 env file, shredded on every exit
 	BackupStep,    // the backup engine before the change (hook)
 	SnapshotStep,  // what runs now, to roll back to
+	PlanStep,      // what the deploy changes, service by service (read-only)
 	ApplyStep,     // docker compose up -d --wait
 	VerifyStep,    // health URL with backoff, smoke checks
 }
@@ -41,6 +42,7 @@ var (
 	SecretsStep   Step = secretsStep{}
 	BackupStep    Step = backupStep{}
 	SnapshotStep  Step = snapshotStep{}
+	PlanStep      Step = planStep{}
 	ApplyStep     Step = applyStep{}
 	VerifyStep    Step = verifyStep{}
 )

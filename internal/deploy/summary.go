@@ -35,6 +35,9 @@ func (s *State) summary() string {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r.Step, r.Outcome, d, action.Cell(r.Detail))
 	}
+	if s.Plan != nil {
+		b.WriteString("\n#### Plan\n\n" + s.Plan.Markdown())
+	}
 	if s.PreviousVersion != "" {
 		fmt.Fprintf(&b, "\nPrevious version on %s: %s.\n", s.Environment, s.PreviousVersion)
 	}

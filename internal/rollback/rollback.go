@@ -71,6 +71,7 @@ func Run(ctx context.Context, a *action.Context) error {
 		deploy.VersionStep,  // read-only: never bumps, tags or pushes
 		deploy.SecretsStep,  // ENV_* variables into a 0600 env file
 		deploy.SnapshotStep, // what runs now, to come back to if the target fails
+		deploy.PlanStep,     // what the rollback changes, service by service
 		deploy.ApplyStep,    // build without cache (or pull) and docker compose up --wait
 		deploy.VerifyStep,   // health and smoke checks
 	}

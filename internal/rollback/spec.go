@@ -24,5 +24,6 @@ var Spec = action.Spec{
 		{Name: "version", Description: "Version rolled back to."},
 		{Name: "previous-version", Description: "Version that ran before."},
 		{Name: "status", Description: "success, rolled-back (the target failed; what ran before is back), failed, or bad-input (refused before anything was changed, e.g. confirm not ROLLBACK)."},
+		{Name: "plan", Description: "What the rollback changed, as JSON (see deploy's plan output)."},
 	},
 }

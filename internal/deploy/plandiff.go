@@ -1,0 +1,399 @@
+package deploy
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/org/deploy-kit/internal/docker"
+)
+
+// The plan diff (README "The plan diff"): before apply, what the deploy changes in
+// each service, from the running containers to the compose model. Environment
+// variables are compared by value but shown by name only.
+
+// PlanDiff is the plan: every service the deploy touches or removes.
+type PlanDiff struct {
+	Services []ServiceChange `json:"services"`
+	Changes  int             `json:"changes"` // services added, removed or changed
+}
+
+// ServiceChange is one service's part of the plan.
+type ServiceChange struct {
+	Service     string       `json:"service"`
+	Change      string       `json:"change"` // added, removed, changed, unchanged
+	Image       *ImageChange `json:"image,omitempty"`
+	Environment *SetChange   `json:"environment,omitempty"` // names only
+	Ports       *SetChange   `json:"ports,omitempty"`
+	Volumes     *SetChange   `json:"volumes,omitempty"`
+	Networks    *SetChange   `json:"networks,omitempty"`
+	Healthcheck *ValueChange `json:"healthcheck,omitempty"`
+	Replicas    *ValueChange `json:"replicas,omitempty"`
+	Limits      *ValueChange `json:"limits,omitempty"`
+}
+
+// ImageChange is the image before and after, with IDs where they are known.
+type ImageChange struct {
+	From   string `json:"from,omitempty"`
+	FromID string `json:"from_id,omitempty"`
+	To     string `json:"to"`
+	ToID   string `json:"to_id,omitempty"` // or why it is not known yet
+}
+
+// SetChange lists what is added, removed and (for keyed sets) changed.
+type SetChange struct {
+	Added   []string `json:"added,omitempty"`
+	Removed []string `json:"removed,omitempty"`
+	Changed []string `json:"changed,omitempty"`
+}
+
+// ValueChange is a setting before and after.
+type ValueChange struct{ From, To string }
+
+// MarshalJSON writes a ValueChange as {"from": …, "to": …}.
+func (v ValueChange) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]string{"from": v.From, "to": v.To})
+}
+
+// running is what runs of one service.
+type running struct {
+	details docker.Details
+	count   int
+}
+
+// wanted is the model's side of one service.
+type wanted struct {
+	image, imageID string
+	env            map[string]string
+	ports, mounts  []string
+	networks       []string
+	healthcheck    string // "" when the model leaves it to the image
+	replicas       int
+	nanoCPUs       int64
+	memory         int64
+}
+
+// wantedOf reads the model's side of a service. image is the image it will run;
+// imageID its local ID or why there is none yet.
+func wantedOf(p *types.Project, svc types.ServiceConfig, image, imageID string) wanted {
+	w := wanted{image: image, imageID: imageID, env: map[string]string{}, replicas: svc.GetScale()}
+	for k, v := range svc.Environment {
+		if v != nil {
+			w.env[k] = *v
+		}
+	}
+	for _, port := range svc.Ports {
+		if port.Published != "" {
+			w.ports = append(w.ports, docker.PortString(port.HostIP, port.Published, fmt.Sprint(port.Target), port.Protocol))
+		}
+	}
+	for _, v := range svc.Volumes {
+		src := v.Source
+		if v.Type == types.VolumeTypeVolume {
+			if vol, ok := p.Volumes[v.Source]; ok && vol.Name != "" {
+				src = vol.Name
+			}
+		}
+		w.mounts = append(w.mounts, docker.MountString(v.Type, src, v.Target))
+	}
+	nets := slices.Collect(maps.Keys(svc.Networks))
+	if len(nets) == 0 {
+		nets = []string{"default"}
+	}
+	for _, key := range nets {
+		if n, ok := p.Networks[key]; ok && n.Name != "" {
+			w.networks = append(w.networks, n.Name)
+		}
+	}
+	if hc := svc.HealthCheck; hc != nil && !hc.Disable && len(hc.Test) > 0 {
+		d := func(p *types.Duration) time.Duration {
+			if p == nil {
+				return 0
+			}
+			return time.Duration(*p)
+		}
+		retries := 0
+		if hc.Retries != nil {
+			retries = int(*hc.Retries)
+		}
+		w.healthcheck = docker.HealthcheckString(hc.Test, d(hc.Interval), d(hc.Timeout), retries)
+	}
+	if svc.Deploy != nil && svc.Deploy.Resources.Limits != nil {
+		w.nanoCPUs = int64(float64(svc.Deploy.Resources.Limits.NanoCPUs) * 1e9)
+		w.memory = int64(svc.Deploy.Resources.Limits.MemoryBytes)
+	}
+	for _, l := range [][]string{w.ports, w.mounts, w.networks} {
+		slices.Sort(l)
+	}
+	return w
+}
+
+// diffService compares what runs (nil: nothing) with what is wanted (nil: the
+// service is going away).
+func diffService(name string, r *running, w *wanted) ServiceChange {
+	c := ServiceChange{Service: name, Change: "changed"}
+	switch {
+	case r == nil:
+		c.Change = "added"
+		c.Image = &ImageChange{To: w.image, ToID: w.imageID}
+		return c
+	case w == nil:
+		c.Change = "removed"
+		c.Image = &ImageChange{From: r.details.Image, FromID: r.details.ImageID}
+		return c
+	}
+	d := r.details
+	if d.Image != w.image || d.ImageID != w.imageID {
+		c.Image = &ImageChange{From: d.Image, FromID: d.ImageID, To: w.image, ToID: w.imageID}
+	}
+	have := map[string]string{}
+	for _, kv := range d.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		have[k] = v
+	}
+	env := &SetChange{}
+	for _, k := range slices.Sorted(maps.Keys(w.env)) {
+		old, ok := have[k]
+		switch {
+		case !ok:
+			env.Added = append(env.Added, k)
+		case old != w.env[k]:
+			env.Changed = append(env.Changed, k)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(have)) {
+		if _, ok := w.env[k]; !ok {
+			env.Removed = append(env.Removed, k)
+		}
+	}
+	c.Environment = orNil(env)
+	c.Ports = setDiff(d.Ports, w.ports)
+	c.Volumes = setDiff(d.Mounts, w.mounts)
+	c.Networks = setDiff(d.Networks, w.networks)
+	if w.healthcheck != "" && w.healthcheck != d.Healthcheck {
+		c.Healthcheck = &ValueChange{From: orNone(d.Healthcheck), To: w.healthcheck}
+	}
+	if r.count != w.replicas {
+		c.Replicas = &ValueChange{From: fmt.Sprint(r.count), To: fmt.Sprint(w.replicas)}
+	}
+	if d.NanoCPUs != w.nanoCPUs || d.Memory != w.memory {
+		c.Limits = &ValueChange{From: limits(d.NanoCPUs, d.Memory), To: limits(w.nanoCPUs, w.memory)}
+	}
+	if c.Image == nil && c.Environment == nil && c.Ports == nil && c.Volumes == nil && c.Networks == nil &&
+		c.Healthcheck == nil && c.Replicas == nil && c.Limits == nil {
+		c.Change = "unchanged"
+	}
+	return c
+}
+
+func setDiff(have, want []string) *SetChange {
+	c := &SetChange{}
+	for _, x := range want {
+		if !slices.Contains(have, x) {
+			c.Added = append(c.Added, x)
+		}
+	}
+	for _, x := range have {
+		if !slices.Contains(want, x) {
+			c.Removed = append(c.Removed, x)
+		}
+	}
+	return orNil(c)
+}
+
+func orNil(c *SetChange) *SetChange {
+	if len(c.Added)+len(c.Removed)+len(c.Changed) == 0 {
+		return nil
+	}
+	return c
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func limits(nanoCPUs, memory int64) string {
+	var parts []string
+	if nanoCPUs > 0 {
+		parts = append(parts, fmt.Sprintf("cpus %g", float64(nanoCPUs)/1e9))
+	}
+	if memory > 0 {
+		parts = append(parts, fmt.Sprintf("memory %d MiB", memory>>20))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Markdown renders the plan for the summary and the log.
+func (p PlanDiff) Markdown() string {
+	if p.Changes == 0 {
+		return "Nothing changes: every service already runs as the compose file says.\n"
+	}
+	var b strings.Builder
+	for _, c := range p.Services {
+		if c.Change == "unchanged" {
+			fmt.Fprintf(&b, "- **%s**: unchanged\n", c.Service)
+			continue
+		}
+		fmt.Fprintf(&b, "- **%s** (%s)", c.Service, c.Change)
+		var parts []string
+		if im := c.Image; im != nil {
+			switch c.Change {
+			case "removed":
+				parts = append(parts, fmt.Sprintf("ran %s (%s); its containers are removed", im.From, shortID(im.FromID)))
+			case "added":
+				parts = append(parts, fmt.Sprintf("image %s (%s)", im.To, shortID(im.ToID)))
+			default:
+				parts = append(parts, fmt.Sprintf("image %s (%s) → %s (%s)", im.From, shortID(im.FromID), im.To, shortID(im.ToID)))
+			}
+		}
+		if e := c.Environment; e != nil {
+			parts = append(parts, "environment "+setText(e))
+		}
+		for _, s := range []struct {
+			name string
+			c    *SetChange
+		}{{"ports", c.Ports}, {"volumes", c.Volumes}, {"networks", c.Networks}} {
+			if s.c != nil {
+				parts = append(parts, s.name+" "+setText(s.c))
+			}
+		}
+		for _, v := range []struct {
+			name string
+			c    *ValueChange
+		}{{"healthcheck", c.Healthcheck}, {"replicas", c.Replicas}, {"limits", c.Limits}} {
+			if v.c != nil {
+				parts = append(parts, fmt.Sprintf("%s %s → %s", v.name, v.c.From, v.c.To))
+			}
+		}
+		if len(parts) > 0 {
+			b.WriteString(": " + strings.Join(parts, "; "))
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+func setText(c *SetChange) string {
+	var parts []string
+	for _, p := range []struct {
+		sign string
+		list []string
+	}{{"+", c.Added}, {"−", c.Removed}, {"~", c.Changed}} {
+		for _, x := range p.list {
+			parts = append(parts, p.sign+x)
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+func shortID(id string) string {
+	if s, ok := strings.CutPrefix(id, "sha256:"); ok && len(s) >= 12 {
+		return "sha256:" + s[:12]
+	}
+	if id == "" {
+		return "not here yet"
+	}
+	return id
+}
+
+// planDiff builds the plan of a compose deploy from the engine and the model.
+func (s *State) planDiff(ctx context.Context) (PlanDiff, error) {
+	all, err := s.Docker.ProjectContainers(ctx, s.Compose.Name)
+	if err != nil {
+		return PlanDiff{}, err
+	}
+	runs := map[string]*running{}
+	for _, c := range all {
+		if c.State != "running" || c.Service == "" {
+			continue
+		}
+		if r, ok := runs[c.Service]; ok {
+			r.count++
+			continue
+		}
+		d, err := s.Docker.Details(ctx, c.ID)
+		if err != nil {
+			return PlanDiff{}, fmt.Errorf("inspecting %s: %w", c.Name, err)
+		}
+		runs[c.Service] = &running{details: d, count: 1}
+	}
+	var plan PlanDiff
+	deployed := s.deployedServices()
+	built := map[string]bool{} // images a service of this deploy builds
+	for _, name := range deployed {
+		if svc, err := s.Project.GetService(name); err == nil && svc.Build != nil && !s.In.Bool("pull-only") && s.plan.ImageTemplate == "" {
+			built[svc.Image] = true
+		}
+	}
+	for _, name := range deployed {
+		svc, err := s.Project.GetService(name)
+		if err != nil {
+			return PlanDiff{}, err
+		}
+		image := svc.Image
+		if s.plan.ImageTemplate != "" {
+			image = s.templateImage()
+		}
+		id := s.Docker.ImageID(ctx, image)
+		switch {
+		case built[image]:
+			id = "built at apply"
+		case id == "":
+			id = "pulled at apply"
+		}
+		w := wantedOf(s.Project, svc, image, id)
+		plan.Services = append(plan.Services, diffService(name, runs[name], &w))
+	}
+	if s.Service == "" { // orphans: docker compose up --remove-orphans removes them
+		for _, name := range slices.Sorted(maps.Keys(runs)) {
+			if !slices.Contains(deployed, name) {
+				plan.Services = append(plan.Services, diffService(name, runs[name], nil))
+			}
+		}
+	}
+	for _, c := range plan.Services {
+		if c.Change != "unchanged" {
+			plan.Changes++
+		}
+	}
+	return plan, nil
+}
+
+type planStep struct{}
+
+func (planStep) String() string { return "plan" }
+
+// Run shows, before apply, what the deploy changes. It never stops a deploy: a
+// plan that cannot be made is a warning.
+func (planStep) Run(ctx context.Context, s *State) error {
+	if s.In.String("target") == "swarm" {
+		return Skip("target swarm: not computed; docker stack deploy reports each service's update")
+	}
+	plan, err := s.planDiff(ctx)
+	if err != nil {
+		s.A.Warningf("the plan diff could not be made: %v", err)
+		return Skip("could not be made: %v", err)
+	}
+	s.Plan = &plan
+	for _, line := range strings.Split(strings.TrimRight(plan.Markdown(), "\n"), "\n") {
+		s.A.Logf("    %s", line)
+	}
+	if plan.Changes == 0 {
+		s.Did("nothing changes")
+	} else {
+		s.Did("%d of %d service(s) change", plan.Changes, len(plan.Services))
+	}
+	return nil
+}
