@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 
 	"github.com/org/deploy-kit/internal/docker"
+	"github.com/org/deploy-kit/internal/schema"
 )
 
 // The plan diff (README "The plan diff"): before apply, what the deploy changes in
@@ -22,6 +24,11 @@ import (
 type PlanDiff struct {
 	Services []ServiceChange `json:"services"`
 	Changes  int             `json:"changes"` // services added, removed or changed
+	// Migrations the version deployed carries and the database does not have yet
+	// (with migrations-path and database-url); DatabaseVersion is where it is.
+	Migrations      []string `json:"migrations_pending,omitempty"`
+	DatabaseVersion *uint    `json:"database_version,omitempty"`
+	MigrationsNote  string   `json:"migrations_note,omitempty"` // why they were not read
 }
 
 // ServiceChange is one service's part of the plan.
@@ -237,10 +244,19 @@ func limits(nanoCPUs, memory int64) string {
 
 // Markdown renders the plan for the summary and the log.
 func (p PlanDiff) Markdown() string {
-	if p.Changes == 0 {
-		return "Nothing changes: every service already runs as the compose file says.\n"
-	}
 	var b strings.Builder
+	switch {
+	case len(p.Migrations) > 0:
+		fmt.Fprintf(&b, "- migrations the database (at %d) does not have yet: %s\n", *p.DatabaseVersion, strings.Join(p.Migrations, ", "))
+	case p.DatabaseVersion != nil:
+		fmt.Fprintf(&b, "- migrations: the database (at %d) has every one this version carries\n", *p.DatabaseVersion)
+	case p.MigrationsNote != "":
+		fmt.Fprintf(&b, "- migrations: %s\n", p.MigrationsNote)
+	}
+	if p.Changes == 0 {
+		b.WriteString("Nothing changes: every service already runs as the compose file says.\n")
+		return b.String()
+	}
 	for _, c := range p.Services {
 		if c.Change == "unchanged" {
 			fmt.Fprintf(&b, "- **%s**: unchanged\n", c.Service)
@@ -368,7 +384,36 @@ func (s *State) planDiff(ctx context.Context) (PlanDiff, error) {
 			plan.Changes++
 		}
 	}
+	s.pendingMigrations(&plan)
 	return plan, nil
+}
+
+// pendingMigrations adds the migrations the database does not have yet, when
+// migrations-path and database-url say where to look.
+func (s *State) pendingMigrations(plan *PlanDiff) {
+	dir, url := s.In.String("migrations-path"), s.In.String("database-url")
+	if dir == "" || url == "" {
+		return
+	}
+	list, err := schema.List(filepath.Join(s.Git.Dir, dir))
+	if err != nil {
+		plan.MigrationsNote = fmt.Sprintf("not read: %v", err)
+		return
+	}
+	db, err := schema.DatabaseVersion(url)
+	if err != nil {
+		plan.MigrationsNote = fmt.Sprintf("not read: %v", s.A.MaskString(err.Error()))
+		return
+	}
+	if db.Dirty {
+		plan.MigrationsNote = fmt.Sprintf("the database is dirty at %d: a migration failed half-way", db.Version)
+		return
+	}
+	v := db.Version
+	plan.DatabaseVersion = &v
+	for _, m := range schema.Between(list, db.Version, schema.Newest(list)) {
+		plan.Migrations = append(plan.Migrations, m.String())
+	}
 }
 
 type planStep struct{}

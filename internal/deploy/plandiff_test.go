@@ -1,6 +1,7 @@
 package deploy_test
 
 import (
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	_ "github.com/lib/pq"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -80,12 +82,22 @@ func TestPlanDiff(t *testing.T) {
 	assert.Contains(t, r.Summary, "#### Plan\n\nNothing changes: every service already runs as the compose file says.\n")
 	assert.Contains(t, r.Summary, "| plan | done | ")
 
+	// The new version carries migrations 1 to 3; the database has 1.
+	url := testenv.Postgres(t)
+	db, err := sql.Open("postgres", url)
+	require.NoError(t, err)
+	defer db.Close()
+	_, err = db.Exec("CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL); INSERT INTO schema_migrations VALUES (1, false)")
+	require.NoError(t, err)
+	testenv.WriteMigrations(t, filepath.Join(a.Dir, "migrations"), 3)
 	a.Release("2.0.0", false)
 	planPort := testenv.FreePort(t)
 	rotated := "r0tated \"pw\" $x"
 	a.Env = append(a.Env, fmt.Sprintf("PLAN_PORT=%d", planPort), "ENV_DB_PASSWORD="+rotated)
-	r = a.Deploy("--compose-file", "second.yaml", "--dry-run", "--smoke-checks", "", "--smoke-base-url", "")
+	r = a.Deploy("--compose-file", "second.yaml", "--dry-run", "--smoke-checks", "", "--smoke-base-url", "",
+		"--migrations-path", "migrations", "--database-url", url)
 	require.Equal(t, 0, r.Code, r.Log)
+	assert.Contains(t, r.Summary, "#### Plan\n\n- migrations the database (at 1) does not have yet: 2 (create_t2), 3 (create_t3)\n")
 	assert.Contains(t, r.Summary, fmt.Sprintf("- **web** (changed): image deploykit-hello:sha-%s (sha256:", a.Git("rev-parse", "--short=7", "HEAD~1")))
 	for _, want := range []string{
 		") → deploykit-hello:sha-" + a.Git("rev-parse", "--short=7", "HEAD") + " (built at apply); environment +NEW_FLAG",
@@ -106,7 +118,8 @@ func TestPlanDiff(t *testing.T) {
 	assert.Contains(t, r.Log, "    - **worker** (added): image deploykit-hello:sha-", "the log shows the plan too")
 
 	var plan struct {
-		Services []struct {
+		Migrations []string `json:"migrations_pending"`
+		Services   []struct {
 			Service, Change string
 			Environment     struct{ Added, Removed, Changed []string }
 		}
@@ -114,6 +127,7 @@ func TestPlanDiff(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal([]byte(r.Outputs["plan"]), &plan), r.Outputs["plan"])
 	assert.Equal(t, 4, plan.Changes)
+	assert.Equal(t, []string{"2 (create_t2)", "3 (create_t3)"}, plan.Migrations)
 	var names []string
 	for _, svc := range plan.Services {
 		names = append(names, svc.Service+" "+svc.Change)

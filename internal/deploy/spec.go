@@ -61,6 +61,8 @@ var Spec = action.Spec{
 	Description: "Deploy a Docker Compose stack: guard, version, lock, preflight, secrets, backup, snapshot, apply, verify, roll back on failure, record history.",
 	Inputs: slices.Concat(TargetInputs, []action.Input{
 		{Name: "git-ref", Description: "Ref to deploy; empty deploys the checked-out commit."},
+		{Name: "migrations-path", Description: "Migrations directory of the app (golang-migrate), relative to the checkout: with database-url, the plan lists those the database does not have yet."},
+		{Name: "database-url", Secret: true, Description: "Database the app migrates, read (schema_migrations only) for the plan."},
 		{Name: "version-bump", Kind: action.Enum, Enum: []string{"none", "patch", "minor", "major"}, Default: "none", Description: "On the default branch: bump VERSION, commit with [skip ci], tag and push."},
 		{Name: "commit-author", Description: "Author of the version-bump commit, as Name <email>. Empty: whoever triggered the run (GITHUB_ACTOR, with the forge's noreply address); outside a runner, git's own configuration."},
 		{Name: "no-cache", Kind: action.Bool, Default: "false", Description: "Build images without the build cache."},
