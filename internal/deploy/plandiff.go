@@ -267,7 +267,7 @@ func (p PlanDiff) Markdown() string {
 		if im := c.Image; im != nil {
 			switch c.Change {
 			case "removed":
-				parts = append(parts, fmt.Sprintf("ran %s (%s); its containers are removed", im.From, shortID(im.FromID)))
+				parts = append(parts, fmt.Sprintf("ran %s (%s); it is removed", im.From, shortID(im.FromID)))
 			case "added":
 				parts = append(parts, fmt.Sprintf("image %s (%s)", im.To, shortID(im.ToID)))
 			default:
@@ -345,6 +345,30 @@ func (s *State) planDiff(ctx context.Context) (PlanDiff, error) {
 		}
 		runs[c.Service] = &running{details: d, count: 1}
 	}
+	return s.diffAgainst(ctx, runs, false)
+}
+
+// swarmPlanDiff builds the plan of a swarm deploy from the stack's service specs.
+// The image's digest is resolved by docker stack deploy: the same name and tag
+// counts as the same image.
+func (s *State) swarmPlanDiff(ctx context.Context) (PlanDiff, error) {
+	services, err := s.Docker.StackServices(ctx, s.Compose.Name)
+	if err != nil {
+		return PlanDiff{}, err
+	}
+	runs := map[string]*running{}
+	for _, svc := range services {
+		d, replicas, err := s.Docker.ServiceDetails(ctx, svc.ID)
+		if err != nil {
+			return PlanDiff{}, fmt.Errorf("inspecting %s: %w", svc.Name, err)
+		}
+		runs[svc.Short] = &running{details: d, count: replicas}
+	}
+	return s.diffAgainst(ctx, runs, true)
+}
+
+// diffAgainst compares what runs, by service, with the model.
+func (s *State) diffAgainst(ctx context.Context, runs map[string]*running, swarm bool) (PlanDiff, error) {
 	var plan PlanDiff
 	deployed := s.deployedServices()
 	built := map[string]bool{} // images a service of this deploy builds
@@ -364,6 +388,10 @@ func (s *State) planDiff(ctx context.Context) (PlanDiff, error) {
 		}
 		id := s.Docker.ImageID(ctx, image)
 		switch {
+		case swarm && runs[name] != nil && runs[name].details.Image == image:
+			id = runs[name].details.ImageID
+		case swarm:
+			id = "resolved at deploy"
 		case built[image]:
 			id = "built at apply"
 		case id == "":
@@ -372,7 +400,7 @@ func (s *State) planDiff(ctx context.Context) (PlanDiff, error) {
 		w := wantedOf(s.Project, svc, image, id)
 		plan.Services = append(plan.Services, diffService(name, runs[name], &w))
 	}
-	if s.Service == "" { // orphans: docker compose up --remove-orphans removes them
+	if s.Service == "" { // orphans: up --remove-orphans and stack deploy --prune remove them
 		for _, name := range slices.Sorted(maps.Keys(runs)) {
 			if !slices.Contains(deployed, name) {
 				plan.Services = append(plan.Services, diffService(name, runs[name], nil))
@@ -423,10 +451,11 @@ func (planStep) String() string { return "plan" }
 // Run shows, before apply, what the deploy changes. It never stops a deploy: a
 // plan that cannot be made is a warning.
 func (planStep) Run(ctx context.Context, s *State) error {
+	build := s.planDiff
 	if s.In.String("target") == "swarm" {
-		return Skip("target swarm: not computed; docker stack deploy reports each service's update")
+		build = s.swarmPlanDiff
 	}
-	plan, err := s.planDiff(ctx)
+	plan, err := build(ctx)
 	if err != nil {
 		s.A.Warningf("the plan diff could not be made: %v", err)
 		return Skip("could not be made: %v", err)

@@ -170,6 +170,22 @@ func TestSwarmDeploy(t *testing.T) {
 		assert.NotContains(t, r.Log+r.Summary, secret)
 	}
 
+	// The plan, before anything changes: nothing for the same stack; a new
+	// variable and a replica more for a changed one.
+	r = a.deploy("--dry-run")
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.Contains(t, r.Summary, "#### Plan\n\nNothing changes: every service already runs as the compose file says.\n")
+	stackFile, err := os.ReadFile(filepath.Join(a.Dir, "stack.yaml"))
+	require.NoError(t, err)
+	changed := strings.Replace(string(stackFile), "replicas: 2", "replicas: 3", 1)
+	changed = strings.Replace(changed, "      DB_PASSWORD_FILE: /run/secrets/DB_PASSWORD\n", "      DB_PASSWORD_FILE: /run/secrets/DB_PASSWORD\n      NEW_FLAG: \"on\"\n", 1)
+	require.NoError(t, os.WriteFile(filepath.Join(a.Dir, "changed.yaml"), []byte(changed), 0o644))
+	r = a.deploy("--compose-file", "changed.yaml", "--dry-run")
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.Contains(t, r.Summary, "#### Plan\n\n- **web** (changed): environment +NEW_FLAG; replicas 2 → 3\n")
+	assert.Contains(t, r.Outputs["plan"], `"changes":1`)
+	assert.NotContains(t, r.Outputs["plan"]+r.Summary, "another value, rotated")
+
 	// A version whose healthcheck fails: Swarm rolls it back; deploykit fails,
 	// and v2 answers every request meanwhile.
 	a.release("3.0.0", true)

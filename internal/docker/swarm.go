@@ -10,6 +10,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/swarm"
 )
 
@@ -171,4 +172,48 @@ func (c *Client) SecretsLabelled(ctx context.Context, label, value string) ([]st
 // RemoveSecret removes a secret; one still in use is an error from the engine.
 func (c *Client) RemoveSecret(ctx context.Context, name string) error {
 	return c.api.SecretRemove(ctx, name)
+}
+
+// ServiceDetails is a swarm service's spec in a plan diff's terms (see Details):
+// its image split from the digest it was resolved to, its environment, published
+// ports, mounts, network names, healthcheck and limits, and its desired replicas.
+func (c *Client) ServiceDetails(ctx context.Context, name string) (Details, int, error) {
+	s, _, err := c.api.ServiceInspectWithRaw(ctx, name, swarm.ServiceInspectOptions{})
+	if err != nil {
+		return Details{}, 0, err
+	}
+	var d Details
+	if cs := s.Spec.TaskTemplate.ContainerSpec; cs != nil {
+		d.Image, d.ImageID, _ = strings.Cut(cs.Image, "@")
+		d.Env = append(d.Env, cs.Env...)
+		for _, m := range cs.Mounts {
+			d.Mounts = append(d.Mounts, MountString(string(m.Type), m.Source, m.Target))
+		}
+		if hc := cs.Healthcheck; hc != nil && len(hc.Test) > 0 {
+			d.Healthcheck = HealthcheckString(hc.Test, hc.Interval, hc.Timeout, hc.Retries)
+		}
+	}
+	if ep := s.Spec.EndpointSpec; ep != nil {
+		for _, p := range ep.Ports {
+			d.Ports = append(d.Ports, PortString("", fmt.Sprint(p.PublishedPort), fmt.Sprint(p.TargetPort), string(p.Protocol)))
+		}
+	}
+	for _, n := range s.Spec.TaskTemplate.Networks {
+		name := n.Target
+		if ins, err := c.api.NetworkInspect(ctx, n.Target, network.InspectOptions{}); err == nil {
+			name = ins.Name
+		}
+		d.Networks = append(d.Networks, name)
+	}
+	if r := s.Spec.TaskTemplate.Resources; r != nil && r.Limits != nil {
+		d.NanoCPUs, d.Memory = r.Limits.NanoCPUs, r.Limits.MemoryBytes
+	}
+	for _, l := range [][]string{d.Env, d.Ports, d.Mounts, d.Networks} {
+		sort.Strings(l)
+	}
+	replicas := 1
+	if m := s.Spec.Mode.Replicated; m != nil && m.Replicas != nil {
+		replicas = int(*m.Replicas)
+	}
+	return d, replicas, nil
 }
