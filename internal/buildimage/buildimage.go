@@ -381,7 +381,7 @@ func composeSecrets(a *action.Context, p *types.Project, file, service string, r
 
 // tagList is sha-<short>, the version, and the extra tags; latest only when allowed.
 func tagList(in *action.Inputs, sha string) ([]string, error) {
-	tags := []string{"sha-" + sha[:7]}
+	tags := []string{git.ImageTag(sha)}
 	if v := in.String("version"); v != "" {
 		tags = append(tags, strings.TrimPrefix(v, "v"))
 	}
@@ -432,7 +432,7 @@ func ociLabels(a *action.Context, sha, version string) []string {
 	if version != "" {
 		labels = append(labels, "org.opencontainers.image.version="+strings.TrimPrefix(version, "v"))
 	} else {
-		labels = append(labels, "org.opencontainers.image.version=sha-"+sha[:7])
+		labels = append(labels, "org.opencontainers.image.version="+git.ImageTag(sha))
 	}
 	return labels
 }

@@ -335,18 +335,10 @@ func (s *State) finish(ctx context.Context) error {
 // DEPLOY_* variables a compose file may interpolate.
 func (s *State) composeEnv(version, sha string) []string {
 	env := append([]string(nil), s.A.Environ()...)
-	short := sha
-	if len(short) > 7 {
-		short = short[:7]
-	}
-	tag := ""
-	if short != "" {
-		tag = "sha-" + short
-	}
 	return append(env,
 		"DEPLOY_VERSION="+version,
 		"DEPLOY_SHA="+sha,
-		"DEPLOY_TAG="+tag,
+		"DEPLOY_TAG="+git.ImageTag(sha),
 		"DEPLOY_ENV="+s.Environment,
 	)
 }

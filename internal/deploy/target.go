@@ -12,6 +12,7 @@ import (
 	"github.com/org/deploy-kit/internal/command"
 	"github.com/org/deploy-kit/internal/compose"
 	"github.com/org/deploy-kit/internal/docker"
+	"github.com/org/deploy-kit/internal/git"
 )
 
 // Target is where a stack runs. Each target (compose, swarm) implements these few
@@ -201,7 +202,7 @@ func (s *State) deployedServices() []string {
 // templateImage fills the plan's image template in for the version deployed.
 func (s *State) templateImage() string {
 	short := s.Git.SHA[:min(7, len(s.Git.SHA))]
-	return strings.NewReplacer("{sha}", s.Git.SHA, "{short}", short, "{tag}", "sha-"+short, "{version}", s.Version).Replace(s.plan.ImageTemplate)
+	return strings.NewReplacer("{sha}", s.Git.SHA, "{short}", short, "{tag}", git.ImageTag(s.Git.SHA), "{version}", s.Version).Replace(s.plan.ImageTemplate)
 }
 
 // imageOverride writes a compose file that pins services to images, to pass with
@@ -295,7 +296,7 @@ func (composeTarget) ManualRollback(s *State) []string {
 	up := compose.ManualCommand(p.Up(compose.UpOptions{Services: s.Snapshot.Names(), NoDeps: s.Service != ""}))
 	vars := []string{"DEPLOY_VERSION=" + command.Quote(s.previousVersionOr(""))}
 	if sha := s.previousSHA(); sha != "" {
-		vars = append(vars, "DEPLOY_SHA="+sha, "DEPLOY_TAG=sha-"+sha[:min(7, len(sha))])
+		vars = append(vars, "DEPLOY_SHA="+sha, "DEPLOY_TAG="+git.ImageTag(sha))
 	}
 	vars = append(vars, "DEPLOY_ENV="+command.Quote(s.Environment))
 	cmds = append(cmds, "cd "+command.Quote(filepath.Dir(s.ComposeFile))+" && "+strings.Join(vars, " ")+" "+up)

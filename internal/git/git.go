@@ -30,6 +30,15 @@ func CommitTime(dir, rev string) command.Cmd {
 	return cmd(dir, "show", "-s", "--format=%cI", "--end-of-options", rev+"^{commit}", "--")
 }
 
+// ImageTag is the image tag of a commit, sha-<first 7 characters>: what
+// build-image pushes and what deploy's DEPLOY_TAG names. "" for no commit.
+func ImageTag(sha string) string {
+	if sha == "" {
+		return ""
+	}
+	return "sha-" + sha[:min(7, len(sha))]
+}
+
 // ShortSHA prints the 7-character abbreviation of a commit.
 func ShortSHA(dir, rev string) command.Cmd {
 	return cmd(dir, "rev-parse", "--short=7", "--verify", "--end-of-options", rev+"^{commit}")
