@@ -31,6 +31,9 @@ func pgBin() (string, bool) {
 // PostgreSQL refuses to run as root, so as root it runs as the postgres user.
 func Postgres(t testing.TB) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: this test needs a PostgreSQL server")
+	}
 	bin, ok := pgBin()
 	if !ok {
 		missing(t, "a PostgreSQL server (initdb, pg_ctl)")

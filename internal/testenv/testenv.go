@@ -78,9 +78,13 @@ var dockerOnce = sync.OnceValue(func() error {
 	return nil
 })
 
-// RequireDocker makes sure the Docker Engine answers.
+// RequireDocker makes sure the Docker Engine answers. With -short (the logic
+// tests only) a test that needs it is skipped.
 func RequireDocker(t testing.TB) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: this test needs the Docker Engine")
+	}
 	if err := dockerOnce(); err != nil {
 		missing(t, "the Docker Engine ("+err.Error()+")")
 	}
