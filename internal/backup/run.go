@@ -356,13 +356,13 @@ func newEngine(a *action.Context, j *job, o Options) (Engine, error) {
 	if j.name == "postgres" {
 		u, pw, err := parsePostgresURL(rawURL)
 		if err != nil {
-			return nil, fmt.Errorf("input %s: %v", o.name("database-url"), err)
+			return nil, fmt.Errorf("input %s: %w", o.name("database-url"), err)
 		}
 		return &postgres{src: src, url: u, server: server{password: pw}}, nil
 	}
 	user, password, host, port, db, err := parseMySQLURL(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("input %s: %v", o.name("database-url"), err)
+		return nil, fmt.Errorf("input %s: %w", o.name("database-url"), err)
 	}
 	return &mysql{flavor: j.name, src: src, server: server{user: user, password: password}, host: host, port: port, db: db}, nil
 }

@@ -258,7 +258,7 @@ func checkArgs(a *action.Context, builds []build) error {
 func repository(img string) (string, error) {
 	ref, err := reference.ParseNormalizedNamed(img)
 	if err != nil {
-		return "", fmt.Errorf("%q is not an image name like registry.example.com/team/app: %v", img, err)
+		return "", fmt.Errorf("%q is not an image name like registry.example.com/team/app: %w", img, err)
 	}
 	if _, tagged := ref.(reference.Tagged); tagged {
 		return "", fmt.Errorf("%q has a tag: give the name only; the tags come from the commit, version and tags", img)

@@ -84,7 +84,7 @@ func ephemeralServer(ctx context.Context, client *docker.Client, image string, l
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			remove()
-			return "", nil, fmt.Errorf("the %s container did not accept connections within 60s: %v", image, err)
+			return "", nil, fmt.Errorf("the %s container did not accept connections within 60s: %w", image, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -88,12 +88,12 @@ func Run(ctx context.Context, a *action.Context) error {
 
 	if dump := in.String("schema-dump"); dump != "" {
 		if err := loadDump(ctx, dbURL, filepath.Join(ws, dump)); err != nil {
-			return r.fail(fmt.Errorf("loading the schema dump %s: %v", dump, err))
+			return r.fail(fmt.Errorf("loading the schema dump %s: %w", dump, err))
 		}
 	}
 	m, err := migrate.New("file://"+dir, dbURL)
 	if err != nil {
-		return r.fail(fmt.Errorf("opening the migrations: %v", err))
+		return r.fail(fmt.Errorf("opening the migrations: %w", err))
 	}
 	defer m.Close()
 	if err := r.apply(m, rel); err != nil {
@@ -102,7 +102,7 @@ func Run(ctx context.Context, a *action.Context) error {
 	for _, f := range smoke {
 		name := relTo(ws, f)
 		if err := runSQL(ctx, dbURL, f); err != nil {
-			return r.fail(fmt.Errorf("smoke SQL %s failed: %v", name, err))
+			return r.fail(fmt.Errorf("smoke SQL %s failed: %w", name, err))
 		}
 		a.Logf("smoke SQL %s: ok", name)
 	}
@@ -246,7 +246,7 @@ func (r *report) apply(m *migrate.Migrate, rel string) error {
 		from, err = 0, nil
 	}
 	if err != nil {
-		return fmt.Errorf("reading the database's version: %v", err)
+		return fmt.Errorf("reading the database's version: %w", err)
 	}
 	if dirty {
 		return fmt.Errorf("the database (from the schema dump) is dirty at version %d: repair it before testing new migrations", from)
@@ -280,13 +280,13 @@ func (r *report) downAndUp(m *migrate.Migrate) error {
 			break
 		}
 		if err := m.Steps(-1); err != nil {
-			return fmt.Errorf("down migration %s failed: %v", mig.Down, err)
+			return fmt.Errorf("down migration %s failed: %w", mig.Down, err)
 		}
 		done = append(done, mig.Down)
 	}
 	if len(done) > 0 {
 		if err := m.Steps(len(done)); err != nil {
-			return fmt.Errorf("up again after the down migrations failed: %v", err)
+			return fmt.Errorf("up again after the down migrations failed: %w", err)
 		}
 	}
 	r.downUp = fmt.Sprintf("%d new migration(s) went down and up again", len(done))

@@ -39,7 +39,7 @@ func ParseChecks(lines []string) ([]Check, error) {
 			return nil, fmt.Errorf("smoke check %q: want path=status[,status], e.g. /health=200", line)
 		}
 		if _, err := url.ParseRequestURI(path); err != nil {
-			return nil, fmt.Errorf("smoke check %q: bad path: %v", line, err)
+			return nil, fmt.Errorf("smoke check %q: bad path: %w", line, err)
 		}
 		c := Check{Path: path}
 		for _, s := range strings.Split(statuses, ",") {
