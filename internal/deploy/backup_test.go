@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -48,4 +49,39 @@ func TestDeployBacksUpBeforeTheChange(t *testing.T) {
 	assert.Equal(t, "1.0.0", v, "nothing changed")
 	left, _ := filepath.Glob(filepath.Join(dir, ".*"))
 	assert.Empty(t, left, "no temp files left")
+}
+
+// TestPreDeployBackupRetention: the pre-deploy backups' retention comes from the
+// backup-keep-* inputs: with every count 0, only the new backup stays.
+func TestPreDeployBackupRetention(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	dbPath := filepath.Join(root, "app.db")
+	db, err := sql.Open("sqlite", dbPath)
+	require.NoError(t, err)
+	_, err = db.Exec("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes (body) VALUES ('one')")
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	dir := filepath.Join(root, "backups")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+
+	a := testapp.New(t, "1.0.0")
+	yesterday := filepath.Join(dir, "pre-deploy-"+a.Name+"-"+time.Now().UTC().Add(-24*time.Hour).Format("2006-01-02T150405Z")+".sqlite.gz")
+	require.NoError(t, os.WriteFile(yesterday, []byte("an older backup"), 0o600))
+	args := []string{"--backup", "--backup-engine", "sqlite", "--backup-sqlite-path", dbPath, "--backup-dir", dir}
+	r := a.Deploy(args...)
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.FileExists(t, yesterday, "the default keeps 7 days")
+
+	a.Release("2.0.0", false)
+	r = a.Deploy(append(args, "--backup-keep-daily", "0", "--backup-keep-weekly", "0", "--backup-keep-monthly", "0")...)
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.NoFileExists(t, yesterday)
+	matches, err := filepath.Glob(filepath.Join(dir, "pre-deploy-"+a.Name+"-*.sqlite.gz"))
+	require.NoError(t, err)
+	assert.Len(t, matches, 1, "only the new backup")
+
+	r = a.Deploy(append(args, "--backup-keep-daily", "-1")...)
+	assert.Equal(t, 2, r.Code, r.Log)
+	assert.Contains(t, r.Log, `input backup-keep-daily: invalid value "-1"`)
 }

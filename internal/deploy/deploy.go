@@ -227,7 +227,8 @@ func backupOptions(in *action.Inputs, prefix string) backup.Options {
 		Engine: in.String("backup-engine"), Container: in.String("backup-container"), DatabaseURL: in.String("backup-database-url"),
 		DBUser: in.String("backup-db-user"), DBPassword: in.String("backup-db-password"), SQLitePath: in.String("backup-sqlite-path"),
 		Dir: in.String("backup-dir"), Prefix: prefix, Level: backup.DefaultLevel, MinSize: 0,
-		Keep: backup.Keep{Daily: 7, Weekly: 4, Monthly: 6}, InputPrefix: "backup-",
+		Keep:        backup.Keep{Daily: in.Int("backup-keep-daily"), Weekly: in.Int("backup-keep-weekly"), Monthly: in.Int("backup-keep-monthly")},
+		InputPrefix: "backup-",
 	}
 }
 

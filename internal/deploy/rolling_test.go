@@ -199,6 +199,7 @@ func TestRollingKeepsServing(t *testing.T) {
 	}
 	assert.Regexp(t, `switched web on `+a.network+` \([^)]*web-`+a.Name+`[^)]*\): 1 new container\(s\) in, 1 old draining until verify has passed`, r.Log)
 	assert.Contains(t, r.Log, "stopping old ")
+	assert.Regexp(t, `\| verify \| done \| \S+ \| healthy, 2 smoke check\(s\) passed; after drain-timeout the proxy reaches the new containers \|`, r.Summary)
 	assert.Len(t, strings.Fields(a.Containers()), 1, "only the new container is left")
 
 	// Releases that must never take traffic: /health fails, or /version (a smoke

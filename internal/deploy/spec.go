@@ -45,7 +45,10 @@ var BackupInputs = []action.Input{
 	{Name: "backup-db-user", Description: "Database user inside the container (default: postgres, or root for mysql and mariadb)."},
 	{Name: "backup-db-password", Secret: true, Description: "Password of backup-db-user inside the container, if it needs one."},
 	{Name: "backup-sqlite-path", Description: "SQLite database file (backup-engine sqlite)."},
-	{Name: "backup-dir", Default: "/var/backups/deploy-kit", Description: "Directory of the backups, named pre-deploy-<project>-<timestamp>; retention keeps 7 daily, 4 weekly, 6 monthly."},
+	{Name: "backup-dir", Default: "/var/backups/deploy-kit", Description: "Directory of the backups, named pre-deploy-<project>-<timestamp>."},
+	{Name: "backup-keep-daily", Kind: action.Int, Default: "7", Description: "Pre-deploy backups kept: the newest of each of the last N days (older ones are deleted only after a good backup)."},
+	{Name: "backup-keep-weekly", Kind: action.Int, Default: "4", Description: "Pre-deploy backups kept: the newest of each of the last N ISO weeks."},
+	{Name: "backup-keep-monthly", Kind: action.Int, Default: "6", Description: "Pre-deploy backups kept: the newest of each of the last N months."},
 }
 
 var RecordInputs = slices.Concat([]action.Input{

@@ -335,7 +335,10 @@ func (verifyStep) Run(ctx context.Context, s *State) error {
 	if s.DryRun {
 		return Skip("dry run")
 	}
-	return s.verify(ctx)
+	if err := s.verify(ctx); err != nil {
+		return err
+	}
+	return s.confirmSwitch(ctx)
 }
 
 // verify runs the health and smoke checks (after apply, and after a rollback).

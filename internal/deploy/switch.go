@@ -311,15 +311,59 @@ func (s *State) switchBack(ctx context.Context) error {
 	return nil
 }
 
-// finishSwitch stops the old containers once the deploy has been verified: after
-// drain-timeout since they left the alias, each with its stop_grace_period.
+// confirmSwitch, once verify has passed, waits until drain-timeout has passed
+// since the old containers left the alias — by then a proxy sees only the new
+// ones — and asks health-url again through the proxy: Docker's DNS has been seen
+// to lose an alias a reconnect gave (moby/moby#24322, #37376), which would leave
+// the proxy with no container once the old ones stop. If the proxy cannot reach
+// them, the aliases are given again once; if it still cannot, verify fails and the
+// deploy switches back to the old containers, which are still running.
+func (s *State) confirmSwitch(ctx context.Context) error {
+	health := s.In.String("health-url")
+	if len(s.switches) == 0 || health == "" {
+		return nil
+	}
+	drain := s.In.Duration("drain-timeout")
+	for _, w := range s.switches {
+		if wait := drain - time.Since(w.drained); wait > 0 && len(w.old) > 0 {
+			s.A.Logf("    draining the old %s containers for %s", w.service, wait.Round(time.Millisecond))
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(wait):
+			}
+		}
+	}
+	logf := func(format string, args ...any) { s.A.Logf("    "+format, args...) }
+	b := verify.Backoff{Attempts: 3, InitialDelay: time.Second, MaxDelay: 2 * time.Second}
+	err := verify.Health(ctx, health, b, logf)
+	if err == nil {
+		s.detail += "; after drain-timeout the proxy reaches the new containers"
+		return nil
+	}
+	s.A.Warningf("after the switch the proxy does not reach the new containers (%v): giving them their aliases again", err)
+	for _, w := range s.switches {
+		for _, n := range w.new {
+			if rerr := s.Docker.Reconnect(ctx, n.ID, w.network, n.at); rerr != nil {
+				return fmt.Errorf("after the switch the proxy does not reach the new containers (%v), and giving %s its aliases again failed: %w", err, n.Name, rerr)
+			}
+		}
+	}
+	if err := verify.Health(ctx, health, b, logf); err != nil {
+		return fmt.Errorf("after the switch the proxy does not reach the new containers, even with their aliases given again: %w", err)
+	}
+	s.detail += "; the proxy reaches the new containers after their aliases were given again"
+	return nil
+}
+
+// finishSwitch stops the old containers once the deploy has been verified (and
+// drained, see confirmSwitch), each with its stop_grace_period.
 func (s *State) finishSwitch(ctx context.Context) {
 	drain := s.In.Duration("drain-timeout")
 	for _, w := range s.switches {
 		if wait := drain - time.Since(w.drained); wait > 0 && len(w.old) > 0 {
 			s.A.Logf("    draining the old %s containers for %s more", w.service, wait.Round(time.Millisecond))
 			time.Sleep(wait) // even when cancelled: the deploy was verified, the old ones must finish
-
 		}
 		svc, _ := s.Project.GetService(w.service)
 		grace := 10 * time.Second
