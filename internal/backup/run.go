@@ -613,13 +613,6 @@ func (j *job) notify(ctx context.Context, target *notify.Target, failed error) s
 	if m.JobURL != "" {
 		fmt.Fprintf(&text, "\nJob: %s\n", m.JobURL)
 	}
-	m.Title, m.Text = j.a.MaskString(m.Title), j.a.MaskString(text.String())
-	send, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-	defer cancel()
-	if err := notify.Send(send, target, m); err != nil {
-		j.a.Warningf("notifying (%s) failed: %v; the backup's result is unchanged", target.Format, err)
-		return fmt.Sprintf("Notification (%s) failed: %v; the result above is unchanged.", target.Format, j.a.MaskString(err.Error()))
-	}
-	j.a.Logf("notified (%s)", target.Format)
-	return fmt.Sprintf("Notified (%s).", target.Format)
+	m.Text = text.String()
+	return notify.Tell(ctx, j.a, target, m, "backup")
 }

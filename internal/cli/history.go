@@ -68,17 +68,7 @@ func runHistory(ctx context.Context, a *action.Context) error {
 	}
 	run := command.For(a, false)
 	ws := a.Workspace()
-	commitTime := func(sha string) (time.Time, bool) {
-		if !git.ValidRef(sha) {
-			return time.Time{}, false
-		}
-		out, err := run.Output(ctx, git.CommitTime(ws, sha))
-		if err != nil {
-			return time.Time{}, false
-		}
-		t, err := time.Parse(time.RFC3339, strings.TrimSpace(out))
-		return t, err == nil
-	}
+	commitTime := git.CommitTimes(ctx, run, ws)
 	if _, err := run.Output(ctx, git.ResolveCommit(ws, "HEAD")); err != nil {
 		commitTime = nil // not a checkout: no lead times
 	}

@@ -20,12 +20,7 @@ import (
 func TestDeployBacksUpBeforeTheChange(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
-	dbPath := filepath.Join(root, "app.db")
-	db, err := sql.Open("sqlite", dbPath)
-	require.NoError(t, err)
-	_, err = db.Exec("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes (body) VALUES ('one'), ('two')")
-	require.NoError(t, err)
-	require.NoError(t, db.Close())
+	dbPath := sqliteFixture(t, root)
 	dir := filepath.Join(root, "backups")
 
 	a := testapp.New(t, "1.0.0")
@@ -56,12 +51,7 @@ func TestDeployBacksUpBeforeTheChange(t *testing.T) {
 func TestPreDeployBackupRetention(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
-	dbPath := filepath.Join(root, "app.db")
-	db, err := sql.Open("sqlite", dbPath)
-	require.NoError(t, err)
-	_, err = db.Exec("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes (body) VALUES ('one')")
-	require.NoError(t, err)
-	require.NoError(t, db.Close())
+	dbPath := sqliteFixture(t, root)
 	dir := filepath.Join(root, "backups")
 	require.NoError(t, os.MkdirAll(dir, 0o755))
 
@@ -84,4 +74,16 @@ func TestPreDeployBackupRetention(t *testing.T) {
 	r = a.Deploy(append(args, "--backup-keep-daily", "-1")...)
 	assert.Equal(t, 2, r.Code, r.Log)
 	assert.Contains(t, r.Log, `input backup-keep-daily: invalid value "-1"`)
+}
+
+// sqliteFixture makes root/app.db, a SQLite database with a table of two rows.
+func sqliteFixture(t *testing.T, root string) string {
+	t.Helper()
+	path := filepath.Join(root, "app.db")
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	_, err = db.Exec("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes (body) VALUES ('one'), ('two')")
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	return path
 }

@@ -357,16 +357,9 @@ func (s *State) trendLine(ctx context.Context) string {
 	if err != nil {
 		return ""
 	}
-	commitTime := func(sha string) (time.Time, bool) {
-		if !git.ValidRef(sha) || s.Exec == nil {
-			return time.Time{}, false
-		}
-		out, err := s.Exec.Output(ctx, git.CommitTime(s.Workspace, sha))
-		if err != nil {
-			return time.Time{}, false
-		}
-		t, err := time.Parse(time.RFC3339, strings.TrimSpace(out))
-		return t, err == nil
+	var commitTime func(string) (time.Time, bool)
+	if s.Exec != nil {
+		commitTime = git.CommitTimes(ctx, s.Exec, s.Workspace)
 	}
 	f := history.Filter{Stack: s.Compose.Name, Env: s.Environment}
 	var mine []history.Entry
@@ -412,15 +405,8 @@ func (s *State) sendNotification(ctx context.Context) string {
 		}
 	}
 	m := notify.Message{Action: s.plan.Action, Stack: name, Env: s.Environment, Version: s.Version, Status: s.status(), OK: ok,
-		Title: s.A.MaskString(title), Text: s.A.MaskString(text.String()), JobURL: s.A.JobURL()}
-	send, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-	defer cancel()
-	if err := notify.Send(send, s.notify, m); err != nil {
-		s.A.Warningf("notifying (%s) failed: %v; the %s's result is unchanged", s.notify.Format, err, s.plan.Action)
-		return fmt.Sprintf("Notification (%s) failed: %v; the result above is unchanged.", s.notify.Format, s.A.MaskString(err.Error()))
-	}
-	s.A.Logf("notified (%s)", s.notify.Format)
-	return fmt.Sprintf("Notified (%s).", s.notify.Format)
+		Title: title, Text: text.String(), JobURL: s.A.JobURL()}
+	return notify.Tell(ctx, s.A, s.notify, m, s.plan.Action)
 }
 
 // planJSON is the plan output: the plan diff as JSON, or "" when none was made.

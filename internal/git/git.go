@@ -7,6 +7,7 @@ import (
 	"context"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/org/deploy-kit/internal/command"
 )
@@ -37,6 +38,22 @@ func ImageTag(sha string) string {
 		return ""
 	}
 	return "sha-" + sha[:min(7, len(sha))]
+}
+
+// CommitTimes returns a function that reads a commit's committer time from the
+// checkout dir, false when it is unknown there (or the sha is no revision name).
+func CommitTimes(ctx context.Context, run *command.Runner, dir string) func(sha string) (time.Time, bool) {
+	return func(sha string) (time.Time, bool) {
+		if !ValidRef(sha) {
+			return time.Time{}, false
+		}
+		out, err := run.Output(ctx, CommitTime(dir, sha))
+		if err != nil {
+			return time.Time{}, false
+		}
+		t, err := time.Parse(time.RFC3339, strings.TrimSpace(out))
+		return t, err == nil
+	}
 }
 
 // ShortSHA prints the 7-character abbreviation of a commit.

@@ -172,3 +172,19 @@ func asciiHeader(s string) string {
 		return r
 	}, s)
 }
+
+// Tell sends m for a run of what (deploy, rollback, backup) within a minute,
+// masking its title and text like every other output, and returns the summary's
+// line: "Notified (format)." or why it failed — a failure is a warning in the
+// log, never a different result.
+func Tell(ctx context.Context, a *action.Context, t *Target, m Message, what string) string {
+	m.Title, m.Text = a.MaskString(m.Title), a.MaskString(m.Text)
+	send, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := Send(send, t, m); err != nil {
+		a.Warningf("notifying (%s) failed: %v; the %s's result is unchanged", t.Format, err, what)
+		return fmt.Sprintf("Notification (%s) failed: %v; the result above is unchanged.", t.Format, a.MaskString(err.Error()))
+	}
+	a.Logf("notified (%s)", t.Format)
+	return fmt.Sprintf("Notified (%s).", t.Format)
+}
