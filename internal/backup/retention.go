@@ -54,7 +54,12 @@ func listBackups(dir, prefix, ext string) ([]stored, error) {
 }
 
 // Keep is a count-based retention policy.
-type Keep struct{ Daily, Weekly, Monthly int }
+type Keep struct {
+	Daily, Weekly, Monthly int
+	// All keeps every backup: nothing is pruned (the restore's safety backups,
+	// one of which a later restore may be reading).
+	All bool
+}
 
 // keepSet decides which backups stay: for each rule, the newest backup of each of
 // the newest N periods (days, ISO weeks, months) that have a backup. The newest

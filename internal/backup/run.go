@@ -562,6 +562,9 @@ func copyFile(from, to string) (err error) {
 }
 
 func retentionStep(_ context.Context, j *job) error {
+	if j.keep.All {
+		return skip("every backup of this prefix is kept")
+	}
 	deleted, kept, err := prune(j.dir, j.prefix, j.engine.Ext(), filepath.Base(j.final), j.keep)
 	j.deleted, j.kept = deleted, kept
 	if err != nil {

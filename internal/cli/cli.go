@@ -18,6 +18,7 @@ import (
 	"github.com/org/deploy-kit/internal/buildimage"
 	"github.com/org/deploy-kit/internal/deploy"
 	"github.com/org/deploy-kit/internal/migrationsmoke"
+	"github.com/org/deploy-kit/internal/restore"
 	"github.com/org/deploy-kit/internal/rollback"
 )
 
@@ -39,6 +40,7 @@ var Commands = []*Command{
 	{Spec: &deploy.Spec, Run: deploy.Run, Action: true},
 	{Spec: &rollback.Spec, Run: rollback.Run, Action: true},
 	{Spec: &backup.Spec, Run: backup.Run, Action: true},
+	{Spec: &restore.Spec, Run: restore.Run, Action: true},
 	{Spec: &guardSpec, Run: runGuard},
 	{Spec: &withSecretsSpec, Run: runWithSecrets, Args: true},
 	{Spec: &historySpec, Run: runHistory},

@@ -135,3 +135,9 @@ func lastProbe(h *container.Health) string {
 	}
 	return ": " + out
 }
+
+// Stop stops a container, giving it grace to finish (SIGTERM, then SIGKILL).
+func (c *Client) Stop(ctx context.Context, id string, grace time.Duration) error {
+	secs := int(grace.Seconds())
+	return c.api.ContainerStop(ctx, id, container.StopOptions{Timeout: &secs})
+}

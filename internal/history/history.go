@@ -20,6 +20,7 @@ const (
 	ActionDeploy   = "deploy"
 	ActionRollback = "rollback"
 	ActionVerified = "verified"
+	ActionRestore  = "restore"
 
 	StatusSuccess   = "success"
 	StatusFailed    = "failed"

@@ -1,0 +1,329 @@
+package restore_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	_ "modernc.org/sqlite"
+
+	"github.com/org/deploy-kit/internal/testenv"
+	"github.com/org/deploy-kit/internal/testenv/testapp"
+)
+
+type result struct {
+	Code    int
+	Log     string
+	Outputs map[string]string
+	Summary string
+}
+
+// deploykit runs `deploykit <sub> args…` as a runner would.
+func deploykit(t *testing.T, sub string, args ...string) result {
+	t.Helper()
+	files := t.TempDir()
+	cmd := exec.Command(testenv.Deploykit(t), append([]string{sub}, args...)...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "GITHUB_ACTIONS=true",
+		"RUNNER_TEMP=" + t.TempDir(), "GITHUB_WORKSPACE=" + t.TempDir(), "GITHUB_SERVER_URL=https://git.example.com",
+		"GITHUB_REPOSITORY=team/app", "GITHUB_RUN_ID=77",
+		"GITHUB_OUTPUT=" + filepath.Join(files, "out"), "GITHUB_STEP_SUMMARY=" + filepath.Join(files, "sum")}
+	if h := os.Getenv("DOCKER_HOST"); h != "" {
+		cmd.Env = append(cmd.Env, "DOCKER_HOST="+h)
+	}
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	_ = cmd.Run()
+	r := result{Code: cmd.ProcessState.ExitCode(), Log: buf.String()}
+	data, _ := os.ReadFile(filepath.Join(files, "out"))
+	r.Outputs = testapp.ParseOutputs(string(data))
+	data, _ = os.ReadFile(filepath.Join(files, "sum"))
+	r.Summary = string(data)
+	return r
+}
+
+func fileSum(t *testing.T, path string) string {
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// rewrite writes a backup made of dump (gzipped) with a matching .sha256.
+func rewrite(t *testing.T, path string, dump []byte) {
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	_, err := zw.Write(dump)
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	require.NoError(t, os.WriteFile(path, b.Bytes(), 0o600))
+	sum := sha256.Sum256(b.Bytes())
+	require.NoError(t, os.WriteFile(path+".sha256", []byte(hex.EncodeToString(sum[:])+"  "+filepath.Base(path)+"\n"), 0o600))
+}
+
+func gunzip(t *testing.T, path string) []byte {
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	require.NoError(t, err)
+	var b bytes.Buffer
+	_, err = b.ReadFrom(zr)
+	require.NoError(t, err)
+	return b.Bytes()
+}
+
+// sqliteRows is every row of table notes, as text, in id order.
+func sqliteRows(t *testing.T, path string) string {
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	defer db.Close()
+	rows, err := db.Query("SELECT id, quote(body), quote(data), quote(n) FROM notes ORDER BY id")
+	require.NoError(t, err)
+	defer rows.Close()
+	var b strings.Builder
+	for rows.Next() {
+		var id int
+		var body, data, n string
+		require.NoError(t, rows.Scan(&id, &body, &data, &n))
+		fmt.Fprintf(&b, "%d|%s|%s|%s\n", id, body, data, n)
+	}
+	require.NoError(t, rows.Err())
+	return b.String()
+}
+
+// TestSQLiteRoundTrip: a backup restored over a changed database gives back
+// every row as it was (NULLs, unicode, blobs, a large row); a safety backup of
+// what was replaced is kept; the history has a restore line.
+func TestSQLiteRoundTrip(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	path, dir, hist := filepath.Join(root, "app.db"), filepath.Join(root, "backups"), filepath.Join(root, "history.log")
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	_, err = db.Exec(`CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT, data BLOB, n INTEGER);
+		INSERT INTO notes VALUES (1, 'plain', NULL, 1), (2, 'ünïcødé ✓ 日本', x'00ff10', NULL), (3, NULL, zeroblob(1048576), 3), (4, 'it''s "quoted"', x'', -4)`)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	want := sqliteRows(t, path)
+
+	r := deploykit(t, "backup", "--engine", "sqlite", "--sqlite-path", path, "--dir", dir, "--min-size", "0")
+	require.Equal(t, 0, r.Code, r.Log)
+	backupFile := r.Outputs["path"]
+
+	db, err = sql.Open("sqlite", path)
+	require.NoError(t, err)
+	_, err = db.Exec(`DELETE FROM notes WHERE id = 2; UPDATE notes SET body = 'changed' WHERE id = 1; INSERT INTO notes VALUES (9, 'new', NULL, 9)`)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	changed := sqliteRows(t, path)
+	require.NotEqual(t, want, changed)
+
+	r = deploykit(t, "restore", "--confirm", "RESTORE", "--engine", "sqlite", "--sqlite-path", path, "--file", "latest",
+		"--dir", dir, "--prefix", "backup", "--history-file", hist)
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.Equal(t, want, sqliteRows(t, path), "every row as it was backed up")
+	assert.Equal(t, backupFile, r.Outputs["file"])
+	assert.Equal(t, "success", r.Outputs["status"])
+	safety := r.Outputs["safety-backup"]
+	require.FileExists(t, safety)
+	assert.Regexp(t, `/pre-restore-\d{4}-\d\d-\d\dT\d{6}Z\.sqlite\.gz$`, safety)
+	assert.FileExists(t, safety+".sha256")
+	assert.Contains(t, r.Summary, "### deploykit restore: success — "+filepath.Base(backupFile))
+	assert.Contains(t, r.Summary, "| notes | 4 | 4 |")
+	data, err := os.ReadFile(hist)
+	require.NoError(t, err)
+	assert.Contains(t, string(data), "| production | restore | "+filepath.Base(backupFile)+" | success | sha256=")
+
+	// The safety backup undoes the restore: the changed rows come back. (Backup
+	// names have a one-second resolution: the next safety backup needs a new second.)
+	time.Sleep(1100 * time.Millisecond)
+	r = deploykit(t, "restore", "--confirm", "RESTORE", "--engine", "sqlite", "--sqlite-path", path, "--file", safety,
+		"--dir", dir, "--history-file", hist)
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.Equal(t, changed, sqliteRows(t, path))
+}
+
+// TestRefusedBackupsTouchNothing: without RESTORE, or with a backup that is
+// truncated, checksummed wrong, without a checksum or of another engine, the
+// restore exits 2 and the database file is byte for byte as it was, with no
+// safety backup made.
+func TestRefusedBackupsTouchNothing(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	path, dir := filepath.Join(root, "app.db"), filepath.Join(root, "backups")
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	_, err = db.Exec(`CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT, data BLOB, n INTEGER); INSERT INTO notes VALUES (1, 'a', NULL, 1)`)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	r := deploykit(t, "backup", "--engine", "sqlite", "--sqlite-path", path, "--dir", dir, "--min-size", "0")
+	require.Equal(t, 0, r.Code, r.Log)
+	good := r.Outputs["path"]
+	dump := gunzip(t, good)
+
+	bad := t.TempDir()
+	truncated := filepath.Join(bad, "truncated.sqlite.gz")
+	rewrite(t, truncated, dump[:len(dump)/2])
+	wrongSum := filepath.Join(bad, "wrongsum.sqlite.gz")
+	rewrite(t, wrongSum, dump)
+	require.NoError(t, os.WriteFile(wrongSum+".sha256", []byte(strings.Repeat("0", 64)+"  wrongsum.sqlite.gz\n"), 0o600))
+	noSum := filepath.Join(bad, "nosum.sqlite.gz")
+	rewrite(t, noSum, dump)
+	require.NoError(t, os.Remove(noSum+".sha256"))
+	postgres := filepath.Join(bad, "postgres.sql.gz")
+	rewrite(t, postgres, []byte("--\n-- PostgreSQL database cluster dump\n--\nSELECT 1;\n--\n-- PostgreSQL database cluster dump complete\n--\n"))
+
+	before := fileSum(t, path)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no confirm", []string{"--file", good}, "input confirm is required (set --confirm or INPUT_CONFIRM): type RESTORE, in capitals, to confirm the restore"},
+		{"wrong confirm", []string{"--confirm", "restore", "--file", good}, `input confirm: "restore" is not RESTORE: type RESTORE, in capitals, to confirm the restore`},
+		{"no file", []string{"--confirm", "RESTORE", "--file", filepath.Join(bad, "nope.sqlite.gz")}, "input file: " + filepath.Join(bad, "nope.sqlite.gz") + " does not exist"},
+		{"truncated", []string{"--confirm", "RESTORE", "--file", truncated}, "the backup cannot be restored: " + truncated + ": "},
+		{"wrong checksum", []string{"--confirm", "RESTORE", "--file", wrongSum}, "does not match " + wrongSum + ".sha256"},
+		{"no checksum", []string{"--confirm", "RESTORE", "--file", noSum}, noSum + ".sha256 is missing: a backup is restored only with the checksum written beside it"},
+		{"another engine", []string{"--confirm", "RESTORE", "--file", postgres}, postgres + " is a pg_dumpall dump, not the sqlite dump SQLite database " + path + " (VACUUM INTO) needs"},
+		{"mysql", []string{"--confirm", "RESTORE", "--file", good, "--engine", "mysql"}, "input engine: restoring mysql is not supported yet"},
+		{"services without a project", []string{"--confirm", "RESTORE", "--file", good, "--stop-services", "web"}, "input stop-services: set project-name too"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"--engine", "sqlite", "--sqlite-path", path, "--dir", dir, "--history-file", filepath.Join(root, "history.log")}, tc.args...)
+			r := deploykit(t, "restore", args...)
+			assert.Equal(t, 2, r.Code, r.Log)
+			assert.Contains(t, r.Log, "::error::")
+			assert.Contains(t, r.Log, tc.want)
+			assert.Equal(t, "bad-input", r.Outputs["status"])
+			assert.Equal(t, before, fileSum(t, path), "the database is untouched")
+			left, _ := filepath.Glob(filepath.Join(dir, "pre-restore-*"))
+			assert.Empty(t, left, "no safety backup: nothing was about to change")
+			assert.NoFileExists(t, filepath.Join(root, "history.log"))
+		})
+	}
+}
+
+// pgContainer starts a PostgreSQL server container.
+func pgContainer(t *testing.T, name string) func(db, sql string) string {
+	t.Helper()
+	out, err := exec.Command("docker", "run", "-d", "--name", name, "--label", "org.deploykit.test=restore",
+		"-e", "POSTGRES_PASSWORD=pw-"+name, testenv.PostgresImage(t)).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", "-v", name).Run() })
+	testapp.WaitFor(t, name+" to take connections", func() bool {
+		return exec.Command("docker", "exec", "-e", "PGPASSWORD=pw-"+name, name, "psql", "-h", "127.0.0.1", "-U", "postgres", "-c", "SELECT 1").Run() == nil
+	})
+	return func(db, sql string) string {
+		t.Helper()
+		out, err := exec.Command("docker", "exec", name, "psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-U", "postgres", "-d", db, "-c", sql).CombinedOutput()
+		require.NoError(t, err, "%s\n%s", sql, out)
+		return strings.TrimSpace(string(out))
+	}
+}
+
+// startedAt is when a container last started.
+func startedAt(t *testing.T, name string) string {
+	out, err := exec.Command("docker", "inspect", "-f", "{{.State.StartedAt}} {{.State.Running}}", name).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	return strings.TrimSpace(string(out))
+}
+
+// TestPostgresClusterRoundTrip: a pg_dumpall backup restored into the live
+// container brings every row back (row by row), the role and nothing the backup
+// did not have; the app's service is stopped and started around it. A refused
+// backup stops nothing; a restore that fails half-way puts the database back from
+// the safety backup, row for row.
+func TestPostgresClusterRoundTrip(t *testing.T) {
+	t.Parallel()
+	name := fmt.Sprintf("dk-restore-pg-%d", os.Getpid())
+	q := pgContainer(t, name)
+	q("postgres", "CREATE DATABASE app")
+	q("postgres", "CREATE ROLE reader LOGIN PASSWORD 'r3ader'")
+	q("app", `CREATE TABLE notes (id int PRIMARY KEY, body text, data bytea, n int);
+		INSERT INTO notes VALUES (1, 'plain', NULL, 1), (2, E'ünïcødé ✓ 日本 it''s\ttab', '\x00ff10', NULL), (3, NULL, decode(repeat('ab', 524288), 'hex'), 3);
+		GRANT SELECT ON notes TO reader`)
+	rows := func() string {
+		return q("app", "SELECT id, coalesce(body, '<null>'), coalesce(md5(data), '<null>'), coalesce(n::text, '<null>') FROM notes ORDER BY id")
+	}
+	want := rows()
+
+	// The app's service: a container of the compose project, stopped around the restore.
+	project := "dk-restore-" + fmt.Sprint(os.Getpid())
+	web := project + "-web-1"
+	out, err := exec.Command("docker", "run", "-d", "--name", web, "--label", "com.docker.compose.project="+project,
+		"--label", "com.docker.compose.service=web", "--entrypoint", "sleep", testenv.PostgresImage(t), "600").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", web).Run() })
+
+	root := t.TempDir()
+	dir, hist := filepath.Join(root, "backups"), filepath.Join(root, "history.log")
+	r := deploykit(t, "backup", "--container", name, "--dir", dir, "--prefix", "app")
+	require.Equal(t, 0, r.Code, r.Log)
+	good := r.Outputs["path"]
+
+	q("app", "DELETE FROM notes WHERE id = 2; UPDATE notes SET body = 'changed' WHERE id = 1; CREATE TABLE extra (x int)")
+	q("postgres", "CREATE DATABASE stray")
+	changed := rows()
+	restore := func(file string) result {
+		return deploykit(t, "restore", "--confirm", "RESTORE", "--container", name, "--file", file, "--dir", dir,
+			"--project-name", project, "--stop-services", "web", "--history-file", hist)
+	}
+
+	// A truncated backup is refused: nothing stops, nothing changes.
+	truncated := filepath.Join(t.TempDir(), "app-truncated.sql.gz")
+	dump := gunzip(t, good)
+	rewrite(t, truncated, dump[:len(dump)*2/3])
+	webBefore := startedAt(t, web)
+	r = restore(truncated)
+	assert.Equal(t, 2, r.Code, r.Log)
+	assert.Contains(t, r.Log, "::error::the backup cannot be restored: "+truncated)
+	assert.Equal(t, webBefore, startedAt(t, web), "the service was not stopped")
+	assert.Equal(t, changed, rows())
+
+	// The restore.
+	r = restore(good)
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.Equal(t, want, rows(), "every row as it was backed up")
+	assert.Equal(t, "", q("postgres", "SELECT datname FROM pg_database WHERE datname IN ('stray')"), "what the backup did not have is gone")
+	assert.Equal(t, "0", q("app", "SELECT count(*) FROM pg_tables WHERE tablename = 'extra'"))
+	assert.Equal(t, "t", q("app", "SELECT has_table_privilege('reader', 'notes', 'SELECT')"), "the role and its grant came back")
+	after := startedAt(t, web)
+	assert.NotEqual(t, webBefore, after, "the service was stopped and started")
+	assert.True(t, strings.HasSuffix(after, " true"), "the service runs again: %s", after)
+	assert.Contains(t, r.Summary, "1. safety backup "+dir+"/pre-restore-")
+	assert.Contains(t, r.Summary, "2. stopped "+web)
+	assert.Contains(t, r.Summary, "| app/public.notes | 2 | 3 |")
+	safety := r.Outputs["safety-backup"]
+	require.FileExists(t, safety)
+
+	// A backup that passes every check but fails half-way through its replay:
+	// the database is put back from the safety backup, row for row.
+	q("app", "UPDATE notes SET n = 42 WHERE id = 3")
+	before := rows()
+	failing := filepath.Join(t.TempDir(), "app-failing.sql.gz")
+	marker := []byte("-- PostgreSQL database cluster dump complete")
+	i := bytes.LastIndex(dump, marker)
+	require.Positive(t, i)
+	broken := append(append(append([]byte{}, dump[:i]...), []byte("SELECT no_such_function_anywhere();\n\n--\n")...), dump[i:]...)
+	rewrite(t, failing, broken)
+	r = restore(failing)
+	assert.Equal(t, 1, r.Code, r.Log)
+	assert.Contains(t, r.Log, "the database was put back from the safety backup "+dir+"/pre-restore-")
+	assert.Equal(t, before, rows(), "the data from before the failed restore, row for row")
+	assert.True(t, strings.HasSuffix(startedAt(t, web), " true"), "the service runs again")
+	data, err := os.ReadFile(hist)
+	require.NoError(t, err)
+	assert.Contains(t, string(data), "| restore | "+filepath.Base(failing)+" | failed | ")
+}

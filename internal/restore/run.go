@@ -1,0 +1,326 @@
+package restore
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/org/deploy-kit/internal/action"
+	"github.com/org/deploy-kit/internal/backup"
+	"github.com/org/deploy-kit/internal/docker"
+	"github.com/org/deploy-kit/internal/history"
+	"github.com/org/deploy-kit/internal/notify"
+	"github.com/org/deploy-kit/internal/verify"
+)
+
+// run is one restore: what it was given and what happened, for the summary.
+type run struct {
+	a        *action.Context
+	target   *backup.Target
+	file     string
+	sum      string
+	checks   []string
+	safety   string
+	stopped  []docker.Container
+	before   map[string]int64
+	after    map[string]int64
+	steps    []string // what was done, in order, for the summary
+	restored bool
+}
+
+// Run is `deploykit restore`. Everything that can refuse the restore is checked
+// before anything is touched (exit 2); then a safety backup, the services
+// stopped, the restore, the services started (whatever happened), checks.
+func Run(ctx context.Context, a *action.Context) error {
+	in := a.Inputs
+	if c := in.String("confirm"); c != "RESTORE" {
+		return action.Usagef("input confirm: %q is not RESTORE: type RESTORE, in capitals, to confirm the restore", c)
+	}
+	o := backup.Options{
+		Engine: in.String("engine"), Container: in.String("container"), DatabaseURL: in.String("database-url"),
+		DBUser: in.String("db-user"), DBPassword: in.String("db-password"), SQLitePath: in.String("sqlite-path"),
+		Dir: cmp.Or(in.String("safety-dir"), in.String("dir")), Prefix: "pre-restore", Level: backup.DefaultLevel,
+		Keep: backup.Keep{All: true}, // a safety backup is never pruned by the next one
+	}
+	target, err := backup.NewTarget(a, o)
+	if err != nil {
+		return err
+	}
+	defer target.Close()
+	r := &run{a: a, target: target}
+	if r.file, err = source(in.String("file"), in.String("dir"), in.String("prefix"), target.Ext()); err != nil {
+		return action.Usagef("input file: %v", err)
+	}
+	checks, err := verify.ParseChecks(in.List("smoke-checks"))
+	if err != nil {
+		return action.Usagef("input smoke-checks: %v", err)
+	}
+	for _, name := range []string{"health-url", "smoke-base-url"} {
+		if u := in.String(name); u != "" {
+			if err := verify.ValidateURL(u); err != nil {
+				return action.Usagef("input %s: %v", name, err)
+			}
+		}
+	}
+	if !filepath.IsAbs(in.String("history-file")) {
+		return action.Usagef("input history-file: %q must be an absolute path on the Docker host", in.String("history-file"))
+	}
+	tell, err := notify.FromInputs(in)
+	if err != nil {
+		return err
+	}
+	var client *docker.Client
+	if services := in.List("stop-services"); len(services) > 0 {
+		project := in.String("project-name")
+		if project == "" {
+			return action.Usagef("input stop-services: set project-name too (the compose project the services belong to)")
+		}
+		if client, err = docker.New(a.Environ()); err != nil {
+			return action.Failedf("%v", err)
+		}
+		defer client.Close()
+		all, err := client.ProjectContainers(ctx, project)
+		if err != nil {
+			return action.Failedf("listing the containers of %s: %v", project, err)
+		}
+		for _, svc := range services {
+			var found bool
+			for _, c := range all {
+				if c.Service == svc {
+					found = true
+					if c.State == "running" {
+						r.stopped = append(r.stopped, c)
+					}
+				}
+			}
+			if !found {
+				return action.Usagef("input stop-services: service %s has no container in project %s", svc, project)
+			}
+		}
+	}
+	a.Logf("==> verify %s", r.file)
+	if r.sum, r.checks, err = target.Verify(r.file); err != nil {
+		return action.Usagef("the backup cannot be restored: %v; nothing was changed", err)
+	}
+	for _, c := range r.checks {
+		a.Logf("    %s", c)
+	}
+	if in.Bool("dry-run") {
+		r.planOnly()
+		return nil
+	}
+
+	start := time.Now()
+	failed := r.restore(ctx, o, client)
+	if failed == nil && (in.String("health-url") != "" || len(checks) > 0) {
+		failed = r.check(ctx, checks)
+	}
+	status := history.StatusSuccess
+	if failed != nil {
+		status = history.StatusFailed
+	}
+	entry := history.Entry{Time: time.Now().UTC(), Stack: cmp.Or(in.String("project-name"), target.Source()), Env: in.String("environment"),
+		Action: history.ActionRestore, Version: filepath.Base(r.file), Status: status,
+		Notes: fmt.Sprintf("sha256=%s; safety=%s; job %s", r.sum, cmp.Or(r.safety, "none"), a.JobURL())}
+	if err := (history.File{Path: in.String("history-file")}).Append(entry); err != nil {
+		a.Warningf("%v", err)
+	}
+	for _, o := range []struct{ name, value string }{{"file", r.file}, {"sha256", r.sum}, {"safety-backup", r.safety}} {
+		if err := a.SetOutput(o.name, o.value); err != nil {
+			return err
+		}
+	}
+	summary := r.summary(time.Since(start), failed)
+	if tell.Wants(failed == nil) {
+		m := notify.Message{Action: "restore", Stack: entry.Stack, Env: entry.Env, Version: entry.Version, Status: status, OK: failed == nil,
+			Title: fmt.Sprintf("deploykit restore: %s — %s into %s", status, filepath.Base(r.file), target.Source()), Text: summary, JobURL: a.JobURL()}
+		summary += "\n" + notify.Tell(ctx, a, tell, m, "restore") + "\n"
+	}
+	if err := a.Summary(summary); err != nil {
+		a.Warningf("writing the job summary: %v", err)
+	}
+	if failed != nil {
+		return action.Failedf("%w", failed)
+	}
+	return nil
+}
+
+// restore is the part that changes things: safety backup, stop, restore (and,
+// for a cluster, the safety backup put back on failure), start.
+func (r *run) restore(ctx context.Context, o backup.Options, client *docker.Client) (failed error) {
+	r.before, _ = r.target.Counts(ctx)
+	r.a.Logf("==> safety backup of %s", r.target.Source())
+	res, err := backup.Make(ctx, r.a, o)
+	if err != nil {
+		return fmt.Errorf("the safety backup of the live database failed (%w); nothing was restored", err)
+	}
+	r.safety = res.Path
+	r.steps = append(r.steps, "safety backup "+res.Path+" (sha256 "+res.SHA256+")")
+	if len(r.stopped) > 0 {
+		r.a.Logf("==> stop %s", names(r.stopped))
+		defer func() {
+			// Start what was stopped, whatever happened, with a deadline of its own.
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			var errs []string
+			for _, c := range r.stopped {
+				if err := client.Start(ctx, c.ID); err != nil {
+					errs = append(errs, fmt.Sprintf("%s: %v", c.Name, err))
+				}
+			}
+			if len(errs) > 0 {
+				r.a.Warningf("starting the services again: %s", strings.Join(errs, "; "))
+				if failed == nil {
+					failed = fmt.Errorf("restored, but the stopped services did not all start again: %s", strings.Join(errs, "; "))
+				}
+				return
+			}
+			r.steps = append(r.steps, "started "+names(r.stopped)+" again")
+		}()
+		for _, c := range r.stopped {
+			if err := client.Stop(ctx, c.ID, 10*time.Second); err != nil {
+				return fmt.Errorf("stopping %s: %w; nothing was restored", c.Name, err)
+			}
+		}
+		r.steps = append(r.steps, "stopped "+names(r.stopped))
+	}
+	r.a.Logf("==> restore %s into %s", filepath.Base(r.file), r.target.Source())
+	if err := r.target.Restore(ctx, r.file); err != nil {
+		if r.target.Swaps() {
+			return fmt.Errorf("the restore failed (%w); the live database was not replaced and is as it was", err)
+		}
+		r.a.Logf("    the restore failed (%v): putting the safety backup back", err)
+		if perr := r.target.Restore(context.WithoutCancel(ctx), r.safety); perr != nil {
+			return fmt.Errorf("the restore failed (%w), and putting the safety backup %s back failed too (%v): restore it by hand", err, r.safety, perr)
+		}
+		return fmt.Errorf("the restore failed (%w); the database was put back from the safety backup %s", err, r.safety)
+	}
+	r.restored = true
+	r.steps = append(r.steps, "restored "+r.file)
+	r.after, _ = r.target.Counts(ctx)
+	return nil
+}
+
+// check runs the health and smoke checks once the services are back.
+func (r *run) check(ctx context.Context, checks []verify.Check) error {
+	in := r.a.Inputs
+	logf := func(f string, args ...any) { r.a.Logf("    "+f, args...) }
+	r.a.Logf("==> verify")
+	if health := in.String("health-url"); health != "" {
+		b := verify.Backoff{Attempts: in.Int("health-attempts"), InitialDelay: in.Duration("health-initial-delay"), MaxDelay: in.Duration("health-max-delay")}
+		if err := verify.Health(ctx, health, b, logf); err != nil {
+			return fmt.Errorf("restored, but %w; the data from before is in the safety backup %s", err, r.safety)
+		}
+	}
+	if len(checks) > 0 {
+		if err := verify.Smoke(ctx, in.String("smoke-base-url"), checks, logf); err != nil {
+			return fmt.Errorf("restored, but %w; the data from before is in the safety backup %s", err, r.safety)
+		}
+	}
+	r.steps = append(r.steps, "health and smoke checks passed")
+	return nil
+}
+
+func (r *run) planOnly() {
+	var b strings.Builder
+	fmt.Fprintf(&b, "### deploykit restore: dry run — %s into %s\n\n", filepath.Base(r.file), r.target.Source())
+	fmt.Fprintf(&b, "Would: take a safety backup of %s; ", r.target.Source())
+	if len(r.stopped) > 0 {
+		fmt.Fprintf(&b, "stop %s; ", names(r.stopped))
+	}
+	fmt.Fprintf(&b, "restore %s (sha256 %s); ", r.file, r.sum)
+	if len(r.stopped) > 0 {
+		fmt.Fprintf(&b, "start %s again; ", names(r.stopped))
+	}
+	b.WriteString("check, and record it in the history.\n\n")
+	for _, c := range r.checks {
+		fmt.Fprintf(&b, "- %s\n", c)
+	}
+	r.a.Logf("%s", strings.TrimSpace(b.String()))
+	if err := r.a.Summary(b.String()); err != nil {
+		r.a.Warningf("writing the job summary: %v", err)
+	}
+}
+
+func (r *run) summary(took time.Duration, failed error) string {
+	var b strings.Builder
+	status := "success"
+	if failed != nil {
+		status = "failed"
+	}
+	fmt.Fprintf(&b, "### deploykit restore: %s — %s into %s\n\n", status, filepath.Base(r.file), r.target.Source())
+	if failed != nil {
+		fmt.Fprintf(&b, "**%s**\n\n", action.Cell(failed.Error()))
+		if job := r.a.JobURL(); job != "" {
+			fmt.Fprintf(&b, "Job: %s\n\n", job)
+		}
+	}
+	fmt.Fprintf(&b, "| | |\n|---|---|\n| backup | %s |\n| sha256 | %s |\n| safety backup | %s |\n| took | %s |\n\n",
+		action.Cell(r.file), r.sum, action.Cell(cmp.Or(r.safety, "none")), took.Round(time.Millisecond))
+	b.WriteString("Checks of the backup before anything changed:\n\n")
+	for _, c := range r.checks {
+		fmt.Fprintf(&b, "- %s\n", action.Cell(c))
+	}
+	if len(r.steps) > 0 {
+		b.WriteString("\nDone:\n\n")
+		for i, s := range r.steps {
+			fmt.Fprintf(&b, "%d. %s\n", i+1, action.Cell(s))
+		}
+	}
+	if len(r.before)+len(r.after) > 0 {
+		b.WriteString("\n| table | rows before | rows after |\n|---|---|---|\n")
+		tables := map[string]bool{}
+		for t := range r.before {
+			tables[t] = true
+		}
+		for t := range r.after {
+			tables[t] = true
+		}
+		for _, t := range slices.Sorted(maps.Keys(tables)) {
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", action.Cell(t), count(r.before, t), count(r.after, t))
+		}
+	}
+	return b.String()
+}
+
+func count(m map[string]int64, table string) string {
+	if n, ok := m[table]; ok {
+		return fmt.Sprint(n)
+	}
+	return "-"
+}
+
+// source resolves the file input: a file, a directory with exactly one backup
+// (a downloaded artifact), or latest in dir.
+func source(file, dir, prefix, ext string) (string, error) {
+	if file == "latest" {
+		return backup.Latest(dir, prefix, ext)
+	}
+	st, err := os.Stat(file)
+	if err != nil {
+		return "", fmt.Errorf("%s does not exist", file)
+	}
+	if !st.IsDir() {
+		abs, _ := filepath.Abs(file)
+		return abs, nil
+	}
+	found, _ := filepath.Glob(filepath.Join(file, "*."+ext+".gz"))
+	if len(found) != 1 {
+		return "", fmt.Errorf("the directory %s holds %d backups (*.%s.gz): want exactly one", file, len(found), ext)
+	}
+	return filepath.Abs(found[0])
+}
+
+func names(cs []docker.Container) string {
+	var n []string
+	for _, c := range cs {
+		n = append(n, c.Name)
+	}
+	return strings.Join(n, ", ")
+}

@@ -1,0 +1,42 @@
+// Package restore puts a verified backup back into a live database (README
+// "restore"): confirm, verify, a safety backup, stop the services, restore
+// without leaving a half-restored database, start them, check them, record.
+package restore
+
+import (
+	"slices"
+
+	"github.com/org/deploy-kit/internal/action"
+	"github.com/org/deploy-kit/internal/deploy"
+	"github.com/org/deploy-kit/internal/notify"
+)
+
+// Spec is the restore subcommand and action.
+var Spec = action.Spec{
+	Name:        "restore",
+	Description: "Restore a verified backup into a live Postgres or SQLite database: confirm, verify, safety backup, stop services, restore (never half-way), start, check, record.",
+	Inputs: slices.Concat([]action.Input{
+		{Name: "confirm", Required: true, WhenMissing: "type RESTORE, in capitals, to confirm the restore", Description: "Must be exactly RESTORE."},
+		{Name: "file", Required: true, Description: "The backup to restore: a file, a directory holding exactly one (a downloaded artifact), or latest (the newest <prefix>-<timestamp> backup in dir)."},
+		{Name: "dir", Default: "/var/backups/deploy-kit", Description: "Directory of the backups, for file: latest; the safety backup goes there too unless safety-dir says otherwise."},
+		{Name: "prefix", Default: "backup", Description: "File name prefix of the backups, for file: latest."},
+		{Name: "engine", Kind: action.Enum, Enum: []string{"postgres", "sqlite", "mysql", "mariadb"}, Default: "postgres", Description: "Database engine (mysql and mariadb are not supported yet)."},
+		{Name: "container", Description: "Running container of the database server: the whole cluster is restored from a pg_dumpall backup, inside it."},
+		{Name: "database-url", Secret: true, Description: "Database to restore a pg_dump backup into, from the runner: postgres://user:password@host:port/db."},
+		{Name: "db-user", Description: "Database superuser inside the container (default postgres)."},
+		{Name: "db-password", Secret: true, Description: "Password of db-user inside the container, if it needs one."},
+		{Name: "sqlite-path", Description: "SQLite database file to restore (engine sqlite)."},
+		{Name: "safety-dir", Description: "Directory of the safety backup taken of the live database before the restore (default: dir)."},
+		{Name: "project-name", Description: "Compose project of stop-services; also the stack named in the history."},
+		{Name: "stop-services", Kind: action.List, Description: "Services of project-name to stop before the restore and start after it, whatever happens; one per line."},
+		{Name: "environment", Default: "production", Description: "Environment name for the history."},
+		{Name: "history-file", Default: "/var/lib/deploy-kit/history.log", Description: "Deploy history file on the Docker host; the restore adds a restore line."},
+		{Name: "dry-run", Kind: action.Bool, Default: "false", Description: "Verify the backup and print the plan; change nothing."},
+	}, deploy.VerifyInputs, notify.Inputs),
+	Outputs: []action.Output{
+		{Name: "file", Description: "The backup restored."},
+		{Name: "sha256", Description: "Its SHA-256."},
+		{Name: "safety-backup", Description: "The safety backup of the database as it was before, to restore from if this restore must be undone."},
+		{Name: "status", Description: "success, failed (the database is as it was before, or the summary says exactly what is not), or bad-input (refused before anything was changed)."},
+	},
+}
