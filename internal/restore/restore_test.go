@@ -327,3 +327,54 @@ func TestPostgresClusterRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(data), "| restore | "+filepath.Base(failing)+" | failed | ")
 }
+
+// TestPostgresDatabaseByURL: a pg_dump backup of one database restored by URL:
+// loaded into a new database that takes the live one's name only when complete.
+// A backup that fails half-way leaves the live database untouched and no
+// half-loaded database behind.
+func TestPostgresDatabaseByURL(t *testing.T) {
+	t.Parallel()
+	server := testenv.Postgres(t)
+	url := strings.Replace(server, "/postgres?", "/shop?", 1)
+	q := func(db, sql string) string {
+		t.Helper()
+		out, err := exec.Command("psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "--dbname="+strings.Replace(server, "/postgres?", "/"+db+"?", 1), "-c", sql).CombinedOutput()
+		require.NoError(t, err, "%s\n%s", sql, out)
+		return strings.TrimSpace(string(out))
+	}
+	q("postgres", "CREATE DATABASE shop")
+	q("shop", `CREATE TABLE notes (id int PRIMARY KEY, body text, data bytea, n int);
+		INSERT INTO notes VALUES (1, 'plain', NULL, 1), (2, E'ünïcødé ✓ it''s', '\x00ff', NULL), (3, repeat('x', 1048576), decode('00', 'hex'), 3)`)
+	rows := func() string {
+		return q("shop", "SELECT id, md5(coalesce(body, '<null>')), coalesce(md5(data), '<null>'), coalesce(n::text, '<null>') FROM notes ORDER BY id")
+	}
+	want := rows()
+	root := t.TempDir()
+	dir, hist := filepath.Join(root, "backups"), filepath.Join(root, "history.log")
+	r := deploykit(t, "backup", "--database-url", url, "--dir", dir, "--prefix", "shop")
+	require.Equal(t, 0, r.Code, r.Log)
+	good := r.Outputs["path"]
+
+	q("shop", "DELETE FROM notes WHERE id = 2; CREATE TABLE extra (x int)")
+	r = deploykit(t, "restore", "--confirm", "RESTORE", "--database-url", url, "--file", good, "--dir", dir, "--history-file", hist)
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.Equal(t, want, rows(), "every row as it was backed up")
+	assert.Equal(t, "0", q("shop", "SELECT count(*) FROM pg_tables WHERE tablename = 'extra'"))
+	assert.Equal(t, "", q("postgres", "SELECT datname FROM pg_database WHERE datname LIKE 'deploykit_%'"), "no database left beside it")
+
+	// A backup that fails half-way: the live database stays as it is.
+	q("shop", "UPDATE notes SET n = 7 WHERE id = 1")
+	before := rows()
+	dump := gunzip(t, good)
+	marker := []byte("-- PostgreSQL database dump complete")
+	i := bytes.LastIndex(dump, marker)
+	require.Positive(t, i)
+	failing := filepath.Join(t.TempDir(), "shop-failing.sql.gz")
+	rewrite(t, failing, append(append(append([]byte{}, dump[:i]...), []byte("SELECT no_such_function_anywhere();\n\n--\n")...), dump[i:]...))
+	time.Sleep(1100 * time.Millisecond) // a new second for the next safety backup's name
+	r = deploykit(t, "restore", "--confirm", "RESTORE", "--database-url", url, "--file", failing, "--dir", dir, "--history-file", hist)
+	assert.Equal(t, 1, r.Code, r.Log)
+	assert.Contains(t, r.Log, "the live database was not replaced and is as it was")
+	assert.Equal(t, before, rows())
+	assert.Equal(t, "", q("postgres", "SELECT datname FROM pg_database WHERE datname LIKE 'deploykit_%'"), "the half-loaded database was dropped")
+}
