@@ -29,12 +29,8 @@ type Target struct {
 
 // NewTarget checks o (the backup action's engine inputs: engine, container or
 // database-url or sqlite-path, db-user, db-password) and builds the target; a
-// problem is a usage error and nothing has been touched. MySQL and MariaDB
-// cannot be restored by the kit yet.
+// problem is a usage error and nothing has been touched.
 func NewTarget(a *action.Context, o Options) (*Target, error) {
-	if o.Engine == "mysql" || o.Engine == "mariadb" {
-		return nil, action.Usagef("input %s: restoring %s is not supported yet: use the restore command in the backup's summary", o.name("engine"), o.Engine)
-	}
 	dir := o.Dir
 	if o.SQLitePath != "" {
 		dir = filepath.Dir(o.SQLitePath)
@@ -98,6 +94,8 @@ func (t *Target) Counts(ctx context.Context) (map[string]int64, error) {
 			return e.liveConn().counts(ctx, nil)
 		}
 		return e.urlConn().counts(ctx, []string{strings.TrimPrefix(e.url.Path, "/")})
+	case *mysql:
+		return e.live().counts(ctx, e.db)
 	}
 	return nil, errors.ErrUnsupported
 }
@@ -112,6 +110,8 @@ func (t *Target) Restore(ctx context.Context, file string) error {
 			return e.restoreLiveCluster(ctx, file)
 		}
 		return e.restoreLiveDatabase(ctx, file)
+	case *mysql:
+		return e.restoreLive(ctx, file)
 	}
 	return errors.ErrUnsupported
 }
@@ -119,8 +119,13 @@ func (t *Target) Restore(ctx context.Context, file string) error {
 // Swaps reports whether a failed restore leaves the live data as it was by
 // itself; otherwise the caller restores the safety backup.
 func (t *Target) Swaps() bool {
-	p, ok := t.engine.(*postgres)
-	return !ok || !p.cluster()
+	switch e := t.engine.(type) {
+	case *postgres:
+		return !e.cluster()
+	case *mysql:
+		return false // neither a server nor a database can be renamed into place
+	}
+	return true
 }
 
 // restoreLive loads the backup into a file beside the live database, checks it,
@@ -264,5 +269,52 @@ func (p *postgres) restoreLiveDatabase(ctx context.Context, file string) error {
 		return fmt.Errorf("giving the restored database the name %s: %w", live, err)
 	}
 	drop(old)
+	return nil
+}
+
+// live is the client on the live server (in its container, or over TCP).
+func (m *mysql) live() myConn {
+	return myConn{r: m.src, tool: m.clientTool(), opts: m.conn(), env: m.env()}
+}
+
+// restoreLive clears what the backup covers — every user database of the
+// server (--all-databases), or the one database — and replays the dump; the
+// client stops at the first error, which fails the restore. Grants the dump
+// brings take effect at once (FLUSH PRIVILEGES).
+func (m *mysql) restoreLive(ctx context.Context, file string) error {
+	conn := m.live()
+	dbs := []string{m.db}
+	if m.all() {
+		out, err := conn.query(ctx, "", "SELECT schema_name FROM information_schema.schemata WHERE schema_name NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys') ORDER BY 1")
+		if err != nil {
+			return fmt.Errorf("listing the databases: %w", err)
+		}
+		dbs = strings.Fields(out)
+	}
+	for _, db := range dbs {
+		if _, err := conn.query(ctx, "", "DROP DATABASE IF EXISTS "+sqlIdent(db)); err != nil {
+			return fmt.Errorf("dropping database %s: %w", db, err)
+		}
+	}
+	argv := append([]string{conn.tool}, conn.opts...)
+	if !m.all() {
+		if _, err := conn.query(ctx, "", "CREATE DATABASE "+sqlIdent(m.db)); err != nil {
+			return fmt.Errorf("creating database %s: %w", m.db, err)
+		}
+		argv = append(argv, m.db)
+	}
+	dump, closeDump, err := gunzipFile(file)
+	if err != nil {
+		return err
+	}
+	defer closeDump()
+	if err := m.src.run(ctx, program{Argv: argv, Env: conn.env, Stdin: dump}); err != nil {
+		return fmt.Errorf("replaying %s: %w", filepath.Base(file), err)
+	}
+	if m.all() {
+		if _, err := conn.query(ctx, "", "FLUSH PRIVILEGES"); err != nil {
+			return fmt.Errorf("FLUSH PRIVILEGES: %w", err)
+		}
+	}
 	return nil
 }

@@ -14,16 +14,16 @@ import (
 // Spec is the restore subcommand and action.
 var Spec = action.Spec{
 	Name:        "restore",
-	Description: "Restore a verified backup into a live Postgres or SQLite database: confirm, verify, safety backup, stop services, restore (never half-way), start, check, record.",
+	Description: "Restore a verified backup into a live Postgres, MySQL/MariaDB or SQLite database: confirm, verify, safety backup, stop services, restore (never half-way), start, check, record.",
 	Inputs: slices.Concat([]action.Input{
 		{Name: "confirm", Required: true, WhenMissing: "type RESTORE, in capitals, to confirm the restore", Description: "Must be exactly RESTORE."},
 		{Name: "file", Required: true, Description: "The backup to restore: a file, a directory holding exactly one (a downloaded artifact), or latest (the newest <prefix>-<timestamp> backup in dir)."},
 		{Name: "dir", Default: "/var/backups/deploy-kit", Description: "Directory of the backups, for file: latest; the safety backup goes there too unless safety-dir says otherwise."},
 		{Name: "prefix", Default: "backup", Description: "File name prefix of the backups, for file: latest."},
-		{Name: "engine", Kind: action.Enum, Enum: []string{"postgres", "sqlite", "mysql", "mariadb"}, Default: "postgres", Description: "Database engine (mysql and mariadb are not supported yet)."},
-		{Name: "container", Description: "Running container of the database server: the whole cluster is restored from a pg_dumpall backup, inside it."},
-		{Name: "database-url", Secret: true, Description: "Database to restore a pg_dump backup into, from the runner: postgres://user:password@host:port/db."},
-		{Name: "db-user", Description: "Database superuser inside the container (default postgres)."},
+		{Name: "engine", Kind: action.Enum, Enum: []string{"postgres", "sqlite", "mysql", "mariadb"}, Default: "postgres", Description: "Database engine."},
+		{Name: "container", Description: "Running container of the database server: the whole server is restored inside it from a pg_dumpall or mysqldump --all-databases backup."},
+		{Name: "database-url", Secret: true, Description: "Database to restore a pg_dump or mysqldump backup of one database into, from the runner: postgres://… or mysql://user:password@host:port/db."},
+		{Name: "db-user", Description: "Database superuser inside the container (default postgres, or root for mysql and mariadb)."},
 		{Name: "db-password", Secret: true, Description: "Password of db-user inside the container, if it needs one."},
 		{Name: "sqlite-path", Description: "SQLite database file to restore (engine sqlite)."},
 		{Name: "safety-dir", Description: "Directory of the safety backup taken of the live database before the restore (default: dir)."},
