@@ -318,3 +318,31 @@ func (m *mysql) restoreLive(ctx context.Context, file string) error {
 	}
 	return nil
 }
+
+// MigrationVersion reads golang-migrate's schema_migrations in database on the
+// target's server: the version, or an error when there is none or it is dirty.
+func (t *Target) MigrationVersion(ctx context.Context, database string) (string, error) {
+	const query = "SELECT version, dirty FROM schema_migrations"
+	var out string
+	var err error
+	switch e := t.engine.(type) {
+	case *postgres:
+		conn := e.liveConn()
+		out, err = output(ctx, e.src, program{Argv: conn.psql(database, "-At", "-F", " ", "-c", query), Env: conn.env})
+	case *mysql:
+		out, err = e.live().query(ctx, database, query)
+	default:
+		return "", errors.ErrUnsupported
+	}
+	if err != nil {
+		return "", err
+	}
+	fields := strings.Fields(out)
+	switch {
+	case len(fields) < 2:
+		return "", errors.New("schema_migrations is empty")
+	case fields[1] == "t" || fields[1] == "1":
+		return "", fmt.Errorf("the database is dirty at migration %s: a migration failed half-way", fields[0])
+	}
+	return fields[0], nil
+}

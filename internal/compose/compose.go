@@ -113,6 +113,11 @@ func (p Project) Up(o UpOptions) command.Cmd {
 	return p.base(append(args, o.Services...)...)
 }
 
+// Down stops and removes the project's containers, networks and volumes.
+func (p Project) Down() command.Cmd {
+	return p.base("down", "--volumes", "--remove-orphans", "--timeout", "5")
+}
+
 // Build builds images; noCache skips the build cache.
 func (p Project) Build(services []string, noCache bool) command.Cmd {
 	args := []string{"build"}

@@ -32,6 +32,12 @@ type result struct {
 // deploykit runs `deploykit <sub> args…` as a runner would.
 func deploykit(t *testing.T, sub string, args ...string) result {
 	t.Helper()
+	return deploykitEnv(t, nil, sub, args...)
+}
+
+// deploykitEnv is deploykit with more variables in the job's environment.
+func deploykitEnv(t *testing.T, extra []string, sub string, args ...string) result {
+	t.Helper()
 	files := t.TempDir()
 	cmd := exec.Command(testenv.Deploykit(t), append([]string{sub}, args...)...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "GITHUB_ACTIONS=true",
@@ -41,6 +47,7 @@ func deploykit(t *testing.T, sub string, args ...string) result {
 	if h := os.Getenv("DOCKER_HOST"); h != "" {
 		cmd.Env = append(cmd.Env, "DOCKER_HOST="+h)
 	}
+	cmd.Env = append(cmd.Env, extra...)
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	_ = cmd.Run()

@@ -39,7 +39,14 @@ type run struct {
 // stopped, the restore, the services started (whatever happened), checks.
 func Run(ctx context.Context, a *action.Context) error {
 	in := a.Inputs
-	if c := in.String("confirm"); c != "RESTORE" {
+	if in.Bool("drill") {
+		return runDrill(ctx, a)
+	}
+	switch c := in.String("confirm"); c {
+	case "RESTORE":
+	case "":
+		return action.Usagef("input confirm is required (set --confirm or INPUT_CONFIRM): type RESTORE, in capitals, to confirm the restore")
+	default:
 		return action.Usagef("input confirm: %q is not RESTORE: type RESTORE, in capitals, to confirm the restore", c)
 	}
 	o := backup.Options{

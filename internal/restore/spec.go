@@ -16,7 +16,7 @@ var Spec = action.Spec{
 	Name:        "restore",
 	Description: "Restore a verified backup into a live Postgres, MySQL/MariaDB or SQLite database: confirm, verify, safety backup, stop services, restore (never half-way), start, check, record.",
 	Inputs: slices.Concat([]action.Input{
-		{Name: "confirm", Required: true, WhenMissing: "type RESTORE, in capitals, to confirm the restore", Description: "Must be exactly RESTORE."},
+		{Name: "confirm", Description: "Must be exactly RESTORE (not needed for a drill, which touches nothing live)."},
 		{Name: "file", Required: true, Description: "The backup to restore: a file, a directory holding exactly one (a downloaded artifact), or latest (the newest <prefix>-<timestamp> backup in dir)."},
 		{Name: "dir", Default: "/var/backups/deploy-kit", Description: "Directory of the backups, for file: latest; the safety backup goes there too unless safety-dir says otherwise."},
 		{Name: "prefix", Default: "backup", Description: "File name prefix of the backups, for file: latest."},
@@ -32,6 +32,14 @@ var Spec = action.Spec{
 		{Name: "environment", Default: "production", Description: "Environment name for the history."},
 		{Name: "history-file", Default: "/var/lib/deploy-kit/history.log", Description: "Deploy history file on the Docker host; the restore adds a restore line."},
 		{Name: "dry-run", Kind: action.Bool, Default: "false", Description: "Verify the backup and print the plan; change nothing."},
+		{Name: "drill", Kind: action.Bool, Default: "false", Description: "A restore drill instead: restore into the database service of a copy of the app's compose stack under its own project name (no published ports), start the app on it, check health-url's path at app-port and that the database's migration version is the newest in migrations-path, tear it all down, report. Nothing live is touched."},
+		{Name: "compose-file", Default: "compose.yaml", Description: "Drill: the app's compose file, relative to the workspace."},
+		{Name: "db-service", Default: "db", Description: "Drill: the compose service of the database the backup is restored into."},
+		{Name: "app-service", Default: "web", Description: "Drill: the compose service whose health is checked."},
+		{Name: "app-port", Kind: action.Int, Description: "Drill: the port app-service listens on inside its container."},
+		{Name: "migrations-path", Description: "Drill: the app's golang-migrate migrations, relative to the workspace; the restored database must be at the newest."},
+		{Name: "database", Default: "postgres", Description: "Drill: the database holding schema_migrations."},
+		{Name: "secret-prefix", Default: "ENV_", Description: "Drill: job variables with this prefix become the stack's 0600 env file, as with deploy."},
 	}, deploy.VerifyInputs, notify.Inputs),
 	Outputs: []action.Output{
 		{Name: "file", Description: "The backup restored."},

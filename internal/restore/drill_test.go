@@ -1,0 +1,128 @@
+package restore_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/org/deploy-kit/internal/testenv"
+)
+
+// exampleImage builds examples/app's image (its binary, then its Dockerfile) as
+// CI would, and returns the image name and tag.
+func exampleImage(t *testing.T) (string, string) {
+	t.Helper()
+	root := testenv.RepoRoot(t)
+	dir := t.TempDir()
+	build := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, "hello"), ".")
+	build.Dir = filepath.Join(root, "examples", "app")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	df, err := os.ReadFile(filepath.Join(root, "examples", "app", "Dockerfile"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "Dockerfile"), df, 0o644))
+	tag := fmt.Sprintf("drill-%d", os.Getpid())
+	out, err = exec.Command("docker", "build", "-q", "-t", "deploykit-example-app:"+tag, dir).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	t.Cleanup(func() { testenv.RemoveImages("deploykit-example-app:" + tag) })
+	return "deploykit-example-app", tag
+}
+
+// TestRestoreDrill: the example app's database is backed up; the drill restores
+// the backup into a copy of the stack, starts the app on it, checks its health
+// and migration version, and removes the copy — production is untouched. A
+// repository whose newest migration the backup does not have fails the drill,
+// naming both versions.
+func TestRestoreDrill(t *testing.T) {
+	t.Parallel()
+	testenv.RequireCompose(t)
+	image, tag := exampleImage(t)
+	repo := t.TempDir()
+	out, err := exec.Command("cp", "-r", filepath.Join(testenv.RepoRoot(t), "examples", "app")+"/.", repo).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	project := fmt.Sprintf("dk-drill-%d", os.Getpid())
+	port := testenv.FreePort(t)
+	env := append(os.Environ(), "IMAGE="+image, "DEPLOY_TAG="+tag, "POSTGRES_IMAGE="+testenv.PostgresImage(t), "DB_PASSWORD=drill-pw-0123456789",
+		fmt.Sprintf("HELLO_PORT=%d", port), "COMPOSE_PROJECT_NAME="+project)
+	up := exec.Command("docker", "compose", "-p", project, "-f", filepath.Join(repo, "compose.yaml"), "up", "-d", "--wait", "--pull", "never")
+	up.Env = env
+	out, err = up.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	t.Cleanup(func() {
+		down := exec.Command("docker", "compose", "-p", project, "-f", filepath.Join(repo, "compose.yaml"), "down", "--volumes", "--timeout", "1")
+		down.Env = env
+		_ = down.Run()
+	})
+	resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/notes", port), "text/plain", strings.NewReader("kept by the backup"))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusCreated, resp.StatusCode)
+
+	root := t.TempDir()
+	dir, hist := filepath.Join(root, "backups"), filepath.Join(root, "history.log")
+	r := deploykit(t, "backup", "--container", project+"-db-1", "--dir", dir, "--prefix", "hello")
+	require.Equal(t, 0, r.Code, r.Log)
+
+	drill := func(extra ...string) result {
+		args := append([]string{"--drill", "--file", "latest", "--dir", dir, "--prefix", "hello", "--compose-file", filepath.Join(repo, "compose.yaml"),
+			"--project-name", project, "--app-port", "8080", "--health-url", "http://127.0.0.1:8080/health", "--health-initial-delay", "500ms",
+			"--migrations-path", filepath.Join(repo, "migrations"), "--history-file", hist}, extra...)
+		return deploykitEnv(t, []string{"IMAGE=" + image, "DEPLOY_TAG=" + tag, "POSTGRES_IMAGE=" + testenv.PostgresImage(t), "ENV_DB_PASSWORD=drill-pw-0123456789"}, "restore", args...)
+	}
+	// copies are the drill projects' containers and volumes still there.
+	copies := func() string {
+		var left []string
+		for _, argv := range [][]string{
+			{"ps", "-a", "--format", `{{.Label "com.docker.compose.project"}}`},
+			{"volume", "ls", "--format", `{{.Label "com.docker.compose.project"}}`},
+		} {
+			out, err := exec.Command("docker", argv...).Output()
+			require.NoError(t, err)
+			for _, p := range strings.Fields(string(out)) {
+				if strings.HasPrefix(p, project+"-drill-") {
+					left = append(left, p)
+				}
+			}
+		}
+		return strings.Join(left, " ")
+	}
+
+	r = drill()
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.Contains(t, r.Summary, "### deploykit restore drill: success — hello-")
+	assert.Contains(t, r.Summary, "- the app answers /health on the restored data")
+	assert.Contains(t, r.Summary, "- the restored database is at migration 1, the newest in "+filepath.Join(repo, "migrations"))
+	assert.Empty(t, copies(), "the copy is removed")
+	assert.NotContains(t, r.Log+r.Summary, "drill-pw-0123456789")
+	_, v := get(t, port, "/notes")
+	assert.Equal(t, "kept by the backup", v, "production is untouched and serving")
+
+	// A repository one migration ahead of the backup: the drill fails, naming both.
+	require.NoError(t, os.WriteFile(filepath.Join(repo, "migrations", "000002_add_tags.up.sql"), []byte("ALTER TABLE notes ADD COLUMN tags text;\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(repo, "migrations", "000002_add_tags.down.sql"), []byte("ALTER TABLE notes DROP COLUMN tags;\n"), 0o644))
+	r = drill()
+	assert.Equal(t, 1, r.Code, r.Log)
+	assert.Contains(t, r.Log, "the restored database is at migration 1, but the newest migration in "+filepath.Join(repo, "migrations")+" is 2")
+	assert.Empty(t, copies(), "the copy is removed after a failure too")
+	data, err := os.ReadFile(hist)
+	require.NoError(t, err)
+	assert.Contains(t, string(data), "| restore | "+filepath.Base(r.Outputs["file"]))
+}
+
+func get(t *testing.T, port int, path string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", port, path))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimSpace(string(body))
+}
