@@ -16,3 +16,6 @@ go test ./internal/deploy -run '^$' -bench DeployUnderLoad -benchtime 1x
 # backup: pgbench scale 20 (plain, and with random filler): deploykit backup vs
 # pg_dumpall | gzip vs pg_dumpall > /dev/null; deploykit's peak RSS.
 go test ./internal/backup -run '^$' -bench Backup -benchtime 3x -timeout 30m
+# restore: the same pgbench scale 20 backup restored by deploykit restore vs
+# zcat | psql into the cleared cluster; deploykit's peak RSS.
+go test ./internal/restore -run '^$' -bench Restore -benchtime 3x -timeout 30m

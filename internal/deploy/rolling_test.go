@@ -34,6 +34,7 @@ type edge struct {
 
 // behindProxy makes the stack and both proxies, each on a loopback port.
 func behindProxy(t testing.TB, version string) *edge {
+	testenv.NoSwarmChange(t)
 	caddy := testenv.CaddyImage(t)
 	probe := testenv.ProbeImage(t)
 	a := testapp.NewTracked(t, version) // rollback builds an earlier commit

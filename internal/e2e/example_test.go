@@ -101,6 +101,7 @@ func exampleCache(t *testing.T) string {
 func TestExampleRepositoryRunsAsShipped(t *testing.T) {
 	t.Parallel()
 	testenv.RequireCompose(t)
+	testenv.NoSwarmChange(t) // the app finds its database by DNS
 	pgImage := testenv.PostgresImage(t)
 	registry := testenv.Registry(t, "", "")
 	repo, head1 := exampleRepo(t)

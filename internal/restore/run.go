@@ -163,12 +163,13 @@ func Run(ctx context.Context, a *action.Context) error {
 func (r *run) restore(ctx context.Context, o backup.Options, client *docker.Client) (failed error) {
 	r.before, _ = r.target.Counts(ctx)
 	r.a.Logf("==> safety backup of %s", r.target.Source())
+	began := time.Now()
 	res, err := backup.Make(ctx, r.a, o)
 	if err != nil {
 		return fmt.Errorf("the safety backup of the live database failed (%w); nothing was restored", err)
 	}
 	r.safety = res.Path
-	r.steps = append(r.steps, "safety backup "+res.Path+" (sha256 "+res.SHA256+")")
+	r.steps = append(r.steps, fmt.Sprintf("safety backup %s (sha256 %s) in %s", res.Path, res.SHA256, time.Since(began).Round(10*time.Millisecond)))
 	if len(r.stopped) > 0 {
 		r.a.Logf("==> stop %s", names(r.stopped))
 		defer func() {
@@ -198,6 +199,7 @@ func (r *run) restore(ctx context.Context, o backup.Options, client *docker.Clie
 		r.steps = append(r.steps, "stopped "+names(r.stopped))
 	}
 	r.a.Logf("==> restore %s into %s", filepath.Base(r.file), r.target.Source())
+	began = time.Now()
 	if err := r.target.Restore(ctx, r.file); err != nil {
 		if r.target.Swaps() {
 			return fmt.Errorf("the restore failed (%w); the live database was not replaced and is as it was", err)
@@ -209,7 +211,9 @@ func (r *run) restore(ctx context.Context, o backup.Options, client *docker.Clie
 		return fmt.Errorf("the restore failed (%w); the database was put back from the safety backup %s", err, r.safety)
 	}
 	r.restored = true
-	r.steps = append(r.steps, "restored "+r.file)
+	took := time.Since(began).Round(10 * time.Millisecond)
+	r.a.Logf("    restored in %s", took)
+	r.steps = append(r.steps, fmt.Sprintf("restored %s in %s", r.file, took))
 	r.after, _ = r.target.Counts(ctx)
 	return nil
 }
