@@ -160,13 +160,17 @@ func (s *sqlite) restoreLive(ctx context.Context, file string) error {
 	if _, err := checkSQLite(ctx, tmp); err != nil {
 		return fmt.Errorf("the restored copy: %w", err)
 	}
-	for _, suffix := range []string{"-wal", "-shm", "-journal"} {
-		if err := os.Remove(s.path + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-	}
 	if err := os.Rename(tmp, s.path); err != nil {
 		return err
+	}
+	// The old database's journal files must go before anything opens the new
+	// one, which SQLite would otherwise read them into (the services are stopped;
+	// the safety backup has what they held). Removed after the rename, so that a
+	// rename that fails leaves the old database whole.
+	for _, suffix := range []string{"-wal", "-shm", "-journal"} {
+		if err := os.Remove(s.path + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("the restored database is in place, but removing the old %s failed (remove it before the app opens the database): %w", s.path+suffix, err)
+		}
 	}
 	return syncDir(dir)
 }
