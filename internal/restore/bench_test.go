@@ -17,10 +17,11 @@ var restoredIn = regexp.MustCompile(`(?m)^    restored in (\S+)$`)
 
 // BenchmarkRestore: a pgbench database of scale 20 (a 185 MB dump) in a Postgres
 // container, backed up once; then, in the same run, `deploykit restore` of that
-// backup (safety backup, clear, replay) against `zcat file | docker exec -i …
-// psql` into the cleared cluster, plus deploykit's peak RSS. The restore phase
-// alone (clear and replay) is the like-for-like figure. Targets: restore ÷ zcat |
-// psql ≤ 1.10, peak RSS ≤ 64 MiB.
+// backup (safety backup, clear, replay) against the runbook's restore over the
+// live cluster (drop and recreate the database, then `zcat file | docker exec -i
+// … psql`), plus deploykit's peak RSS. The restore phase alone (clear and replay)
+// is the like-for-like figure; the whole run adds the safety backup. Targets:
+// restore ÷ runbook ≤ 1.10, peak RSS ≤ 64 MiB.
 func BenchmarkRestore(b *testing.B) {
 	name := fmt.Sprintf("dk-restore-bench-%d", os.Getpid())
 	out, err := exec.Command("docker", "run", "-d", "--name", name, "-e", "POSTGRES_PASSWORD=pw", testenv.PostgresImage(b)).CombinedOutput()
@@ -60,8 +61,10 @@ func BenchmarkRestore(b *testing.B) {
 	var baseline, total, phase time.Duration
 	var peakRSS int64
 	for b.Loop() {
-		clear()
+		// The runbook's restore over a live cluster: clear it, then replay. The
+		// clearing is timed on both sides (DROP DATABASE waits for a checkpoint).
 		start := time.Now()
+		clear()
 		out, err := exec.Command("bash", "-o", "pipefail", "-c", `zcat "$1" | docker exec -i "$0" psql -X -q -U postgres -d postgres >/dev/null`, name, file[0]).CombinedOutput()
 		if err != nil {
 			b.Fatalf("zcat | psql: %v: %s", err, out)
