@@ -454,3 +454,52 @@ func TestMariaDBServerRoundTrip(t *testing.T) {
 	assert.Contains(t, r.Log, "the database was put back from the safety backup "+dir+"/pre-restore-")
 	assert.Equal(t, before, rows(), "the data from before the failed restore, row for row")
 }
+
+// TestDrillAndServiceInputsAreCheckedFirst: a drill or restore whose inputs
+// cannot work is refused with what to fix, before anything is touched.
+func TestDrillAndServiceInputsAreCheckedFirst(t *testing.T) {
+	t.Parallel()
+	testenv.RequireDocker(t)
+	root := t.TempDir()
+	path, dir := filepath.Join(root, "app.db"), filepath.Join(root, "backups")
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	_, err = db.Exec(`CREATE TABLE notes (id INTEGER PRIMARY KEY); INSERT INTO notes VALUES (1)`)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	r := deploykit(t, "backup", "--engine", "sqlite", "--sqlite-path", path, "--dir", dir, "--min-size", "0")
+	require.Equal(t, 0, r.Code, r.Log)
+	good := r.Outputs["path"]
+	composeFile := filepath.Join(root, "compose.yaml")
+	require.NoError(t, os.WriteFile(composeFile, []byte("services:\n  web:\n    image: scratch-app:1\n  db:\n    image: scratch-db:1\n    container_name: fixed-db\n"), 0o644))
+	before := fileSum(t, path)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"drill of a SQLite file", []string{"--drill", "--engine", "sqlite", "--sqlite-path", path, "--file", good},
+			"input drill: a drill restores into the stack's database service; engine sqlite has none"},
+		{"drill without app-port", []string{"--drill", "--file", good, "--health-url", "http://127.0.0.1:8080/health"},
+			"input app-port: set it for the drill's health check (the copy of the stack publishes no port)"},
+		{"drill without a compose file", []string{"--drill", "--file", good, "--compose-file", filepath.Join(root, "nope.yaml")},
+			"input compose-file: " + filepath.Join(root, "nope.yaml") + " does not exist"},
+		{"drill of a fixed container name", []string{"--drill", "--file", good, "--compose-file", composeFile},
+			"service db has container_name fixed-db: a copy of the stack cannot run beside it"},
+		{"drill of a service that is not there", []string{"--drill", "--file", good, "--compose-file", composeFile, "--db-service", "postgres"},
+			"service postgres is not in " + composeFile + " (services: db, web)"},
+		{"restore stopping a service that is not there", []string{"--confirm", "RESTORE", "--engine", "sqlite", "--sqlite-path", path, "--file", good,
+			"--project-name", "dk-restore-none", "--stop-services", "web"}, "input stop-services: service web has no container in project dk-restore-none"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := deploykit(t, "restore", append([]string{"--dir", dir, "--history-file", filepath.Join(root, "history.log")}, tc.args...)...)
+			assert.Equal(t, 2, r.Code, r.Log)
+			assert.Contains(t, r.Log, "::error::"+tc.want)
+			assert.Equal(t, "bad-input", r.Outputs["status"])
+			assert.Equal(t, before, fileSum(t, path))
+			assert.NoFileExists(t, filepath.Join(root, "history.log"))
+			left, _ := filepath.Glob(filepath.Join(dir, "pre-restore-*"))
+			assert.Empty(t, left)
+		})
+	}
+}
