@@ -6,6 +6,7 @@
 #   - staticcheck (the Go linter the test command runs after go vet)
 #   - GoReleaser (builds the release archives; tested with --snapshot)
 #   - Caddy (the reverse proxy of the rolling-deploy example and tests)
+#   - versitygw (an S3-compatible server on a directory, for the offsite-copy tests)
 #   - a PostgreSQL server (from Debian's packages, only when none is present)
 #   - the MariaDB client tools (mariadb, mariadb-dump), for backups of a database URL
 #   - PostgreSQL and MariaDB server images built from Debian's packages
@@ -14,7 +15,7 @@
 # and are rebuilt only when the pinned version changes. Prints the bin directory to add
 # to PATH as its last line.
 #
-# Usage: provision.sh [compose|buildx|act|actionlint|staticcheck|goreleaser|caddy|postgres|mariadb-client|db-images ...]   (no argument: all)
+# Usage: provision.sh [compose|buildx|act|actionlint|staticcheck|goreleaser|caddy|versitygw|postgres|mariadb-client|db-images ...]   (no argument: all)
 set -euo pipefail
 
 COMPOSE_VERSION=v2.40.3
@@ -24,6 +25,7 @@ GORELEASER_VERSION=v2.15.1
 CADDY_VERSION=v2.11.9
 STATICCHECK_VERSION=v0.8.2
 BUILDX_VERSION=v0.38.2
+VERSITYGW_VERSION=v1.8.0
 
 tools="${DEPLOYKIT_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/deploy-kit/tools}"
 bin="$tools/bin"
@@ -37,7 +39,7 @@ want() { # want NAME: true when NAME was asked for (or nothing was)
 }
 components=("$@")
 for c in "${components[@]}"; do
-	case "$c" in compose | buildx | act | actionlint | staticcheck | goreleaser | caddy | postgres | mariadb-client | db-images) ;; *) echo "provision: unknown component $c (want compose, buildx, act, actionlint, staticcheck, goreleaser, caddy, postgres, mariadb-client or db-images)" >&2; exit 2 ;; esac
+	case "$c" in compose | buildx | act | actionlint | staticcheck | goreleaser | caddy | versitygw | postgres | mariadb-client | db-images) ;; *) echo "provision: unknown component $c (want compose, buildx, act, actionlint, staticcheck, goreleaser, caddy, versitygw, postgres, mariadb-client or db-images)" >&2; exit 2 ;; esac
 done
 
 log() { printf 'provision: %s\n' "$*" >&2; }
@@ -65,6 +67,7 @@ want actionlint && go_install actionlint "github.com/rhysd/actionlint/cmd/action
 want staticcheck && go_install staticcheck "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
 want goreleaser && go_install goreleaser "github.com/goreleaser/goreleaser/v2@$GORELEASER_VERSION"
 want caddy && go_install caddy "github.com/caddyserver/caddy/v2/cmd/caddy@$CADDY_VERSION"
+want versitygw && go_install versitygw "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION"
 
 # Docker CLI plugins (Compose v2, buildx): their go.mod files carry exclude/replace
 # directives, so `go install pkg@version` refuses them; build each inside a scratch

@@ -225,6 +225,9 @@ func (in *Inputs) raw(name string) string {
 // String returns the input's text.
 func (in *Inputs) String(name string) string { return in.raw(name) }
 
+// Defines reports whether the subcommand has the input at all.
+func (in *Inputs) Defines(name string) bool { return in.spec.HasInput(name) }
+
 // IsSet reports whether the input was given rather than defaulted.
 func (in *Inputs) IsSet(name string) bool { in.spec.Input(name); return in.set[name] }
 

@@ -36,6 +36,7 @@ var Pipeline = []step{
 	{"restore-check", restoreCheckStep}, // restore into a scratch database, compare row counts
 	{"publish", publishStep},            // rename to <prefix>-<id>.<ext>.gz, write .sha256
 	{"host-copy", hostCopyStep},         // copy to host-path
+	{"offsite", offsiteStep},            // copy to S3-compatible storage, read back, remote retention
 	{"retention", retentionStep},        // keep-daily/weekly/monthly; delete the rest
 }
 
@@ -69,16 +70,18 @@ type job struct {
 	// this binary reads it: yes, on and 1 count).
 	artifact bool
 
-	tmp, final string
-	published  bool // the file has its final name
-	wrote      written
-	checked    verified
-	restored   string
-	hostFile   string
-	deleted    []string
-	kept       []string
-	detail     string
-	results    []result
+	tmp, final  string
+	published   bool // the file has its final name
+	wrote       written
+	checked     verified
+	restored    string
+	hostFile    string
+	offsite     *offsite
+	offsiteCopy string
+	deleted     []string
+	kept        []string
+	detail      string
+	results     []result
 }
 
 var prefixRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
@@ -93,7 +96,11 @@ func Run(ctx context.Context, a *action.Context) error {
 	if err != nil {
 		return err
 	}
-	j, err := newJob(a, optionsFrom(in))
+	o := optionsFrom(in)
+	if o.Offsite, err = newOffsite(in); err != nil {
+		return action.Usagef("%v", err)
+	}
+	j, err := newJob(a, o)
 	if err != nil {
 		return err
 	}
@@ -114,6 +121,7 @@ func Run(ctx context.Context, a *action.Context) error {
 			{"sha256", j.wrote.SHA256},
 			{"backup-id", j.id},
 			{"duration", took.Round(100 * time.Millisecond).String()},
+			{"offsite", j.offsiteCopy},
 		} {
 			if err := a.SetOutput(o.name, o.value); err != nil {
 				return err
@@ -214,6 +222,9 @@ type Options struct {
 	RestoreCheck bool
 	Artifact     bool
 	DryRun       bool
+	// Offsite is the checked offsite target (the backup action's offsite-*
+	// inputs), or nil.
+	Offsite *offsite
 	// InputPrefix goes before input names in messages: deploy's inputs are
 	// backup-container, backup-dir, ….
 	InputPrefix string
@@ -246,6 +257,7 @@ func newJob(a *action.Context, o Options) (*job, error) {
 		restore:  o.RestoreCheck,
 		dryRun:   o.DryRun,
 		artifact: o.Artifact,
+		offsite:  o.Offsite,
 		id:       time.Now().UTC().Format(idLayout),
 	}
 	var problems []string

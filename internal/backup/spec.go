@@ -37,7 +37,7 @@ var Spec = action.Spec{
 		{Name: "artifact", Kind: action.Bool, Default: "false", Description: "Ask for the backup as a workflow artifact: sets upload-artifact, artifact-name and artifact-path for the workflow's own upload step (actions/upload-artifact@v4 on GitHub, @v3 on Gitea)."},
 		{Name: "verify-only", Description: "Verify this existing backup file (gzip stream, dump header and trailer, min-size, .sha256 beside it) and do nothing else."},
 		{Name: "dry-run", Kind: action.Bool, Default: "false", Description: "Print the plan and the commands it would run; change nothing."},
-	}, notify.Inputs),
+	}, OffsiteInputs, notify.Inputs),
 	Outputs: []action.Output{
 		{Name: "upload-artifact", Description: "true when the workflow should upload the backup as an artifact: input artifact is true (or yes, on, 1) and a verified backup was written."},
 		{Name: "artifact-name", Description: "Name for the artifact: <prefix>-<backup-id>."},
@@ -47,6 +47,7 @@ var Spec = action.Spec{
 		{Name: "sha256", Description: "SHA-256 of the backup file."},
 		{Name: "backup-id", Description: "Identifier of the backup: its UTC timestamp, YYYY-MM-DDTHHMMSSZ."},
 		{Name: "duration", Description: "How long the backup took, e.g. 4.2s."},
+		{Name: "offsite", Description: "The proven offsite copy, s3://bucket/key; empty when none was made."},
 		{Name: "status", Description: "success, failed, or bad-input (refused before anything was changed)."},
 	},
 }

@@ -54,6 +54,9 @@ func (j *job) summary(took time.Duration, failed error) string {
 		if j.hostFile != "" {
 			row("Host copy", j.hostFile)
 		}
+		if j.offsiteCopy != "" {
+			row("Offsite copy", j.offsiteCopy+" (read back: size and SHA-256 match)")
+		}
 		row("Retention", fmt.Sprintf("keep %d daily, %d weekly, %d monthly: kept %d, deleted %d", j.keep.Daily, j.keep.Weekly, j.keep.Monthly, len(j.kept), len(j.deleted)))
 	}
 	b.WriteString("\n| step | outcome | time | details |\n|---|---|---|---|\n")

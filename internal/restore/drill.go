@@ -90,9 +90,9 @@ func runDrill(ctx context.Context, a *action.Context) (failed error) {
 		return err
 	}
 	defer target.Close()
-	source, err := source(in.String("file"), in.String("dir"), in.String("prefix"), target.Ext())
+	source, err := resolve(ctx, in, target.Ext())
 	if err != nil {
-		return action.Usagef("input file: %v", err)
+		return err
 	}
 	a.Logf("==> verify %s", source)
 	sum, checks, err := target.Verify(source)

@@ -61,8 +61,8 @@ func Run(ctx context.Context, a *action.Context) error {
 	}
 	defer target.Close()
 	r := &run{a: a, target: target}
-	if r.file, err = source(in.String("file"), in.String("dir"), in.String("prefix"), target.Ext()); err != nil {
-		return action.Usagef("input file: %v", err)
+	if r.file, err = resolve(ctx, in, target.Ext()); err != nil {
+		return err
 	}
 	checks, err := verify.ParseChecks(in.List("smoke-checks"))
 	if err != nil {
@@ -305,6 +305,20 @@ func count(m map[string]int64, table string) string {
 		return fmt.Sprint(n)
 	}
 	return "-"
+}
+
+// resolve finds the backup the file input names: an offsite copy (s3://…, or
+// latest with offsite-url), downloaded into dir; else see source.
+func resolve(ctx context.Context, in *action.Inputs, ext string) (string, error) {
+	file := in.String("file")
+	if strings.HasPrefix(file, "s3://") || (file == "latest" && in.String("offsite-url") != "") {
+		return backup.FetchOffsite(ctx, in, file, in.String("prefix"), ext, in.String("dir"))
+	}
+	path, err := source(file, in.String("dir"), in.String("prefix"), ext)
+	if err != nil {
+		return "", action.Usagef("input file: %v", err)
+	}
+	return path, nil
 }
 
 // source resolves the file input: a file, a directory with exactly one backup

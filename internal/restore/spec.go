@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/org/deploy-kit/internal/action"
+	"github.com/org/deploy-kit/internal/backup"
 	"github.com/org/deploy-kit/internal/deploy"
 	"github.com/org/deploy-kit/internal/notify"
 )
@@ -17,7 +18,7 @@ var Spec = action.Spec{
 	Description: "Restore a verified backup into a live Postgres, MySQL/MariaDB or SQLite database: confirm, verify, safety backup, stop services, restore (never half-way), start, check, record.",
 	Inputs: slices.Concat([]action.Input{
 		{Name: "confirm", Description: "Must be exactly RESTORE (not needed for a drill, which touches nothing live)."},
-		{Name: "file", Required: true, Description: "The backup to restore: a file, a directory holding exactly one (a downloaded artifact), or latest (the newest <prefix>-<timestamp> backup in dir)."},
+		{Name: "file", Required: true, Description: "The backup to restore: a file, a directory holding exactly one (a downloaded artifact), latest (the newest <prefix>-<timestamp> backup in dir, or under offsite-url when that is set), or s3://bucket/key of an offsite copy (downloaded into dir, then verified)."},
 		{Name: "dir", Default: "/var/backups/deploy-kit", Description: "Directory of the backups, for file: latest; the safety backup goes there too unless safety-dir says otherwise."},
 		{Name: "prefix", Default: "backup", Description: "File name prefix of the backups, for file: latest."},
 		{Name: "engine", Kind: action.Enum, Enum: []string{"postgres", "sqlite", "mysql", "mariadb"}, Default: "postgres", Description: "Database engine."},
@@ -40,7 +41,7 @@ var Spec = action.Spec{
 		{Name: "migrations-path", Description: "Drill: the app's golang-migrate migrations, relative to the workspace; the restored database must be at the newest."},
 		{Name: "database", Default: "postgres", Description: "Drill: the database holding schema_migrations."},
 		{Name: "secret-prefix", Default: "ENV_", Description: "Drill: job variables with this prefix become the stack's 0600 env file, as with deploy."},
-	}, deploy.VerifyInputs, notify.Inputs),
+	}, backup.OffsiteConnInputs, deploy.VerifyInputs, notify.Inputs),
 	Outputs: []action.Output{
 		{Name: "file", Description: "The backup restored."},
 		{Name: "sha256", Description: "Its SHA-256."},
