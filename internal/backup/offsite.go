@@ -246,6 +246,8 @@ func offsiteStep(ctx context.Context, j *job) error {
 		return j.offsiteFailed(err)
 	}
 	if err := o.publish(ctx, j.final); err != nil {
+		// The checksum went first; without its backup it is only clutter.
+		_ = o.client.RemoveObject(context.WithoutCancel(ctx), o.bucket, o.prefix+name+".sha256", minio.RemoveObjectOptions{})
 		return j.offsiteFailed(err)
 	}
 	if err := o.prove(ctx, j.final, j.wrote.SHA256, j.wrote.Size); err != nil {

@@ -1,6 +1,7 @@
 package backup_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -156,4 +158,135 @@ func TestOffsiteFailures(t *testing.T) {
 		left, _ := os.ReadDir(dir)
 		assert.Empty(t, left, "nothing made")
 	}
+}
+
+// TestOffsiteRetentionCalendar: remote backups over a simulated calendar keep
+// exactly what the local rules keep: the newest of each of the last N days, ISO
+// weeks and months, and the new one; nothing else under the prefix is touched.
+func TestOffsiteRetentionCalendar(t *testing.T) {
+	t.Parallel()
+	endpoint, c := s3Server(t)
+	put := func(key string) {
+		_, err := c.PutObject(context.Background(), "backups", key, bytes.NewReader([]byte("x")), 1, minio.PutObjectOptions{})
+		require.NoError(t, err)
+	}
+	now := time.Now().UTC()
+	var calendar []string
+	for _, ago := range []time.Duration{1, 2, 3, 10, 17, 24, 40, 70, 100, 400} { // days
+		id := now.Add(-ago * 24 * time.Hour).Format("2006-01-02T150405Z")
+		calendar = append(calendar, "cal/backup-"+id+".sqlite.gz")
+	}
+	for _, k := range calendar {
+		put(k)
+		put(k + ".sha256")
+	}
+	put("cal/notes.txt")                                  // not a backup: never touched
+	put("cal/other-2020-01-01T000000Z.sqlite.gz")         // another prefix: never touched
+	put("cal/deeper/backup-2020-01-01T000000Z.sqlite.gz") // below the prefix: never touched
+	r := backup(t, nil, "--engine", "sqlite", "--sqlite-path", sqliteSource(t), "--dir", t.TempDir(), "--min-size", "0",
+		"--offsite-url", "s3://backups/cal", "--offsite-endpoint", endpoint, "--offsite-path-style",
+		"--offsite-access-key", s3Access, "--offsite-secret-key", s3Secret, "--keep-daily", "2", "--keep-weekly", "2", "--keep-monthly", "3")
+	require.Equal(t, 0, r.Code, r.Log)
+	newName := "cal/" + filepath.Base(r.Outputs["path"])
+	// Newest first: new (today), 1, 2, 3, 10, 17, 24, 40, 70, 100, 400 days ago.
+	// daily 2: today, 1 day; weekly 2: this ISO week's newest (today) and the
+	// previous week's newest; monthly 3: the newest of this and the two months
+	// before with backups. The test computes the same sets from the calendar.
+	want := map[string]bool{newName: true}
+	all := append([]string{newName}, calendar...)
+	days, weeks, months := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	for _, k := range all {
+		id := strings.TrimSuffix(strings.TrimPrefix(k, "cal/backup-"), ".sqlite.gz")
+		at, err := time.Parse("2006-01-02T150405Z", id)
+		require.NoError(t, err)
+		day, month := at.Format("2006-01-02"), at.Format("2006-01")
+		y, w := at.ISOWeek()
+		week := fmt.Sprintf("%d-%d", y, w)
+		if !days[day] && len(days) < 2 {
+			want[k] = true
+		}
+		if !weeks[week] && len(weeks) < 2 {
+			want[k] = true
+		}
+		if !months[month] && len(months) < 3 {
+			want[k] = true
+		}
+		days[day], weeks[week], months[month] = true, true, true
+	}
+	var got []string
+	for _, k := range keys(t, c) {
+		if strings.HasPrefix(k, "cal/backup-") && strings.HasSuffix(k, ".sqlite.gz") {
+			got = append(got, k)
+			assert.Contains(t, keys(t, c), k+".sha256", "a kept backup keeps its checksum")
+		}
+	}
+	var wantList []string
+	for k := range want {
+		wantList = append(wantList, k)
+	}
+	assert.ElementsMatch(t, wantList, got)
+	for _, k := range []string{"cal/notes.txt", "cal/other-2020-01-01T000000Z.sqlite.gz", "cal/deeper/backup-2020-01-01T000000Z.sqlite.gz"} {
+		assert.Contains(t, keys(t, c), k)
+	}
+}
+
+// TestOffsiteServerKilledMidUpload: the server dies while the backup is being
+// uploaded; no object under the backup's name exists afterwards (a partial one
+// may sit under .partial/, which nothing counts), the job fails as
+// offsite-required says, and the local backup is intact.
+func TestOffsiteServerKilledMidUpload(t *testing.T) {
+	t.Parallel()
+	s := testenv.S3(t)
+	root := t.TempDir()
+	src := filepath.Join(root, "big.db")
+	db := sqliteDB(t, src, 10)
+	_, err := db.Exec("CREATE TABLE blob (b BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 64) INSERT INTO blob SELECT randomblob(1048576) FROM n")
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	dir := filepath.Join(root, "backups")
+	cmd, output, summary := command(t, nil, "--engine", "sqlite", "--sqlite-path", src, "--dir", dir, "--min-size", "0",
+		"--offsite-url", "s3://backups/big", "--offsite-endpoint", s.Endpoint, "--offsite-path-style",
+		"--offsite-access-key", s3Access, "--offsite-secret-key", s3Secret)
+	var log bytes.Buffer
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = io.MultiWriter(&log, pw), io.MultiWriter(&log, pw)
+	require.NoError(t, cmd.Start())
+	go func() { _ = cmd.Wait(); pw.Close() }()
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		if sc.Text() == "==> offsite" {
+			// Let the upload of the 64 MiB file get going (the server keeps its
+			// parts in a temporary directory), then kill the server.
+			for i := 0; i < 200 && !uploading(s.Dir); i++ {
+				time.Sleep(10 * time.Millisecond)
+			}
+			s.Kill()
+		}
+	}
+	r := collect(cmd, log.String(), output, summary)
+	assert.Equal(t, 1, r.Code, r.Log)
+	assert.Contains(t, r.Log, "::error::backup failed at offsite: offsite copy to s3://backups/big/ on ")
+	kept, _ := filepath.Glob(filepath.Join(dir, "backup-*.sqlite.gz"))
+	require.Len(t, kept, 1)
+	check := backup(t, nil, "--verify-only", kept[0])
+	assert.Equal(t, 0, check.Code, "the local backup is intact: %s", check.Log)
+
+	s.Restart(t)
+	for _, k := range keys(t, s.Client) {
+		// A .sha256 published before the kill may remain (nothing takes it for a
+		// backup); the backup itself must not exist under its name.
+		assert.False(t, strings.HasPrefix(k, "big/backup-") && strings.HasSuffix(k, ".sqlite.gz"), "no object under the backup's name: %s", k)
+	}
+}
+
+// uploading reports whether the server holds an upload in progress.
+func uploading(dir string) bool {
+	found := false
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.Contains(p, ".sgwtmp") {
+			found = true
+		}
+		return nil
+	})
+	return found
 }
