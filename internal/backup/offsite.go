@@ -24,13 +24,13 @@ import (
 
 // The offsite copy (README "Offsite copies"): a verified backup and its .sha256
 // in S3-compatible storage, through minio-go (no hand-made request signing).
-// Publishing is copy-then-delete: each file is uploaded under a temporary key in
-// <prefix>/.partial/, then copied server-side to its name, so an interrupted
-// upload never leaves an object a restore or the retention would take for a
-// backup; the .sha256 is published before the backup, so a published backup
-// always has its checksum. A copy counts only once it has been read back and has
-// the local file's size and SHA-256. Remote retention runs after that, with the
-// local rules, and never deletes the newest proven copy.
+// Publishing relies on S3's atomic uploads: an object appears under its name only
+// once its upload completed, so an interrupted upload never leaves an object a
+// restore or the retention would take for a backup; the .sha256 is published
+// before the backup, so a published backup always has its checksum. A copy counts
+// only once it has been read back and has the local file's size and SHA-256.
+// Remote retention runs after that, with the local rules, and never deletes the
+// newest proven copy.
 
 // OffsiteConnInputs say where the offsite copies are and how to reach them (the
 // backup action's, and restore's to fetch one).
@@ -152,7 +152,11 @@ func (o *offsite) remote(ctx context.Context, prefix, ext string) ([]stored, err
 	return out, nil
 }
 
-// publish uploads file under a temporary key and copies it to its name.
+// publish uploads file under its name. S3 makes an object visible only once
+// its upload is complete — a single PUT, or the completion of a multipart upload —
+// so an interrupted upload leaves no object under the name (an incomplete
+// multipart upload stays out of listings until the bucket's lifecycle rule
+// aborts it).
 func (o *offsite) publish(ctx context.Context, file string) error {
 	name := filepath.Base(file)
 	f, err := os.Open(file)
@@ -164,21 +168,8 @@ func (o *offsite) publish(ctx context.Context, file string) error {
 	if err != nil {
 		return err
 	}
-	tmp := fmt.Sprintf("%s.partial/%s.%d-%s", o.prefix, name, os.Getpid(), randomHex(4))
-	if _, err := o.client.PutObject(ctx, o.bucket, tmp, f, st.Size(), minio.PutObjectOptions{ContentType: "application/octet-stream"}); err != nil {
-		return o.explain("uploading "+name, err)
-	}
-	defer func() {
-		_ = o.client.RemoveObject(context.WithoutCancel(ctx), o.bucket, tmp, minio.RemoveObjectOptions{})
-	}()
-	dst := minio.CopyDestOptions{Bucket: o.bucket, Object: o.prefix + name}
-	src := minio.CopySrcOptions{Bucket: o.bucket, Object: tmp}
-	if st.Size() > 5<<30 { // a single server-side copy takes up to 5 GiB
-		_, err = o.client.ComposeObject(ctx, dst, src)
-	} else {
-		_, err = o.client.CopyObject(ctx, dst, src)
-	}
-	return o.explain("publishing "+name, err)
+	_, err = o.client.PutObject(ctx, o.bucket, o.prefix+name, f, st.Size(), minio.PutObjectOptions{ContentType: "application/octet-stream"})
+	return o.explain("uploading "+name, err)
 }
 
 // prove reads the object back and compares its size and SHA-256 with file's.

@@ -411,7 +411,7 @@ func (j *job) plan() error {
 		if o.every > 0 {
 			every = "when the newest copy there is older than " + o.every.String()
 		}
-		j.a.Logf("would copy it and its .sha256 to %s (%s; under .partial/, then copied to its name), read it back, and apply the same retention there", o.where(), every)
+		j.a.Logf("would copy its .sha256 and then it to %s (%s), read it back, and apply the same retention there", o.where(), every)
 	}
 	j.a.Logf("would keep %d daily, %d weekly, %d monthly backups of %s-* in %s and delete the rest", j.keep.Daily, j.keep.Weekly, j.keep.Monthly, j.prefix, j.dir)
 	return nil

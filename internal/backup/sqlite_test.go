@@ -20,7 +20,7 @@ import (
 // sqliteDB creates a database in WAL mode with items and a counter that every
 // write transaction keeps equal to the number of items: a backup that is not one
 // consistent snapshot breaks that.
-func sqliteDB(t *testing.T, path string, rows int) *sql.DB {
+func sqliteDB(t testing.TB, path string, rows int) *sql.DB {
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(30000)")
 	require.NoError(t, err)
 	db.SetMaxOpenConns(1)
