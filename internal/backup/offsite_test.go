@@ -93,6 +93,12 @@ func TestOffsiteCopy(t *testing.T) {
 	assert.Equal(t, []string{"nightly/app/" + name, "nightly/app/" + name + ".sha256"}, keys(t, c), "the old copy went by the retention; no temporary key is left")
 	assert.NotContains(t, r.Log+r.Summary, s3Secret)
 
+	// dry-run names the copy and makes nothing.
+	r = run("--dry-run", "--offsite-every", "7d")
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.Contains(t, r.Log, "would copy its .sha256 and then it to s3://backups/nightly/app/ on "+strings.TrimPrefix(endpoint, "http://")+" (when the newest copy there is older than 168h0m0s), read it back, and apply the same retention there")
+	assert.Len(t, keys(t, c), 2)
+
 	// offsite-every: the copy of a moment ago is young enough.
 	time.Sleep(1100 * time.Millisecond) // a new second for the next backup's name
 	r = run("--offsite-every", "7d")
