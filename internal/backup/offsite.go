@@ -138,15 +138,9 @@ func (o *offsite) remote(ctx context.Context, prefix, ext string) ([]stored, err
 			return nil, o.explain("listing", obj.Err)
 		}
 		name := strings.TrimPrefix(obj.Key, o.prefix)
-		id, ok := strings.CutSuffix(strings.TrimPrefix(name, prefix+"-"), "."+ext+".gz")
-		if !ok || strings.Contains(name, "/") {
-			continue
+		if at, ok := backupTime(name, prefix, ext); ok && !strings.Contains(name, "/") {
+			out = append(out, stored{Name: name, At: at})
 		}
-		at, err := time.Parse(idLayout, id)
-		if err != nil {
-			continue
-		}
-		out = append(out, stored{Name: name, At: at})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].At.After(out[j].At) })
 	return out, nil

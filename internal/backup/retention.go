@@ -35,22 +35,26 @@ func listBackups(dir, prefix, ext string) ([]stored, error) {
 		if !e.Type().IsRegular() {
 			continue
 		}
-		id, ok := strings.CutPrefix(name, prefix+"-")
-		if !ok {
-			continue
+		if at, ok := backupTime(name, prefix, ext); ok {
+			out = append(out, stored{Name: name, At: at})
 		}
-		id, ok = strings.CutSuffix(id, "."+ext+".gz")
-		if !ok {
-			continue
-		}
-		at, err := time.Parse(idLayout, id)
-		if err != nil {
-			continue
-		}
-		out = append(out, stored{Name: name, At: at})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].At.After(out[j].At) })
 	return out, nil
+}
+
+// backupTime is the time in a backup's name, <prefix>-<timestamp>.<ext>.gz;
+// false for any other name.
+func backupTime(name, prefix, ext string) (time.Time, bool) {
+	id, ok := strings.CutPrefix(name, prefix+"-")
+	if !ok {
+		return time.Time{}, false
+	}
+	if id, ok = strings.CutSuffix(id, "."+ext+".gz"); !ok {
+		return time.Time{}, false
+	}
+	at, err := time.Parse(idLayout, id)
+	return at, err == nil
 }
 
 // Keep is a count-based retention policy.
