@@ -21,17 +21,16 @@ import (
 
 // run is one restore: what it was given and what happened, for the summary.
 type run struct {
-	a        *action.Context
-	target   *backup.Target
-	file     string
-	sum      string
-	checks   []string
-	safety   string
-	stopped  []docker.Container
-	before   map[string]int64
-	after    map[string]int64
-	steps    []string // what was done, in order, for the summary
-	restored bool
+	a       *action.Context
+	target  *backup.Target
+	file    string
+	sum     string
+	checks  []string
+	safety  string
+	stopped []docker.Container
+	before  map[string]int64
+	after   map[string]int64
+	steps   []string // what was done, in order, for the summary
 }
 
 // Run is `deploykit restore`. Everything that can refuse the restore is checked
@@ -210,7 +209,6 @@ func (r *run) restore(ctx context.Context, o backup.Options, client *docker.Clie
 		}
 		return fmt.Errorf("the restore failed (%w); the database was put back from the safety backup %s", err, r.safety)
 	}
-	r.restored = true
 	took := time.Since(began).Round(10 * time.Millisecond)
 	r.a.Logf("    restored in %s", took)
 	r.steps = append(r.steps, fmt.Sprintf("restored %s in %s", r.file, took))
