@@ -84,6 +84,17 @@ func rewrite(t *testing.T, path string, dump []byte) {
 	require.NoError(t, os.WriteFile(path+".sha256", []byte(hex.EncodeToString(sum[:])+"  "+filepath.Base(path)+"\n"), 0o600))
 }
 
+// failingBackup is dump with stmt, which fails, put just before its completion
+// trailer: a backup that passes every check but fails half-way through its replay.
+func failingBackup(t *testing.T, dump []byte, trailer, stmt, name string) string {
+	t.Helper()
+	i := bytes.LastIndex(dump, []byte(trailer))
+	require.Positive(t, i)
+	path := filepath.Join(t.TempDir(), name)
+	rewrite(t, path, append(append(append([]byte{}, dump[:i]...), stmt...), dump[i:]...))
+	return path
+}
+
 func gunzip(t *testing.T, path string) []byte {
 	f, err := os.Open(path)
 	require.NoError(t, err)
@@ -325,12 +336,7 @@ func TestPostgresClusterRoundTrip(t *testing.T) {
 	// the database is put back from the safety backup, row for row.
 	q("app", "UPDATE notes SET n = 42 WHERE id = 3")
 	before := rows()
-	failing := filepath.Join(t.TempDir(), "app-failing.sql.gz")
-	marker := []byte("-- PostgreSQL database cluster dump complete")
-	i := bytes.LastIndex(dump, marker)
-	require.Positive(t, i)
-	broken := append(append(append([]byte{}, dump[:i]...), []byte("SELECT no_such_function_anywhere();\n\n--\n")...), dump[i:]...)
-	rewrite(t, failing, broken)
+	failing := failingBackup(t, dump, "-- PostgreSQL database cluster dump complete", "SELECT no_such_function_anywhere();\n\n--\n", "app-failing.sql.gz")
 	r = restore(failing)
 	assert.Equal(t, 1, r.Code, r.Log)
 	assert.Contains(t, r.Log, "the database was put back from the safety backup "+dir+"/pre-restore-")
@@ -378,12 +384,7 @@ func TestPostgresDatabaseByURL(t *testing.T) {
 	// A backup that fails half-way: the live database stays as it is.
 	q("shop", "UPDATE notes SET n = 7 WHERE id = 1")
 	before := rows()
-	dump := gunzip(t, good)
-	marker := []byte("-- PostgreSQL database dump complete")
-	i := bytes.LastIndex(dump, marker)
-	require.Positive(t, i)
-	failing := filepath.Join(t.TempDir(), "shop-failing.sql.gz")
-	rewrite(t, failing, append(append(append([]byte{}, dump[:i]...), []byte("SELECT no_such_function_anywhere();\n\n--\n")...), dump[i:]...))
+	failing := failingBackup(t, gunzip(t, good), "-- PostgreSQL database dump complete", "SELECT no_such_function_anywhere();\n\n--\n", "shop-failing.sql.gz")
 	time.Sleep(1100 * time.Millisecond) // a new second for the next safety backup's name
 	r = deploykit(t, "restore", "--confirm", "RESTORE", "--database-url", url, "--file", failing, "--dir", dir, "--history-file", hist)
 	assert.Equal(t, 1, r.Code, r.Log)
@@ -442,12 +443,7 @@ func TestMariaDBServerRoundTrip(t *testing.T) {
 
 	q("shop", "UPDATE notes SET n = 42 WHERE id = 3")
 	before := rows()
-	dump := gunzip(t, good)
-	marker := []byte("-- Dump completed")
-	i := bytes.LastIndex(dump, marker)
-	require.Positive(t, i)
-	failing := filepath.Join(t.TempDir(), "shop-failing.sql.gz")
-	rewrite(t, failing, append(append(append([]byte{}, dump[:i]...), []byte("SELECT no_such_function_anywhere();\n")...), dump[i:]...))
+	failing := failingBackup(t, gunzip(t, good), "-- Dump completed", "SELECT no_such_function_anywhere();\n", "shop-failing.sql.gz")
 	time.Sleep(1100 * time.Millisecond) // a new second for the next safety backup's name
 	r = deploykit(t, "restore", append(engine, "--confirm", "RESTORE", "--file", failing, "--dir", dir, "--history-file", hist)...)
 	assert.Equal(t, 1, r.Code, r.Log)
