@@ -43,14 +43,14 @@ func env(kv ...string) func(string) string {
 func TestInputsDefaults(t *testing.T) {
 	in, err := ParseInputs(&testSpec, nil, env(), nil)
 	require.NoError(t, err)
-	assert.Equal(t, "compose.yaml", in.String("compose-file"))
-	assert.False(t, in.Bool("dry-run"))
-	assert.Equal(t, 3, in.Int("attempts"))
-	assert.Equal(t, 2*time.Second, in.Duration("delay"))
-	assert.Equal(t, "none", in.String("bump"))
-	assert.Empty(t, in.List("checks"))
-	assert.Equal(t, 20.0, in.Percent("disk"))
-	assert.False(t, in.IsSet("compose-file"))
+	assert.Equal(t, "compose.yaml", in.text("compose-file"))
+	assert.False(t, in.boolean("dry-run"))
+	assert.Equal(t, 3, in.integer("attempts"))
+	assert.Equal(t, 2*time.Second, in.duration("delay"))
+	assert.Equal(t, "none", in.text("bump"))
+	assert.Empty(t, in.list("checks"))
+	assert.Equal(t, 20.0, in.percent("disk"))
+	assert.False(t, in.isSet("compose-file"))
 }
 
 func TestInputsFromRunnerAndFlags(t *testing.T) {
@@ -63,18 +63,18 @@ func TestInputsFromRunnerAndFlags(t *testing.T) {
 	)
 	in, err := ParseInputs(&testSpec, []string{"--attempts", "5", "--bump=patch", "--disk", "12.5"}, getenv, nil)
 	require.NoError(t, err)
-	assert.Equal(t, "deploy/compose.yaml", in.String("compose-file"))
-	assert.True(t, in.Bool("dry-run"))
-	assert.Equal(t, 5, in.Int("attempts"), "a flag wins over the runner variable")
-	assert.Equal(t, "patch", in.String("bump"))
-	assert.Equal(t, []string{"/health=200", "/api=401,403"}, in.List("checks"))
-	assert.Equal(t, 90*time.Second, in.Duration("delay"))
-	assert.Equal(t, 12.5, in.Percent("disk"))
-	assert.True(t, in.IsSet("compose-file"))
+	assert.Equal(t, "deploy/compose.yaml", in.text("compose-file"))
+	assert.True(t, in.boolean("dry-run"))
+	assert.Equal(t, 5, in.integer("attempts"), "a flag wins over the runner variable")
+	assert.Equal(t, "patch", in.text("bump"))
+	assert.Equal(t, []string{"/health=200", "/api=401,403"}, in.list("checks"))
+	assert.Equal(t, 90*time.Second, in.duration("delay"))
+	assert.Equal(t, 12.5, in.percent("disk"))
+	assert.True(t, in.isSet("compose-file"))
 
 	in, err = ParseInputs(&testSpec, []string{"--dry-run", "--", "echo", "--x"}, env(), nil)
 	require.NoError(t, err)
-	assert.True(t, in.Bool("dry-run"), "a bare bool flag means true")
+	assert.True(t, in.boolean("dry-run"), "a bare bool flag means true")
 	assert.Equal(t, []string{"echo", "--x"}, in.Args)
 }
 
@@ -337,17 +337,17 @@ func TestBoolInputTakesAValueLikeTheOthers(t *testing.T) {
 	} {
 		in, err := ParseInputs(&testSpec, strings.Fields(args), env, io.Discard)
 		require.NoError(t, err, args)
-		assert.Equal(t, want, in.Bool("dry-run"), args)
-		assert.Equal(t, 4, in.Int("attempts"), args)
+		assert.Equal(t, want, in.boolean("dry-run"), args)
+		assert.Equal(t, 4, in.integer("attempts"), args)
 		assert.Empty(t, in.Args, args)
 	}
 	in, err := ParseInputs(&testSpec, []string{"--dry-run", "maybe"}, env, io.Discard)
 	require.NoError(t, err)
-	assert.True(t, in.Bool("dry-run"))
+	assert.True(t, in.boolean("dry-run"))
 	assert.Equal(t, []string{"maybe"}, in.Args)
 	in, err = ParseInputs(&testSpec, []string{"--", "--dry-run", "true"}, env, io.Discard)
 	require.NoError(t, err)
-	assert.False(t, in.Bool("dry-run"), "after -- nothing is an input")
+	assert.False(t, in.boolean("dry-run"), "after -- nothing is an input")
 	assert.Equal(t, []string{"--dry-run", "true"}, in.Args)
 }
 
@@ -355,6 +355,6 @@ func TestDurationsTakeDays(t *testing.T) {
 	for raw, want := range map[string]time.Duration{"7d": 7 * 24 * time.Hour, "0d": 0, "90": 90 * time.Second, "1h30m": 90 * time.Minute} {
 		in, err := ParseInputs(&testSpec, []string{"--delay=" + raw}, env(), nil)
 		require.NoError(t, err, raw)
-		assert.Equal(t, want, in.Duration("delay"), raw)
+		assert.Equal(t, want, in.duration("delay"), raw)
 	}
 }

@@ -17,9 +17,11 @@ import (
 // the event payload, the runner's files and the log. It is built once, at the edge
 // (cmd/deploykit), and passed down; nothing below it reads the process environment.
 type Context struct {
-	Spec   *Spec
-	Inputs *Inputs
-	Log    io.Writer // masked; the job log in a runner, stdout on a terminal
+	Spec *Spec
+	// Args are the command-line arguments after the inputs' flags (with-secrets'
+	// command). Inputs themselves reach a subcommand only as its options struct.
+	Args []string
+	Log  io.Writer // masked; the job log in a runner, stdout on a terminal
 
 	// InRunner is true inside GitHub Actions, Gitea Actions or act (GITHUB_ACTIONS=true).
 	InRunner bool

@@ -222,42 +222,51 @@ func (in *Inputs) raw(name string) string {
 	return in.values[name]
 }
 
-// String returns the input's text.
-func (in *Inputs) String(name string) string { return in.raw(name) }
+// The getters below are the package's own: a subcommand gets its inputs as its
+// options struct (Decode), never by name.
 
-// Defines reports whether the subcommand has the input at all.
-func (in *Inputs) Defines(name string) bool { return in.spec.HasInput(name) }
+func (in *Inputs) text(name string) string { return in.raw(name) }
 
-// IsSet reports whether the input was given rather than defaulted.
-func (in *Inputs) IsSet(name string) bool { in.spec.Input(name); return in.set[name] }
+// isSet reports whether the input was given rather than defaulted.
+func (in *Inputs) isSet(name string) bool { in.spec.Input(name); return in.set[name] }
 
-// Bool returns a Bool input.
-func (in *Inputs) Bool(name string) bool {
+func (in *Inputs) boolean(name string) bool {
 	b, _ := parseBool(in.raw(name))
 	return b
 }
 
-// Int returns an Int input (0 when empty).
-func (in *Inputs) Int(name string) int {
+// integer is an Int input (0 when empty).
+func (in *Inputs) integer(name string) int {
 	n, _ := strconv.Atoi(in.raw(name))
 	return n
 }
 
-// Duration returns a Duration input (0 when empty).
-func (in *Inputs) Duration(name string) time.Duration {
+// duration is a Duration input (0 when empty).
+func (in *Inputs) duration(name string) time.Duration {
 	d, _ := parseDuration(in.raw(name))
 	return d
 }
 
-// Percent returns a Percent input as a number from 0 to 100.
-func (in *Inputs) Percent(name string) float64 {
+// percent is a Percent input as a number from 0 to 100.
+func (in *Inputs) percent(name string) float64 {
 	p, _ := parsePercent(in.raw(name))
 	return p
 }
 
-// List returns a List input's items: one per line, trimmed, without blank lines
-// and # comments.
-func (in *Inputs) List(name string) []string {
+// Secrets returns the values of the secret inputs, for masking at the edge.
+func (in *Inputs) Secrets() []string {
+	var out []string
+	for _, def := range in.spec.Inputs {
+		if def.Secret && in.values[def.Name] != "" {
+			out = append(out, in.values[def.Name])
+		}
+	}
+	return out
+}
+
+// list is a List input's items: one per line, trimmed, without blank lines and #
+// comments.
+func (in *Inputs) list(name string) []string {
 	var items []string
 	for line := range strings.Lines(in.raw(name)) {
 		line = strings.TrimSpace(line)

@@ -49,6 +49,24 @@ var OffsiteInputs = append(slices.Clone(OffsiteConnInputs), []action.Input{
 	{Name: "offsite-required", Kind: action.Bool, Default: "true", Description: "A failed offsite copy fails the job (the local backup is kept either way); false only warns."},
 }...)
 
+// OffsiteConn is where the offsite copies are and how to reach them: the
+// OffsiteConnInputs.
+type OffsiteConn struct {
+	URL       string `input:"offsite-url"`
+	Endpoint  string `input:"offsite-endpoint"`
+	Region    string `input:"offsite-region"`
+	AccessKey string `input:"offsite-access-key"`
+	SecretKey string `input:"offsite-secret-key"`
+	PathStyle bool   `input:"offsite-path-style"`
+}
+
+// OffsiteOptions are the backup action's offsite inputs.
+type OffsiteOptions struct {
+	OffsiteConn
+	Every    time.Duration `input:"offsite-every"`
+	Required bool          `input:"offsite-required"`
+}
+
 // offsite is a checked offsite target.
 type offsite struct {
 	client   *minio.Client
@@ -61,8 +79,8 @@ type offsite struct {
 
 // newOffsite reads the offsite inputs; nil when offsite-url is empty. Problems
 // are returned for the caller's usage error.
-func newOffsite(in *action.Inputs) (*offsite, error) {
-	raw := in.String("offsite-url")
+func newOffsite(in OffsiteOptions) (*offsite, error) {
+	raw := in.URL
 	if raw == "" {
 		return nil, nil
 	}
@@ -70,12 +88,12 @@ func newOffsite(in *action.Inputs) (*offsite, error) {
 	if err != nil || u.Scheme != "s3" || u.Host == "" {
 		return nil, fmt.Errorf("input offsite-url: %q is not s3://bucket/prefix", raw)
 	}
-	ak, sk := in.String("offsite-access-key"), in.String("offsite-secret-key")
+	ak, sk := in.AccessKey, in.SecretKey
 	if ak == "" || sk == "" {
 		return nil, errors.New("inputs offsite-access-key and offsite-secret-key are required with offsite-url")
 	}
 	endpoint, secure := "s3.amazonaws.com", true
-	if e := in.String("offsite-endpoint"); e != "" {
+	if e := in.Endpoint; e != "" {
 		eu, err := url.Parse(e)
 		if err != nil || (eu.Scheme != "http" && eu.Scheme != "https") || eu.Host == "" || (eu.Path != "" && eu.Path != "/") {
 			return nil, fmt.Errorf("input offsite-endpoint: %q is not http(s)://host[:port]", e)
@@ -83,11 +101,11 @@ func newOffsite(in *action.Inputs) (*offsite, error) {
 		endpoint, secure = eu.Host, eu.Scheme == "https"
 	}
 	lookup := minio.BucketLookupAuto
-	if in.Bool("offsite-path-style") {
+	if in.PathStyle {
 		lookup = minio.BucketLookupPath
 	}
 	client, err := minio.New(endpoint, &minio.Options{
-		Creds: credentials.NewStaticV4(ak, sk, ""), Secure: secure, Region: in.String("offsite-region"), BucketLookup: lookup,
+		Creds: credentials.NewStaticV4(ak, sk, ""), Secure: secure, Region: in.Region, BucketLookup: lookup,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("input offsite-endpoint: %w", err)
@@ -96,11 +114,7 @@ func newOffsite(in *action.Inputs) (*offsite, error) {
 	if prefix != "" {
 		prefix += "/"
 	}
-	o := &offsite{client: client, endpoint: endpoint, bucket: u.Host, prefix: prefix, required: true}
-	if in.Defines("offsite-every") {
-		o.every, o.required = in.Duration("offsite-every"), in.Bool("offsite-required")
-	}
-	return o, nil
+	return &offsite{client: client, endpoint: endpoint, bucket: u.Host, prefix: prefix, every: in.Every, required: in.Required}, nil
 }
 
 // where names the target in messages.
@@ -261,11 +275,11 @@ func (j *job) offsiteFailed(err error) error {
 }
 
 // FetchOffsite downloads a backup and its .sha256 from the offsite target the
-// offsite-* inputs of in describe into dir, and returns the local path: file is
+// connection conn describes into dir, and returns the local path: file is
 // s3://bucket/key, or latest for the newest <prefix>-<timestamp>.<ext>.gz under
 // offsite-url. The download is verified like any local backup afterwards.
-func FetchOffsite(ctx context.Context, in *action.Inputs, file, prefix, ext, dir string) (string, error) {
-	o, err := newOffsite(in)
+func FetchOffsite(ctx context.Context, conn OffsiteConn, file, prefix, ext, dir string) (string, error) {
+	o, err := newOffsite(OffsiteOptions{OffsiteConn: conn, Required: true})
 	if err != nil {
 		return "", action.Usagef("%v", err)
 	}

@@ -59,7 +59,9 @@ func backupTime(name, prefix, ext string) (time.Time, bool) {
 
 // Keep is a count-based retention policy.
 type Keep struct {
-	Daily, Weekly, Monthly int
+	Daily   int `input:"keep-daily"`
+	Weekly  int `input:"keep-weekly"`
+	Monthly int `input:"keep-monthly"`
 	// All keeps every backup: nothing is pruned (the restore's safety backups,
 	// one of which a later restore may be reading).
 	All bool

@@ -87,17 +87,16 @@ type job struct {
 var prefixRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
 // Run is `deploykit backup`.
-func Run(ctx context.Context, a *action.Context) error {
-	in := a.Inputs
-	if file := in.String("verify-only"); file != "" {
-		return verifyOnly(a, file, int64(in.Int("min-size")))
+func Run(ctx context.Context, a *action.Context, ao ActionOptions) error {
+	if ao.VerifyOnly != "" {
+		return verifyOnly(a, ao.VerifyOnly, ao.MinSize)
 	}
-	target, err := notify.FromInputs(in)
+	target, err := ao.Notify.Checked()
 	if err != nil {
 		return err
 	}
-	o := optionsFrom(in)
-	if o.Offsite, err = newOffsite(in); err != nil {
+	o := ao.Options
+	if o.Offsite, err = newOffsite(ao.Remote); err != nil {
 		return action.Usagef("%v", err)
 	}
 	j, err := newJob(a, o)
@@ -207,21 +206,21 @@ func (j *job) run(ctx context.Context) error {
 // Options describe a backup: what the backup action reads from its inputs, and
 // what deploy's backup step passes.
 type Options struct {
-	Engine       string // postgres, mysql, mariadb or sqlite
-	Container    string
-	DatabaseURL  string
-	DBUser       string
-	DBPassword   string
-	SQLitePath   string
-	Dir          string
-	Prefix       string
-	HostPath     string
-	Level        int
-	MinSize      int64
+	Engine       string `input:"engine"` // postgres, mysql, mariadb or sqlite
+	Container    string `input:"container"`
+	DatabaseURL  string `input:"database-url"`
+	DBUser       string `input:"db-user"`
+	DBPassword   string `input:"db-password"`
+	SQLitePath   string `input:"sqlite-path"`
+	Dir          string `input:"dir"`
+	Prefix       string `input:"prefix"`
+	HostPath     string `input:"host-path"`
+	Level        int    `input:"compression-level"`
+	MinSize      int64  `input:"min-size"`
 	Keep         Keep
-	RestoreCheck bool
-	Artifact     bool
-	DryRun       bool
+	RestoreCheck bool `input:"restore-check"`
+	Artifact     bool `input:"artifact"`
+	DryRun       bool `input:"dry-run"`
 	// Offsite is the checked offsite target (the backup action's offsite-*
 	// inputs), or nil.
 	Offsite *offsite
@@ -232,15 +231,12 @@ type Options struct {
 
 func (o Options) name(input string) string { return o.InputPrefix + input }
 
-func optionsFrom(in *action.Inputs) Options {
-	return Options{
-		Engine: in.String("engine"), Container: in.String("container"), DatabaseURL: in.String("database-url"),
-		DBUser: in.String("db-user"), DBPassword: in.String("db-password"), SQLitePath: in.String("sqlite-path"),
-		Dir: in.String("dir"), Prefix: in.String("prefix"), HostPath: in.String("host-path"),
-		Level: in.Int("compression-level"), MinSize: int64(in.Int("min-size")),
-		Keep:         Keep{Daily: in.Int("keep-daily"), Weekly: in.Int("keep-weekly"), Monthly: in.Int("keep-monthly")},
-		RestoreCheck: in.Bool("restore-check"), Artifact: in.Bool("artifact"), DryRun: in.Bool("dry-run"),
-	}
+// ActionOptions are the backup action's inputs, decoded at the edge.
+type ActionOptions struct {
+	Options
+	Remote     OffsiteOptions
+	Notify     notify.Target
+	VerifyOnly string `input:"verify-only"`
 }
 
 // newJob checks the options and builds the engine; any problem is a usage error

@@ -63,13 +63,12 @@ var (
 // .dockerignore handling, and BuildKit where it is installed), tag by commit and
 // version, label, push every tag through the Engine API with the credentials in
 // its auth header, and check the digest against the registry.
-func Run(ctx context.Context, a *action.Context) error {
-	in := a.Inputs
-	dry := in.Bool("dry-run")
+func Run(ctx context.Context, a *action.Context, in Options) error {
+	dry := in.DryRun
 	exec := command.For(a, dry)
 	ws := a.Workspace()
 
-	builds, err := plan(ctx, a)
+	builds, err := plan(ctx, a, in)
 	if err != nil {
 		return err
 	}
@@ -97,7 +96,7 @@ func Run(ctx context.Context, a *action.Context) error {
 			return action.Failedf("%v", err)
 		}
 	}
-	push := in.Bool("push")
+	push := in.Push
 	if push && auth != nil && !dry {
 		if err := client.Login(ctx, *auth); err != nil {
 			return action.Failedf("%v", err)
@@ -111,14 +110,14 @@ func Run(ctx context.Context, a *action.Context) error {
 		}
 	}
 
-	labels := ociLabels(a, sha, in.String("version"))
+	labels := ociLabels(a, sha, in.Version)
 	var results []pushed
 	for _, b := range builds {
 		p := pushed{build: b}
 		for _, t := range tags {
 			p.Tags = append(p.Tags, b.Image+":"+t)
 		}
-		if err := exec.Run(ctx, buildCmd(b, p.Tags, labels, in.Bool("no-cache"), a.Environ())); err != nil {
+		if err := exec.Run(ctx, buildCmd(b, p.Tags, labels, in.NoCache, a.Environ())); err != nil {
 			return action.Failedf("building %s: %v", b.Image, err)
 		}
 		if push && !dry {
@@ -143,36 +142,34 @@ func Run(ctx context.Context, a *action.Context) error {
 }
 
 // plan works out what to build and refuses bad input before anything is built.
-func plan(ctx context.Context, a *action.Context) ([]build, error) {
-	in := a.Inputs
+func plan(ctx context.Context, a *action.Context, in Options) ([]build, error) {
 	ws, err := filepath.EvalSymlinks(a.Workspace())
 	if err != nil {
 		return nil, action.Usagef("workspace %s: %v", a.Workspace(), err)
 	}
-	args := in.List("build-args")
+	args := in.BuildArgs
 	for _, arg := range args {
 		if !argPattern.MatchString(arg) {
 			return nil, action.Usagef("input build-args: %q is not NAME=value", arg)
 		}
 	}
-	secrets, err := inputSecrets(a)
+	secrets, err := inputSecrets(a, in.BuildSecrets)
 	if err != nil {
 		return nil, err
 	}
-	builds, err := plannedBuilds(ctx, a, ws, args, secrets)
+	builds, err := plannedBuilds(ctx, a, in, ws, args, secrets)
 	if err != nil {
 		return nil, err
 	}
-	return builds, checkArgs(a, builds)
+	return builds, checkArgs(a, in.Password, builds)
 }
 
 // plannedBuilds is the image input's build, or the compose file's.
-func plannedBuilds(ctx context.Context, a *action.Context, ws string, args []string, secrets []buildSecret) ([]build, error) {
-	in := a.Inputs
-	if cf := in.String("compose-file"); cf != "" {
+func plannedBuilds(ctx context.Context, a *action.Context, in Options, ws string, args []string, secrets []buildSecret) ([]build, error) {
+	if cf := in.ComposeFile; cf != "" {
 		return composeBuilds(ctx, a, ws, cf, args, secrets)
 	}
-	img := in.String("image")
+	img := in.Image
 	if img == "" {
 		return nil, action.Usagef("input image is required (registry/owner/name), or set compose-file to build its build: services")
 	}
@@ -180,31 +177,31 @@ func plannedBuilds(ctx context.Context, a *action.Context, ws string, args []str
 	if err != nil {
 		return nil, action.Usagef("input image: %v", err)
 	}
-	dir, err := inside(ws, in.String("context"))
+	dir, err := inside(ws, in.Context)
 	if err != nil {
 		return nil, action.Usagef("input context: %v", err)
 	}
-	file := in.String("file")
+	file := in.File
 	if !filepath.IsAbs(file) {
 		file = filepath.Join(dir, file)
 	}
 	if fi, err := os.Stat(file); err != nil || fi.IsDir() {
-		return nil, action.Usagef("input file: %s does not exist (it is relative to the context %s)", in.String("file"), in.String("context"))
+		return nil, action.Usagef("input file: %s does not exist (it is relative to the context %s)", in.File, in.Context)
 	}
 	// The Dockerfile is read from the checkout like the context: never a file of
 	// the runner's elsewhere (through .., an absolute path or a symlink).
 	if file, err = inside(ws, file); err != nil {
 		return nil, action.Usagef("input file: %v", err)
 	}
-	return []build{{Image: repo, Context: dir, Dockerfile: file, Target: in.String("target"), Args: args, Secrets: secrets}}, nil
+	return []build{{Image: repo, Context: dir, Dockerfile: file, Target: in.Target, Args: args, Secrets: secrets}}, nil
 }
 
 // inputSecrets reads build-secrets: one id=VARIABLE per line, the value in the
 // step's environment variable VARIABLE.
-func inputSecrets(a *action.Context) ([]buildSecret, error) {
+func inputSecrets(a *action.Context, lines []string) ([]buildSecret, error) {
 	var out []buildSecret
 	seen := map[string]bool{}
-	for _, line := range a.Inputs.List("build-secrets") {
+	for _, line := range lines {
 		id, env, ok := strings.Cut(line, "=")
 		switch {
 		case !ok || !secretIDPattern.MatchString(id) || !envNamePattern.MatchString(env):
@@ -226,9 +223,9 @@ func inputSecrets(a *action.Context) ([]buildSecret, error) {
 // checkArgs refuses a build argument whose value is one of the secrets this
 // action was given (build arguments are kept in the image's history) and warns
 // about one whose name looks like a secret's.
-func checkArgs(a *action.Context, builds []build) error {
+func checkArgs(a *action.Context, password string, builds []build) error {
 	secrets := map[string]string{} // value → what it is
-	if pw := a.Inputs.String("password"); pw != "" {
+	if pw := password; pw != "" {
 		secrets[pw] = "the registry password"
 	}
 	for _, b := range builds {
@@ -287,11 +284,12 @@ func inside(ws, dir string) (string, error) {
 }
 
 func composeBuilds(ctx context.Context, a *action.Context, ws, file string, args []string, secrets []buildSecret) ([]build, error) {
+	given := file
 	if !filepath.IsAbs(file) {
 		file = filepath.Join(ws, file)
 	}
 	if _, err := os.Stat(file); err != nil {
-		return nil, action.Usagef("input compose-file: %s does not exist", a.Inputs.String("compose-file"))
+		return nil, action.Usagef("input compose-file: %s does not exist", given)
 	}
 	p, err := compose.Load(ctx, file, "", a.Environ(), compose.DotEnv(file))
 	if err != nil {
@@ -380,18 +378,18 @@ func composeSecrets(a *action.Context, p *types.Project, file, service string, r
 }
 
 // tagList is sha-<short>, the version, and the extra tags; latest only when allowed.
-func tagList(in *action.Inputs, sha string) ([]string, error) {
+func tagList(in Options, sha string) ([]string, error) {
 	tags := []string{git.ImageTag(sha)}
-	if v := in.String("version"); v != "" {
+	if v := in.Version; v != "" {
 		tags = append(tags, strings.TrimPrefix(v, "v"))
 	}
-	tags = append(tags, in.List("tags")...)
+	tags = append(tags, in.Tags...)
 	var out []string
 	for _, t := range tags {
 		if !tagPattern.MatchString(t) {
 			return nil, action.Usagef("tag %q is not a valid image tag (letters, digits, _ . -, at most 128)", t)
 		}
-		if t == "latest" && !in.Bool("allow-latest") {
+		if t == "latest" && !in.AllowLatest {
 			return nil, action.Usagef("tag latest is refused: it moves under running deploys and cannot be rolled back to; use the sha- or version tag, or set allow-latest: true")
 		}
 		if !slices.Contains(out, t) {
@@ -402,22 +400,22 @@ func tagList(in *action.Inputs, sha string) ([]string, error) {
 }
 
 // credentials are the registry login, when a password is given.
-func credentials(in *action.Inputs, builds []build) (*docker.Auth, error) {
-	if in.String("password") == "" {
-		if in.String("username") != "" {
+func credentials(in Options, builds []build) (*docker.Auth, error) {
+	if in.Password == "" {
+		if in.Username != "" {
 			return nil, action.Usagef("input username is set but password is empty: set both, or neither for a registry without login")
 		}
 		return nil, nil
 	}
-	if in.String("username") == "" {
+	if in.Username == "" {
 		return nil, action.Usagef("input password is set but username is empty")
 	}
-	host := in.String("registry")
+	host := in.Registry
 	if host == "" {
 		named, _ := reference.ParseNormalizedNamed(builds[0].Image)
 		host = reference.Domain(named)
 	}
-	return &docker.Auth{Registry: host, Username: in.String("username"), Password: in.String("password")}, nil
+	return &docker.Auth{Registry: host, Username: in.Username, Password: in.Password}, nil
 }
 
 // ociLabels are the OCI annotations the kit adds; the Dockerfile's own labels stay.

@@ -3,6 +3,26 @@ package buildimage
 
 import "github.com/org/deploy-kit/internal/action"
 
+// Options are build-image's inputs, decoded at the edge.
+type Options struct {
+	Context      string   `input:"context"`
+	File         string   `input:"file"`
+	Image        string   `input:"image"`
+	Tags         []string `input:"tags"`
+	Version      string   `input:"version"`
+	BuildArgs    []string `input:"build-args"`
+	BuildSecrets []string `input:"build-secrets"`
+	Target       string   `input:"target"`
+	NoCache      bool     `input:"no-cache"`
+	Push         bool     `input:"push"`
+	Registry     string   `input:"registry"`
+	Username     string   `input:"username"`
+	Password     string   `input:"password"`
+	AllowLatest  bool     `input:"allow-latest"`
+	ComposeFile  string   `input:"compose-file"`
+	DryRun       bool     `input:"dry-run"`
+}
+
 // Spec is the build-image subcommand and action.
 var Spec = action.Spec{
 	Name:        "build-image",

@@ -25,7 +25,11 @@ import (
 // Command is one subcommand.
 type Command struct {
 	Spec *action.Spec
-	Run  func(ctx context.Context, a *action.Context) error
+	// Run decodes the validated inputs into the subcommand's options struct and
+	// runs it (see typed).
+	Run func(ctx context.Context, a *action.Context, in *action.Inputs) error
+	// Options is a zero value of the options struct, for action.CheckOptions.
+	Options any
 	// Action is true for the subcommands that have an actions/<name>/action.yml.
 	Action bool
 	// Args is true for a subcommand that takes arguments after its flags
@@ -33,19 +37,34 @@ type Command struct {
 	Args bool
 }
 
+// typed makes the Command of a subcommand whose inputs decode into O: the one
+// place inputs are read by name (ARCHITECTURE.md, "Rules every package keeps").
+func typed[O any](spec *action.Spec, run func(context.Context, *action.Context, O) error) *Command {
+	var zero O
+	return &Command{Spec: spec, Options: zero, Run: func(ctx context.Context, a *action.Context, in *action.Inputs) error {
+		var o O
+		in.Decode(&o)
+		return run(ctx, a, o)
+	}}
+}
+
+func asAction(c *Command) *Command { c.Action = true; return c }
+
 // Commands lists every subcommand, in the order usage shows them.
 var Commands = []*Command{
-	{Spec: &buildimage.Spec, Run: buildimage.Run, Action: true},
-	{Spec: &migrationsmoke.Spec, Run: migrationsmoke.Run, Action: true},
-	{Spec: &deploy.Spec, Run: deploy.Run, Action: true},
-	{Spec: &rollback.Spec, Run: rollback.Run, Action: true},
-	{Spec: &backup.Spec, Run: backup.Run, Action: true},
-	{Spec: &restore.Spec, Run: restore.Run, Action: true},
-	{Spec: &guardSpec, Run: runGuard},
-	{Spec: &withSecretsSpec, Run: runWithSecrets, Args: true},
-	{Spec: &historySpec, Run: runHistory},
-	{Spec: &versionSpec, Run: runVersion},
+	asAction(typed(&buildimage.Spec, buildimage.Run)),
+	asAction(typed(&migrationsmoke.Spec, migrationsmoke.Run)),
+	asAction(typed(&deploy.Spec, deploy.Run)),
+	asAction(typed(&rollback.Spec, rollback.Run)),
+	asAction(typed(&backup.Spec, backup.Run)),
+	asAction(typed(&restore.Spec, restore.Run)),
+	typed(&guardSpec, runGuard),
+	withArgs(typed(&withSecretsSpec, runWithSecrets)),
+	typed(&historySpec, runHistory),
+	typed(&versionSpec, runVersion),
 }
+
+func withArgs(c *Command) *Command { c.Args = true; return c }
 
 // Lookup finds a subcommand by name.
 func Lookup(name string) *Command {
@@ -111,11 +130,9 @@ func Main(args, environ []string, stdout, stderr io.Writer) int {
 		a.FinishStatus(err)
 		return action.ExitCode(err)
 	}
-	a.Inputs = in
-	for _, def := range cmd.Spec.Inputs {
-		if def.Secret {
-			a.Mask(in.String(def.Name))
-		}
+	a.Args = in.Args
+	for _, secret := range in.Secrets() {
+		a.Mask(secret)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -125,7 +142,7 @@ func Main(args, environ []string, stdout, stderr io.Writer) int {
 	defer signal.Stop(sigs)
 	var caught os.Signal
 	done := make(chan error, 1)
-	go func() { done <- cmd.Run(ctx, a) }()
+	go func() { done <- cmd.Run(ctx, a, in) }()
 	select {
 	case err = <-done:
 	case caught = <-sigs:

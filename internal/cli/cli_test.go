@@ -135,3 +135,12 @@ func TestGuardBadEventFile(t *testing.T) {
 	assert.Contains(t, stdout, "::error::reading the event payload ")
 	assert.NoFileExists(t, output)
 }
+
+// TestOptionsMatchSpec: every subcommand's options struct reads exactly its
+// spec's inputs, each into a field of the right type — a misspelt input name
+// fails here, not in a run.
+func TestOptionsMatchSpec(t *testing.T) {
+	for _, c := range Commands {
+		assert.NoError(t, action.CheckOptions(c.Spec, c.Options), c.Spec.Name)
+	}
+}

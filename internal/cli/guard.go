@@ -19,7 +19,7 @@ var guardSpec = action.Spec{
 	},
 }
 
-func runGuard(ctx context.Context, a *action.Context) error {
+func runGuard(ctx context.Context, a *action.Context, _ struct{}) error {
 	d, err := guard.Check(ctx, a, command.For(a, false))
 	if err != nil {
 		return action.Failedf("%v", err)

@@ -31,9 +31,19 @@ var historySpec = action.Spec{
 
 // runHistory is `deploykit history`. Lead times need the commits' times: they are
 // read from the git checkout the command runs in, when there is one.
-func runHistory(ctx context.Context, a *action.Context) error {
-	in := a.Inputs
-	file := history.File{Path: in.String("history-file")}
+type historyOptions struct {
+	File   string        `input:"history-file"`
+	Stack  string        `input:"stack"`
+	Env    string        `input:"environment"`
+	Action string        `input:"action"`
+	Since  time.Duration `input:"since"`
+	Format string        `input:"format"`
+	Stats  bool          `input:"stats"`
+	Window time.Duration `input:"window"`
+}
+
+func runHistory(ctx context.Context, a *action.Context, o historyOptions) error {
+	file := history.File{Path: o.File}
 	entries, skipped, err := file.ReadCounting()
 	if err != nil {
 		return action.Failedf("%v", err)
@@ -42,11 +52,11 @@ func runHistory(ctx context.Context, a *action.Context) error {
 		a.Warningf("%d line(s) of %s are not history lines and were skipped", skipped, file.Path)
 	}
 	now := time.Now()
-	f := history.Filter{Stack: in.String("stack"), Env: in.String("environment")}
-	if act := in.String("action"); act != "any" {
+	f := history.Filter{Stack: o.Stack, Env: o.Env}
+	if act := o.Action; act != "any" {
 		f.Action = act
 	}
-	if since := in.Duration("since"); since > 0 {
+	if since := o.Since; since > 0 {
 		f.Since = now.Add(-since)
 	}
 	var kept []history.Entry
@@ -55,8 +65,8 @@ func runHistory(ctx context.Context, a *action.Context) error {
 			kept = append(kept, e)
 		}
 	}
-	asJSON := in.String("format") == "json"
-	if !in.Bool("stats") {
+	asJSON := o.Format == "json"
+	if !o.Stats {
 		if asJSON {
 			return printJSON(a, entriesJSON(kept))
 		}
@@ -72,7 +82,7 @@ func runHistory(ctx context.Context, a *action.Context) error {
 	if _, err := run.Output(ctx, git.ResolveCommit(ws, "HEAD")); err != nil {
 		commitTime = nil // not a checkout: no lead times
 	}
-	stats := history.Compute(kept, now, in.Duration("window"), commitTime)
+	stats := history.Compute(kept, now, o.Window, commitTime)
 	if asJSON {
 		if stats == nil {
 			stats = []history.Stats{}

@@ -27,7 +27,7 @@ func TestSIGTERMCleansUpAfterTheStepStopped(t *testing.T) {
 	}
 	started := make(chan struct{})
 	spec := &action.Spec{Name: "signal-test", Description: "test only"}
-	Commands = append(Commands, &Command{Spec: spec, Run: func(ctx context.Context, a *action.Context) error {
+	Commands = append(Commands, typed(spec, func(ctx context.Context, a *action.Context, _ struct{}) error {
 		a.OnExit(func() { record("release the lock") })
 		a.OnExit(func() { record("shred the env file") })
 		close(started)
@@ -35,7 +35,7 @@ func TestSIGTERMCleansUpAfterTheStepStopped(t *testing.T) {
 		time.Sleep(300 * time.Millisecond) // a command winding down after its SIGTERM
 		record("step stopped")
 		return ctx.Err()
-	}})
+	}))
 	t.Cleanup(func() { Commands = Commands[:len(Commands)-1] })
 
 	var out bytes.Buffer

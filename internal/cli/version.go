@@ -13,7 +13,7 @@ var versionSpec = action.Spec{
 	Outputs:     []action.Output{{Name: "version", Description: "The kit's version."}},
 }
 
-func runVersion(_ context.Context, a *action.Context) error {
+func runVersion(_ context.Context, a *action.Context, _ struct{}) error {
 	a.Logf("%s", buildinfo.String())
 	if a.InRunner {
 		v, _ := buildinfo.Get()

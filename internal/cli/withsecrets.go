@@ -20,12 +20,16 @@ var withSecretsSpec = action.Spec{
 	Inputs: []action.Input{deploy.Spec.Input("secret-prefix")},
 }
 
-func runWithSecrets(ctx context.Context, a *action.Context) error {
-	argv := a.Inputs.Args
+type withSecretsOptions struct {
+	SecretPrefix string `input:"secret-prefix"`
+}
+
+func runWithSecrets(ctx context.Context, a *action.Context, o withSecretsOptions) error {
+	argv := a.Args
 	if len(argv) == 0 {
 		return action.Usagef("with-secrets: give the command to run after --, e.g. deploykit with-secrets -- docker compose --env-file %s up -d", envFilePlaceholder)
 	}
-	vars, err := secretfile.FromJob(a, a.Inputs.String("secret-prefix"))
+	vars, err := secretfile.FromJob(a, o.SecretPrefix)
 	if err != nil {
 		return err
 	}
@@ -38,7 +42,7 @@ func runWithSecrets(ctx context.Context, a *action.Context) error {
 			a.Warningf("%v", rmErr)
 		}
 	}()
-	a.Logf("secret env file: %d variable(s) from %s*: %s", len(vars), a.Inputs.String("secret-prefix"), strings.Join(secretfile.Keys(vars), ", "))
+	a.Logf("secret env file: %d variable(s) from %s*: %s", len(vars), o.SecretPrefix, strings.Join(secretfile.Keys(vars), ", "))
 
 	args := make([]string, len(argv))
 	for i, arg := range argv {

@@ -31,7 +31,7 @@ import (
 // what must be undone.
 type State struct {
 	A      *action.Context
-	In     *action.Inputs
+	Opts   Options
 	Exec   *command.Runner
 	Docker *docker.Client
 	Target Target
@@ -124,15 +124,15 @@ type Plan struct {
 }
 
 // Run is `deploykit deploy`.
-func Run(ctx context.Context, a *action.Context) error {
-	return RunPlan(ctx, a, a.Inputs, Plan{Action: history.ActionDeploy, Steps: Pipeline})
+func Run(ctx context.Context, a *action.Context, o Options) error {
+	return RunPlan(ctx, a, o, Plan{Action: history.ActionDeploy, Steps: Pipeline})
 }
 
-// RunPlan runs steps with in, inputs of the deploy spec (rollback derives them from
-// its own), then rollback-on-failure and history, and writes the outputs a.Spec
-// declares and the summary.
-func RunPlan(ctx context.Context, a *action.Context, in *action.Inputs, plan Plan) error {
-	s, err := newState(a, in)
+// RunPlan runs steps with the options o (rollback derives them from its own), then
+// rollback-on-failure and history, and writes the outputs a.Spec declares and the
+// summary.
+func RunPlan(ctx context.Context, a *action.Context, o Options, plan Plan) error {
+	s, err := newState(a, o)
 	if err != nil {
 		return err
 	}
@@ -147,10 +147,10 @@ func RunPlan(ctx context.Context, a *action.Context, in *action.Inputs, plan Pla
 
 // newState validates every input — a bad one stops the deploy before anything is
 // touched, with exit 2 — and masks the secrets before anything is printed.
-func newState(a *action.Context, in *action.Inputs) (*State, error) {
-	s := &State{A: a, In: in, DryRun: in.Bool("dry-run")}
+func newState(a *action.Context, o Options) (*State, error) {
+	s := &State{A: a, Opts: o, DryRun: o.DryRun}
 
-	secrets, err := secretfile.FromJob(a, in.String("secret-prefix"))
+	secrets, err := secretfile.FromJob(a, o.SecretPrefix)
 	if err != nil {
 		return nil, err
 	}
@@ -158,76 +158,76 @@ func newState(a *action.Context, in *action.Inputs) (*State, error) {
 	s.Exec = command.For(a, s.DryRun)
 
 	s.Workspace = a.Workspace()
-	file := in.String("compose-file")
+	file := o.ComposeFile
 	if !filepath.IsAbs(file) {
 		file = filepath.Join(s.Workspace, file)
 	}
 	if fi, err := os.Stat(file); err != nil || fi.IsDir() {
-		return nil, action.Usagef("input compose-file: %s does not exist (paths are relative to the workspace %s)", in.String("compose-file"), s.Workspace)
+		return nil, action.Usagef("input compose-file: %s does not exist (paths are relative to the workspace %s)", o.ComposeFile, s.Workspace)
 	}
 	s.ComposeFile = file
-	if n := in.String("project-name"); n != "" && !projectName.MatchString(n) {
+	if n := o.ProjectName; n != "" && !projectName.MatchString(n) {
 		return nil, action.Usagef("input project-name: %q is not a compose project name: lowercase letters, digits, - and _, starting with a letter or digit", n)
 	}
-	s.Environment = in.String("environment")
-	for _, name := range []string{"environment", "verifies", "requires-verified"} {
-		if v := in.String(name); v != "" && !envName.MatchString(v) {
+	s.Environment = o.Environment
+	for _, f := range []struct{ name, v string }{{"environment", o.Environment}, {"verifies", o.Verifies}, {"requires-verified", o.RequiresVerified}} {
+		if name, v := f.name, f.v; v != "" && !envName.MatchString(v) {
 			return nil, action.Usagef("input %s: %q is not an environment name: letters, digits, ., - and _", name, v)
 		}
 	}
-	s.Service = in.String("service")
-	if author := in.String("commit-author"); author != "" && !commitAuthor.MatchString(author) {
+	s.Service = o.Service
+	if author := o.CommitAuthor; author != "" && !commitAuthor.MatchString(author) {
 		return nil, action.Usagef("input commit-author: %q is not Name <email>, e.g. Release Bot <release-bot@example.com>", author)
 	}
-	if ref := in.String("git-ref"); ref != "" && !git.ValidRef(ref) {
+	if ref := o.GitRef; ref != "" && !git.ValidRef(ref) {
 		return nil, action.Usagef("input git-ref: %q is not a branch, tag or commit name", ref)
 	}
-	for _, name := range []string{"health-url", "smoke-base-url"} {
-		if u := in.String(name); u != "" {
+	for _, f := range []struct{ name, u string }{{"health-url", o.HealthURL}, {"smoke-base-url", o.SmokeBaseURL}} {
+		if name, u := f.name, f.u; u != "" {
 			if err := verify.ValidateURL(u); err != nil {
 				return nil, action.Usagef("input %s: %v", name, err)
 			}
 		}
 	}
-	if s.Checks, err = verify.ParseChecks(in.List("smoke-checks")); err != nil {
+	if s.Checks, err = verify.ParseChecks(o.SmokeChecks); err != nil {
 		return nil, action.Usagef("input smoke-checks: %v", err)
 	}
-	if len(s.Checks) > 0 && in.String("smoke-base-url") == "" {
+	if len(s.Checks) > 0 && o.SmokeBaseURL == "" {
 		return nil, action.Usagef("input smoke-checks: set smoke-base-url too (the checks' paths are relative to it)")
 	}
-	if in.Duration("health-max-delay") < in.Duration("health-initial-delay") {
-		return nil, action.Usagef("input health-max-delay (%s) is shorter than health-initial-delay (%s)", in.Duration("health-max-delay"), in.Duration("health-initial-delay"))
+	if o.HealthMaxDelay < o.HealthInitialDelay {
+		return nil, action.Usagef("input health-max-delay (%s) is shorter than health-initial-delay (%s)", o.HealthMaxDelay, o.HealthInitialDelay)
 	}
-	if !filepath.IsAbs(in.String("history-file")) {
-		return nil, action.Usagef("input history-file: %q must be an absolute path on the Docker host", in.String("history-file"))
+	if !filepath.IsAbs(o.HistoryFile) {
+		return nil, action.Usagef("input history-file: %q must be an absolute path on the Docker host", o.HistoryFile)
 	}
-	if in.Bool("backup") {
-		if err := backup.Check(a, backupOptions(in, "pre-deploy")); err != nil {
+	if o.Backup.Enabled {
+		if err := backup.Check(a, o.Backup.options("pre-deploy")); err != nil {
 			return nil, err
 		}
 	}
-	if s.notify, err = notify.FromInputs(in); err != nil {
+	if s.notify, err = o.Notify.Checked(); err != nil {
 		return nil, err
 	}
-	s.History = history.File{Path: in.String("history-file")}
+	s.History = history.File{Path: o.HistoryFile}
 	s.LockDir = filepath.Join(filepath.Dir(s.History.Path), "locks")
 	s.Target = composeTarget{}
-	if in.String("target") == "swarm" {
-		if in.String("strategy") != "recreate" {
-			return nil, action.Usagef("input strategy: %s applies to target compose; on swarm each service's update_config decides how tasks are replaced", in.String("strategy"))
+	if o.Target == "swarm" {
+		if o.Strategy != "recreate" {
+			return nil, action.Usagef("input strategy: %s applies to target compose; on swarm each service's update_config decides how tasks are replaced", o.Strategy)
 		}
 		s.Target = swarmTarget{}
 	}
 	return s, nil
 }
 
-// backupOptions is the backup before the change, from the backup-* inputs.
-func backupOptions(in *action.Inputs, prefix string) backup.Options {
+// options is the backup before the change, from the backup-* inputs.
+func (o BackupOptions) options(prefix string) backup.Options {
 	return backup.Options{
-		Engine: in.String("backup-engine"), Container: in.String("backup-container"), DatabaseURL: in.String("backup-database-url"),
-		DBUser: in.String("backup-db-user"), DBPassword: in.String("backup-db-password"), SQLitePath: in.String("backup-sqlite-path"),
-		Dir: in.String("backup-dir"), Prefix: prefix, Level: backup.DefaultLevel, MinSize: 0,
-		Keep:        backup.Keep{Daily: in.Int("backup-keep-daily"), Weekly: in.Int("backup-keep-weekly"), Monthly: in.Int("backup-keep-monthly")},
+		Engine: o.Engine, Container: o.Container, DatabaseURL: o.DatabaseURL,
+		DBUser: o.DBUser, DBPassword: o.DBPassword, SQLitePath: o.SQLitePath,
+		Dir: o.Dir, Prefix: prefix, Level: backup.DefaultLevel, MinSize: 0,
+		Keep:        backup.Keep{Daily: o.KeepDaily, Weekly: o.KeepWeekly, Monthly: o.KeepMonthly},
 		InputPrefix: "backup-",
 	}
 }
@@ -308,9 +308,9 @@ func (s *State) status() string {
 
 // finish writes the outputs and the summary.
 func (s *State) finish(ctx context.Context) error {
-	url := s.In.String("health-url")
+	url := s.Opts.HealthURL
 	if url == "" {
-		url = s.In.String("smoke-base-url")
+		url = s.Opts.SmokeBaseURL
 	}
 	outputs := []struct{ name, value string }{
 		{"version", s.Version},
@@ -384,7 +384,7 @@ func (s *State) sendNotification(ctx context.Context) string {
 	}
 	name := s.Compose.Name
 	if name == "" {
-		name = s.In.String("project-name")
+		name = s.Opts.ProjectName
 	}
 	title := fmt.Sprintf("deploykit %s: %s", s.plan.Action, s.status())
 	if s.Version != "" {

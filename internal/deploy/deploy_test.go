@@ -7,10 +7,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/org/deploy-kit/internal/deploy"
 	"github.com/org/deploy-kit/internal/testenv"
 	"github.com/org/deploy-kit/internal/testenv/testapp"
 )
@@ -135,4 +137,19 @@ func TestComposeFileSecret(t *testing.T) {
 	assert.Contains(t, string(inspect), "DB_PASSWORD_FILE=/run/secrets/db_password")
 	assert.NotContains(t, r.Log, testapp.Secret)
 	a.NoSecretsLeft(t)
+}
+
+// TestDefaultOptionsAreTheSpecsDefaults: what rollback starts from for the deploy
+// inputs it does not have.
+func TestDefaultOptionsAreTheSpecsDefaults(t *testing.T) {
+	o := deploy.DefaultOptions()
+	assert.Equal(t, 2*time.Minute, o.WaitTimeout)
+	assert.Equal(t, 20.0, o.MinFreeDisk)
+	assert.Equal(t, "none", o.VersionBump)
+	assert.True(t, o.AutoRollback)
+	assert.Equal(t, "compose", o.Target)
+	assert.Equal(t, 10, o.HealthAttempts)
+	assert.Equal(t, "failure", o.Notify.On)
+	assert.Equal(t, 7, o.Backup.KeepDaily)
+	assert.False(t, o.Backup.Enabled)
 }

@@ -43,7 +43,7 @@ func (s *State) planGit(ctx context.Context) error {
 	}
 	g.Default = s.defaultBranch(ctx)
 
-	ref := s.In.String("git-ref")
+	ref := s.Opts.GitRef
 	if ref != "" {
 		sha, err := s.Exec.Output(ctx, git.ResolveCommit(ws, ref))
 		if err != nil {
@@ -59,7 +59,7 @@ func (s *State) planGit(ctx context.Context) error {
 	if g.Current, err = version.Read(g.Dir); err != nil {
 		return action.Usagef("%v", err)
 	}
-	bump := s.In.String("version-bump")
+	bump := s.Opts.VersionBump
 	switch {
 	case bump == "none":
 		g.ReadOnly = "version-bump is none"

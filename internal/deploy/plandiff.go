@@ -373,7 +373,7 @@ func (s *State) diffAgainst(ctx context.Context, runs map[string]*running, swarm
 	deployed := s.deployedServices()
 	built := map[string]bool{} // images a service of this deploy builds
 	for _, name := range deployed {
-		if svc, err := s.Project.GetService(name); err == nil && svc.Build != nil && !s.In.Bool("pull-only") && s.plan.ImageTemplate == "" {
+		if svc, err := s.Project.GetService(name); err == nil && svc.Build != nil && !s.Opts.PullOnly && s.plan.ImageTemplate == "" {
 			built[svc.Image] = true
 		}
 	}
@@ -419,7 +419,7 @@ func (s *State) diffAgainst(ctx context.Context, runs map[string]*running, swarm
 // pendingMigrations adds the migrations the database does not have yet, when
 // migrations-path and database-url say where to look.
 func (s *State) pendingMigrations(plan *PlanDiff) {
-	dir, url := s.In.String("migrations-path"), s.In.String("database-url")
+	dir, url := s.Opts.MigrationsPath, s.Opts.DatabaseURL
 	if dir == "" || url == "" {
 		return
 	}
@@ -452,7 +452,7 @@ func (planStep) String() string { return "plan" }
 // plan that cannot be made is a warning.
 func (planStep) Run(ctx context.Context, s *State) error {
 	build := s.planDiff
-	if s.In.String("target") == "swarm" {
+	if s.Opts.Target == "swarm" {
 		build = s.swarmPlanDiff
 	}
 	plan, err := build(ctx)

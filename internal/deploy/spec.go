@@ -3,10 +3,94 @@ package deploy
 
 import (
 	"slices"
+	"time"
 
 	"github.com/org/deploy-kit/internal/action"
 	"github.com/org/deploy-kit/internal/notify"
 )
+
+// TargetOptions are the TargetInputs.
+type TargetOptions struct {
+	Target       string        `input:"target"`
+	ResolveImage string        `input:"resolve-image"`
+	StrictSwarm  bool          `input:"strict-swarm"`
+	ComposeFile  string        `input:"compose-file"`
+	ProjectName  string        `input:"project-name"`
+	Environment  string        `input:"environment"`
+	Service      string        `input:"service"`
+	PullOnly     bool          `input:"pull-only"`
+	AppPort      int           `input:"app-port"`
+	Strategy     string        `input:"strategy"`
+	RouteNetwork string        `input:"route-network"`
+	DrainTimeout time.Duration `input:"drain-timeout"`
+}
+
+// VerifyOptions are the VerifyInputs.
+type VerifyOptions struct {
+	HealthURL          string        `input:"health-url"`
+	HealthAttempts     int           `input:"health-attempts"`
+	HealthInitialDelay time.Duration `input:"health-initial-delay"`
+	HealthMaxDelay     time.Duration `input:"health-max-delay"`
+	SmokeBaseURL       string        `input:"smoke-base-url"`
+	SmokeChecks        []string      `input:"smoke-checks"`
+}
+
+// RecordOptions are the RecordInputs.
+type RecordOptions struct {
+	SecretPrefix string        `input:"secret-prefix"`
+	HistoryFile  string        `input:"history-file"`
+	LockTimeout  time.Duration `input:"lock-timeout"`
+	DryRun       bool          `input:"dry-run"`
+	Notify       notify.Target
+}
+
+// BackupOptions are the BackupInputs.
+type BackupOptions struct {
+	Enabled     bool   `input:"backup"`
+	Engine      string `input:"backup-engine"`
+	Container   string `input:"backup-container"`
+	DatabaseURL string `input:"backup-database-url"`
+	DBUser      string `input:"backup-db-user"`
+	DBPassword  string `input:"backup-db-password"`
+	SQLitePath  string `input:"backup-sqlite-path"`
+	Dir         string `input:"backup-dir"`
+	KeepDaily   int    `input:"backup-keep-daily"`
+	KeepWeekly  int    `input:"backup-keep-weekly"`
+	KeepMonthly int    `input:"backup-keep-monthly"`
+}
+
+// Options are deploy's inputs, decoded at the edge; rollback builds them from its
+// own (DefaultOptions, then its values).
+type Options struct {
+	TargetOptions
+	GitRef           string        `input:"git-ref"`
+	MigrationsPath   string        `input:"migrations-path"`
+	DatabaseURL      string        `input:"database-url"`
+	VersionBump      string        `input:"version-bump"`
+	CommitAuthor     string        `input:"commit-author"`
+	NoCache          bool          `input:"no-cache"`
+	AutoRollback     bool          `input:"auto-rollback"`
+	Verifies         string        `input:"verifies"`
+	RequiresVerified string        `input:"requires-verified"`
+	Force            bool          `input:"force"`
+	MinFreeDisk      float64       `input:"min-free-disk"`
+	WaitTimeout      time.Duration `input:"wait-timeout"`
+	VerifyOptions
+	RecordOptions
+	Backup BackupOptions
+}
+
+// DefaultOptions are the options of a deploy given no input at all: every
+// input's default.
+func DefaultOptions() Options {
+	in, err := action.ParseInputs(&Spec, nil, func(string) string { return "" }, nil)
+	if err != nil {
+		panic(err) // the defaults are valid: TestOptionsMatchSpec
+	}
+	var o Options
+	in.Decode(&o)
+	return o
+}
 
 // TargetInputs say what to deploy and where; rollback takes them too.
 var TargetInputs = []action.Input{

@@ -79,7 +79,7 @@ func (preflightStep) Run(ctx context.Context, s *State) error {
 		if err != nil {
 			return action.Failedf("%v", err)
 		}
-		if min := s.In.Percent("min-free-disk"); free < min {
+		if min := s.Opts.MinFreeDisk; free < min {
 			return action.Failedf("only %.1f%% of %s (Docker's data root) is free, below min-free-disk %g%%: free space (docker system prune, old images) or lower min-free-disk", free, root, min)
 		}
 		notes = append(notes, fmt.Sprintf("%.0f%% free on %s", free, root))
@@ -98,7 +98,7 @@ func (preflightStep) Run(ctx context.Context, s *State) error {
 			return action.Failedf("external network %s does not exist: create it (docker network create %s) or remove external: true", n.Name, n.Name)
 		}
 	}
-	if s.In.String("strategy") == "rolling" && s.In.String("target") == "compose" {
+	if s.Opts.Strategy == "rolling" && s.Opts.Target == "compose" {
 		routes, err := s.routeNetworks(ctx)
 		if err != nil {
 			return err
@@ -122,7 +122,7 @@ func (s *State) loadProject(ctx context.Context) error {
 	for _, v := range s.Secrets {
 		env = append(env, v.Key+"="+v.Value)
 	}
-	p, err := compose.Load(ctx, s.ComposeFile, s.In.String("project-name"), env, compose.DotEnv(s.ComposeFile))
+	p, err := compose.Load(ctx, s.ComposeFile, s.Opts.ProjectName, env, compose.DotEnv(s.ComposeFile))
 	if err != nil {
 		return action.Usagef("compose file %s is not valid: %v", s.ComposeFile, err)
 	}
@@ -135,12 +135,12 @@ func (s *State) loadProject(ctx context.Context) error {
 		}
 		services = []string{s.Service}
 	}
-	if s.In.String("strategy") == "rolling" {
+	if s.Opts.Strategy == "rolling" {
 		if err := rollingFits(p, services); err != nil {
 			return err
 		}
 	}
-	if !s.In.Bool("pull-only") {
+	if !s.Opts.PullOnly {
 		return nil
 	}
 	var problems []string
@@ -208,11 +208,11 @@ func (s *State) checkPromotion() error {
 	if cur, ok := history.Current(entries, s.Compose.Name, s.Environment); ok {
 		s.Previous, s.PreviousVersion = &cur, cur.Version
 	}
-	need := s.In.String("requires-verified")
+	need := s.Opts.RequiresVerified
 	if need == "" || history.Verified(entries, s.Compose.Name, need, s.Version, s.Git.SHA) {
 		return nil
 	}
-	if !s.In.Bool("force") {
+	if !s.Opts.Force {
 		return action.Failedf("version %s was not verified on %s: deploy it there first (with verifies: %s), or set force: true to deploy it anyway (recorded as FORCED)", s.Version, need, need)
 	}
 	s.Forced = fmt.Sprintf("FORCED: %s not verified on %s", s.Version, need)
@@ -232,8 +232,8 @@ func (lockStep) Run(ctx context.Context, s *State) error {
 	host, _ := os.Hostname()
 	me := lock.Holder{Host: host, PID: os.Getpid(), Version: s.Version, JobURL: s.A.JobURL(), Since: time.Now()}
 	start := time.Now()
-	l, err := lock.Acquire(ctx, path, me, s.In.Duration("lock-timeout"), func(h lock.Holder) {
-		s.A.Logf("    waiting up to %s for the deploy holding %s: %s", s.In.Duration("lock-timeout"), path, h)
+	l, err := lock.Acquire(ctx, path, me, s.Opts.LockTimeout, func(h lock.Holder) {
+		s.A.Logf("    waiting up to %s for the deploy holding %s: %s", s.Opts.LockTimeout, path, h)
 	})
 	if err != nil {
 		return action.Failedf("%v", err)
@@ -249,7 +249,7 @@ type secretsStep struct{}
 func (secretsStep) String() string { return "secrets" }
 
 func (secretsStep) Run(_ context.Context, s *State) error {
-	prefix := s.In.String("secret-prefix")
+	prefix := s.Opts.SecretPrefix
 	if len(s.Secrets) == 0 {
 		return Skip("no %s* variables in the job", prefix)
 	}
@@ -274,10 +274,10 @@ type backupStep struct{}
 func (backupStep) String() string { return "backup" }
 
 func (backupStep) Run(ctx context.Context, s *State) error {
-	if !s.In.Bool("backup") {
+	if !s.Opts.Backup.Enabled {
 		return Skip("not requested (backup: false)")
 	}
-	opts := backupOptions(s.In, "pre-deploy-"+s.Compose.Name)
+	opts := s.Opts.Backup.options("pre-deploy-" + s.Compose.Name)
 	if s.DryRun {
 		return Skip("dry run: would back up with the %s engine to %s", opts.Engine, opts.Dir)
 	}
@@ -343,14 +343,14 @@ func (verifyStep) Run(ctx context.Context, s *State) error {
 
 // verify runs the health and smoke checks (after apply, and after a rollback).
 func (s *State) verify(ctx context.Context) error {
-	health, base := s.In.String("health-url"), s.In.String("smoke-base-url")
+	health, base := s.Opts.HealthURL, s.Opts.SmokeBaseURL
 	if health == "" && len(s.Checks) == 0 {
 		return Skip("no health-url or smoke-checks: the containers' own healthchecks decided (up --wait, or the swarm update)")
 	}
 	logf := func(format string, args ...any) { s.A.Logf("    "+format, args...) }
 	var done []string
 	if health != "" {
-		b := verify.Backoff{Attempts: s.In.Int("health-attempts"), InitialDelay: s.In.Duration("health-initial-delay"), MaxDelay: s.In.Duration("health-max-delay")}
+		b := verify.Backoff{Attempts: s.Opts.HealthAttempts, InitialDelay: s.Opts.HealthInitialDelay, MaxDelay: s.Opts.HealthMaxDelay}
 		if err := verify.Health(ctx, health, b, logf); err != nil {
 			return action.Failedf("%v", err)
 		}
@@ -386,7 +386,7 @@ func (rollbackStep) Run(ctx context.Context, s *State) error {
 	switch {
 	case s.OldServing:
 		return Skip("the rolling deploy removed its new containers; the old ones never stopped serving")
-	case !s.In.Bool("auto-rollback"):
+	case !s.Opts.AutoRollback:
 		return Skip("auto-rollback is false: the failed version is left running for inspection")
 	case len(s.Snapshot.Services) == 0:
 		return Skip("nothing ran before this deploy: no previous version to restore")
@@ -440,7 +440,7 @@ func (s *State) historyEntries() []history.Entry {
 	now := time.Now()
 	stack := s.Compose.Name
 	if stack == "" {
-		stack = s.In.String("project-name")
+		stack = s.Opts.ProjectName
 	}
 	e := history.Entry{Time: now, Stack: stack, Env: s.Environment, Action: s.plan.Action, Version: orUnknown(s.Version), Status: history.StatusSuccess}
 	var notes []string
@@ -466,8 +466,8 @@ func (s *State) historyEntries() []history.Entry {
 	}
 	e.Notes = strings.Join(notes, "; ")
 	entries := []history.Entry{e}
-	if s.FailedErr == nil && s.In.String("verifies") != "" {
-		entries = append(entries, history.Entry{Time: now, Stack: stack, Env: s.In.String("verifies"), Action: history.ActionVerified,
+	if s.FailedErr == nil && s.Opts.Verifies != "" {
+		entries = append(entries, history.Entry{Time: now, Stack: stack, Env: s.Opts.Verifies, Action: history.ActionVerified,
 			Version: s.Version, Status: history.StatusSuccess, Notes: "deployed and verified on " + s.Environment + "; sha=" + s.Git.SHA})
 	}
 	if s.RolledBack || s.RollbackErr != nil {

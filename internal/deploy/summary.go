@@ -18,7 +18,7 @@ func (s *State) summary() string {
 	var b strings.Builder
 	name := s.Compose.Name
 	if name == "" {
-		name = s.In.String("project-name")
+		name = s.Opts.ProjectName
 	}
 	fmt.Fprintf(&b, "### deploykit %s: %s", s.plan.Action, s.status())
 	if s.Version != "" {

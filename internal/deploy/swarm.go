@@ -85,7 +85,7 @@ func (swarmTarget) Preflight(ctx context.Context, s *State) ([]string, error) {
 	}
 	if len(problems) > 0 {
 		msg := "target swarm needs safe updates: " + strings.Join(problems, "; ")
-		if s.In.Bool("strict-swarm") {
+		if s.Opts.StrictSwarm {
 			return nil, action.Usagef("%s (or set strict-swarm: false to deploy anyway)", msg)
 		}
 		s.A.Warningf("%s", msg)
@@ -318,12 +318,12 @@ func (s *State) stackDeploy(ctx context.Context, images map[string]string, env [
 			return err
 		}
 	}
-	wait := s.In.Duration("wait-timeout")
+	wait := s.Opts.WaitTimeout
 	// The CLI waits for convergence, which a service whose new tasks never get
 	// healthy may never reach; the watch below has the last word.
 	cliCtx, cancel := context.WithTimeout(ctx, wait+30*time.Second)
 	defer cancel()
-	cliErr := s.Exec.Run(cliCtx, p.StackDeploy(s.In.String("resolve-image")))
+	cliErr := s.Exec.Run(cliCtx, p.StackDeploy(s.Opts.ResolveImage))
 	if s.DryRun {
 		return cliErr
 	}

@@ -57,10 +57,10 @@ type placed struct {
 // on (route-network, or the service's only external network, or its only network)
 // and checks that the kit can switch aliases there without moving a container.
 func (s *State) routeNetworks(ctx context.Context) (map[string]string, error) {
-	if s.In.Int("app-port") == 0 && (s.In.String("health-url") != "" || len(s.Checks) > 0) {
+	if s.Opts.AppPort == 0 && (s.Opts.HealthURL != "" || len(s.Checks) > 0) {
 		return nil, action.Usagef("strategy rolling checks each new container at its own address before it takes traffic: set app-port to the port the service listens on inside its containers")
 	}
-	want := s.In.String("route-network")
+	want := s.Opts.RouteNetwork
 	routes := map[string]string{}
 	for _, name := range s.deployedServices() {
 		svc, _ := s.Project.GetService(name)
@@ -114,10 +114,10 @@ func (s *State) routeNetworks(ctx context.Context) (map[string]string, error) {
 
 // rolling replaces each service's containers through the traffic switch.
 func (composeTarget) rolling(ctx context.Context, s *State) error {
-	pullOnly := s.In.Bool("pull-only")
+	pullOnly := s.Opts.PullOnly
 	services := s.deployedServices()
 	if !pullOnly {
-		if err := s.Exec.Run(ctx, s.Compose.Build(services, s.In.Bool("no-cache"))); err != nil {
+		if err := s.Exec.Run(ctx, s.Compose.Build(services, s.Opts.NoCache)); err != nil {
 			return fmt.Errorf("docker compose build failed: %w", err)
 		}
 	}
@@ -154,7 +154,7 @@ func (s *State) rollService(ctx context.Context, name string, pullOnly bool) err
 	}
 	if s.DryRun {
 		_ = s.Exec.Run(ctx, s.Compose.Up(up))
-		s.A.Logf("    dry run: then start the new %s containers off the alias on %s, check each at its own address, give them the alias, take it from the %d old one(s), and stop those after verify and drain-timeout %s", name, w.network, len(before), s.In.Duration("drain-timeout"))
+		s.A.Logf("    dry run: then start the new %s containers off the alias on %s, check each at its own address, give them the alias, take it from the %d old one(s), and stop those after verify and drain-timeout %s", name, w.network, len(before), s.Opts.DrainTimeout)
 		return nil
 	}
 	s.switches = append(s.switches, w)
@@ -216,7 +216,7 @@ func (s *State) rollService(ctx context.Context, name string, pullOnly bool) err
 // checkDirect waits for a new container's healthcheck, then asks it for
 // health-url's path and every smoke-checks path at its own address and app-port.
 func (s *State) checkDirect(ctx context.Context, n *placed, network string) error {
-	if err := s.Docker.WaitHealthy(ctx, n.ID, s.In.Duration("wait-timeout")); err != nil {
+	if err := s.Docker.WaitHealthy(ctx, n.ID, s.Opts.WaitTimeout); err != nil {
 		return err
 	}
 	at, _, err := s.Docker.Endpoint(ctx, n.ID, network)
@@ -224,18 +224,18 @@ func (s *State) checkDirect(ctx context.Context, n *placed, network string) erro
 		return err
 	}
 	n.at.IP = at.IP
-	port := s.In.Int("app-port")
+	port := s.Opts.AppPort
 	if port == 0 {
 		return nil
 	}
 	base := "http://" + net.JoinHostPort(at.IP, strconv.Itoa(port))
 	logf := func(f string, a ...any) { s.A.Logf("    "+f, a...) }
-	if health := s.In.String("health-url"); health != "" {
+	if health := s.Opts.HealthURL; health != "" {
 		u, err := url.Parse(health)
 		if err != nil {
 			return err
 		}
-		b := verify.Backoff{Attempts: s.In.Int("health-attempts"), InitialDelay: s.In.Duration("health-initial-delay"), MaxDelay: s.In.Duration("health-max-delay")}
+		b := verify.Backoff{Attempts: s.Opts.HealthAttempts, InitialDelay: s.Opts.HealthInitialDelay, MaxDelay: s.Opts.HealthMaxDelay}
 		if err := verify.Health(ctx, base+u.RequestURI(), b, logf); err != nil {
 			return err
 		}
@@ -293,7 +293,7 @@ func (s *State) switchBack(ctx context.Context) error {
 	if drained {
 		select {
 		case <-ctx.Done():
-		case <-time.After(s.In.Duration("drain-timeout")):
+		case <-time.After(s.Opts.DrainTimeout):
 		}
 	}
 	for _, w := range s.switches {
@@ -319,11 +319,11 @@ func (s *State) switchBack(ctx context.Context) error {
 // them, the aliases are given again once; if it still cannot, verify fails and the
 // deploy switches back to the old containers, which are still running.
 func (s *State) confirmSwitch(ctx context.Context) error {
-	health := s.In.String("health-url")
+	health := s.Opts.HealthURL
 	if len(s.switches) == 0 || health == "" {
 		return nil
 	}
-	drain := s.In.Duration("drain-timeout")
+	drain := s.Opts.DrainTimeout
 	for _, w := range s.switches {
 		if wait := drain - time.Since(w.drained); wait > 0 && len(w.old) > 0 {
 			s.A.Logf("    draining the old %s containers for %s", w.service, wait.Round(time.Millisecond))
@@ -359,7 +359,7 @@ func (s *State) confirmSwitch(ctx context.Context) error {
 // finishSwitch stops the old containers once the deploy has been verified (and
 // drained, see confirmSwitch), each with its stop_grace_period.
 func (s *State) finishSwitch(ctx context.Context) {
-	drain := s.In.Duration("drain-timeout")
+	drain := s.Opts.DrainTimeout
 	for _, w := range s.switches {
 		if wait := drain - time.Since(w.drained); wait > 0 && len(w.old) > 0 {
 			s.A.Logf("    draining the old %s containers for %s more", w.service, wait.Round(time.Millisecond))

@@ -124,10 +124,10 @@ func pruneSnapshots(ctx context.Context, s *State, keep string) {
 }
 
 func (t composeTarget) Apply(ctx context.Context, s *State) error {
-	if s.In.String("strategy") == "rolling" {
+	if s.Opts.Strategy == "rolling" {
 		return t.rolling(ctx, s)
 	}
-	pullOnly, noCache := s.In.Bool("pull-only"), s.In.Bool("no-cache")
+	pullOnly, noCache := s.Opts.PullOnly, s.Opts.NoCache
 	if noCache && !pullOnly {
 		if err := s.Exec.Run(ctx, s.Compose.Build(s.services(), true)); err != nil {
 			return fmt.Errorf("docker compose build failed: %w", err)
@@ -137,7 +137,7 @@ func (t composeTarget) Apply(ctx context.Context, s *State) error {
 		Services:    s.services(),
 		Build:       !pullOnly && !noCache,
 		PullMissing: pullOnly,
-		WaitTimeout: s.In.Duration("wait-timeout"),
+		WaitTimeout: s.Opts.WaitTimeout,
 	}
 	p := s.Compose
 	if s.plan.ImageTemplate != "" {
@@ -230,7 +230,7 @@ func (composeTarget) Restore(ctx context.Context, s *State) error {
 	p := s.Compose
 	p.Overrides = []string{override}
 	p.Env = s.composeEnv(s.previousVersionOr(""), s.previousSHA())
-	return s.Exec.Run(ctx, p.Up(compose.UpOptions{Services: s.Snapshot.Names(), NoDeps: s.Service != "", WaitTimeout: s.In.Duration("wait-timeout")}))
+	return s.Exec.Run(ctx, p.Up(compose.UpOptions{Services: s.Snapshot.Names(), NoDeps: s.Service != "", WaitTimeout: s.Opts.WaitTimeout}))
 }
 
 // previousVersionOr is the version that ran before, or def.
@@ -290,7 +290,7 @@ func (composeTarget) ManualRollback(s *State) []string {
 	p.Env, p.EnvFiles = nil, slices.Clone(p.EnvFiles)
 	for i, f := range p.EnvFiles {
 		if s.EnvFile != nil && f == s.EnvFile.Path {
-			p.EnvFiles[i] = "<env file with your " + s.In.String("secret-prefix") + "* secrets, without the prefix>"
+			p.EnvFiles[i] = "<env file with your " + s.Opts.SecretPrefix + "* secrets, without the prefix>"
 		}
 	}
 	up := compose.ManualCommand(p.Up(compose.UpOptions{Services: s.Snapshot.Names(), NoDeps: s.Service != ""}))

@@ -123,7 +123,7 @@ func (s *State) gitIdentity(ctx context.Context) []string {
 // noreply address (GitHub: <id>+<login>@users.noreply.github.com; Gitea:
 // <login>@noreply.<host>, its default NO_REPLY_ADDRESS), else "".
 func (s *State) commitAuthor() (name, email string) {
-	if m := commitAuthor.FindStringSubmatch(s.In.String("commit-author")); m != nil {
+	if m := commitAuthor.FindStringSubmatch(s.Opts.CommitAuthor); m != nil {
 		return m[1], m[2]
 	}
 	actor := s.A.Getenv("GITHUB_ACTOR")

@@ -30,43 +30,42 @@ type applied struct {
 // Run is `deploykit migration-smoke`: check the migrations directory, then apply
 // every migration to a fresh database (shaped like production when a schema dump
 // is given), run the smoke SQL, and optionally run the new migrations down and up.
-func Run(ctx context.Context, a *action.Context) error {
+func Run(ctx context.Context, a *action.Context, in Options) error {
 	start := time.Now()
-	in := a.Inputs
 	ws := a.Workspace()
-	exec := command.For(a, in.Bool("dry-run"))
+	exec := command.For(a, in.DryRun)
 
 	// Bad input first: exit 2 before anything.
-	rel := filepath.Clean(in.String("path"))
+	rel := filepath.Clean(in.Path)
 	dir := filepath.Join(ws, rel)
 	if filepath.IsAbs(rel) {
 		dir = rel
 	}
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		return action.Usagef("input path: %s is not a directory of migrations in the workspace %s", in.String("path"), ws)
+		return action.Usagef("input path: %s is not a directory of migrations in the workspace %s", in.Path, ws)
 	}
 	var smoke []string
-	for _, pattern := range in.List("smoke-sql") {
+	for _, pattern := range in.SmokeSQL {
 		matches, err := filepath.Glob(filepath.Join(ws, pattern))
 		if err != nil || len(matches) == 0 {
 			return action.Usagef("input smoke-sql: %s matches no file", pattern)
 		}
 		smoke = append(smoke, matches...)
 	}
-	for _, name := range []string{"schema-dump", "sum-file"} {
-		if p := in.String(name); p != "" {
+	for _, f := range []struct{ name, path string }{{"schema-dump", in.SchemaDump}, {"sum-file", in.SumFile}} {
+		if name, p := f.name, f.path; p != "" {
 			if _, err := os.Stat(filepath.Join(ws, p)); err != nil {
 				return action.Usagef("input %s: %s does not exist", name, p)
 			}
 		}
 	}
-	base := in.String("base-ref")
+	base := in.BaseRef
 	if base != "" && !git.ValidRef(base) {
 		return action.Usagef("input base-ref: %q is not a branch, tag or commit name", base)
 	}
 
 	// Checks on the files, before any database.
-	r, err := checkFiles(ctx, a, exec, dir, rel, base)
+	r, err := checkFiles(ctx, a, in, exec, dir, rel, base)
 	if err != nil {
 		return err
 	}
@@ -74,19 +73,19 @@ func Run(ctx context.Context, a *action.Context) error {
 	if n := countErrors(r.findings); n > 0 {
 		return r.fail(fmt.Errorf("%d check(s) failed before any migration ran: %s", n, firstError(r.findings)))
 	}
-	if in.Bool("dry-run") {
+	if in.DryRun {
 		a.Logf("dry run: would apply %d migration(s) from %s to a fresh database (%s)", len(r.list), rel, where(in))
 		return r.finish(nil)
 	}
 
 	// A database nobody else uses.
-	dbURL, cleanup, err := openDatabase(ctx, a)
+	dbURL, cleanup, err := openDatabase(ctx, a, in)
 	if err != nil {
 		return r.fail(err)
 	}
 	defer cleanup()
 
-	if dump := in.String("schema-dump"); dump != "" {
+	if dump := in.SchemaDump; dump != "" {
 		if err := loadDump(ctx, dbURL, filepath.Join(ws, dump)); err != nil {
 			return r.fail(fmt.Errorf("loading the schema dump %s: %w", dump, err))
 		}
@@ -106,7 +105,7 @@ func Run(ctx context.Context, a *action.Context) error {
 		}
 		a.Logf("smoke SQL %s: ok", name)
 	}
-	if in.Bool("check-down") {
+	if in.CheckDown {
 		if err := r.downAndUp(m); err != nil {
 			return r.fail(err)
 		}
@@ -117,8 +116,7 @@ func Run(ctx context.Context, a *action.Context) error {
 // checkFiles runs every check that needs no database: the directory as
 // golang-migrate reads it, versions against the base branch, the sum file, lint
 // and missing down migrations. Each finding is annotated on its file and line.
-func checkFiles(ctx context.Context, a *action.Context, exec *command.Runner, dir, rel, base string) (*report, error) {
-	in := a.Inputs
+func checkFiles(ctx context.Context, a *action.Context, in Options, exec *command.Runner, dir, rel, base string) (*report, error) {
 	ws := a.Workspace()
 	list, findings, err := scan(dir, rel)
 	if err != nil {
@@ -139,7 +137,7 @@ func checkFiles(ctx context.Context, a *action.Context, exec *command.Runner, di
 			baseNote = fmt.Sprintf("%d new since %s", len(fresh), base)
 		}
 	}
-	if sum := in.String("sum-file"); sum != "" {
+	if sum := in.SumFile; sum != "" {
 		f, err := checkSums(filepath.Join(ws, sum), sum)
 		if err != nil {
 			return nil, action.Failedf("reading %s: %v", sum, err)
@@ -151,7 +149,7 @@ func checkFiles(ctx context.Context, a *action.Context, exec *command.Runner, di
 		}
 		findings = append(findings, f...)
 	}
-	lintMode := in.String("lint")
+	lintMode := in.Lint
 	if lintMode != "off" {
 		for _, m := range fresh {
 			f, err := lintFile(filepath.Join(dir, m.Up), filepath.Join(rel, m.Up))
@@ -164,7 +162,7 @@ func checkFiles(ctx context.Context, a *action.Context, exec *command.Runner, di
 			findings = append(findings, f...)
 		}
 	}
-	if in.Bool("check-down") {
+	if in.CheckDown {
 		for _, m := range fresh {
 			if m.Down == "" {
 				findings = append(findings, Finding{File: filepath.Join(rel, m.Up), Rule: "missing-down", Error: lintMode == "error",
@@ -182,15 +180,14 @@ func checkFiles(ctx context.Context, a *action.Context, exec *command.Runner, di
 // openDatabase creates the run's own database — on the database-url server, or in
 // an ephemeral container — and returns its URL (masked) and how to get rid of it,
 // also when the job is cancelled.
-func openDatabase(ctx context.Context, a *action.Context) (string, func(), error) {
-	in := a.Inputs
+func openDatabase(ctx context.Context, a *action.Context, in Options) (string, func(), error) {
 	var undo []func()
 	cleanup := func() {
 		for i := len(undo) - 1; i >= 0; i-- {
 			undo[i]()
 		}
 	}
-	serverURL := in.String("database-url")
+	serverURL := in.DatabaseURL
 	if serverURL == "" {
 		client, err := docker.New(a.Environ())
 		if err != nil {
@@ -198,7 +195,7 @@ func openDatabase(ctx context.Context, a *action.Context) (string, func(), error
 		}
 		// Labels say what the container is and which job started it.
 		labels := map[string]string{"org.deploykit.role": "migration-smoke", "org.deploykit.run-id": a.Getenv("GITHUB_RUN_ID")}
-		url, removeServer, err := ephemeralServer(ctx, client, in.String("postgres-image"), labels, a.Mask)
+		url, removeServer, err := ephemeralServer(ctx, client, in.PostgresImage, labels, a.Mask)
 		if err != nil {
 			client.Close()
 			return "", nil, err
@@ -384,11 +381,11 @@ func relTo(base, p string) string {
 	return p
 }
 
-func where(in *action.Inputs) string {
-	if in.String("database-url") != "" {
+func where(in Options) string {
+	if in.DatabaseURL != "" {
 		return "on the database-url server"
 	}
-	return "in an ephemeral " + in.String("postgres-image") + " container"
+	return "in an ephemeral " + in.PostgresImage + " container"
 }
 
 // defaultBase is the default branch on origin, when the checkout has it.

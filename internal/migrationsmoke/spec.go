@@ -4,6 +4,20 @@ package migrationsmoke
 
 import "github.com/org/deploy-kit/internal/action"
 
+// Options are migration-smoke's inputs, decoded at the edge.
+type Options struct {
+	Path          string   `input:"path"`
+	DatabaseURL   string   `input:"database-url"`
+	PostgresImage string   `input:"postgres-image"`
+	SchemaDump    string   `input:"schema-dump"`
+	SmokeSQL      []string `input:"smoke-sql"`
+	BaseRef       string   `input:"base-ref"`
+	SumFile       string   `input:"sum-file"`
+	CheckDown     bool     `input:"check-down"`
+	Lint          string   `input:"lint"`
+	DryRun        bool     `input:"dry-run"`
+}
+
 // Spec is the migration-smoke subcommand and action.
 var Spec = action.Spec{
 	Name:        "migration-smoke",

@@ -30,31 +30,31 @@ var Inputs = []action.Input{
 	{Name: "notify-timeout", Kind: action.Duration, Default: "10s", Description: "Timeout of each of the 3 attempts to notify."},
 }
 
-// Target is where and how to notify.
+// Target is where and how to notify; its fields are the notification inputs.
 type Target struct {
-	URL, Format, Token string
-	On                 string
-	Timeout            time.Duration
+	URL     string        `input:"notify-url"`
+	Format  string        `input:"notify-format"`
+	Token   string        `input:"notify-token"`
+	On      string        `input:"notify-on"`
+	Timeout time.Duration `input:"notify-timeout"`
 }
 
-// FromInputs reads a Target from in and checks it; nil when notify-url is empty.
-func FromInputs(in *action.Inputs) (*Target, error) {
-	raw := in.String("notify-url")
-	if raw == "" {
+// Checked checks the target read from the inputs; nil when notify-url is empty.
+func (t Target) Checked() (*Target, error) {
+	if t.URL == "" {
 		return nil, nil
 	}
-	u, err := url.Parse(raw)
+	u, err := url.Parse(t.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, action.Usagef("input notify-url: not an http or https URL (the value is not shown: it may hold a token)")
 	}
-	t := &Target{URL: raw, Format: in.String("notify-format"), Token: in.String("notify-token"), On: in.String("notify-on"), Timeout: in.Duration("notify-timeout")}
 	if t.Format == "matrix" && t.Token == "" {
 		return nil, action.Usagef("input notify-token is required with notify-format matrix (the room's access token)")
 	}
 	if t.Timeout <= 0 {
 		t.Timeout = 10 * time.Second
 	}
-	return t, nil
+	return &t, nil
 }
 
 // Wants reports whether an outcome is to be notified: ok is a success.

@@ -121,7 +121,9 @@ func TestInputs(t *testing.T) {
 	parse := func(args ...string) (*Target, error) {
 		in, err := action.ParseInputs(&spec, args, func(string) string { return "" }, nil)
 		require.NoError(t, err)
-		return FromInputs(in)
+		var tgt Target
+		in.Decode(&tgt)
+		return tgt.Checked()
 	}
 	tgt, err := parse()
 	require.NoError(t, err)

@@ -27,24 +27,23 @@ var drillUnsafe = regexp.MustCompile(`[^a-z0-9_-]+`)
 
 // runDrill is `deploykit restore --drill`: the backup restored into a copy of
 // the app's stack, the app started on it and checked, everything removed.
-func runDrill(ctx context.Context, a *action.Context) (failed error) {
-	in := a.Inputs
-	engine := in.String("engine")
+func runDrill(ctx context.Context, a *action.Context, in Options) (failed error) {
+	engine := in.Engine
 	if engine == "sqlite" {
 		return action.Usagef("input drill: a drill restores into the stack's database service; engine sqlite has none (restore the file into a copy instead)")
 	}
-	if in.String("health-url") != "" && in.Int("app-port") == 0 {
+	if in.HealthURL != "" && in.Drill.AppPort == 0 {
 		return action.Usagef("input app-port: set it for the drill's health check (the copy of the stack publishes no port)")
 	}
 	ws := a.Workspace()
-	file := in.String("compose-file")
+	file := in.Drill.ComposeFile
 	if !filepath.IsAbs(file) {
 		file = filepath.Join(ws, file)
 	}
 	if _, err := os.Stat(file); err != nil {
-		return action.Usagef("input compose-file: %s does not exist", in.String("compose-file"))
+		return action.Usagef("input compose-file: %s does not exist", in.Drill.ComposeFile)
 	}
-	vars, err := secretfile.FromJob(a, in.String("secret-prefix"))
+	vars, err := secretfile.FromJob(a, in.Drill.SecretPrefix)
 	if err != nil {
 		return err
 	}
@@ -52,11 +51,11 @@ func runDrill(ctx context.Context, a *action.Context) (failed error) {
 	for _, v := range vars {
 		env = append(env, v.Key+"="+v.Value)
 	}
-	model, err := compose.Load(ctx, file, in.String("project-name"), env, compose.DotEnv(file))
+	model, err := compose.Load(ctx, file, in.ProjectName, env, compose.DotEnv(file))
 	if err != nil {
 		return action.Usagef("compose file %s is not valid: %v", file, err)
 	}
-	dbService, appService := in.String("db-service"), in.String("app-service")
+	dbService, appService := in.Drill.DBService, in.Drill.AppService
 	for _, svc := range []string{dbService, appService} {
 		s, err := model.GetService(svc)
 		if err != nil {
@@ -67,25 +66,25 @@ func runDrill(ctx context.Context, a *action.Context) (failed error) {
 		}
 	}
 	var newest uint
-	if dir := in.String("migrations-path"); dir != "" {
+	if dir := in.Drill.MigrationsPath; dir != "" {
 		if !filepath.IsAbs(dir) {
 			dir = filepath.Join(ws, dir)
 		}
 		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-			return action.Usagef("input migrations-path: %s is not a directory", in.String("migrations-path"))
+			return action.Usagef("input migrations-path: %s is not a directory", in.Drill.MigrationsPath)
 		}
 		list, err := schema.List(dir)
 		if err != nil {
 			return action.Usagef("input migrations-path: %v", err)
 		}
 		if len(list) == 0 {
-			return action.Usagef("input migrations-path: %s holds no migrations", in.String("migrations-path"))
+			return action.Usagef("input migrations-path: %s holds no migrations", in.Drill.MigrationsPath)
 		}
 		newest = schema.Newest(list)
 	}
 	project := drillUnsafe.ReplaceAllString(strings.ToLower(model.Name+"-drill-"+time.Now().UTC().Format("20060102t150405")), "-")
 	dbContainer := project + "-" + dbService + "-1"
-	target, err := backup.NewTarget(a, backup.Options{Engine: engine, Container: dbContainer, DBUser: in.String("db-user"), DBPassword: in.String("db-password"), Dir: in.String("dir")})
+	target, err := backup.NewTarget(a, backup.Options{Engine: engine, Container: dbContainer, DBUser: in.DBUser, DBPassword: in.DBPassword, Dir: in.Dir})
 	if err != nil {
 		return err
 	}
@@ -102,7 +101,7 @@ func runDrill(ctx context.Context, a *action.Context) (failed error) {
 	for _, c := range checks {
 		a.Logf("    %s", c)
 	}
-	if in.Bool("dry-run") {
+	if in.DryRun {
 		a.Logf("dry run: would start a copy of %s as project %s, restore %s into %s, start %s and check it, then remove the copy", model.Name, project, source, dbService, appService)
 		return nil
 	}
@@ -145,9 +144,9 @@ func runDrill(ctx context.Context, a *action.Context) (failed error) {
 		if failed != nil {
 			status = history.StatusFailed
 		}
-		entry := history.Entry{Time: time.Now().UTC(), Stack: model.Name, Env: in.String("environment"), Action: history.ActionRestore,
+		entry := history.Entry{Time: time.Now().UTC(), Stack: model.Name, Env: in.Environment, Action: history.ActionRestore,
 			Version: filepath.Base(source), Status: status, Notes: fmt.Sprintf("drill; sha256=%s; job %s", sum, a.JobURL())}
-		if err := (history.File{Path: in.String("history-file")}).Append(entry); err != nil {
+		if err := (history.File{Path: in.HistoryFile}).Append(entry); err != nil {
 			a.Warningf("%v", err)
 		}
 		for _, o := range []struct{ name, value string }{{"file", source}, {"sha256", sum}} {
@@ -190,7 +189,7 @@ func runDrill(ctx context.Context, a *action.Context) (failed error) {
 		return fmt.Errorf("starting the copy on the restored data: %w", err)
 	}
 	steps = append(steps, "the copy started on the restored data")
-	if health := in.String("health-url"); health != "" {
+	if health := in.HealthURL; health != "" {
 		u, err := url.Parse(health)
 		if err != nil {
 			return err
@@ -208,22 +207,22 @@ func runDrill(ctx context.Context, a *action.Context) (failed error) {
 		if ip == "" {
 			return fmt.Errorf("the copy's %s has no address to check", appService)
 		}
-		direct := "http://" + net.JoinHostPort(ip, strconv.Itoa(in.Int("app-port"))) + u.RequestURI()
-		b := verify.Backoff{Attempts: in.Int("health-attempts"), InitialDelay: in.Duration("health-initial-delay"), MaxDelay: in.Duration("health-max-delay")}
+		direct := "http://" + net.JoinHostPort(ip, strconv.Itoa(in.Drill.AppPort)) + u.RequestURI()
+		b := verify.Backoff{Attempts: in.HealthAttempts, InitialDelay: in.HealthInitialDelay, MaxDelay: in.HealthMaxDelay}
 		if err := verify.Health(ctx, direct, b, func(f string, args ...any) { a.Logf("    "+f, args...) }); err != nil {
 			return fmt.Errorf("the app does not get healthy on the restored data: %w", err)
 		}
 		steps = append(steps, "the app answers "+u.RequestURI()+" on the restored data")
 	}
-	if in.String("migrations-path") != "" {
-		version, err := target.MigrationVersion(ctx, in.String("database"))
+	if in.Drill.MigrationsPath != "" {
+		version, err := target.MigrationVersion(ctx, in.Drill.Database)
 		if err != nil {
 			return fmt.Errorf("reading the restored database's migration version: %w", err)
 		}
 		if version != strconv.FormatUint(uint64(newest), 10) {
-			return fmt.Errorf("the restored database is at migration %s, but the newest migration in %s is %d", version, in.String("migrations-path"), newest)
+			return fmt.Errorf("the restored database is at migration %s, but the newest migration in %s is %d", version, in.Drill.MigrationsPath, newest)
 		}
-		steps = append(steps, fmt.Sprintf("the restored database is at migration %d, the newest in %s", newest, in.String("migrations-path")))
+		steps = append(steps, fmt.Sprintf("the restored database is at migration %d, the newest in %s", newest, in.Drill.MigrationsPath))
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/org/deploy-kit/internal/action"
 	"github.com/org/deploy-kit/internal/backup"
+	"github.com/org/deploy-kit/internal/deploy"
 	"github.com/org/deploy-kit/internal/docker"
 	"github.com/org/deploy-kit/internal/history"
 	"github.com/org/deploy-kit/internal/notify"
@@ -23,6 +24,7 @@ import (
 type run struct {
 	a       *action.Context
 	target  *backup.Target
+	verify  deploy.VerifyOptions
 	file    string
 	sum     string
 	checks  []string
@@ -36,12 +38,11 @@ type run struct {
 // Run is `deploykit restore`. Everything that can refuse the restore is checked
 // before anything is touched (exit 2); then a safety backup, the services
 // stopped, the restore, the services started (whatever happened), checks.
-func Run(ctx context.Context, a *action.Context) error {
-	in := a.Inputs
-	if in.Bool("drill") {
-		return runDrill(ctx, a)
+func Run(ctx context.Context, a *action.Context, in Options) error {
+	if in.Drill.Enabled {
+		return runDrill(ctx, a, in)
 	}
-	switch c := in.String("confirm"); c {
+	switch c := in.Confirm; c {
 	case "RESTORE":
 	case "":
 		return action.Usagef("input confirm is required (set --confirm or INPUT_CONFIRM): type RESTORE, in capitals, to confirm the restore")
@@ -49,9 +50,9 @@ func Run(ctx context.Context, a *action.Context) error {
 		return action.Usagef("input confirm: %q is not RESTORE: type RESTORE, in capitals, to confirm the restore", c)
 	}
 	o := backup.Options{
-		Engine: in.String("engine"), Container: in.String("container"), DatabaseURL: in.String("database-url"),
-		DBUser: in.String("db-user"), DBPassword: in.String("db-password"), SQLitePath: in.String("sqlite-path"),
-		Dir: cmp.Or(in.String("safety-dir"), in.String("dir")), Prefix: "pre-restore", Level: backup.DefaultLevel,
+		Engine: in.Engine, Container: in.Container, DatabaseURL: in.DatabaseURL,
+		DBUser: in.DBUser, DBPassword: in.DBPassword, SQLitePath: in.SQLitePath,
+		Dir: cmp.Or(in.SafetyDir, in.Dir), Prefix: "pre-restore", Level: backup.DefaultLevel,
 		Keep: backup.Keep{All: true}, // a safety backup is never pruned by the next one
 	}
 	target, err := backup.NewTarget(a, o)
@@ -59,31 +60,31 @@ func Run(ctx context.Context, a *action.Context) error {
 		return err
 	}
 	defer target.Close()
-	r := &run{a: a, target: target}
+	r := &run{a: a, target: target, verify: in.VerifyOptions}
 	if r.file, err = resolve(ctx, in, target.Ext()); err != nil {
 		return err
 	}
-	checks, err := verify.ParseChecks(in.List("smoke-checks"))
+	checks, err := verify.ParseChecks(in.SmokeChecks)
 	if err != nil {
 		return action.Usagef("input smoke-checks: %v", err)
 	}
-	for _, name := range []string{"health-url", "smoke-base-url"} {
-		if u := in.String(name); u != "" {
+	for _, f := range []struct{ name, u string }{{"health-url", in.HealthURL}, {"smoke-base-url", in.SmokeBaseURL}} {
+		if name, u := f.name, f.u; u != "" {
 			if err := verify.ValidateURL(u); err != nil {
 				return action.Usagef("input %s: %v", name, err)
 			}
 		}
 	}
-	if !filepath.IsAbs(in.String("history-file")) {
-		return action.Usagef("input history-file: %q must be an absolute path on the Docker host", in.String("history-file"))
+	if !filepath.IsAbs(in.HistoryFile) {
+		return action.Usagef("input history-file: %q must be an absolute path on the Docker host", in.HistoryFile)
 	}
-	tell, err := notify.FromInputs(in)
+	tell, err := in.Notify.Checked()
 	if err != nil {
 		return err
 	}
 	var client *docker.Client
-	if services := in.List("stop-services"); len(services) > 0 {
-		project := in.String("project-name")
+	if services := in.StopServices; len(services) > 0 {
+		project := in.ProjectName
 		if project == "" {
 			return action.Usagef("input stop-services: set project-name too (the compose project the services belong to)")
 		}
@@ -117,24 +118,24 @@ func Run(ctx context.Context, a *action.Context) error {
 	for _, c := range r.checks {
 		a.Logf("    %s", c)
 	}
-	if in.Bool("dry-run") {
+	if in.DryRun {
 		r.planOnly()
 		return nil
 	}
 
 	start := time.Now()
 	failed := r.restore(ctx, o, client)
-	if failed == nil && (in.String("health-url") != "" || len(checks) > 0) {
+	if failed == nil && (in.HealthURL != "" || len(checks) > 0) {
 		failed = r.check(ctx, checks)
 	}
 	status := history.StatusSuccess
 	if failed != nil {
 		status = history.StatusFailed
 	}
-	entry := history.Entry{Time: time.Now().UTC(), Stack: cmp.Or(in.String("project-name"), target.Source()), Env: in.String("environment"),
+	entry := history.Entry{Time: time.Now().UTC(), Stack: cmp.Or(in.ProjectName, target.Source()), Env: in.Environment,
 		Action: history.ActionRestore, Version: filepath.Base(r.file), Status: status,
 		Notes: fmt.Sprintf("sha256=%s; safety=%s; job %s", r.sum, cmp.Or(r.safety, "none"), a.JobURL())}
-	if err := (history.File{Path: in.String("history-file")}).Append(entry); err != nil {
+	if err := (history.File{Path: in.HistoryFile}).Append(entry); err != nil {
 		a.Warningf("%v", err)
 	}
 	for _, o := range []struct{ name, value string }{{"file", r.file}, {"sha256", r.sum}, {"safety-backup", r.safety}} {
@@ -218,17 +219,17 @@ func (r *run) restore(ctx context.Context, o backup.Options, client *docker.Clie
 
 // check runs the health and smoke checks once the services are back.
 func (r *run) check(ctx context.Context, checks []verify.Check) error {
-	in := r.a.Inputs
+	in := r.verify
 	logf := func(f string, args ...any) { r.a.Logf("    "+f, args...) }
 	r.a.Logf("==> verify")
-	if health := in.String("health-url"); health != "" {
-		b := verify.Backoff{Attempts: in.Int("health-attempts"), InitialDelay: in.Duration("health-initial-delay"), MaxDelay: in.Duration("health-max-delay")}
+	if health := in.HealthURL; health != "" {
+		b := verify.Backoff{Attempts: in.HealthAttempts, InitialDelay: in.HealthInitialDelay, MaxDelay: in.HealthMaxDelay}
 		if err := verify.Health(ctx, health, b, logf); err != nil {
 			return fmt.Errorf("restored, but %w; the data from before is in the safety backup %s", err, r.safety)
 		}
 	}
 	if len(checks) > 0 {
-		if err := verify.Smoke(ctx, in.String("smoke-base-url"), checks, logf); err != nil {
+		if err := verify.Smoke(ctx, in.SmokeBaseURL, checks, logf); err != nil {
 			return fmt.Errorf("restored, but %w; the data from before is in the safety backup %s", err, r.safety)
 		}
 	}
@@ -307,12 +308,12 @@ func count(m map[string]int64, table string) string {
 
 // resolve finds the backup the file input names: an offsite copy (s3://…, or
 // latest with offsite-url), downloaded into dir; else see source.
-func resolve(ctx context.Context, in *action.Inputs, ext string) (string, error) {
-	file := in.String("file")
-	if strings.HasPrefix(file, "s3://") || (file == "latest" && in.String("offsite-url") != "") {
-		return backup.FetchOffsite(ctx, in, file, in.String("prefix"), ext, in.String("dir"))
+func resolve(ctx context.Context, in Options, ext string) (string, error) {
+	file := in.File
+	if strings.HasPrefix(file, "s3://") || (file == "latest" && in.Offsite.URL != "") {
+		return backup.FetchOffsite(ctx, in.Offsite, file, in.Prefix, ext, in.Dir)
 	}
-	path, err := source(file, in.String("dir"), in.String("prefix"), ext)
+	path, err := source(file, in.Dir, in.Prefix, ext)
 	if err != nil {
 		return "", action.Usagef("input file: %v", err)
 	}

@@ -12,6 +12,42 @@ import (
 	"github.com/org/deploy-kit/internal/notify"
 )
 
+// Options are restore's inputs, decoded at the edge.
+type Options struct {
+	Confirm      string   `input:"confirm"`
+	File         string   `input:"file"`
+	Dir          string   `input:"dir"`
+	Prefix       string   `input:"prefix"`
+	Engine       string   `input:"engine"`
+	Container    string   `input:"container"`
+	DatabaseURL  string   `input:"database-url"`
+	DBUser       string   `input:"db-user"`
+	DBPassword   string   `input:"db-password"`
+	SQLitePath   string   `input:"sqlite-path"`
+	SafetyDir    string   `input:"safety-dir"`
+	ProjectName  string   `input:"project-name"`
+	StopServices []string `input:"stop-services"`
+	Environment  string   `input:"environment"`
+	HistoryFile  string   `input:"history-file"`
+	DryRun       bool     `input:"dry-run"`
+	Drill        DrillOptions
+	Offsite      backup.OffsiteConn
+	deploy.VerifyOptions
+	Notify notify.Target
+}
+
+// DrillOptions are the inputs only a drill reads.
+type DrillOptions struct {
+	Enabled        bool   `input:"drill"`
+	ComposeFile    string `input:"compose-file"`
+	DBService      string `input:"db-service"`
+	AppService     string `input:"app-service"`
+	AppPort        int    `input:"app-port"`
+	MigrationsPath string `input:"migrations-path"`
+	Database       string `input:"database"`
+	SecretPrefix   string `input:"secret-prefix"`
+}
+
 // Spec is the restore subcommand and action.
 var Spec = action.Spec{
 	Name:        "restore",

@@ -2,7 +2,6 @@ package rollback
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"strings"
 
@@ -21,52 +20,33 @@ const Confirmation = "ROLLBACK"
 
 // Run is `deploykit rollback`: check the confirmation, pick the target, then run
 // the deploy pipeline read-only for it, with the schema check after preflight.
-func Run(ctx context.Context, a *action.Context) error {
-	in := a.Inputs
-	if got := strings.TrimSpace(in.String("confirm")); got != Confirmation {
+func Run(ctx context.Context, a *action.Context, o Options) error {
+	if got := strings.TrimSpace(o.Confirm); got != Confirmation {
 		return action.Usagef("input confirm: %q is not %s: type %s, in capitals, to confirm the rollback", got, Confirmation, Confirmation)
 	}
-	tmpl := in.String("image-template")
+	tmpl := o.ImageTemplate
 	if tmpl != "" {
 		if err := checkTemplate(tmpl); err != nil {
 			return err
 		}
 	}
 	exec := command.For(a, false)
-	ref, err := target(ctx, a, exec)
+	ref, err := target(ctx, a, o, exec)
 	if err != nil {
 		return err
 	}
 
-	// The deploy pipeline's inputs: this rollback's, a read-only version of the
+	// The deploy pipeline's options: this rollback's, a read-only version of the
 	// target, a fresh build without cache (or the target's image with pull-only),
-	// and the version that ran before brought back if the target fails.
-	values := map[string]string{
-		"git-ref":       ref,
-		"version-bump":  "none",
-		"no-cache":      fmt.Sprint(!in.Bool("pull-only")),
-		"auto-rollback": "true",
-	}
-	for _, def := range deploy.Spec.Inputs {
-		if _, own := values[def.Name]; !own && a.Spec.HasInput(def.Name) {
-			values[def.Name] = in.String(def.Name)
-		}
-	}
-	getenv := func(key string) string {
-		for _, def := range deploy.Spec.Inputs {
-			if def.EnvName() == key {
-				return values[def.Name]
-			}
-		}
-		return ""
-	}
-	deployIn, err := action.ParseInputs(&deploy.Spec, nil, getenv, nil)
-	if err != nil {
-		return err
-	}
+	// and the version that ran before brought back if the target fails; deploy's
+	// defaults for the rest.
+	d := deploy.DefaultOptions()
+	d.TargetOptions, d.VerifyOptions, d.RecordOptions = o.TargetOptions, o.VerifyOptions, o.RecordOptions
+	d.MigrationsPath, d.DatabaseURL = o.MigrationsPath, o.DatabaseURL
+	d.GitRef, d.VersionBump, d.NoCache, d.AutoRollback = ref, "none", !o.PullOnly, true
 	steps := []deploy.Step{
 		deploy.PreflightStep, // the target's tree in a worktree, compose file, engine, disk, networks
-		schemaStep{migrations: in.String("migrations-path"), url: in.String("database-url"), allowAhead: in.Bool("allow-schema-ahead")},
+		schemaStep{migrations: o.MigrationsPath, url: o.DatabaseURL, allowAhead: o.AllowSchemaAhead},
 		deploy.LockStep,     // one deploy or rollback per stack at a time
 		deploy.VersionStep,  // read-only: never bumps, tags or pushes
 		deploy.SecretsStep,  // ENV_* variables into a 0600 env file
@@ -75,7 +55,7 @@ func Run(ctx context.Context, a *action.Context) error {
 		deploy.ApplyStep,    // build without cache (or pull) and docker compose up --wait
 		deploy.VerifyStep,   // health and smoke checks
 	}
-	return deploy.RunPlan(ctx, a, deployIn, deploy.Plan{Action: history.ActionRollback, Steps: steps, ImageTemplate: tmpl})
+	return deploy.RunPlan(ctx, a, d, deploy.Plan{Action: history.ActionRollback, Steps: steps, ImageTemplate: tmpl})
 }
 
 // checkTemplate accepts an image template that names a pinned image.
@@ -98,10 +78,9 @@ func checkTemplate(tmpl string) error {
 
 // target resolves what to roll back to: target-tag, which must exist, or the last
 // successful deploy before the current one in the history. It returns a git ref.
-func target(ctx context.Context, a *action.Context, exec *command.Runner) (string, error) {
-	in := a.Inputs
+func target(ctx context.Context, a *action.Context, o Options, exec *command.Runner) (string, error) {
 	ws := a.Workspace()
-	if tag := in.String("target-tag"); tag != "" {
+	if tag := o.TargetTag; tag != "" {
 		if !git.ValidRef(tag) { // the same rule deploy's git-ref, which it becomes, applies
 			return "", action.Usagef("input target-tag: %q is not a tag name", tag)
 		}
@@ -114,12 +93,12 @@ func target(ctx context.Context, a *action.Context, exec *command.Runner) (strin
 		return tag, nil
 	}
 
-	stack, err := stackName(ctx, a)
+	stack, err := stackName(ctx, a, o.TargetOptions)
 	if err != nil {
 		return "", err
 	}
-	env := in.String("environment")
-	h := history.File{Path: in.String("history-file")}
+	env := o.Environment
+	h := history.File{Path: o.HistoryFile}
 	entries, err := h.Read()
 	if err != nil {
 		return "", action.Failedf("%v", err)
@@ -143,11 +122,11 @@ func target(ctx context.Context, a *action.Context, exec *command.Runner) (strin
 }
 
 // stackName is the project name: the input, or what compose derives from the file.
-func stackName(ctx context.Context, a *action.Context) (string, error) {
-	if n := a.Inputs.String("project-name"); n != "" {
+func stackName(ctx context.Context, a *action.Context, o deploy.TargetOptions) (string, error) {
+	if n := o.ProjectName; n != "" {
 		return n, nil
 	}
-	file := a.Inputs.String("compose-file")
+	file := o.ComposeFile
 	if !filepath.IsAbs(file) {
 		file = filepath.Join(a.Workspace(), file)
 	}

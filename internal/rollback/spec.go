@@ -8,6 +8,19 @@ import (
 	"github.com/org/deploy-kit/internal/deploy"
 )
 
+// Options are rollback's inputs, decoded at the edge.
+type Options struct {
+	Confirm          string `input:"confirm"`
+	TargetTag        string `input:"target-tag"`
+	ImageTemplate    string `input:"image-template"`
+	MigrationsPath   string `input:"migrations-path"`
+	DatabaseURL      string `input:"database-url"`
+	AllowSchemaAhead bool   `input:"allow-schema-ahead"`
+	deploy.TargetOptions
+	deploy.VerifyOptions
+	deploy.RecordOptions
+}
+
 // Spec is the rollback subcommand and action.
 var Spec = action.Spec{
 	Name:        "rollback",
