@@ -257,10 +257,7 @@ func offsiteStep(ctx context.Context, j *job) error {
 		return j.offsiteFailed(err)
 	}
 	j.offsiteCopy = "s3://" + o.bucket + "/" + o.prefix + name
-	j.detail = fmt.Sprintf("%s, read back: %d bytes, sha256 matches; remote retention deleted %d", j.offsiteCopy, j.wrote.Size, len(deleted))
-	if len(deleted) > 0 {
-		j.detail += ": " + strings.Join(deleted, ", ")
-	}
+	j.Did("%s, read back: %d bytes, sha256 matches; remote retention deleted %d%s", j.offsiteCopy, j.wrote.Size, len(deleted), listed(deleted))
 	return nil
 }
 

@@ -18,38 +18,24 @@ import (
 	"github.com/org/deploy-kit/internal/docker"
 	"github.com/org/deploy-kit/internal/lock"
 	"github.com/org/deploy-kit/internal/notify"
+	"github.com/org/deploy-kit/internal/steps"
 )
-
-// step is one stage of a backup; a step that does not apply returns skip(reason).
-type step struct {
-	name string
-	run  func(ctx context.Context, j *job) error
-}
 
 // Pipeline is the backup, top to bottom (ARCHITECTURE.md, "Each action's steps"). Nothing gets the final name
 // before verify (and restore-check, when asked) passed; nothing is deleted before
-// the new backup is published.
-var Pipeline = []step{
-	{"clean", cleanStep},                // temp files of backups killed mid-way (their process is gone)
-	{"dump", dumpStep},                  // dump → parallel gzip → temp file in dir, fsync
-	{"verify", verifyStep},              // full decompression; header, trailer, min-size
-	{"restore-check", restoreCheckStep}, // restore into a scratch database, compare row counts
-	{"publish", publishStep},            // rename to <prefix>-<id>.<ext>.gz, write .sha256
-	{"host-copy", hostCopyStep},         // copy to host-path
-	{"offsite", offsiteStep},            // copy to S3-compatible storage, read back, remote retention
-	{"retention", retentionStep},        // keep-daily/weekly/monthly; delete the rest
+// the new backup is published. A step that does not apply returns skip(reason).
+var Pipeline = []steps.Step[*job]{
+	steps.Func("clean", cleanStep),                // temp files of backups killed mid-way (their process is gone)
+	steps.Func("dump", dumpStep),                  // dump → parallel gzip → temp file in dir, fsync
+	steps.Func("verify", verifyStep),              // full decompression; header, trailer, min-size
+	steps.Func("restore-check", restoreCheckStep), // restore into a scratch database, compare row counts
+	steps.Func("publish", publishStep),            // rename to <prefix>-<id>.<ext>.gz, write .sha256
+	steps.Func("host-copy", hostCopyStep),         // copy to host-path
+	steps.Func("offsite", offsiteStep),            // copy to S3-compatible storage, read back, remote retention
+	steps.Func("retention", retentionStep),        // keep-daily/weekly/monthly; delete the rest
 }
 
-type skipError struct{ reason string }
-
-func (e skipError) Error() string { return e.reason }
-
-func skip(format string, args ...any) error { return skipError{fmt.Sprintf(format, args...)} }
-
-type result struct {
-	step, outcome, detail string
-	took                  time.Duration
-}
+func skip(format string, args ...any) error { return steps.Skip(format, args...) }
 
 // job is one backup run.
 type job struct {
@@ -80,8 +66,7 @@ type job struct {
 	offsiteCopy string
 	deleted     []string
 	kept        []string
-	detail      string
-	results     []result
+	steps.Runner[*job]
 }
 
 var prefixRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
@@ -175,30 +160,11 @@ func Make(ctx context.Context, a *action.Context, o Options) (Result, error) {
 
 // run runs the pipeline, removing its temp files on every exit.
 func (j *job) run(ctx context.Context) error {
-	release := j.a.OnExit(j.removeScratch)
-	defer release()
-	defer j.removeScratch()
-	for i, s := range Pipeline {
-		j.a.Logf("==> %s", s.name)
-		t0 := time.Now()
-		err := s.run(ctx, j)
-		r := result{step: s.name, outcome: "done", detail: j.detail, took: time.Since(t0)}
-		j.detail = ""
-		var sk skipError
-		switch {
-		case errors.As(err, &sk):
-			r.outcome, r.detail = "skipped", sk.reason
-			j.a.Logf("    skipped: %s", sk.reason)
-		case err != nil:
-			r.outcome, r.detail = "failed", err.Error()
-		}
-		j.results = append(j.results, r)
-		if err != nil && r.outcome == "failed" {
-			for _, rest := range Pipeline[i+1:] {
-				j.results = append(j.results, result{step: rest.name, outcome: "skipped", detail: "an earlier step failed"})
-			}
-			return fmt.Errorf("backup failed at %s: %w", s.name, err)
-		}
+	j.Runner = steps.Runner[*job]{Logf: j.a.Logf, OnExit: j.a.OnExit}
+	j.Defer(j.removeScratch)
+	defer j.Cleanup()
+	if failed, err := j.Run(ctx, Pipeline, j, nil); err != nil {
+		return fmt.Errorf("backup failed at %s: %w", failed, err)
 	}
 	return nil
 }
@@ -433,8 +399,7 @@ func cleanStep(_ context.Context, j *job) error {
 	if len(removed) == 0 {
 		return skip("no temp files of earlier runs")
 	}
-	j.detail = "removed temp files of backups that did not finish: " + strings.Join(removed, ", ")
-	j.a.Logf("    %s", j.detail)
+	j.Did("removed temp files of backups that did not finish: %s", strings.Join(removed, ", "))
 	return nil
 }
 
@@ -457,7 +422,7 @@ func dumpStep(ctx context.Context, j *job) error {
 		return err
 	}
 	j.wrote = w
-	j.detail = fmt.Sprintf("%s dumped, %s compressed", bytesText(w.Raw), bytesText(w.Size))
+	j.Did("%s dumped, %s compressed", bytesText(w.Raw), bytesText(w.Size))
 	return nil
 }
 
@@ -488,7 +453,7 @@ func verifyStep(_ context.Context, j *job) error {
 	j.checked = j.wrote.Verified
 	j.checked.Checks = append([]string{sizeCheck(st.Size(), j.minSize)}, j.checked.Checks...)
 	j.checked.Checks = append(j.checked.Checks, "the file on disk has the SHA-256 of the verified stream")
-	j.detail = strings.Join(j.checked.Checks, "; ")
+	j.Did("%s", strings.Join(j.checked.Checks, "; "))
 	return nil
 }
 
@@ -500,7 +465,8 @@ func restoreCheckStep(ctx context.Context, j *job) error {
 	if err != nil {
 		return err
 	}
-	j.restored, j.detail = what, what
+	j.restored = what
+	j.Did("%s", what)
 	return nil
 }
 
@@ -522,7 +488,7 @@ func publishStep(_ context.Context, j *job) error {
 	if err := syncDir(j.dir); err != nil {
 		return err
 	}
-	j.detail = j.final
+	j.Did("%s", j.final)
 	return nil
 }
 
@@ -542,7 +508,8 @@ func hostCopyStep(_ context.Context, j *job) error {
 	if err := checkSumFile(dst); err != nil {
 		return err
 	}
-	j.hostFile, j.detail = dst, dst+" (checksum verified)"
+	j.hostFile = dst
+	j.Did("%s (checksum verified)", dst)
 	return syncDir(j.host)
 }
 
@@ -585,10 +552,7 @@ func retentionStep(_ context.Context, j *job) error {
 	if err != nil {
 		return err
 	}
-	j.detail = fmt.Sprintf("kept %d, deleted %d", len(kept), len(deleted))
-	if len(deleted) > 0 {
-		j.detail += ": " + strings.Join(deleted, ", ")
-	}
+	j.Did("kept %d, deleted %d%s", len(kept), len(deleted), listed(deleted))
 	return nil
 }
 
@@ -633,4 +597,12 @@ func (j *job) notify(ctx context.Context, target *notify.Target, failed error) s
 	}
 	m.Text = text.String()
 	return notify.Tell(ctx, j.a, target, m, "backup")
+}
+
+// listed is ": a, b, c" for a non-empty list, for a step's details.
+func listed(names []string) string {
+	if len(names) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(names, ", ")
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/org/deploy-kit/internal/action"
 	"github.com/org/deploy-kit/internal/command"
+	"github.com/org/deploy-kit/internal/steps"
 )
 
 // summary is the job summary: what was backed up where, how it was checked, the
@@ -59,14 +60,7 @@ func (j *job) summary(took time.Duration, failed error) string {
 		}
 		row("Retention", fmt.Sprintf("keep %d daily, %d weekly, %d monthly: kept %d, deleted %d", j.keep.Daily, j.keep.Weekly, j.keep.Monthly, len(j.kept), len(j.deleted)))
 	}
-	b.WriteString("\n| step | outcome | time | details |\n|---|---|---|---|\n")
-	for _, r := range j.results {
-		t := ""
-		if r.outcome != "skipped" {
-			t = r.took.Round(time.Millisecond).String()
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r.step, r.outcome, t, action.Cell(r.detail))
-	}
+	b.WriteString("\n" + steps.Table(j.Results))
 	if failed == nil || j.published {
 		fmt.Fprintf(&b, "\n#### Restore this backup\n\n%s\n\n```sh\ncd %s && sha256sum -c %s\n%s\n```\n",
 			restoreNote(j.engine), command.Quote(j.dir), command.Quote(filepath.Base(j.final)+".sha256"), j.engine.RestoreCommand(j.final))

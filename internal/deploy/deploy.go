@@ -24,6 +24,7 @@ import (
 	"github.com/org/deploy-kit/internal/lock"
 	"github.com/org/deploy-kit/internal/notify"
 	"github.com/org/deploy-kit/internal/secretfile"
+	"github.com/org/deploy-kit/internal/steps"
 	"github.com/org/deploy-kit/internal/verify"
 )
 
@@ -65,8 +66,8 @@ type State struct {
 	stackWanted      map[string]string
 	stackFailed      []docker.Container // failed tasks' containers, with their logs
 
-	// Outcome.
-	Results     []Result
+	// Outcome; the step runner keeps each step's result.
+	steps.Runner[*State]
 	Skipped     bool
 	FailedStep  string
 	FailedErr   error
@@ -86,22 +87,7 @@ type State struct {
 	notify   *notify.Target
 	notified string // how the notification went, for the summary
 
-	plan    Plan
-	detail  string // what the running step did, for its summary row
-	cleanup []func()
-}
-
-// Did records what the running step did, for its row in the summary.
-func (s *State) Did(format string, args ...any) {
-	s.detail = fmt.Sprintf(format, args...)
-	s.A.Logf("    %s", s.detail)
-}
-
-// onExit registers a cleanup that runs when deploy returns and, if the job is
-// cancelled, from the signal handler.
-func (s *State) onExit(fn func()) {
-	release := s.A.OnExit(fn)
-	s.cleanup = append(s.cleanup, func() { fn(); release() })
+	plan Plan
 }
 
 var (
@@ -137,11 +123,7 @@ func RunPlan(ctx context.Context, a *action.Context, o Options, plan Plan) error
 		return err
 	}
 	s.plan = plan
-	defer func() {
-		for i := len(s.cleanup) - 1; i >= 0; i-- {
-			s.cleanup[i]()
-		}
-	}()
+	defer s.Cleanup()
 	return s.run(ctx)
 }
 
@@ -149,6 +131,7 @@ func RunPlan(ctx context.Context, a *action.Context, o Options, plan Plan) error
 // touched, with exit 2 — and masks the secrets before anything is printed.
 func newState(a *action.Context, o Options) (*State, error) {
 	s := &State{A: a, Opts: o, DryRun: o.DryRun}
+	s.Runner = steps.Runner[*State]{Logf: a.Logf, OnExit: a.OnExit}
 
 	secrets, err := secretfile.FromJob(a, o.SecretPrefix)
 	if err != nil {
@@ -233,32 +216,27 @@ func (o BackupOptions) options(prefix string) backup.Options {
 }
 
 func (s *State) run(ctx context.Context) error {
-	var stepErr error
-	steps := s.plan.Steps
-	for i, step := range steps {
-		stepErr = s.runStep(ctx, step)
-		if stepErr != nil {
-			s.FailedStep, s.FailedErr = step.String(), stepErr
-			s.skipRest(steps[i+1:], "an earlier step failed")
-			break
-		}
+	failed, stepErr := s.Run(ctx, s.plan.Steps, s, func() string {
 		if s.Skipped {
-			s.skipRest(steps[i+1:], "the guard skipped this deploy")
-			break
+			return "the guard skipped this deploy"
 		}
+		return ""
+	})
+	if stepErr != nil {
+		s.FailedStep, s.FailedErr = failed.String(), stepErr
 	}
 	s.Cancelled = ctx.Err() != nil
 	switch {
 	case stepErr != nil && !s.Cancelled:
-		_ = s.runStep(ctx, rollbackStep{})
+		_ = s.One(ctx, rollbackStep{}, s)
 	case s.Cancelled && (len(s.switches) > 0 || changedSteps[s.FailedStep]):
 		// A job cancelled after the stack changed restores what ran before, with a
 		// deadline of its own that ends before the CLI stops waiting for it.
 		back, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelledRestoreTimeout)
 		if len(s.switches) > 0 {
-			_ = s.runStep(back, cancelledSwitchStep{})
+			_ = s.One(back, cancelledSwitchStep{}, s)
 		} else {
-			_ = s.runStep(back, rollbackStep{})
+			_ = s.One(back, rollbackStep{}, s)
 		}
 		cancel()
 	}
@@ -266,7 +244,7 @@ func (s *State) run(ctx context.Context) error {
 		s.Target.Finish(ctx, s)
 	}
 	if !s.Skipped {
-		_ = s.runStep(context.WithoutCancel(ctx), historyStep{})
+		_ = s.One(context.WithoutCancel(ctx), historyStep{}, s)
 	}
 	s.notified = s.sendNotification(ctx)
 	if err := s.finish(ctx); err != nil {

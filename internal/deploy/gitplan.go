@@ -176,7 +176,7 @@ func (s *State) worktree(ctx context.Context, sha string) (string, error) {
 	if _, err := s.Exec.Output(ctx, git.WorktreeAdd(s.Workspace, dir, sha)); err != nil {
 		return "", action.Failedf("checking out %s: %v", sha, err)
 	}
-	s.onExit(func() {
+	s.Defer(func() {
 		if _, err := s.Exec.Output(context.Background(), git.WorktreeRemove(s.Workspace, dir)); err != nil {
 			s.A.Warningf("removing the worktree %s: %v (git worktree prune removes it later)", dir, err)
 		}

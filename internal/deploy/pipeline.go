@@ -1,17 +1,9 @@
 package deploy
 
-import (
-	"context"
-	"errors"
-	"fmt"
-	"time"
-)
+import "github.com/org/deploy-kit/internal/steps"
 
-// Step is one stage of the deploy. A step that does not apply returns skip(reason).
-type Step interface {
-	fmt.Stringer
-	Run(ctx context.Context, s *State) error
-}
+// Step is one stage of the deploy. A step that does not apply returns Skip(reason).
+type Step = steps.Step[*State]
 
 // Pipeline is the deploy, top to bottom (ARCHITECTURE.md, "Each action's steps"). Preflight, which only reads,
 // runs before lock and version: a deploy that preflight refuses must not leave a
@@ -47,51 +39,15 @@ var (
 	VerifyStep    Step = verifyStep{}
 )
 
-// Outcome of a step.
+// Outcome of a step, and how it went (the shared step runner's).
 const (
-	Done    = "done"
-	Skipped = "skipped"
-	Failed  = "failed"
+	Done    = steps.Done
+	Skipped = steps.Skipped
+	Failed  = steps.Failed
 )
 
 // Result is how one step went, for the summary.
-type Result struct {
-	Step     string
-	Outcome  string
-	Detail   string // skip reason, failure, or what was done
-	Duration time.Duration
-}
-
-type skipError struct{ reason string }
-
-func (e skipError) Error() string { return e.reason }
+type Result = steps.Result
 
 // Skip marks a step as not applying, with the reason shown in the summary.
-func Skip(format string, args ...any) error { return skipError{fmt.Sprintf(format, args...)} }
-
-// runStep runs one step and records its result.
-func (s *State) runStep(ctx context.Context, step Step) error {
-	s.A.Logf("==> %s", step)
-	start := time.Now()
-	err := step.Run(ctx, s)
-	r := Result{Step: step.String(), Outcome: Done, Detail: s.detail, Duration: time.Since(start)}
-	s.detail = ""
-	var sk skipError
-	switch {
-	case errors.As(err, &sk):
-		r.Outcome, r.Detail = Skipped, sk.reason
-		s.A.Logf("    skipped: %s", sk.reason)
-		err = nil
-	case err != nil:
-		r.Outcome, r.Detail = Failed, err.Error()
-	}
-	s.Results = append(s.Results, r)
-	return err
-}
-
-// skipRest records the steps after a stop as skipped.
-func (s *State) skipRest(steps []Step, reason string) {
-	for _, step := range steps {
-		s.Results = append(s.Results, Result{Step: step.String(), Outcome: Skipped, Detail: reason})
-	}
-}
+func Skip(format string, args ...any) error { return steps.Skip(format, args...) }

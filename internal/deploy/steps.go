@@ -2,7 +2,6 @@ package deploy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"github.com/org/deploy-kit/internal/history"
 	"github.com/org/deploy-kit/internal/lock"
 	"github.com/org/deploy-kit/internal/secretfile"
+	"github.com/org/deploy-kit/internal/steps"
 	"github.com/org/deploy-kit/internal/verify"
 )
 
@@ -64,7 +64,7 @@ func (preflightStep) Run(ctx context.Context, s *State) error {
 			return action.Failedf("%v", err)
 		}
 		s.Docker = c
-		s.onExit(func() { _ = c.Close() })
+		s.Defer(func() { _ = c.Close() })
 	}
 	if err := s.Docker.Ping(ctx); err != nil {
 		return action.Failedf("%v: check DOCKER_HOST and that the engine runs", err)
@@ -239,7 +239,7 @@ func (lockStep) Run(ctx context.Context, s *State) error {
 		return action.Failedf("%v", err)
 	}
 	s.Lock, s.lockHolder = l, me
-	s.onExit(func() { _ = l.Release() })
+	s.Defer(func() { _ = l.Release() })
 	s.Did("took %s after %s", path, since(start))
 	return nil
 }
@@ -263,7 +263,7 @@ func (secretsStep) Run(_ context.Context, s *State) error {
 		return err
 	}
 	s.EnvFile = f
-	s.cleanup = append(s.cleanup, func() { _ = f.Remove() })
+	s.Defer(func() { _ = f.Remove() })
 	s.Compose.EnvFiles = append(s.Compose.EnvFiles, f.Path)
 	s.Did("%d variable(s) from %s* in a 0600 env file: %s", len(s.Secrets), prefix, keys)
 	return nil
@@ -395,7 +395,7 @@ func (rollbackStep) Run(ctx context.Context, s *State) error {
 		s.RollbackErr = err
 		return action.Failedf("restoring %s: %v", s.rollbackVersion(), err)
 	}
-	if err := s.verify(ctx); err != nil && !errors.As(err, new(skipError)) {
+	if err := s.verify(ctx); err != nil && !steps.IsSkip(err) {
 		s.RollbackErr = err
 		return action.Failedf("restored %s, but it does not pass verify either: %v", s.rollbackVersion(), err)
 	}

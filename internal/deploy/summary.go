@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/org/deploy-kit/internal/action"
+	"github.com/org/deploy-kit/internal/steps"
 )
 
 // logLines is how much of a failing service's log the hand-off shows.
@@ -27,14 +27,7 @@ func (s *State) summary() string {
 	if s.DryRun {
 		b.WriteString(" (dry run)")
 	}
-	b.WriteString("\n\n| step | outcome | time | details |\n|---|---|---|---|\n")
-	for _, r := range s.Results {
-		d := ""
-		if r.Outcome != Skipped {
-			d = r.Duration.Round(time.Millisecond).String()
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r.Step, r.Outcome, d, action.Cell(r.Detail))
-	}
+	b.WriteString("\n\n" + steps.Table(s.Results))
 	if s.Plan != nil {
 		b.WriteString("\n#### Plan\n\n" + s.Plan.Markdown())
 	}

@@ -338,7 +338,7 @@ func (s *State) confirmSwitch(ctx context.Context) error {
 	b := verify.Backoff{Attempts: 3, InitialDelay: time.Second, MaxDelay: 2 * time.Second}
 	err := verify.Health(ctx, health, b, logf)
 	if err == nil {
-		s.detail += "; after drain-timeout the proxy reaches the new containers"
+		s.AddDetail("after drain-timeout the proxy reaches the new containers")
 		return nil
 	}
 	s.A.Warningf("after the switch the proxy does not reach the new containers (%v): giving them their aliases again", err)
@@ -352,7 +352,7 @@ func (s *State) confirmSwitch(ctx context.Context) error {
 	if err := verify.Health(ctx, health, b, logf); err != nil {
 		return fmt.Errorf("after the switch the proxy does not reach the new containers, even with their aliases given again: %w", err)
 	}
-	s.detail += "; the proxy reaches the new containers after their aliases were given again"
+	s.AddDetail("the proxy reaches the new containers after their aliases were given again")
 	return nil
 }
 

@@ -1,0 +1,179 @@
+// Package steps runs an action as an ordered list of named steps (ARCHITECTURE.md,
+// "Each action's steps"): each step is logged, timed and recorded as done, skipped
+// (with the reason) or failed, for the summary; a failure records the rest as
+// skipped; cleanups registered by the steps run once, newest first, when the run
+// ends or — after the cancelled step has stopped — when the job is cancelled.
+package steps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/org/deploy-kit/internal/action"
+)
+
+// Outcome of a step.
+const (
+	Done    = "done"
+	Skipped = "skipped"
+	Failed  = "failed"
+)
+
+// Result is how one step went, for the summary.
+type Result struct {
+	Step     string
+	Outcome  string
+	Detail   string // skip reason, failure, or what was done
+	Duration time.Duration
+}
+
+// Table is the results as the summary's Markdown table: step, outcome, time
+// (not for a skipped step) and details.
+func Table(results []Result) string {
+	var b strings.Builder
+	b.WriteString("| step | outcome | time | details |\n|---|---|---|---|\n")
+	for _, r := range results {
+		took := ""
+		if r.Outcome != Skipped {
+			took = r.Duration.Round(time.Millisecond).String()
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", r.Step, r.Outcome, took, action.Cell(r.Detail))
+	}
+	return b.String()
+}
+
+// Step is one stage of a run over the state S.
+type Step[S any] interface {
+	fmt.Stringer
+	Run(ctx context.Context, s S) error
+}
+
+type funcStep[S any] struct {
+	name string
+	run  func(context.Context, S) error
+}
+
+func (f funcStep[S]) String() string                     { return f.name }
+func (f funcStep[S]) Run(ctx context.Context, s S) error { return f.run(ctx, s) }
+
+// Func makes a step of a name and a function.
+func Func[S any](name string, run func(context.Context, S) error) Step[S] {
+	return funcStep[S]{name, run}
+}
+
+type skipError struct{ reason string }
+
+func (e skipError) Error() string { return e.reason }
+
+// Skip is what a step that does not apply returns, with the reason the summary
+// shows.
+func Skip(format string, args ...any) error { return skipError{fmt.Sprintf(format, args...)} }
+
+// IsSkip reports whether err is a step's Skip.
+func IsSkip(err error) bool { return errors.As(err, new(skipError)) }
+
+// Names lists the steps' names, in order.
+func Names[S any](list []Step[S]) []string {
+	out := make([]string, len(list))
+	for i, s := range list {
+		out[i] = s.String()
+	}
+	return out
+}
+
+// Exit registers a cleanup that must also run if the job is cancelled before the
+// returned release is called: action.Context.OnExit.
+type Exit func(fn func()) (release func())
+
+// Runner runs steps over S and keeps their results.
+type Runner[S any] struct {
+	Logf    func(format string, args ...any)
+	OnExit  Exit // nil: cleanups run only when the run ends
+	Results []Result
+
+	detail   string
+	cleanups []func()
+}
+
+// Did records what the running step did, for its row in the summary, and logs it.
+func (r *Runner[S]) Did(format string, args ...any) {
+	r.detail = fmt.Sprintf(format, args...)
+	r.Logf("    %s", r.detail)
+}
+
+// AddDetail appends to what the running step did.
+func (r *Runner[S]) AddDetail(more string) {
+	r.detail = strings.TrimPrefix(r.detail+"; "+more, "; ")
+}
+
+// One runs a single step and records its result; a skip is not an error.
+func (r *Runner[S]) One(ctx context.Context, step Step[S], s S) error {
+	r.Logf("==> %s", step)
+	start := time.Now()
+	err := step.Run(ctx, s)
+	res := Result{Step: step.String(), Outcome: Done, Detail: r.detail, Duration: time.Since(start)}
+	r.detail = ""
+	var sk skipError
+	switch {
+	case errors.As(err, &sk):
+		res.Outcome, res.Detail = Skipped, sk.reason
+		r.Logf("    skipped: %s", sk.reason)
+		err = nil
+	case err != nil:
+		res.Outcome, res.Detail = Failed, err.Error()
+	}
+	r.Results = append(r.Results, res)
+	return err
+}
+
+// Run runs list in order. At the first failure it records the rest as skipped
+// ("an earlier step failed") and returns the failed step and its error. After
+// each step stop, when not nil, may end the run early without failure: the
+// reason it returns is recorded for the rest.
+func (r *Runner[S]) Run(ctx context.Context, list []Step[S], s S, stop func() string) (Step[S], error) {
+	for i, step := range list {
+		if err := r.One(ctx, step, s); err != nil {
+			r.SkipRest(list[i+1:], "an earlier step failed")
+			return step, err
+		}
+		if stop != nil {
+			if why := stop(); why != "" {
+				r.SkipRest(list[i+1:], why)
+				return nil, nil
+			}
+		}
+	}
+	return nil, nil
+}
+
+// SkipRest records steps that will not run, with the reason.
+func (r *Runner[S]) SkipRest(list []Step[S], reason string) {
+	for _, step := range list {
+		r.Results = append(r.Results, Result{Step: step.String(), Outcome: Skipped, Detail: reason})
+	}
+}
+
+// Defer registers a cleanup: it runs when Cleanup is called and, if the job is
+// cancelled first, from the signal handler once the running step has stopped.
+// Cleanups run once each, newest first.
+func (r *Runner[S]) Defer(fn func()) {
+	once := sync.OnceFunc(fn)
+	release := func() {}
+	if r.OnExit != nil {
+		release = r.OnExit(once)
+	}
+	r.cleanups = append(r.cleanups, func() { once(); release() })
+}
+
+// Cleanup runs the registered cleanups, newest first.
+func (r *Runner[S]) Cleanup() {
+	for _, fn := range slices.Backward(r.cleanups) {
+		fn()
+	}
+	r.cleanups = nil
+}
