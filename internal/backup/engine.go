@@ -42,7 +42,7 @@ type Format interface {
 // client, the container, the database user and password, and the labels of the
 // scratch containers a restore check starts.
 type server struct {
-	client    *docker.Client // nil in URL mode
+	client    docker.Engine // nil in URL mode
 	container string
 	user      string
 	password  string

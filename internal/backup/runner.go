@@ -45,7 +45,7 @@ type runner interface {
 
 // execRunner runs tools in a running container.
 type execRunner struct {
-	client    *docker.Client
+	client    docker.Engine
 	container string
 	mask      func(string) string
 }

@@ -52,6 +52,19 @@ func Quote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
+// Executor is the seam every package runs external commands through
+// (ARCHITECTURE.md, "Rules every package keeps"): Runner is the real one;
+// commandtest.Recorder records argv for tests without running anything.
+type Executor interface {
+	// Run runs a command that changes something, its output in the log; in a dry
+	// run it only prints it.
+	Run(ctx context.Context, c Cmd) error
+	// Output runs a read-only query (also in a dry run) and returns its stdout.
+	Output(ctx context.Context, c Cmd) (string, error)
+}
+
+var _ Executor = (*Runner)(nil)
+
 // Runner executes commands.
 type Runner struct {
 	Log    io.Writer           // where commands and their output are shown (already masked)

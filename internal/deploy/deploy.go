@@ -33,8 +33,8 @@ import (
 type State struct {
 	A      *action.Context
 	Opts   Options
-	Exec   *command.Runner
-	Docker *docker.Client
+	Exec   command.Executor
+	Docker docker.Engine
 	Target Target
 	DryRun bool
 

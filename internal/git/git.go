@@ -42,7 +42,7 @@ func ImageTag(sha string) string {
 
 // CommitTimes returns a function that reads a commit's committer time from the
 // checkout dir, false when it is unknown there (or the sha is no revision name).
-func CommitTimes(ctx context.Context, run *command.Runner, dir string) func(sha string) (time.Time, bool) {
+func CommitTimes(ctx context.Context, run command.Executor, dir string) func(sha string) (time.Time, bool) {
 	return func(sha string) (time.Time, bool) {
 		if !ValidRef(sha) {
 			return time.Time{}, false
@@ -148,7 +148,7 @@ func ValidRef(s string) bool { return refName.MatchString(s) }
 // DefaultBranch is the repository's default branch: the event payload's
 // repository.default_branch, else origin/HEAD in the checkout dir; "" when neither
 // says.
-func DefaultBranch(ctx context.Context, payload map[string]any, run *command.Runner, dir string) string {
+func DefaultBranch(ctx context.Context, payload map[string]any, run command.Executor, dir string) string {
 	if repo, ok := payload["repository"].(map[string]any); ok {
 		if b, ok := repo["default_branch"].(string); ok && b != "" {
 			return b

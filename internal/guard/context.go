@@ -11,7 +11,7 @@ import (
 // Check applies loop protection to the job's event, reading a Gitea workflow_run's
 // commit message from the workspace checkout with exec. An unreadable event
 // payload is an error.
-func Check(ctx context.Context, a *action.Context, exec *command.Runner) (Decision, error) {
+func Check(ctx context.Context, a *action.Context, exec command.Executor) (Decision, error) {
 	payload, err := a.Event()
 	if err != nil {
 		return Decision{}, err

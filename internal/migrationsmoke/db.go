@@ -57,7 +57,7 @@ func freshDatabase(ctx context.Context, serverURL string) (string, func(), error
 
 // ephemeralServer starts a Postgres container (the official image's conventions:
 // POSTGRES_PASSWORD, port 5432) and waits until it takes connections.
-func ephemeralServer(ctx context.Context, client *docker.Client, image string, labels map[string]string, mask func(string)) (string, func(), error) {
+func ephemeralServer(ctx context.Context, client docker.Engine, image string, labels map[string]string, mask func(string)) (string, func(), error) {
 	password := randomHex(16)
 	mask(password)
 	id, port, err := client.Run(ctx, docker.RunSpec{

@@ -116,7 +116,7 @@ func Run(ctx context.Context, a *action.Context, in Options) error {
 // checkFiles runs every check that needs no database: the directory as
 // golang-migrate reads it, versions against the base branch, the sum file, lint
 // and missing down migrations. Each finding is annotated on its file and line.
-func checkFiles(ctx context.Context, a *action.Context, in Options, exec *command.Runner, dir, rel, base string) (*report, error) {
+func checkFiles(ctx context.Context, a *action.Context, in Options, exec command.Executor, dir, rel, base string) (*report, error) {
 	ws := a.Workspace()
 	list, findings, err := scan(dir, rel)
 	if err != nil {
@@ -389,7 +389,7 @@ func where(in Options) string {
 }
 
 // defaultBase is the default branch on origin, when the checkout has it.
-func defaultBase(ctx context.Context, a *action.Context, exec *command.Runner) string {
+func defaultBase(ctx context.Context, a *action.Context, exec command.Executor) string {
 	payload, _ := a.Event()
 	if b := git.DefaultBranch(ctx, payload, exec, a.Workspace()); b != "" {
 		return "origin/" + b

@@ -82,7 +82,7 @@ func Run(ctx context.Context, a *action.Context, in Options) error {
 	if err != nil {
 		return err
 	}
-	var client *docker.Client
+	var client docker.Engine
 	if services := in.StopServices; len(services) > 0 {
 		project := in.ProjectName
 		if project == "" {
@@ -160,7 +160,7 @@ func Run(ctx context.Context, a *action.Context, in Options) error {
 
 // restore is the part that changes things: safety backup, stop, restore (and,
 // for a cluster, the safety backup put back on failure), start.
-func (r *run) restore(ctx context.Context, o backup.Options, client *docker.Client) (failed error) {
+func (r *run) restore(ctx context.Context, o backup.Options, client docker.Engine) (failed error) {
 	r.before, _ = r.target.Counts(ctx)
 	r.a.Logf("==> safety backup of %s", r.target.Source())
 	began := time.Now()

@@ -78,7 +78,7 @@ func checkTemplate(tmpl string) error {
 
 // target resolves what to roll back to: target-tag, which must exist, or the last
 // successful deploy before the current one in the history. It returns a git ref.
-func target(ctx context.Context, a *action.Context, o Options, exec *command.Runner) (string, error) {
+func target(ctx context.Context, a *action.Context, o Options, exec command.Executor) (string, error) {
 	ws := a.Workspace()
 	if tag := o.TargetTag; tag != "" {
 		if !git.ValidRef(tag) { // the same rule deploy's git-ref, which it becomes, applies

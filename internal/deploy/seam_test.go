@@ -1,0 +1,287 @@
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/org/deploy-kit/internal/action"
+	"github.com/org/deploy-kit/internal/command/commandtest"
+	"github.com/org/deploy-kit/internal/docker"
+	"github.com/org/deploy-kit/internal/history"
+)
+
+// Fast tests of the deploy's logic at the executor seam (ARCHITECTURE.md, "Rules
+// every package keeps"): git and compose are a commandtest.Recorder, the engine a
+// fakeEngine; nothing runs. What the commands and the engine really do is the
+// end-to-end tests' part.
+
+const (
+	headSHA  = "1111111111111111111111111111111111111111"
+	otherSHA = "2222222222222222222222222222222222222222"
+)
+
+// fakeEngine answers what the deploy asks the engine; any other call panics (the
+// embedded nil interface), which fails the test that made it.
+type fakeEngine struct {
+	docker.Engine
+	running []docker.Container
+	free    float64
+	calls   []string
+}
+
+func (f *fakeEngine) record(s ...string)         { f.calls = append(f.calls, strings.Join(s, " ")) }
+func (f *fakeEngine) Close() error               { return nil }
+func (f *fakeEngine) Ping(context.Context) error { f.record("ping"); return nil }
+func (f *fakeEngine) IsLocal() bool              { return true }
+func (f *fakeEngine) FreeDisk(context.Context) (string, float64, error) {
+	return "/var/lib/docker", f.free, nil
+}
+func (f *fakeEngine) ProjectContainers(_ context.Context, project string) ([]docker.Container, error) {
+	f.record("containers", project)
+	return f.running, nil
+}
+func (f *fakeEngine) Tag(_ context.Context, image, ref string) error {
+	f.record("tag", image, ref)
+	return nil
+}
+func (f *fakeEngine) References(context.Context, string) ([]string, error) { return nil, nil }
+func (f *fakeEngine) Details(_ context.Context, id string) (docker.Details, error) {
+	for _, c := range f.running {
+		if c.ID == id {
+			return docker.Details{Image: c.Image, ImageID: c.ImageID}, nil
+		}
+	}
+	return docker.Details{}, errors.New("no such container")
+}
+func (f *fakeEngine) ImageID(context.Context, string) string { return "" }
+func (f *fakeEngine) Logs(_ context.Context, id string, _ int) (string, error) {
+	return "listening on :8080\npanic: no database\n", nil
+}
+
+// seam is a deploy of a one-service stack in a temporary workspace, with the
+// recorder answering git as a clean checkout of main at VERSION 1.2.3.
+type seam struct {
+	ws, varDir string
+	log        bytes.Buffer
+	exec       *commandtest.Recorder
+	engine     *fakeEngine
+}
+
+func newSeam(t *testing.T) *seam {
+	t.Helper()
+	sm := &seam{ws: t.TempDir(), varDir: t.TempDir(), exec: &commandtest.Recorder{}, engine: &fakeEngine{free: 80}}
+	require.NoError(t, os.WriteFile(filepath.Join(sm.ws, "VERSION"), []byte("1.2.3\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(sm.ws, "compose.yaml"), []byte("name: shop\nservices:\n  web:\n    image: registry.example.com/shop:${DEPLOY_TAG}\n"), 0o644))
+	sm.exec.
+		On(headSHA+"\n", "git", "rev-parse", "--verify", "--quiet", "--end-of-options", "HEAD^{commit}").
+		On("main\n", "git", "symbolic-ref").
+		On("origin/main\n", "git", "rev-parse", "--abbrev-ref", "origin/HEAD").
+		On(headSHA+"\trefs/heads/main\n", "git", "ls-remote").
+		On("", "git", "status").
+		On("", "git", "tag", "--points-at").
+		On("2.40.3\n", "docker", "compose", "version")
+	return sm
+}
+
+// state is the deploy's State as newState builds it from o, with the seam's
+// executor and engine in place of the real ones.
+func (sm *seam) state(t *testing.T, o Options) *State {
+	t.Helper()
+	o.HistoryFile = filepath.Join(sm.varDir, "history.log")
+	a := action.NewContext([]string{"GITHUB_WORKSPACE=" + sm.ws, "RUNNER_TEMP=" + t.TempDir(), "HOME=" + t.TempDir()}, &sm.log)
+	a.Spec = &Spec
+	s, err := newState(a, o)
+	require.NoError(t, err)
+	s.Exec, s.Docker = sm.exec, sm.engine
+	s.plan = Plan{Action: history.ActionDeploy, Steps: Pipeline}
+	t.Cleanup(s.Cleanup)
+	return s
+}
+
+func outcomes(rs []Result) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.Step+": "+r.Outcome)
+	}
+	return out
+}
+
+func TestSeamVersionPlan(t *testing.T) {
+	t.Run("the clean tip of the default branch bumps", func(t *testing.T) {
+		sm := newSeam(t)
+		o := DefaultOptions()
+		o.VersionBump = "patch"
+		s := sm.state(t, o)
+		require.NoError(t, s.planGit(context.Background()))
+		assert.Equal(t, "1.2.4", s.Version)
+		assert.Equal(t, "patch", s.Git.Bump)
+		assert.True(t, s.Git.OnDefault)
+		assert.Equal(t, []string{
+			"git rev-parse --verify --quiet --end-of-options 'HEAD^{commit}'",
+			"git symbolic-ref --short -q HEAD",
+			"git rev-parse --abbrev-ref origin/HEAD",
+			"git ls-remote --heads origin refs/heads/main",
+			"git status --porcelain --untracked-files=no",
+		}, sm.exec.Lines("git"), "the remote's tip is asked, never GITHUB_REF")
+		assert.Empty(t, sm.exec.Changes(), "planning changes nothing")
+	})
+	t.Run("not the remote's tip is read-only and untagged", func(t *testing.T) {
+		sm := newSeam(t)
+		sm.exec.On(otherSHA+"\trefs/heads/main\n", "git", "ls-remote")
+		o := DefaultOptions()
+		o.VersionBump = "minor"
+		s := sm.state(t, o)
+		require.NoError(t, s.planGit(context.Background()))
+		assert.Equal(t, "1.2.3-1111111", s.Version)
+		assert.Empty(t, s.Git.Bump)
+		assert.Equal(t, "1111111 is not the tip of origin/main (2222222): versions are bumped only there", s.Git.ReadOnly)
+	})
+	t.Run("a tagged commit keeps its version", func(t *testing.T) {
+		sm := newSeam(t)
+		sm.exec.On("v1.2.3\n", "git", "tag", "--points-at")
+		s := sm.state(t, DefaultOptions())
+		require.NoError(t, s.planGit(context.Background()))
+		assert.Equal(t, "1.2.3", s.Version)
+		assert.Equal(t, "version-bump is none", s.Git.ReadOnly)
+	})
+	t.Run("a dirty checkout refuses to release", func(t *testing.T) {
+		sm := newSeam(t)
+		sm.exec.On(" M VERSION\n", "git", "status")
+		o := DefaultOptions()
+		o.VersionBump = "patch"
+		err := sm.state(t, o).planGit(context.Background())
+		require.Error(t, err)
+		assert.Equal(t, action.ExitFailed, action.ExitCode(err))
+		assert.Contains(t, err.Error(), "has uncommitted changes to tracked files (M VERSION)")
+	})
+	t.Run("a git-ref naming no commit is bad input", func(t *testing.T) {
+		sm := newSeam(t)
+		sm.exec.Fail(errors.New("exit status 1"), "git", "rev-parse", "--verify", "--quiet", "--end-of-options", "nope^{commit}")
+		o := DefaultOptions()
+		o.GitRef = "nope"
+		err := sm.state(t, o).planGit(context.Background())
+		assert.Equal(t, action.ExitUsage, action.ExitCode(err))
+		assert.Contains(t, err.Error(), `input git-ref: "nope" does not name a commit`)
+	})
+}
+
+// TestSeamVersionStepRetriesARejectedPush: commit, tag, push; the push is
+// rejected once (the branch moved): drop the tag and commit, fetch, rebase, check
+// the tree again, and release the next version from what is there. (The recorder
+// runs nothing, so the VERSION left in the workspace is the 1.2.4 written by the
+// first attempt: as if another release 1.2.4 had arrived meanwhile.)
+func TestSeamVersionStepRetriesARejectedPush(t *testing.T) {
+	sm := newSeam(t)
+	o := DefaultOptions()
+	o.VersionBump = "patch"
+	o.CommitAuthor = "Release Bot <release-bot@example.com>"
+	s := sm.state(t, o)
+	ctx := context.Background()
+	require.NoError(t, s.planGit(ctx))
+	require.NoError(t, s.loadProject(ctx))
+	sm.exec.FailFirst(1, errors.New("rejected: fetch first"), "git", "push")
+	s.Runner.Logf = func(string, ...any) {}
+	require.NoError(t, s.One(ctx, VersionStep, s))
+	assert.Equal(t, []string{
+		"git commit -q -m 'chore(release): v1.2.4 [skip ci]' -- VERSION",
+		"git tag -a v1.2.4 -m 'chore(release): v1.2.4 [skip ci]'",
+		"git push --atomic origin HEAD:refs/heads/main refs/tags/v1.2.4",
+		"git tag -d v1.2.4",
+		"git reset -q --hard 'HEAD~1'",
+		"git fetch -q origin refs/heads/main:refs/remotes/origin/main",
+		"git rebase -q origin/main",
+		"git commit -q -m 'chore(release): v1.2.5 [skip ci]' -- VERSION",
+		"git tag -a v1.2.5 -m 'chore(release): v1.2.5 [skip ci]'",
+		"git push --atomic origin HEAD:refs/heads/main refs/tags/v1.2.5",
+	}, sm.exec.Changes())
+	for _, c := range sm.exec.Calls() {
+		if !c.Output {
+			assert.Contains(t, c.Env, "GIT_AUTHOR_NAME=Release Bot", "every commit and push as commit-author")
+		}
+	}
+	assert.Equal(t, "1.2.5", s.Version)
+	assert.Equal(t, "1.2.5\n", readFile(t, filepath.Join(sm.ws, "VERSION")))
+	assert.Equal(t, []string{"version: done"}, outcomes(s.Results))
+}
+
+// TestSeamVersionStepGivesUp: a push rejected every time fails the step after
+// the bounded number of attempts, naming the last error.
+func TestSeamVersionStepGivesUp(t *testing.T) {
+	sm := newSeam(t)
+	o := DefaultOptions()
+	o.VersionBump = "major"
+	s := sm.state(t, o)
+	ctx := context.Background()
+	require.NoError(t, s.planGit(ctx))
+	require.NoError(t, s.loadProject(ctx))
+	sm.exec.Fail(errors.New("rejected: fetch first"), "git", "push")
+	err := s.One(ctx, VersionStep, s)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), " to origin/main failed 3 times, last: git push --atomic origin HEAD:refs/heads/main refs/tags/v")
+	assert.Contains(t, err.Error(), ": rejected: fetch first")
+	assert.Len(t, sm.exec.Lines("git", "push"), pushAttempts)
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return string(b)
+}
+
+// TestSeamPipelineStepOrder: a whole deploy with nothing running before it, then
+// one whose apply fails and is rolled back to the image that ran before: every
+// step in order with its outcome, and the compose commands it ran.
+func TestSeamPipelineStepOrder(t *testing.T) {
+	t.Run("first deploy", func(t *testing.T) {
+		sm := newSeam(t)
+		s := sm.state(t, DefaultOptions())
+		require.NoError(t, s.run(context.Background()))
+		assert.Equal(t, []string{
+			"guard: done", "preflight: done", "lock: done", "version: skipped", "secrets: skipped", "backup: skipped",
+			"snapshot: done", "plan: done", "apply: done", "verify: skipped", "history: done",
+		}, outcomes(s.Results))
+		assert.Equal(t, []string{"docker compose -p shop -f " + filepath.Join(sm.ws, "compose.yaml") + " up -d --wait --remove-orphans --wait-timeout 120 --build"}, sm.exec.Changes())
+		var up commandtest.Call
+		for _, c := range sm.exec.Calls() {
+			if !c.Output {
+				up = c
+			}
+		}
+		assert.Contains(t, up.Env, "DEPLOY_VERSION=1.2.3-1111111")
+		assert.Contains(t, up.Env, "DEPLOY_TAG=sha-1111111")
+		h, err := (history.File{Path: filepath.Join(sm.varDir, "history.log")}).Read()
+		require.NoError(t, err)
+		require.Len(t, h, 1)
+		assert.Equal(t, "1.2.3-1111111", h[0].Version)
+		assert.Equal(t, history.StatusSuccess, h[0].Status)
+	})
+	t.Run("apply fails: the previous image comes back", func(t *testing.T) {
+		sm := newSeam(t)
+		sm.engine.running = []docker.Container{{ID: "c1", Service: "web", State: "running", Image: "registry.example.com/shop:sha-0000000", ImageID: "sha256:abcdef0123456789"}}
+		sm.exec.FailFirst(1, errors.New("exit status 1"), "docker", "compose", "-p", "shop")
+		s := sm.state(t, DefaultOptions())
+		err := s.run(context.Background())
+		require.Error(t, err)
+		assert.Equal(t, []string{
+			"guard: done", "preflight: done", "lock: done", "version: skipped", "secrets: skipped", "backup: skipped",
+			"snapshot: done", "plan: done", "apply: failed", "verify: skipped", "rollback: done", "history: done",
+		}, outcomes(s.Results))
+		assert.Contains(t, sm.engine.calls, "tag sha256:abcdef0123456789 deploykit-snapshot/shop-web:abcdef012345", "the image that ran is pinned before apply")
+		assert.True(t, s.RolledBack)
+		assert.Equal(t, "apply", s.FailedStep)
+		changes := sm.exec.Changes()
+		require.Len(t, changes, 2)
+		assert.Contains(t, changes[1], "/deploykit-stack-", "an override file pins the snapshot's image")
+		assert.True(t, strings.HasSuffix(changes[1], " up -d --wait --remove-orphans --wait-timeout 120 --no-build --pull never web"), "the snapshot's image back, neither built nor pulled: %s", changes[1])
+		assert.Contains(t, s.HandOff, "panic: no database", "the hand-off shows the failing container's log")
+	})
+}
