@@ -26,7 +26,6 @@ import (
 	"github.com/docker/go-connections/nat"
 )
 
-
 // Engine is the Docker Engine as the kit uses it: Client is the real one. It is
 // the seam through which every package reaches the engine (ARCHITECTURE.md,
 // "Rules every package keeps"), so that a step's logic can be tested with a fake.
