@@ -1,9 +1,17 @@
 package backup
 
 import (
+	"cmp"
 	"context"
+	"fmt"
 	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 
+	"github.com/org/deploy-kit/internal/action"
 	"github.com/org/deploy-kit/internal/docker"
 )
 
@@ -28,6 +36,104 @@ type Engine interface {
 	RestoreCheck(ctx context.Context, file string) (string, error)
 	// Close releases what the engine holds (temp copies, connections).
 	Close() error
+}
+
+// Engines are the backup engines by the name the engine input gives
+// (ARCHITECTURE.md, "Variants"): a new engine is a type implementing Engine, a
+// constructor here, and a fixture in the conformance suite (conformance_test.go),
+// which fails for an engine without one.
+var Engines = map[string]func(c conn) (Engine, error){
+	"postgres": newPostgres,
+	"mysql":    newMySQL,
+	"mariadb":  newMySQL,
+	"sqlite":   newSQLite,
+}
+
+// conn is where an engine finds its database, checked by newEngine: exactly one
+// of Container (with Server), URL or SQLitePath.
+type conn struct {
+	Engine     string // the engine input: mysql and mariadb share a type
+	Container  string
+	URL        string
+	SQLitePath string // absolute, an existing regular file
+	Server     server // the container's engine client, user, password, labels
+	Src        runner // where the dump tools run: in the container, or on the runner
+	Scratch    func(what string) string
+}
+
+// newEngine checks which database the options describe and builds its engine;
+// problems name the inputs (with deploy's backup- prefix where it applies).
+func newEngine(a *action.Context, j *job, o Options) (Engine, error) {
+	build, ok := Engines[j.name]
+	if !ok {
+		return nil, fmt.Errorf("input %s: %q is not an engine: want one of %s", o.name("engine"), j.name, strings.Join(slices.Sorted(maps.Keys(Engines)), ", "))
+	}
+	c := conn{Engine: j.name, Container: o.Container, URL: o.DatabaseURL, Scratch: j.scratch}
+	if j.name == "sqlite" {
+		if o.SQLitePath == "" {
+			return nil, fmt.Errorf("input %s is empty: engine sqlite backs up a database file", o.name("sqlite-path"))
+		}
+		if o.Container != "" || o.DatabaseURL != "" {
+			return nil, fmt.Errorf("inputs %s and %s do not apply to engine sqlite: give %s only", o.name("container"), o.name("database-url"), o.name("sqlite-path"))
+		}
+		path, _ := filepath.Abs(o.SQLitePath)
+		if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() {
+			return nil, fmt.Errorf("input %s: %s is not a file", o.name("sqlite-path"), o.SQLitePath)
+		}
+		c.SQLitePath = path
+		return build(c)
+	}
+	if o.SQLitePath != "" {
+		return nil, fmt.Errorf("input %s applies to engine sqlite only, not %s", o.name("sqlite-path"), j.name)
+	}
+	if (o.Container == "") == (o.DatabaseURL == "") {
+		return nil, fmt.Errorf("engine %s needs exactly one of the inputs %s (dump inside the database's container) and %s (dump from the runner)", j.name, o.name("container"), o.name("database-url"))
+	}
+	if o.Container != "" {
+		client, err := docker.New(a.Environ())
+		if err != nil {
+			return nil, err
+		}
+		labels := map[string]string{"org.deploykit.role": "backup-restore-check", "org.deploykit.run-id": a.Getenv("GITHUB_RUN_ID")}
+		c.Src = execRunner{client: client, container: o.Container, mask: a.MaskString}
+		c.Server = server{client: client, container: o.Container, user: o.DBUser, password: o.DBPassword, labels: labels}
+		return build(c)
+	}
+	if o.DBUser != "" || o.DBPassword != "" {
+		return nil, fmt.Errorf("inputs %s and %s apply to %s; a database URL carries its own user and password", o.name("db-user"), o.name("db-password"), o.name("container"))
+	}
+	c.Src = localRunner{env: a.Environ(), mask: a.MaskString}
+	e, err := build(c)
+	if err != nil {
+		return nil, fmt.Errorf("input %s: %w", o.name("database-url"), err)
+	}
+	return e, nil
+}
+
+func newSQLite(c conn) (Engine, error) { return &sqlite{path: c.SQLitePath, scratch: c.Scratch}, nil }
+
+func newPostgres(c conn) (Engine, error) {
+	if c.Container != "" {
+		c.Server.user = cmp.Or(c.Server.user, "postgres")
+		return &postgres{src: c.Src, server: c.Server}, nil
+	}
+	u, pw, err := parsePostgresURL(c.URL)
+	if err != nil {
+		return nil, err
+	}
+	return &postgres{src: c.Src, url: u, server: server{password: pw}}, nil
+}
+
+func newMySQL(c conn) (Engine, error) {
+	if c.Container != "" {
+		c.Server.user = cmp.Or(c.Server.user, "root")
+		return &mysql{flavor: c.Engine, src: c.Src, server: c.Server}, nil
+	}
+	user, password, host, port, db, err := parseMySQLURL(c.URL)
+	if err != nil {
+		return nil, err
+	}
+	return &mysql{flavor: c.Engine, src: c.Src, server: server{user: user, password: password}, host: host, port: port, db: db}, nil
 }
 
 // Format recognises a complete dump of one engine from its first and last bytes

@@ -1,7 +1,6 @@
 package backup
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -15,7 +14,6 @@ import (
 	"unicode"
 
 	"github.com/org/deploy-kit/internal/action"
-	"github.com/org/deploy-kit/internal/docker"
 	"github.com/org/deploy-kit/internal/lock"
 	"github.com/org/deploy-kit/internal/notify"
 	"github.com/org/deploy-kit/internal/steps"
@@ -285,60 +283,6 @@ func resolvePath(p string) string {
 		p = target
 	}
 	return p
-}
-
-// newEngine picks the engine the inputs describe.
-func newEngine(a *action.Context, j *job, o Options) (Engine, error) {
-	container, rawURL, sqlitePath := o.Container, o.DatabaseURL, o.SQLitePath
-	user, password := o.DBUser, o.DBPassword
-	if j.name == "sqlite" {
-		if sqlitePath == "" {
-			return nil, fmt.Errorf("input %s is empty: engine sqlite backs up a database file", o.name("sqlite-path"))
-		}
-		if container != "" || rawURL != "" {
-			return nil, fmt.Errorf("inputs %s and %s do not apply to engine sqlite: give %s only", o.name("container"), o.name("database-url"), o.name("sqlite-path"))
-		}
-		path, _ := filepath.Abs(sqlitePath)
-		if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() {
-			return nil, fmt.Errorf("input %s: %s is not a file", o.name("sqlite-path"), sqlitePath)
-		}
-		return &sqlite{path: path, scratch: j.scratch}, nil
-	}
-	if sqlitePath != "" {
-		return nil, fmt.Errorf("input %s applies to engine sqlite only, not %s", o.name("sqlite-path"), j.name)
-	}
-	if (container == "") == (rawURL == "") {
-		return nil, fmt.Errorf("engine %s needs exactly one of the inputs %s (dump inside the database's container) and %s (dump from the runner)", j.name, o.name("container"), o.name("database-url"))
-	}
-	mask := a.MaskString
-	if container != "" {
-		client, err := docker.New(a.Environ())
-		if err != nil {
-			return nil, err
-		}
-		labels := map[string]string{"org.deploykit.role": "backup-restore-check", "org.deploykit.run-id": a.Getenv("GITHUB_RUN_ID")}
-		src := execRunner{client: client, container: container, mask: mask}
-		if j.name == "postgres" {
-			return &postgres{src: src, server: server{client: client, container: container, user: cmp.Or(user, "postgres"), password: password, labels: labels}}, nil
-		}
-		return &mysql{flavor: j.name, src: src, server: server{client: client, container: container, user: cmp.Or(user, "root"), password: password, labels: labels}}, nil
-	}
-	if user != "" || password != "" {
-		return nil, fmt.Errorf("inputs %s and %s apply to %s; a database URL carries its own user and password", o.name("db-user"), o.name("db-password"), o.name("container"))
-	}
-	src := localRunner{env: a.Environ(), mask: mask}
-	if j.name == "postgres" {
-		u, pw, err := parsePostgresURL(rawURL)
-		if err != nil {
-			return nil, fmt.Errorf("input %s: %w", o.name("database-url"), err)
-		}
-		return &postgres{src: src, url: u, server: server{password: pw}}, nil
-	}
-	user, password, host, port, db, err := parseMySQLURL(rawURL)
-	if err != nil {
-		return nil, fmt.Errorf("input %s: %w", o.name("database-url"), err)
-	}
-	return &mysql{flavor: j.name, src: src, server: server{user: user, password: password}, host: host, port: port, db: db}, nil
 }
 
 // scratch is a temp path in the backup directory, named after this process so
