@@ -21,6 +21,7 @@ import (
 	"github.com/org/deploy-kit/internal/compose"
 	"github.com/org/deploy-kit/internal/docker"
 	"github.com/org/deploy-kit/internal/git"
+	"github.com/org/deploy-kit/internal/steps"
 )
 
 // build is one image to build: the input's, or one build: service of a compose file.
@@ -59,86 +60,137 @@ var (
 	secretLikeArg   = regexp.MustCompile(`(?i)pass|secret|token|key|credential|auth`)
 )
 
+// job is one build-image run: its options, what each step learnt, the results.
+type job struct {
+	a      *action.Context
+	o      Options
+	exec   command.Executor
+	client docker.Engine
+	steps.Runner[*job]
+
+	sha     string
+	builds  []build
+	tags    []string
+	auth    *docker.Auth
+	results []pushed
+}
+
+// Pipeline is build-image, top to bottom (ARCHITECTURE.md, "Each action's
+// steps"): everything that can refuse the input runs before anything is built.
+var Pipeline = []steps.Step[*job]{
+	steps.Func("plan", planStep),     // the builds, the commit, the tags, the credentials: bad input exits 2
+	steps.Func("engine", engineStep), // the engine answers; log in; buildx when there are build secrets
+	steps.Func("build", buildStep),   // docker build each image with every tag and the OCI labels
+	steps.Func("push", pushStep),     // push every tag, the same digest for all, read back from the registry
+}
+
 // Run is `deploykit build-image`: build with the docker CLI (which brings
 // .dockerignore handling, and BuildKit where it is installed), tag by commit and
 // version, label, push every tag through the Engine API with the credentials in
 // its auth header, and check the digest against the registry.
-func Run(ctx context.Context, a *action.Context, in Options) error {
-	dry := in.DryRun
-	exec := command.For(a, dry)
-	ws := a.Workspace()
+func Run(ctx context.Context, a *action.Context, o Options) error {
+	j := &job{a: a, o: o, exec: command.For(a, o.DryRun)}
+	j.Runner = steps.Runner[*job]{Logf: a.Logf, OnExit: a.OnExit}
+	defer j.Cleanup()
+	if _, err := j.Run(ctx, Pipeline, j, nil); err != nil {
+		return err
+	}
+	return report(a, j.results, o.Push && !o.DryRun, j.Results)
+}
 
-	builds, err := plan(ctx, a, in)
+func planStep(ctx context.Context, j *job) error {
+	builds, err := plan(ctx, j.a, j.o)
 	if err != nil {
 		return err
 	}
-	sha, err := exec.Output(ctx, git.ResolveCommit(ws, "HEAD"))
+	ws := j.a.Workspace()
+	sha, err := j.exec.Output(ctx, git.ResolveCommit(ws, "HEAD"))
 	if err != nil {
 		return action.Usagef("the workspace %s is not a git checkout with a commit: %v", ws, err)
 	}
-	sha = strings.TrimSpace(sha)
-	tags, err := tagList(in, sha)
-	if err != nil {
+	j.sha = strings.TrimSpace(sha)
+	if j.tags, err = tagList(j.o, j.sha); err != nil {
 		return err
 	}
-	auth, err := credentials(in, builds)
-	if err != nil {
+	if j.auth, err = credentials(j.o, builds); err != nil {
 		return err
 	}
+	j.builds = builds
+	j.Did("%d image(s), tags %s", len(builds), strings.Join(j.tags, ", "))
+	return nil
+}
 
-	client, err := docker.New(a.Environ())
-	if err != nil {
+func engineStep(ctx context.Context, j *job) error {
+	if j.client == nil {
+		client, err := docker.New(j.a.Environ())
+		if err != nil {
+			return action.Failedf("%v", err)
+		}
+		j.client = client
+		j.Defer(func() { _ = client.Close() })
+	}
+	if j.o.DryRun {
+		return steps.Skip("dry run")
+	}
+	if err := j.client.Ping(ctx); err != nil {
 		return action.Failedf("%v", err)
 	}
-	defer client.Close()
-	if !dry {
-		if err := client.Ping(ctx); err != nil {
+	if j.o.Push && j.auth != nil {
+		if err := j.client.Login(ctx, *j.auth); err != nil {
 			return action.Failedf("%v", err)
 		}
+		j.a.Logf("logged in to %s as %s", j.auth.Registry, j.auth.Username)
 	}
-	push := in.Push
-	if push && auth != nil && !dry {
-		if err := client.Login(ctx, *auth); err != nil {
-			return action.Failedf("%v", err)
-		}
-		a.Logf("logged in to %s as %s", auth.Registry, auth.Username)
-	}
-
-	if !dry && slices.ContainsFunc(builds, func(b build) bool { return len(b.Secrets) > 0 }) {
-		if _, err := exec.Output(ctx, command.Cmd{Argv: []string{"docker", "buildx", "version"}, Env: a.Environ()}); err != nil {
+	if slices.ContainsFunc(j.builds, func(b build) bool { return len(b.Secrets) > 0 }) {
+		if _, err := j.exec.Output(ctx, command.Cmd{Argv: []string{"docker", "buildx", "version"}, Env: j.a.Environ()}); err != nil {
 			return action.Failedf("build secrets need BuildKit, and the docker buildx plugin does not run here (%v): install it on the runner (https://docs.docker.com/go/buildx/)", err)
 		}
 	}
+	return nil
+}
 
-	labels := ociLabels(a, sha, in.Version)
-	var results []pushed
-	for _, b := range builds {
+func buildStep(ctx context.Context, j *job) error {
+	labels := ociLabels(j.a, j.sha, j.o.Version)
+	for _, b := range j.builds {
 		p := pushed{build: b}
-		for _, t := range tags {
+		for _, t := range j.tags {
 			p.Tags = append(p.Tags, b.Image+":"+t)
 		}
-		if err := exec.Run(ctx, buildCmd(b, p.Tags, labels, in.NoCache, a.Environ())); err != nil {
+		if err := j.exec.Run(ctx, buildCmd(b, p.Tags, labels, j.o.NoCache, j.a.Environ())); err != nil {
 			return action.Failedf("building %s: %v", b.Image, err)
 		}
-		if push && !dry {
-			for _, ref := range p.Tags {
-				a.Logf("pushing %s", ref)
-				digest, err := client.Push(ctx, ref, auth, a.Log)
-				if err != nil {
-					return action.Failedf("%v", err)
-				}
-				if p.Digest != "" && digest != p.Digest {
-					return action.Failedf("pushing %s: digest %s differs from the other tags' %s", ref, digest, p.Digest)
-				}
-				p.Digest = digest
-			}
-			if err := checkDigest(p.Tags[0], p.Digest, auth); err != nil {
+		j.results = append(j.results, p)
+	}
+	j.Did("built %d image(s)", len(j.builds))
+	return nil
+}
+
+func pushStep(ctx context.Context, j *job) error {
+	switch {
+	case !j.o.Push:
+		return steps.Skip("push is false")
+	case j.o.DryRun:
+		return steps.Skip("dry run")
+	}
+	for i := range j.results {
+		p := &j.results[i]
+		for _, ref := range p.Tags {
+			j.a.Logf("pushing %s", ref)
+			digest, err := j.client.Push(ctx, ref, j.auth, j.a.Log)
+			if err != nil {
 				return action.Failedf("%v", err)
 			}
+			if p.Digest != "" && digest != p.Digest {
+				return action.Failedf("pushing %s: digest %s differs from the other tags' %s", ref, digest, p.Digest)
+			}
+			p.Digest = digest
 		}
-		results = append(results, p)
+		if err := checkDigest(p.Tags[0], p.Digest, j.auth); err != nil {
+			return action.Failedf("%v", err)
+		}
 	}
-	return report(a, results, push && !dry)
+	j.Did("pushed %d image(s), digests read back from the registry", len(j.results))
+	return nil
 }
 
 // plan works out what to build and refuses bad input before anything is built.
@@ -489,7 +541,7 @@ func checkDigest(ref, digest string, auth *docker.Auth) error {
 }
 
 // report writes the outputs and the summary.
-func report(a *action.Context, results []pushed, pushedAny bool) error {
+func report(a *action.Context, results []pushed, pushedAny bool, ran []steps.Result) error {
 	var images, tags, digests, refs []string
 	var b strings.Builder
 	b.WriteString("### deploykit build-image\n\n| image | tags | digest |\n|---|---|---|\n")
@@ -506,6 +558,7 @@ func report(a *action.Context, results []pushed, pushedAny bool) error {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", r.Image, strings.Join(r.Tags, "<br>"), digest)
 	}
+	b.WriteString("\n" + steps.Table(ran))
 	for _, o := range []struct{ name, value string }{
 		{"image", strings.Join(images, "\n")},
 		{"tags", strings.Join(tags, "\n")},

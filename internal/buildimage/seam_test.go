@@ -1,0 +1,120 @@
+package buildimage
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/org/deploy-kit/internal/action"
+	"github.com/org/deploy-kit/internal/command/commandtest"
+	"github.com/org/deploy-kit/internal/docker"
+	"github.com/org/deploy-kit/internal/steps"
+)
+
+// Fast tests of build-image's steps at the executor seam: git and docker build
+// are a commandtest.Recorder, the engine a fake; nothing is built.
+
+type fakeEngine struct {
+	docker.Engine // any call not faked here panics
+	calls         []string
+}
+
+func (f *fakeEngine) Ping(context.Context) error { f.calls = append(f.calls, "ping"); return nil }
+
+func seamJob(t *testing.T, o Options) (*job, *commandtest.Recorder, *fakeEngine) {
+	t.Helper()
+	ws := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(ws, "Dockerfile"), []byte("FROM scratch\n"), 0o644))
+	var log bytes.Buffer
+	a := action.NewContext([]string{"GITHUB_WORKSPACE=" + ws, "GITHUB_SERVER_URL=https://git.example.com", "GITHUB_REPOSITORY=team/shop"}, &log)
+	rec := (&commandtest.Recorder{Strict: true}).
+		On("89abcdef0123456789abcdef0123456789abcdef\n", "git", "rev-parse").
+		On("", "docker", "build")
+	eng := &fakeEngine{}
+	j := &job{a: a, o: o, exec: rec, client: eng}
+	j.Runner = steps.Runner[*job]{Logf: a.Logf}
+	return j, rec, eng
+}
+
+func defaults(t *testing.T) Options {
+	in, err := action.ParseInputs(&Spec, nil, func(string) string { return "" }, nil)
+	require.NoError(t, err)
+	var o Options
+	in.Decode(&o)
+	return o
+}
+
+func outcomes(rs []steps.Result) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.Step+": "+r.Outcome)
+	}
+	return out
+}
+
+func TestSeamBuildWithoutPush(t *testing.T) {
+	o := defaults(t)
+	o.Image, o.Version, o.Push, o.NoCache = "registry.example.com/team/shop", "v1.4.0", false, true
+	o.BuildArgs = []string{"GO_VERSION=1.26"}
+	j, rec, eng := seamJob(t, o)
+	_, err := j.Run(context.Background(), Pipeline, j, nil)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"plan: done", "engine: done", "build: done", "push: skipped"}, outcomes(j.Results))
+	assert.Equal(t, []string{"ping"}, eng.calls, "no login without push")
+	builds := rec.Lines("docker", "build")
+	require.Len(t, builds, 1)
+	ws := j.a.Workspace()
+	want := "docker build --file " + filepath.Join(ws, "Dockerfile") +
+		" --label org.opencontainers.image.revision=89abcdef0123456789abcdef0123456789abcdef --label org.opencontainers.image.created="
+	assert.True(t, strings.HasPrefix(builds[0], want), builds[0])
+	assert.True(t, strings.HasSuffix(builds[0], " --label org.opencontainers.image.source=https://git.example.com/team/shop --label org.opencontainers.image.version=1.4.0"+
+		" --build-arg GO_VERSION=1.26 --no-cache --tag registry.example.com/team/shop:sha-89abcde --tag registry.example.com/team/shop:1.4.0 "+ws), builds[0])
+	assert.Nil(t, rec.Calls()[len(rec.Calls())-1].Env, "without build secrets docker build gets no environment of the job's")
+}
+
+func TestSeamBuildFailureStopsBeforePush(t *testing.T) {
+	o := defaults(t)
+	o.Image = "registry.example.com/team/shop"
+	j, rec, _ := seamJob(t, o)
+	rec.Fail(errors.New("exit status 1"), "docker", "build")
+	_, err := j.Run(context.Background(), Pipeline, j, nil)
+	require.Error(t, err)
+	assert.Equal(t, action.ExitFailed, action.ExitCode(err))
+	assert.Contains(t, err.Error(), "building registry.example.com/team/shop: docker build ")
+	assert.Equal(t, []string{"plan: done", "engine: done", "build: failed", "push: skipped"}, outcomes(j.Results))
+}
+
+// Bad input stops in plan with exit 2: nothing is asked of git or the engine.
+func TestSeamBadInputTouchesNothing(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  func(*Options)
+		want string
+	}{
+		{"build arg", func(o *Options) { o.BuildArgs = []string{"NOT-AN-ARG"} }, `input build-args: "NOT-AN-ARG" is not NAME=value`},
+		{"tagged image", func(o *Options) { o.Image = "registry.example.com/shop:1.0" }, "input image: \"registry.example.com/shop:1.0\" has a tag"},
+		{"no image", func(o *Options) { o.Image = "" }, "input image is required"},
+		{"context outside", func(o *Options) { o.Context = "../.." }, "input context: ../.. is outside the workspace"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := defaults(t)
+			o.Image = "registry.example.com/team/shop"
+			tc.set(&o)
+			j, rec, eng := seamJob(t, o)
+			_, err := j.Run(context.Background(), Pipeline, j, nil)
+			require.Error(t, err)
+			assert.Equal(t, action.ExitUsage, action.ExitCode(err))
+			assert.Contains(t, err.Error(), tc.want)
+			assert.Equal(t, []string{"plan: failed", "engine: skipped", "build: skipped", "push: skipped"}, outcomes(j.Results))
+			assert.Empty(t, rec.Calls())
+			assert.Empty(t, eng.calls)
+		})
+	}
+}
