@@ -19,6 +19,7 @@ import (
 	"github.com/org/deploy-kit/internal/command"
 	"github.com/org/deploy-kit/internal/docker"
 	"github.com/org/deploy-kit/internal/git"
+	"github.com/org/deploy-kit/internal/steps"
 )
 
 // applied is one migration run against the database.
@@ -27,30 +28,74 @@ type applied struct {
 	Took time.Duration
 }
 
+// job is one migration-smoke run.
+type job struct {
+	a    *action.Context
+	o    Options
+	exec command.Executor
+	ws   string
+	steps.Runner[*job]
+
+	dir, rel string   // the migrations directory, absolute and as given
+	smoke    []string // smoke SQL files
+	r        *report  // from the files step on
+	dbURL    string
+	m        *migrate.Migrate
+}
+
+// Pipeline is migration-smoke, top to bottom (ARCHITECTURE.md, "Each action's
+// steps"): bad input exits 2 before anything, the files are checked before any
+// database exists, and a dry run stops after them.
+var Pipeline = []steps.Step[*job]{
+	steps.Func("input", inputStep),            // path, smoke-sql, schema-dump, sum-file, base-ref
+	steps.Func("files", filesStep),            // golang-migrate's reading, versions against the base, sum file, lint
+	steps.Func("database", databaseStep),      // a database nobody else uses: on database-url's server or in a container
+	steps.Func("schema-dump", schemaDumpStep), // production's schema first
+	steps.Func("migrate", migrateStep),        // every migration, one at a time, timed
+	steps.Func("smoke", smokeStep),            // the smoke SQL
+	steps.Func("down-up", downUpStep),         // the new migrations down and up again (check-down)
+}
+
 // Run is `deploykit migration-smoke`: check the migrations directory, then apply
 // every migration to a fresh database (shaped like production when a schema dump
 // is given), run the smoke SQL, and optionally run the new migrations down and up.
-func Run(ctx context.Context, a *action.Context, in Options) error {
+func Run(ctx context.Context, a *action.Context, o Options) error {
 	start := time.Now()
-	ws := a.Workspace()
-	exec := command.For(a, in.DryRun)
-
-	// Bad input first: exit 2 before anything.
-	rel := filepath.Clean(in.Path)
-	dir := filepath.Join(ws, rel)
-	if filepath.IsAbs(rel) {
-		dir = rel
+	j := &job{a: a, o: o, exec: command.For(a, o.DryRun), ws: a.Workspace()}
+	j.Runner = steps.Runner[*job]{Logf: a.Logf, OnExit: a.OnExit}
+	defer j.Cleanup()
+	_, err := j.Run(ctx, Pipeline, j, func() string {
+		if o.DryRun && j.r != nil {
+			return "dry run"
+		}
+		return ""
+	})
+	if j.r == nil { // refused before the files were read: no report
+		return err
 	}
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+	j.r.start, j.r.steps = start, j.Results
+	if err != nil {
+		return j.r.fail(err)
+	}
+	return j.r.finish(nil)
+}
+
+func inputStep(_ context.Context, j *job) error {
+	in, ws := j.o, j.ws
+	j.rel = filepath.Clean(in.Path)
+	j.dir = filepath.Join(ws, j.rel)
+	if filepath.IsAbs(j.rel) {
+		j.dir = j.rel
+	}
+	if fi, err := os.Stat(j.dir); err != nil || !fi.IsDir() {
 		return action.Usagef("input path: %s is not a directory of migrations in the workspace %s", in.Path, ws)
 	}
-	var smoke []string
 	for _, pattern := range in.SmokeSQL {
 		matches, err := filepath.Glob(filepath.Join(ws, pattern))
 		if err != nil || len(matches) == 0 {
 			return action.Usagef("input smoke-sql: %s matches no file", pattern)
 		}
-		smoke = append(smoke, matches...)
+		j.smoke = append(j.smoke, matches...)
 	}
 	for _, f := range []struct{ name, path string }{{"schema-dump", in.SchemaDump}, {"sum-file", in.SumFile}} {
 		if name, p := f.name, f.path; p != "" {
@@ -59,58 +104,80 @@ func Run(ctx context.Context, a *action.Context, in Options) error {
 			}
 		}
 	}
-	base := in.BaseRef
-	if base != "" && !git.ValidRef(base) {
-		return action.Usagef("input base-ref: %q is not a branch, tag or commit name", base)
+	if in.BaseRef != "" && !git.ValidRef(in.BaseRef) {
+		return action.Usagef("input base-ref: %q is not a branch, tag or commit name", in.BaseRef)
 	}
+	return nil
+}
 
-	// Checks on the files, before any database.
-	r, err := checkFiles(ctx, a, in, exec, dir, rel, base)
+func filesStep(ctx context.Context, j *job) error {
+	r, err := checkFiles(ctx, j.a, j.o, j.exec, j.dir, j.rel, j.o.BaseRef)
 	if err != nil {
 		return err
 	}
-	r.start = start
+	j.r = r
 	if n := countErrors(r.findings); n > 0 {
-		return r.fail(fmt.Errorf("%d check(s) failed before any migration ran: %s", n, firstError(r.findings)))
+		return fmt.Errorf("%d check(s) failed before any migration ran: %s", n, firstError(r.findings))
 	}
-	if in.DryRun {
-		a.Logf("dry run: would apply %d migration(s) from %s to a fresh database (%s)", len(r.list), rel, where(in))
-		return r.finish(nil)
+	if j.o.DryRun {
+		j.Did("dry run: would apply %d migration(s) from %s to a fresh database (%s)", len(r.list), j.rel, where(j.o))
+	} else {
+		j.Did("%d migration(s), %d finding(s)", len(r.list), len(r.findings))
 	}
+	return nil
+}
 
-	// A database nobody else uses.
-	dbURL, cleanup, err := openDatabase(ctx, a, in)
+func databaseStep(ctx context.Context, j *job) error {
+	dbURL, cleanup, err := openDatabase(ctx, j.a, j.o)
 	if err != nil {
-		return r.fail(err)
+		return err
 	}
-	defer cleanup()
+	j.Defer(cleanup)
+	j.dbURL = dbURL
+	j.Did("a fresh database %s", where(j.o))
+	return nil
+}
 
-	if dump := in.SchemaDump; dump != "" {
-		if err := loadDump(ctx, dbURL, filepath.Join(ws, dump)); err != nil {
-			return r.fail(fmt.Errorf("loading the schema dump %s: %w", dump, err))
-		}
+func schemaDumpStep(ctx context.Context, j *job) error {
+	dump := j.o.SchemaDump
+	if dump == "" {
+		return steps.Skip("no schema-dump")
 	}
-	m, err := migrate.New("file://"+dir, dbURL)
+	if err := loadDump(ctx, j.dbURL, filepath.Join(j.ws, dump)); err != nil {
+		return fmt.Errorf("loading the schema dump %s: %w", dump, err)
+	}
+	return nil
+}
+
+func migrateStep(_ context.Context, j *job) error {
+	m, err := migrate.New("file://"+j.dir, j.dbURL)
 	if err != nil {
-		return r.fail(fmt.Errorf("opening the migrations: %w", err))
+		return fmt.Errorf("opening the migrations: %w", err)
 	}
-	defer m.Close()
-	if err := r.apply(m, rel); err != nil {
-		return r.fail(err)
+	j.m = m
+	j.Defer(func() { m.Close() })
+	return j.r.apply(m, j.rel)
+}
+
+func smokeStep(ctx context.Context, j *job) error {
+	if len(j.smoke) == 0 {
+		return steps.Skip("no smoke-sql")
 	}
-	for _, f := range smoke {
-		name := relTo(ws, f)
-		if err := runSQL(ctx, dbURL, f); err != nil {
-			return r.fail(fmt.Errorf("smoke SQL %s failed: %w", name, err))
+	for _, f := range j.smoke {
+		name := relTo(j.ws, f)
+		if err := runSQL(ctx, j.dbURL, f); err != nil {
+			return fmt.Errorf("smoke SQL %s failed: %w", name, err)
 		}
-		a.Logf("smoke SQL %s: ok", name)
+		j.a.Logf("smoke SQL %s: ok", name)
 	}
-	if in.CheckDown {
-		if err := r.downAndUp(m); err != nil {
-			return r.fail(err)
-		}
+	return nil
+}
+
+func downUpStep(_ context.Context, j *job) error {
+	if !j.o.CheckDown {
+		return steps.Skip("check-down is false")
 	}
-	return r.finish(nil)
+	return j.r.downAndUp(j.m)
 }
 
 // checkFiles runs every check that needs no database: the directory as
@@ -233,6 +300,7 @@ type report struct {
 	applied  []applied
 	version  string
 	downUp   string
+	steps    []steps.Result
 }
 
 // apply runs the pending migrations one at a time, so that each has its time and
@@ -318,6 +386,9 @@ func (r *report) finish(runErr error) error {
 	}
 	if runErr != nil {
 		fmt.Fprintf(&b, "\n**Failed:** %s\n", strings.ReplaceAll(runErr.Error(), "\n", " "))
+	}
+	if len(r.steps) > 0 {
+		b.WriteString("\n" + steps.Table(r.steps))
 	}
 	if len(r.findings) > 0 {
 		b.WriteString("\n| finding | file | what to do |\n|---|---|---|\n")
