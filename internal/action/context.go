@@ -3,6 +3,7 @@ package action
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -174,6 +175,22 @@ func (c *Context) JobURL() string {
 // output value; a value with this line inside would end the value early and let the
 // rest be read as further outputs.
 const outputDelimiter = "_GitHubActionsFileCommandDelimeter_"
+
+// Out is one output and its value, for SetOutputs.
+type Out struct{ Name, Value string }
+
+// SetOutputs writes outputs in order, each with SetOutput; one that is refused
+// does not keep the others from being written. Outputs the spec does not declare
+// (a subcommand sharing a flow with another: rollback's deploy) are left out.
+func (c *Context) SetOutputs(outs ...Out) error {
+	var errs []error
+	for _, o := range outs {
+		if c.Spec == nil || c.Spec.HasOutput(o.Name) {
+			errs = append(errs, c.SetOutput(o.Name, o.Value))
+		}
+	}
+	return errors.Join(errs...)
+}
 
 // SetOutput writes an output: to GITHUB_OUTPUT in a runner, else as name=value on
 // the log. A value that would corrupt the output file is refused and nothing is

@@ -94,20 +94,18 @@ func Run(ctx context.Context, a *action.Context, ao ActionOptions) error {
 	failed := j.run(ctx)
 	took := time.Since(start)
 	if failed == nil {
-		for _, o := range []struct{ name, value string }{
-			{"upload-artifact", strconv.FormatBool(j.artifact)},
-			{"artifact-name", j.prefix + "-" + j.id},
-			{"artifact-path", j.final + "\n" + j.final + ".sha256"},
-			{"path", j.final},
-			{"size", strconv.FormatInt(j.wrote.Size, 10)},
-			{"sha256", j.wrote.SHA256},
-			{"backup-id", j.id},
-			{"duration", took.Round(100 * time.Millisecond).String()},
-			{"offsite", j.offsiteCopy},
-		} {
-			if err := a.SetOutput(o.name, o.value); err != nil {
-				return err
-			}
+		if err := a.SetOutputs(
+			action.Out{Name: "upload-artifact", Value: strconv.FormatBool(j.artifact)},
+			action.Out{Name: "artifact-name", Value: j.prefix + "-" + j.id},
+			action.Out{Name: "artifact-path", Value: j.final + "\n" + j.final + ".sha256"},
+			action.Out{Name: "path", Value: j.final},
+			action.Out{Name: "size", Value: strconv.FormatInt(j.wrote.Size, 10)},
+			action.Out{Name: "sha256", Value: j.wrote.SHA256},
+			action.Out{Name: "backup-id", Value: j.id},
+			action.Out{Name: "duration", Value: took.Round(100 * time.Millisecond).String()},
+			action.Out{Name: "offsite", Value: j.offsiteCopy},
+		); err != nil {
+			return err
 		}
 	}
 	summary := j.summary(took, failed)

@@ -119,10 +119,5 @@ func verifyOnly(a *action.Context, file string, minSize int64) error {
 	if err != nil {
 		return action.Failedf("%w", err)
 	}
-	for _, o := range []struct{ name, value string }{{"path", file}, {"size", strconv.FormatInt(st.Size(), 10)}, {"sha256", sum}} {
-		if err := a.SetOutput(o.name, o.value); err != nil {
-			return err
-		}
-	}
-	return nil
+	return a.SetOutputs(action.Out{Name: "path", Value: file}, action.Out{Name: "size", Value: strconv.FormatInt(st.Size(), 10)}, action.Out{Name: "sha256", Value: sum})
 }

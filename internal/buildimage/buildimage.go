@@ -559,15 +559,13 @@ func report(a *action.Context, results []pushed, pushedAny bool, ran []steps.Res
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", r.Image, strings.Join(r.Tags, "<br>"), digest)
 	}
 	b.WriteString("\n" + steps.Table(ran))
-	for _, o := range []struct{ name, value string }{
-		{"image", strings.Join(images, "\n")},
-		{"tags", strings.Join(tags, "\n")},
-		{"digest", strings.Join(digests, "\n")},
-		{"ref", strings.Join(refs, "\n")},
-	} {
-		if err := a.SetOutput(o.name, o.value); err != nil {
-			return err
-		}
+	if err := a.SetOutputs(
+		action.Out{Name: "image", Value: strings.Join(images, "\n")},
+		action.Out{Name: "tags", Value: strings.Join(tags, "\n")},
+		action.Out{Name: "digest", Value: strings.Join(digests, "\n")},
+		action.Out{Name: "ref", Value: strings.Join(refs, "\n")},
+	); err != nil {
+		return err
 	}
 	return a.Summary(b.String())
 }

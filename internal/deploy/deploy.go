@@ -290,21 +290,15 @@ func (s *State) finish(ctx context.Context) error {
 	if url == "" {
 		url = s.Opts.SmokeBaseURL
 	}
-	outputs := []struct{ name, value string }{
-		{"version", s.Version},
-		{"previous-version", s.PreviousVersion},
-		{"status", s.status()},
-		{"skipped", strconv.FormatBool(s.Skipped)},
-		{"rolled-back", strconv.FormatBool(s.RolledBack)},
-		{"url", url},
-		{"plan", s.planJSON()},
-	}
-	var errs []error
-	for _, o := range outputs {
-		if s.A.Spec.HasOutput(o.name) {
-			errs = append(errs, s.A.SetOutput(o.name, o.value))
-		}
-	}
+	errs := []error{s.A.SetOutputs(
+		action.Out{Name: "version", Value: s.Version},
+		action.Out{Name: "previous-version", Value: s.PreviousVersion},
+		action.Out{Name: "status", Value: s.status()},
+		action.Out{Name: "skipped", Value: strconv.FormatBool(s.Skipped)},
+		action.Out{Name: "rolled-back", Value: strconv.FormatBool(s.RolledBack)},
+		action.Out{Name: "url", Value: url},
+		action.Out{Name: "plan", Value: s.planJSON()},
+	)}
 	s.trend = s.trendLine(ctx)
 	errs = append(errs, s.A.Summary(s.summary()))
 	return errors.Join(errs...)

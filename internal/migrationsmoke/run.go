@@ -404,17 +404,12 @@ func (r *report) finish(runErr error) error {
 			fmt.Fprintf(&b, "| %s %s: %s | %s | %s |\n", level, f.Rule, action.Cell(f.Message), where, action.Cell(f.Fix))
 		}
 	}
-	var errs []error
-	for _, o := range []struct{ name, value string }{
-		{"applied", strconv.Itoa(len(r.applied))},
-		{"version", r.version},
-		{"findings", strconv.Itoa(len(r.findings))},
-		{"duration", duration.String()},
-	} {
-		errs = append(errs, r.a.SetOutput(o.name, o.value))
-	}
-	errs = append(errs, r.a.Summary(b.String()))
-	return errors.Join(errs...)
+	return errors.Join(r.a.SetOutputs(
+		action.Out{Name: "applied", Value: strconv.Itoa(len(r.applied))},
+		action.Out{Name: "version", Value: r.version},
+		action.Out{Name: "findings", Value: strconv.Itoa(len(r.findings))},
+		action.Out{Name: "duration", Value: duration.String()},
+	), r.a.Summary(b.String()))
 }
 
 func fixSuffix(fix string) string {

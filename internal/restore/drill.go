@@ -149,10 +149,8 @@ func runDrill(ctx context.Context, a *action.Context, in Options) (failed error)
 		if err := (history.File{Path: in.HistoryFile}).Append(entry); err != nil {
 			a.Warningf("%v", err)
 		}
-		for _, o := range []struct{ name, value string }{{"file", source}, {"sha256", sum}} {
-			if err := a.SetOutput(o.name, o.value); err != nil {
-				a.Warningf("%v", err)
-			}
+		if err := a.SetOutputs(action.Out{Name: "file", Value: source}, action.Out{Name: "sha256", Value: sum}); err != nil {
+			a.Warningf("%v", err)
 		}
 		var s strings.Builder
 		fmt.Fprintf(&s, "### deploykit restore drill: %s — %s\n\n", status, filepath.Base(source))

@@ -17,14 +17,22 @@ import (
 	"github.com/org/deploy-kit/internal/docker"
 	"github.com/org/deploy-kit/internal/history"
 	"github.com/org/deploy-kit/internal/notify"
+	"github.com/org/deploy-kit/internal/steps"
 	"github.com/org/deploy-kit/internal/verify"
 )
 
 // run is one restore: what it was given and what happened, for the summary.
 type run struct {
-	a       *action.Context
-	target  *backup.Target
-	verify  deploy.VerifyOptions
+	a          *action.Context
+	in         Options
+	target     *backup.Target
+	verify     deploy.VerifyOptions
+	safetyOpts backup.Options
+	client     docker.Engine
+	tell       *notify.Target
+	smoke      []verify.Check
+	changing   bool // the restore step began: the history, outputs and summary tell
+	steps.Runner[*run]
 	file    string
 	sum     string
 	checks  []string
@@ -32,16 +40,75 @@ type run struct {
 	stopped []docker.Container
 	before  map[string]int64
 	after   map[string]int64
-	steps   []string // what was done, in order, for the summary
+	done    []string // what was done, in order, for the summary
+}
+
+// Pipeline is the restore, top to bottom (ARCHITECTURE.md, "Each action's
+// steps"): everything that can refuse it runs before anything changes (exit 2);
+// a dry run stops after verify.
+var Pipeline = []steps.Step[*run]{
+	steps.Func("confirm", confirmStep), // RESTORE typed, the target, the backup found, the other inputs, the services to stop
+	steps.Func("verify", verifyStep),   // checksum, the whole gzip stream, a complete dump of the target's kind
+	steps.Func("restore", restoreStep), // safety backup, stop, restore (never half-way), start whatever happened
+	steps.Func("checks", checksStep),   // health and smoke checks
 }
 
 // Run is `deploykit restore`. Everything that can refuse the restore is checked
 // before anything is touched (exit 2); then a safety backup, the services
-// stopped, the restore, the services started (whatever happened), checks.
+// stopped, the restore, the services started (whatever happened), checks; then
+// history, outputs, summary and notification.
 func Run(ctx context.Context, a *action.Context, in Options) error {
 	if in.Drill.Enabled {
 		return runDrill(ctx, a, in)
 	}
+	r := &run{a: a, in: in, verify: in.VerifyOptions}
+	r.Runner = steps.Runner[*run]{Logf: a.Logf, OnExit: a.OnExit}
+	defer r.Cleanup()
+	start := time.Now()
+	_, failed := r.Run(ctx, Pipeline, r, func() string {
+		if in.DryRun && r.sum != "" {
+			return "dry run"
+		}
+		return ""
+	})
+	if !r.changing { // refused, or a dry run: nothing changed, nothing to record
+		if failed == nil && in.DryRun {
+			r.planOnly()
+		}
+		return failed
+	}
+	status := history.StatusSuccess
+	if failed != nil {
+		status = history.StatusFailed
+	}
+	entry := history.Entry{Time: time.Now().UTC(), Stack: cmp.Or(in.ProjectName, r.target.Source()), Env: in.Environment,
+		Action: history.ActionRestore, Version: filepath.Base(r.file), Status: status,
+		Notes: fmt.Sprintf("sha256=%s; safety=%s; job %s", r.sum, cmp.Or(r.safety, "none"), a.JobURL())}
+	if err := (history.File{Path: in.HistoryFile}).Append(entry); err != nil {
+		a.Warningf("%v", err)
+	}
+	if err := a.SetOutputs(action.Out{Name: "file", Value: r.file}, action.Out{Name: "sha256", Value: r.sum}, action.Out{Name: "safety-backup", Value: r.safety}); err != nil {
+		return err
+	}
+	summary := r.summary(time.Since(start), failed)
+	if r.tell.Wants(failed == nil) {
+		m := notify.Message{Action: "restore", Stack: entry.Stack, Env: entry.Env, Version: entry.Version, Status: status, OK: failed == nil,
+			Title: fmt.Sprintf("deploykit restore: %s — %s into %s", status, filepath.Base(r.file), r.target.Source()), Text: summary, JobURL: a.JobURL()}
+		summary += "\n" + notify.Tell(ctx, a, r.tell, m, "restore") + "\n"
+	}
+	if err := a.Summary(summary); err != nil {
+		a.Warningf("writing the job summary: %v", err)
+	}
+	if failed != nil {
+		return action.Failedf("%w", failed)
+	}
+	return nil
+}
+
+// confirmStep checks every input and finds the backup and the services to stop;
+// a problem is a usage error and nothing has been touched.
+func confirmStep(ctx context.Context, r *run) error {
+	in, a := r.in, r.a
 	switch c := in.Confirm; c {
 	case "RESTORE":
 	case "":
@@ -49,23 +116,22 @@ func Run(ctx context.Context, a *action.Context, in Options) error {
 	default:
 		return action.Usagef("input confirm: %q is not RESTORE: type RESTORE, in capitals, to confirm the restore", c)
 	}
-	o := backup.Options{
+	r.safetyOpts = backup.Options{
 		Engine: in.Engine, Container: in.Container, DatabaseURL: in.DatabaseURL,
 		DBUser: in.DBUser, DBPassword: in.DBPassword, SQLitePath: in.SQLitePath,
 		Dir: cmp.Or(in.SafetyDir, in.Dir), Prefix: "pre-restore", Level: backup.DefaultLevel,
 		Keep: backup.Keep{All: true}, // a safety backup is never pruned by the next one
 	}
-	target, err := backup.NewTarget(a, o)
+	target, err := backup.NewTarget(a, r.safetyOpts)
 	if err != nil {
 		return err
 	}
-	defer target.Close()
-	r := &run{a: a, target: target, verify: in.VerifyOptions}
+	r.target = target
+	r.Defer(func() { _ = target.Close() })
 	if r.file, err = resolve(ctx, in, target.Ext()); err != nil {
 		return err
 	}
-	checks, err := verify.ParseChecks(in.SmokeChecks)
-	if err != nil {
+	if r.smoke, err = verify.ParseChecks(in.SmokeChecks); err != nil {
 		return action.Usagef("input smoke-checks: %v", err)
 	}
 	for _, f := range []struct{ name, u string }{{"health-url", in.HealthURL}, {"smoke-base-url", in.SmokeBaseURL}} {
@@ -78,84 +144,68 @@ func Run(ctx context.Context, a *action.Context, in Options) error {
 	if !filepath.IsAbs(in.HistoryFile) {
 		return action.Usagef("input history-file: %q must be an absolute path on the Docker host", in.HistoryFile)
 	}
-	tell, err := in.Notify.Checked()
-	if err != nil {
+	if r.tell, err = in.Notify.Checked(); err != nil {
 		return err
 	}
-	var client docker.Engine
-	if services := in.StopServices; len(services) > 0 {
-		project := in.ProjectName
-		if project == "" {
-			return action.Usagef("input stop-services: set project-name too (the compose project the services belong to)")
-		}
-		if client, err = docker.New(a.Environ()); err != nil {
-			return action.Failedf("%v", err)
-		}
-		defer client.Close()
-		all, err := client.ProjectContainers(ctx, project)
-		if err != nil {
-			return action.Failedf("listing the containers of %s: %v", project, err)
-		}
-		for _, svc := range services {
-			var found bool
-			for _, c := range all {
-				if c.Service == svc {
-					found = true
-					if c.State == "running" {
-						r.stopped = append(r.stopped, c)
-					}
-				}
-			}
-			if !found {
-				return action.Usagef("input stop-services: service %s has no container in project %s", svc, project)
-			}
-		}
-	}
-	a.Logf("==> verify %s", r.file)
-	if r.sum, r.checks, err = target.Verify(r.file); err != nil {
-		return action.Usagef("the backup cannot be restored: %v; nothing was changed", err)
-	}
-	for _, c := range r.checks {
-		a.Logf("    %s", c)
-	}
-	if in.DryRun {
-		r.planOnly()
+	if len(in.StopServices) == 0 {
 		return nil
 	}
+	return r.findServices(ctx)
+}
 
-	start := time.Now()
-	failed := r.restore(ctx, o, client)
-	if failed == nil && (in.HealthURL != "" || len(checks) > 0) {
-		failed = r.check(ctx, checks)
+// findServices finds the running containers of stop-services.
+func (r *run) findServices(ctx context.Context) error {
+	project := r.in.ProjectName
+	if project == "" {
+		return action.Usagef("input stop-services: set project-name too (the compose project the services belong to)")
 	}
-	status := history.StatusSuccess
-	if failed != nil {
-		status = history.StatusFailed
+	client, err := docker.New(r.a.Environ())
+	if err != nil {
+		return action.Failedf("%v", err)
 	}
-	entry := history.Entry{Time: time.Now().UTC(), Stack: cmp.Or(in.ProjectName, target.Source()), Env: in.Environment,
-		Action: history.ActionRestore, Version: filepath.Base(r.file), Status: status,
-		Notes: fmt.Sprintf("sha256=%s; safety=%s; job %s", r.sum, cmp.Or(r.safety, "none"), a.JobURL())}
-	if err := (history.File{Path: in.HistoryFile}).Append(entry); err != nil {
-		a.Warningf("%v", err)
+	r.client = client
+	r.Defer(func() { _ = client.Close() })
+	all, err := client.ProjectContainers(ctx, project)
+	if err != nil {
+		return action.Failedf("listing the containers of %s: %v", project, err)
 	}
-	for _, o := range []struct{ name, value string }{{"file", r.file}, {"sha256", r.sum}, {"safety-backup", r.safety}} {
-		if err := a.SetOutput(o.name, o.value); err != nil {
-			return err
+	for _, svc := range r.in.StopServices {
+		var found bool
+		for _, c := range all {
+			if c.Service == svc {
+				found = true
+				if c.State == "running" {
+					r.stopped = append(r.stopped, c)
+				}
+			}
+		}
+		if !found {
+			return action.Usagef("input stop-services: service %s has no container in project %s", svc, project)
 		}
 	}
-	summary := r.summary(time.Since(start), failed)
-	if tell.Wants(failed == nil) {
-		m := notify.Message{Action: "restore", Stack: entry.Stack, Env: entry.Env, Version: entry.Version, Status: status, OK: failed == nil,
-			Title: fmt.Sprintf("deploykit restore: %s — %s into %s", status, filepath.Base(r.file), target.Source()), Text: summary, JobURL: a.JobURL()}
-		summary += "\n" + notify.Tell(ctx, a, tell, m, "restore") + "\n"
-	}
-	if err := a.Summary(summary); err != nil {
-		a.Warningf("writing the job summary: %v", err)
-	}
-	if failed != nil {
-		return action.Failedf("%w", failed)
-	}
 	return nil
+}
+
+func verifyStep(_ context.Context, r *run) error {
+	r.a.Logf("    %s", r.file)
+	var err error
+	if r.sum, r.checks, err = r.target.Verify(r.file); err != nil {
+		return action.Usagef("the backup cannot be restored: %v; nothing was changed", err)
+	}
+	r.Did("%s", strings.Join(r.checks, "; "))
+	return nil
+}
+
+func restoreStep(ctx context.Context, r *run) error {
+	r.changing = true
+	return r.restore(ctx, r.safetyOpts, r.client)
+}
+
+func checksStep(ctx context.Context, r *run) error {
+	if r.in.HealthURL == "" && len(r.smoke) == 0 {
+		return steps.Skip("no health-url or smoke-checks")
+	}
+	return r.check(ctx, r.smoke)
 }
 
 // restore is the part that changes things: safety backup, stop, restore (and,
@@ -169,7 +219,7 @@ func (r *run) restore(ctx context.Context, o backup.Options, client docker.Engin
 		return fmt.Errorf("the safety backup of the live database failed (%w); nothing was restored", err)
 	}
 	r.safety = res.Path
-	r.steps = append(r.steps, fmt.Sprintf("safety backup %s (sha256 %s) in %s", res.Path, res.SHA256, time.Since(began).Round(10*time.Millisecond)))
+	r.done = append(r.done, fmt.Sprintf("safety backup %s (sha256 %s) in %s", res.Path, res.SHA256, time.Since(began).Round(10*time.Millisecond)))
 	if len(r.stopped) > 0 {
 		r.a.Logf("==> stop %s", names(r.stopped))
 		defer func() {
@@ -189,14 +239,14 @@ func (r *run) restore(ctx context.Context, o backup.Options, client docker.Engin
 				}
 				return
 			}
-			r.steps = append(r.steps, "started "+names(r.stopped)+" again")
+			r.done = append(r.done, "started "+names(r.stopped)+" again")
 		}()
 		for _, c := range r.stopped {
 			if err := client.Stop(ctx, c.ID, 10*time.Second); err != nil {
 				return fmt.Errorf("stopping %s: %w; nothing was restored", c.Name, err)
 			}
 		}
-		r.steps = append(r.steps, "stopped "+names(r.stopped))
+		r.done = append(r.done, "stopped "+names(r.stopped))
 	}
 	r.a.Logf("==> restore %s into %s", filepath.Base(r.file), r.target.Source())
 	began = time.Now()
@@ -212,7 +262,7 @@ func (r *run) restore(ctx context.Context, o backup.Options, client docker.Engin
 	}
 	took := time.Since(began).Round(10 * time.Millisecond)
 	r.a.Logf("    restored in %s", took)
-	r.steps = append(r.steps, fmt.Sprintf("restored %s in %s", r.file, took))
+	r.done = append(r.done, fmt.Sprintf("restored %s in %s", r.file, took))
 	r.after, _ = r.target.Counts(ctx)
 	return nil
 }
@@ -221,7 +271,6 @@ func (r *run) restore(ctx context.Context, o backup.Options, client docker.Engin
 func (r *run) check(ctx context.Context, checks []verify.Check) error {
 	in := r.verify
 	logf := func(f string, args ...any) { r.a.Logf("    "+f, args...) }
-	r.a.Logf("==> verify")
 	if health := in.HealthURL; health != "" {
 		b := verify.Backoff{Attempts: in.HealthAttempts, InitialDelay: in.HealthInitialDelay, MaxDelay: in.HealthMaxDelay}
 		if err := verify.Health(ctx, health, b, logf); err != nil {
@@ -233,7 +282,7 @@ func (r *run) check(ctx context.Context, checks []verify.Check) error {
 			return fmt.Errorf("restored, but %w; the data from before is in the safety backup %s", err, r.safety)
 		}
 	}
-	r.steps = append(r.steps, "health and smoke checks passed")
+	r.done = append(r.done, "health and smoke checks passed")
 	return nil
 }
 
@@ -277,9 +326,9 @@ func (r *run) summary(took time.Duration, failed error) string {
 	for _, c := range r.checks {
 		fmt.Fprintf(&b, "- %s\n", action.Cell(c))
 	}
-	if len(r.steps) > 0 {
+	if len(r.done) > 0 {
 		b.WriteString("\nDone:\n\n")
-		for i, s := range r.steps {
+		for i, s := range r.done {
 			fmt.Fprintf(&b, "%d. %s\n", i+1, action.Cell(s))
 		}
 	}
