@@ -36,13 +36,10 @@ type State struct {
 	Exec   command.Executor
 	Docker docker.Engine
 	Target Target
-	DryRun bool
 
 	// From the inputs, validated before any step runs.
 	Workspace   string // git checkout the deploy runs from
 	ComposeFile string // absolute
-	Environment string
-	Service     string
 	Checks      []verify.Check
 	Secrets     []secretfile.Var
 	History     history.File
@@ -60,11 +57,6 @@ type State struct {
 	Lock            *lock.Lock
 	lockHolder      lock.Holder
 	Snapshot        Snapshot
-	// stackSecretNames are the swarm secrets this deploy wired in, by key;
-	// stackWanted the image it asked each service to run.
-	stackSecretNames map[string]string
-	stackWanted      map[string]string
-	stackFailed      []docker.Container // failed tasks' containers, with their logs
 
 	// Outcome; the step runner keeps each step's result.
 	steps.Runner[*State]
@@ -74,13 +66,9 @@ type State struct {
 	Cancelled   bool // the job was cancelled (SIGINT/SIGTERM)
 	RolledBack  bool
 	RollbackErr error
-	// OldServing is true when a rolling deploy failed before switching any
-	// service: nothing needs restoring.
-	OldServing bool
-	// routes are the route networks of strategy rolling, by service; switches
-	// the traffic switches made so far (switch.go).
-	routes   map[string]string
-	switches []*switched
+	// Strategy replaces the containers (compose): recreate, or rolling with
+	// its route networks and the switches made so far (switch.go).
+	Strategy Strategy
 	HandOff  string    // Markdown for a person, on failure
 	trend    string    // the stack's figures over the last 30 days, for the summary
 	Plan     *PlanDiff // what apply changes, from the plan step
@@ -130,7 +118,7 @@ func RunPlan(ctx context.Context, a *action.Context, o Options, plan Plan) error
 // newState validates every input — a bad one stops the deploy before anything is
 // touched, with exit 2 — and masks the secrets before anything is printed.
 func newState(a *action.Context, o Options) (*State, error) {
-	s := &State{A: a, Opts: o, DryRun: o.DryRun}
+	s := &State{A: a, Opts: o}
 	s.Runner = steps.Runner[*State]{Logf: a.Logf, OnExit: a.OnExit}
 
 	secrets, err := secretfile.FromJob(a, o.SecretPrefix)
@@ -138,7 +126,7 @@ func newState(a *action.Context, o Options) (*State, error) {
 		return nil, err
 	}
 	s.Secrets = secrets
-	s.Exec = command.For(a, s.DryRun)
+	s.Exec = command.For(a, s.Opts.DryRun)
 
 	s.Workspace = a.Workspace()
 	file := o.ComposeFile
@@ -152,13 +140,11 @@ func newState(a *action.Context, o Options) (*State, error) {
 	if n := o.ProjectName; n != "" && !projectName.MatchString(n) {
 		return nil, action.Usagef("input project-name: %q is not a compose project name: lowercase letters, digits, - and _, starting with a letter or digit", n)
 	}
-	s.Environment = o.Environment
 	for _, f := range []struct{ name, v string }{{"environment", o.Environment}, {"verifies", o.Verifies}, {"requires-verified", o.RequiresVerified}} {
 		if name, v := f.name, f.v; v != "" && !envName.MatchString(v) {
 			return nil, action.Usagef("input %s: %q is not an environment name: letters, digits, ., - and _", name, v)
 		}
 	}
-	s.Service = o.Service
 	if author := o.CommitAuthor; author != "" && !commitAuthor.MatchString(author) {
 		return nil, action.Usagef("input commit-author: %q is not Name <email>, e.g. Release Bot <release-bot@example.com>", author)
 	}
@@ -194,12 +180,15 @@ func newState(a *action.Context, o Options) (*State, error) {
 	}
 	s.History = history.File{Path: o.HistoryFile}
 	s.LockDir = filepath.Join(filepath.Dir(s.History.Path), "locks")
-	s.Target = composeTarget{}
+	s.Target, s.Strategy = composeTarget{}, Strategy(recreate{})
+	if o.Strategy == "rolling" {
+		s.Strategy = &rolling{}
+	}
 	if o.Target == "swarm" {
 		if o.Strategy != "recreate" {
 			return nil, action.Usagef("input strategy: %s applies to target compose; on swarm each service's update_config decides how tasks are replaced", o.Strategy)
 		}
-		s.Target = swarmTarget{}
+		s.Target = &swarmTarget{}
 	}
 	return s, nil
 }
@@ -229,11 +218,11 @@ func (s *State) run(ctx context.Context) error {
 	switch {
 	case stepErr != nil && !s.Cancelled:
 		_ = s.One(ctx, rollbackStep{}, s)
-	case s.Cancelled && (len(s.switches) > 0 || changedSteps[s.FailedStep]):
+	case s.Cancelled && (s.Strategy.Moved() || changedSteps[s.FailedStep]):
 		// A job cancelled after the stack changed restores what ran before, with a
 		// deadline of its own that ends before the CLI stops waiting for it.
 		back, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelledRestoreTimeout)
-		if len(s.switches) > 0 {
+		if s.Strategy.Moved() {
 			_ = s.One(back, cancelledSwitchStep{}, s)
 		} else {
 			_ = s.One(back, rollbackStep{}, s)
@@ -312,7 +301,7 @@ func (s *State) composeEnv(version, sha string) []string {
 		"DEPLOY_VERSION="+version,
 		"DEPLOY_SHA="+sha,
 		"DEPLOY_TAG="+git.ImageTag(sha),
-		"DEPLOY_ENV="+s.Environment,
+		"DEPLOY_ENV="+s.Opts.Environment,
 	)
 }
 
@@ -322,7 +311,7 @@ func since(t time.Time) string { return time.Since(t).Round(time.Millisecond).St
 // trendLine is the stack and environment's figures over the last 30 days from the
 // history file (README "history"), or "" when there is nothing to say.
 func (s *State) trendLine(ctx context.Context) string {
-	if s.Skipped || s.DryRun || s.History.Path == "" || s.Compose.Name == "" {
+	if s.Skipped || s.Opts.DryRun || s.History.Path == "" || s.Compose.Name == "" {
 		return ""
 	}
 	entries, err := s.History.Read()
@@ -333,7 +322,7 @@ func (s *State) trendLine(ctx context.Context) string {
 	if s.Exec != nil {
 		commitTime = git.CommitTimes(ctx, s.Exec, s.Workspace)
 	}
-	f := history.Filter{Stack: s.Compose.Name, Env: s.Environment}
+	f := history.Filter{Stack: s.Compose.Name, Env: s.Opts.Environment}
 	var mine []history.Entry
 	for _, e := range entries {
 		if f.Match(e) {
@@ -351,7 +340,7 @@ func (s *State) trendLine(ctx context.Context) string {
 // changes the result.
 func (s *State) sendNotification(ctx context.Context) string {
 	ok := s.FailedErr == nil
-	if s.Skipped || s.DryRun || !s.notify.Wants(ok) {
+	if s.Skipped || s.Opts.DryRun || !s.notify.Wants(ok) {
 		return ""
 	}
 	name := s.Compose.Name
@@ -360,14 +349,14 @@ func (s *State) sendNotification(ctx context.Context) string {
 	}
 	title := fmt.Sprintf("deploykit %s: %s", s.plan.Action, s.status())
 	if s.Version != "" {
-		title += fmt.Sprintf(" — %s %s on %s", name, s.Version, s.Environment)
+		title += fmt.Sprintf(" — %s %s on %s", name, s.Version, s.Opts.Environment)
 	}
 	var text strings.Builder
 	switch {
 	case ok && s.PreviousVersion != "":
-		fmt.Fprintf(&text, "%s is live on %s (was %s).\n", s.Version, s.Environment, s.PreviousVersion)
+		fmt.Fprintf(&text, "%s is live on %s (was %s).\n", s.Version, s.Opts.Environment, s.PreviousVersion)
 	case ok:
-		fmt.Fprintf(&text, "%s is live on %s.\n", s.Version, s.Environment)
+		fmt.Fprintf(&text, "%s is live on %s.\n", s.Version, s.Opts.Environment)
 	case s.HandOff != "":
 		text.WriteString(s.HandOff)
 	default:
@@ -376,7 +365,7 @@ func (s *State) sendNotification(ctx context.Context) string {
 			fmt.Fprintf(&text, "\nJob: %s\n", job)
 		}
 	}
-	m := notify.Message{Action: s.plan.Action, Stack: name, Env: s.Environment, Version: s.Version, Status: s.status(), OK: ok,
+	m := notify.Message{Action: s.plan.Action, Stack: name, Env: s.Opts.Environment, Version: s.Version, Status: s.status(), OK: ok,
 		Title: title, Text: text.String(), JobURL: s.A.JobURL()}
 	return notify.Tell(ctx, s.A, s.notify, m, s.plan.Action)
 }

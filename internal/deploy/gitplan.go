@@ -164,7 +164,7 @@ func (s *State) defaultBranch(ctx context.Context) string {
 // worktree checks sha out beside the workspace (never changing the job's checkout)
 // and removes it when the deploy ends.
 func (s *State) worktree(ctx context.Context, sha string) (string, error) {
-	if s.DryRun {
+	if s.Opts.DryRun {
 		s.A.Logf("    dry run: would check %s out in a worktree; reading files from the workspace", sha[:7])
 		return s.Workspace, nil
 	}

@@ -400,7 +400,7 @@ func (s *State) diffAgainst(ctx context.Context, runs map[string]*running, swarm
 		w := wantedOf(s.Project, svc, image, id)
 		plan.Services = append(plan.Services, diffService(name, runs[name], &w))
 	}
-	if s.Service == "" { // orphans: up --remove-orphans and stack deploy --prune remove them
+	if s.Opts.Service == "" { // orphans: up --remove-orphans and stack deploy --prune remove them
 		for _, name := range slices.Sorted(maps.Keys(runs)) {
 			if !slices.Contains(deployed, name) {
 				plan.Services = append(plan.Services, diffService(name, runs[name], nil))

@@ -98,20 +98,15 @@ func (preflightStep) Run(ctx context.Context, s *State) error {
 			return action.Failedf("external network %s does not exist: create it (docker network create %s) or remove external: true", n.Name, n.Name)
 		}
 	}
-	if s.Opts.Strategy == "rolling" && s.Opts.Target == "compose" {
-		routes, err := s.routeNetworks(ctx)
-		if err != nil {
-			return err
-		}
-		s.routes = routes
-		for _, svc := range s.deployedServices() {
-			notes = append(notes, fmt.Sprintf("%s switched on %s", svc, routes[svc]))
-		}
+	strategyNotes, err := s.Strategy.Preflight(ctx, s)
+	if err != nil {
+		return err
 	}
+	notes = append(notes, strategyNotes...)
 	if err := s.checkPromotion(); err != nil {
 		return err
 	}
-	s.Did("version %s of %s on %s; %s", s.Version, s.Compose.Name, s.Environment, strings.Join(notes, "; "))
+	s.Did("version %s of %s on %s; %s", s.Version, s.Compose.Name, s.Opts.Environment, strings.Join(notes, "; "))
 	return nil
 }
 
@@ -129,11 +124,11 @@ func (s *State) loadProject(ctx context.Context) error {
 	s.Project = p
 	s.Compose = compose.Project{File: s.ComposeFile, Name: p.Name, Env: s.composeEnv(s.Version, s.Git.SHA), EnvFiles: compose.DotEnv(s.ComposeFile)}
 	services := p.ServiceNames()
-	if s.Service != "" {
-		if _, err := p.GetService(s.Service); err != nil {
-			return action.Usagef("input service: %q is not a service of %s (services: %s)", s.Service, s.ComposeFile, strings.Join(services, ", "))
+	if s.Opts.Service != "" {
+		if _, err := p.GetService(s.Opts.Service); err != nil {
+			return action.Usagef("input service: %q is not a service of %s (services: %s)", s.Opts.Service, s.ComposeFile, strings.Join(services, ", "))
 		}
-		services = []string{s.Service}
+		services = []string{s.Opts.Service}
 	}
 	if s.Opts.Strategy == "rolling" {
 		if err := rollingFits(p, services); err != nil {
@@ -205,7 +200,7 @@ func (s *State) checkPromotion() error {
 	if err != nil {
 		return action.Failedf("%v", err)
 	}
-	if cur, ok := history.Current(entries, s.Compose.Name, s.Environment); ok {
+	if cur, ok := history.Current(entries, s.Compose.Name, s.Opts.Environment); ok {
 		s.Previous, s.PreviousVersion = &cur, cur.Version
 	}
 	need := s.Opts.RequiresVerified
@@ -226,7 +221,7 @@ func (lockStep) String() string { return "lock" }
 
 func (lockStep) Run(ctx context.Context, s *State) error {
 	path := lock.PathFor(s.LockDir, s.Compose.Name)
-	if s.DryRun {
+	if s.Opts.DryRun {
 		return Skip("dry run: would take %s", path)
 	}
 	host, _ := os.Hostname()
@@ -254,7 +249,7 @@ func (secretsStep) Run(_ context.Context, s *State) error {
 		return Skip("no %s* variables in the job", prefix)
 	}
 	keys := strings.Join(secretfile.Keys(s.Secrets), ", ")
-	if s.DryRun {
+	if s.Opts.DryRun {
 		s.Compose.EnvFiles = append(s.Compose.EnvFiles, "<secret env file>")
 		return Skip("dry run: would write %d variable(s) to a 0600 env file: %s", len(s.Secrets), keys)
 	}
@@ -278,7 +273,7 @@ func (backupStep) Run(ctx context.Context, s *State) error {
 		return Skip("not requested (backup: false)")
 	}
 	opts := s.Opts.Backup.options("pre-deploy-" + s.Compose.Name)
-	if s.DryRun {
+	if s.Opts.DryRun {
 		return Skip("dry run: would back up with the %s engine to %s", opts.Engine, opts.Dir)
 	}
 	r, err := backup.Make(ctx, s.A, opts)
@@ -319,7 +314,7 @@ func (applyStep) Run(ctx context.Context, s *State) error {
 	if err := s.Target.Apply(ctx, s); err != nil {
 		return action.Failedf("%v", err)
 	}
-	if s.DryRun {
+	if s.Opts.DryRun {
 		s.Did("dry run: printed the commands above")
 	} else {
 		s.Did("%s %s is up", s.Compose.Name, s.Version)
@@ -332,13 +327,13 @@ type verifyStep struct{}
 func (verifyStep) String() string { return "verify" }
 
 func (verifyStep) Run(ctx context.Context, s *State) error {
-	if s.DryRun {
+	if s.Opts.DryRun {
 		return Skip("dry run")
 	}
 	if err := s.verify(ctx); err != nil {
 		return err
 	}
-	return s.confirmSwitch(ctx)
+	return s.Strategy.Verify(ctx, s)
 }
 
 // verify runs the health and smoke checks (after apply, and after a rollback).
@@ -378,13 +373,13 @@ func (rollbackStep) Run(ctx context.Context, s *State) error {
 	if !changedSteps[s.FailedStep] {
 		return Skip("nothing to undo: the deploy stopped at %s, before changing the stack", s.FailedStep)
 	}
-	if s.DryRun {
+	if s.Opts.DryRun {
 		return Skip("dry run")
 	}
 	// Collect the hand-off before the failing containers are replaced.
 	s.HandOff = s.handOff(ctx)
 	switch {
-	case s.OldServing:
+	case s.Strategy.OldServing():
 		return Skip("the rolling deploy removed its new containers; the old ones never stopped serving")
 	case !s.Opts.AutoRollback:
 		return Skip("auto-rollback is false: the failed version is left running for inspection")
@@ -421,7 +416,7 @@ func (historyStep) Run(_ context.Context, s *State) error {
 		return Skip("bad input: nothing was attempted")
 	}
 	entries := s.historyEntries()
-	if s.DryRun {
+	if s.Opts.DryRun {
 		lines := make([]string, len(entries))
 		for i, e := range entries {
 			lines[i] = e.String()
@@ -442,7 +437,7 @@ func (s *State) historyEntries() []history.Entry {
 	if stack == "" {
 		stack = s.Opts.ProjectName
 	}
-	e := history.Entry{Time: now, Stack: stack, Env: s.Environment, Action: s.plan.Action, Version: orUnknown(s.Version), Status: history.StatusSuccess}
+	e := history.Entry{Time: now, Stack: stack, Env: s.Opts.Environment, Action: s.plan.Action, Version: orUnknown(s.Version), Status: history.StatusSuccess}
 	var notes []string
 	if s.plan.Action == history.ActionRollback && s.PreviousVersion != "" {
 		notes = append(notes, "from "+s.PreviousVersion)
@@ -468,10 +463,10 @@ func (s *State) historyEntries() []history.Entry {
 	entries := []history.Entry{e}
 	if s.FailedErr == nil && s.Opts.Verifies != "" {
 		entries = append(entries, history.Entry{Time: now, Stack: stack, Env: s.Opts.Verifies, Action: history.ActionVerified,
-			Version: s.Version, Status: history.StatusSuccess, Notes: "deployed and verified on " + s.Environment + "; sha=" + s.Git.SHA})
+			Version: s.Version, Status: history.StatusSuccess, Notes: "deployed and verified on " + s.Opts.Environment + "; sha=" + s.Git.SHA})
 	}
 	if s.RolledBack || s.RollbackErr != nil {
-		r := history.Entry{Time: now, Stack: stack, Env: s.Environment, Action: history.ActionRollback,
+		r := history.Entry{Time: now, Stack: stack, Env: s.Opts.Environment, Action: history.ActionRollback,
 			Version: s.rollbackVersion(), Status: history.StatusSuccess, Notes: "from " + s.Version + " (automatic)"}
 		if sha := s.previousSHA(); sha != "" {
 			r.Notes += "; sha=" + sha

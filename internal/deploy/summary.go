@@ -22,9 +22,9 @@ func (s *State) summary() string {
 	}
 	fmt.Fprintf(&b, "### deploykit %s: %s", s.plan.Action, s.status())
 	if s.Version != "" {
-		fmt.Fprintf(&b, " — %s %s on %s", name, s.Version, s.Environment)
+		fmt.Fprintf(&b, " — %s %s on %s", name, s.Version, s.Opts.Environment)
 	}
-	if s.DryRun {
+	if s.Opts.DryRun {
 		b.WriteString(" (dry run)")
 	}
 	b.WriteString("\n\n" + steps.Table(s.Results))
@@ -32,7 +32,7 @@ func (s *State) summary() string {
 		b.WriteString("\n#### Plan\n\n" + s.Plan.Markdown())
 	}
 	if s.PreviousVersion != "" {
-		fmt.Fprintf(&b, "\nPrevious version on %s: %s.\n", s.Environment, s.PreviousVersion)
+		fmt.Fprintf(&b, "\nPrevious version on %s: %s.\n", s.Opts.Environment, s.PreviousVersion)
 	}
 	if s.trend != "" {
 		fmt.Fprintf(&b, "\n%s\n", s.trend)

@@ -33,7 +33,14 @@ import (
 // watches every service's update through the Engine API. The CLI exits 0 when
 // Swarm rolled a failed update back (docker/cli#6752); the watch makes that a
 // failed deploy.
-type swarmTarget struct{}
+type swarmTarget struct {
+	// secretNames are the swarm secrets this deploy wired in, by key; wanted
+	// the image it asked each service to run; failed the failed tasks'
+	// containers, with their logs.
+	secretNames map[string]string
+	wanted      map[string]string
+	failed      []docker.Container
+}
 
 // secretLabel marks the swarm secrets the kit made for a stack.
 const secretLabel = "org.deploykit.stack"
@@ -41,7 +48,7 @@ const secretLabel = "org.deploykit.stack"
 // Preflight: this engine manages a swarm, and every service updates start-first,
 // rolls back on failure after a monitor period, and has a healthcheck — without
 // them Swarm replaces healthy tasks with ones it never checked.
-func (swarmTarget) Preflight(ctx context.Context, s *State) ([]string, error) {
+func (st *swarmTarget) Preflight(ctx context.Context, s *State) ([]string, error) {
 	keys, err := interpolatedSecrets(s.ComposeFile, s.Secrets)
 	if err != nil {
 		return nil, action.Usagef("%v", err)
@@ -103,14 +110,14 @@ func (s *State) hasHealthcheck(ctx context.Context, hc *types.HealthCheckConfig,
 	return s.Docker.ImageHasHealthcheck(ctx, image)
 }
 
-func (swarmTarget) Snapshot(ctx context.Context, s *State) (Snapshot, error) {
+func (st *swarmTarget) Snapshot(ctx context.Context, s *State) (Snapshot, error) {
 	services, err := s.Docker.StackServices(ctx, s.Compose.Name)
 	if err != nil {
 		return Snapshot{}, err
 	}
 	snap := Snapshot{Services: map[string]ServiceImage{}}
 	for _, svc := range services {
-		if s.Service != "" && svc.Short != s.Service {
+		if s.Opts.Service != "" && svc.Short != s.Opts.Service {
 			continue
 		}
 		// The spec's image carries the digest Swarm resolved (unless
@@ -133,13 +140,13 @@ func (s *State) stackSecrets(ctx context.Context) (map[string]string, error) {
 		}
 		if key == nil {
 			var err error
-			if key, err = secretNameKey(filepath.Join(filepath.Dir(s.History.Path), secretKeyFile), !s.DryRun); err != nil {
+			if key, err = secretNameKey(filepath.Join(filepath.Dir(s.History.Path), secretKeyFile), !s.Opts.DryRun); err != nil {
 				return nil, action.Failedf("%v", err)
 			}
 		}
 		name := fmt.Sprintf("%s_%s_%s", s.Compose.Name, v.Key, secretVersion(key, s.Compose.Name, v))
 		names[v.Key] = name
-		if s.DryRun {
+		if s.Opts.DryRun {
 			s.A.Logf("    dry run: would create swarm secret %s", name)
 			continue
 		}
@@ -258,7 +265,7 @@ func (s *State) overrideFile(images, secrets map[string]string) (string, error) 
 			fmt.Fprintf(&b, "  %q:\n    external: true\n    name: %q\n", key, secrets[key])
 		}
 	}
-	if s.DryRun {
+	if s.Opts.DryRun {
 		s.A.Logf("    dry run: would use an override file:\n%s", b.String())
 		return "<override>", nil
 	}
@@ -277,28 +284,28 @@ func (s *State) overrideFile(images, secrets map[string]string) (string, error) 
 	return f.Name(), nil
 }
 
-func (swarmTarget) Apply(ctx context.Context, s *State) error {
+func (st *swarmTarget) Apply(ctx context.Context, s *State) error {
 	images := map[string]string{}
 	if s.plan.ImageTemplate != "" {
 		for _, svc := range s.deployedServices() {
 			images[svc] = s.templateImage()
 		}
 	}
-	return s.stackDeploy(ctx, images, s.Compose.Env)
+	return st.stackDeploy(ctx, s, images, s.Compose.Env)
 }
 
 // stackDeploy runs docker stack deploy with the images and secrets pinned, then
 // watches each service's update until it completes, fails or times out.
-func (s *State) stackDeploy(ctx context.Context, images map[string]string, env []string) error {
+func (st *swarmTarget) stackDeploy(ctx context.Context, s *State, images map[string]string, env []string) error {
 	secrets, err := s.stackSecrets(ctx)
 	if err != nil {
 		return err
 	}
-	s.stackSecretNames = secrets
-	s.stackWanted = map[string]string{}
+	st.secretNames = secrets
+	st.wanted = map[string]string{}
 	for _, name := range s.deployedServices() {
 		svc, _ := s.Project.GetService(name)
-		s.stackWanted[name] = cmp.Or(images[name], svc.Image)
+		st.wanted[name] = cmp.Or(images[name], svc.Image)
 	}
 	p := s.Compose
 	p.Env, p.EnvFiles = env, nil
@@ -307,13 +314,13 @@ func (s *State) stackDeploy(ctx context.Context, images map[string]string, env [
 		if err != nil {
 			return err
 		}
-		if !s.DryRun {
+		if !s.Opts.DryRun {
 			defer os.Remove(override)
 		}
 		p.Overrides = []string{override}
 	}
 	var before map[string]docker.Service
-	if !s.DryRun {
+	if !s.Opts.DryRun {
 		if before, err = s.stackState(ctx); err != nil {
 			return err
 		}
@@ -324,13 +331,13 @@ func (s *State) stackDeploy(ctx context.Context, images map[string]string, env [
 	cliCtx, cancel := context.WithTimeout(ctx, wait+30*time.Second)
 	defer cancel()
 	cliErr := s.Exec.Run(cliCtx, p.StackDeploy(s.Opts.ResolveImage))
-	if s.DryRun {
+	if s.Opts.DryRun {
 		return cliErr
 	}
 	if cliErr != nil && ctx.Err() != nil {
 		return cliErr
 	}
-	watchErr := s.watchStack(ctx, before, wait)
+	watchErr := st.watchStack(ctx, s, before, wait)
 	if watchErr != nil {
 		return watchErr
 	}
@@ -356,7 +363,7 @@ func (s *State) stackState(ctx context.Context) (map[string]docker.Service, erro
 // watchStack waits until the update of every deployed service has completed (or
 // every task of a new service runs), reporting progress. An update that Swarm
 // rolled back or paused is a failure that names the service and the task error.
-func (s *State) watchStack(ctx context.Context, before map[string]docker.Service, wait time.Duration) error {
+func (st *swarmTarget) watchStack(ctx context.Context, s *State, before map[string]docker.Service, wait time.Duration) error {
 	deadline := time.Now().Add(wait)
 	lastLog := map[string]string{}
 	for _, name := range s.deployedServices() {
@@ -366,7 +373,7 @@ func (s *State) watchStack(ctx context.Context, before map[string]docker.Service
 				return fmt.Errorf("service %s: %w", name, err)
 			}
 			updated := !svc.Started.IsZero() && (before[name].Started.IsZero() || svc.Started.After(before[name].Started))
-			done, err := s.serviceDone(ctx, svc, updated)
+			done, err := st.serviceDone(ctx, s, svc, updated)
 			if err != nil {
 				return err
 			}
@@ -387,7 +394,7 @@ func (s *State) watchStack(ctx context.Context, before map[string]docker.Service
 				lastLog[name] = progress
 			}
 			if time.Now().After(deadline) {
-				return fmt.Errorf("service %s did not finish its update within wait-timeout %s (state %q)%s", svc.Name, wait, svc.Update, s.recordFailure(ctx, svc))
+				return fmt.Errorf("service %s did not finish its update within wait-timeout %s (state %q)%s", svc.Name, wait, svc.Update, st.recordFailure(ctx, s, svc))
 			}
 			select {
 			case <-ctx.Done():
@@ -401,16 +408,16 @@ func (s *State) watchStack(ctx context.Context, before map[string]docker.Service
 
 // serviceDone judges one service: an update that happened must have completed;
 // without one (a new service, or nothing changed) every task must run.
-func (s *State) serviceDone(ctx context.Context, svc docker.Service, updated bool) (bool, error) {
+func (st *swarmTarget) serviceDone(ctx context.Context, s *State, svc docker.Service, updated bool) (bool, error) {
 	if updated {
 		switch svc.Update {
 		case "completed":
 			return true, nil
 		case "rollback_completed":
 			//lint:ignore ST1005 Swarm is a proper noun, and the message reads as a sentence in the log.
-			return false, fmt.Errorf("Swarm rolled the update of %s back: %s%s — the previous version still runs", svc.Name, svc.Message, s.recordFailure(ctx, svc))
+			return false, fmt.Errorf("Swarm rolled the update of %s back: %s%s — the previous version still runs", svc.Name, svc.Message, st.recordFailure(ctx, s, svc))
 		case "paused", "rollback_paused":
-			return false, fmt.Errorf("the update of %s is %s: %s%s", svc.Name, svc.Update, svc.Message, s.recordFailure(ctx, svc))
+			return false, fmt.Errorf("the update of %s is %s: %s%s", svc.Name, svc.Update, svc.Message, st.recordFailure(ctx, s, svc))
 		}
 		return false, nil
 	}
@@ -429,8 +436,8 @@ func (s *State) serviceDone(ctx context.Context, svc docker.Service, updated boo
 
 // failedTask is the newest task of a service that ran the image this deploy
 // asked for and did not stay.
-func (s *State) failedTask(ctx context.Context, svc docker.Service) (docker.Task, bool) {
-	want := s.stackWanted[svc.Short]
+func (st *swarmTarget) failedTask(ctx context.Context, s *State, svc docker.Service) (docker.Task, bool) {
+	want := st.wanted[svc.Short]
 	tasks, err := s.Docker.ServiceTasks(ctx, svc.ID)
 	if want == "" || err != nil {
 		return docker.Task{}, false
@@ -446,7 +453,7 @@ func (s *State) failedTask(ctx context.Context, svc docker.Service) (docker.Task
 // Restore returns each service to the snapshot: docker service rollback when its
 // previous spec is the snapshot (one step back), else a redeploy pinned to the
 // snapshot's images. A service Swarm already rolled back is left alone.
-func (swarmTarget) Restore(ctx context.Context, s *State) error {
+func (st *swarmTarget) Restore(ctx context.Context, s *State) error {
 	now, err := s.stackState(ctx)
 	if err != nil {
 		return err
@@ -466,7 +473,7 @@ func (swarmTarget) Restore(ctx context.Context, s *State) error {
 		}
 	}
 	if len(images) > 0 {
-		return s.stackDeploy(ctx, images, s.composeEnv(s.previousVersionOr(""), s.previousSHA()))
+		return st.stackDeploy(ctx, s, images, s.composeEnv(s.previousVersionOr(""), s.previousSHA()))
 	}
 	return nil
 }
@@ -474,14 +481,14 @@ func (swarmTarget) Restore(ctx context.Context, s *State) error {
 // Failing are the containers of the tasks that ran a service's update and did
 // not stay, with their logs as read when the update failed (Swarm may remove
 // those containers soon after).
-func (swarmTarget) Failing(ctx context.Context, s *State) ([]docker.Container, error) {
-	return s.stackFailed, nil
+func (st *swarmTarget) Failing(ctx context.Context, s *State) ([]docker.Container, error) {
+	return st.failed, nil
 }
 
 // recordFailure keeps the failed task's container and its last log lines for
 // the hand-off, and returns how the task ended, for the error message.
-func (s *State) recordFailure(ctx context.Context, svc docker.Service) string {
-	t, ok := s.failedTask(ctx, svc)
+func (st *swarmTarget) recordFailure(ctx context.Context, s *State, svc docker.Service) string {
+	t, ok := st.failedTask(ctx, s, svc)
 	if !ok {
 		return ""
 	}
@@ -495,12 +502,12 @@ func (s *State) recordFailure(ctx context.Context, svc docker.Service) string {
 			logs = fmt.Sprintf("(could not read the logs: %v)", err)
 		}
 	}
-	s.stackFailed = append(s.stackFailed, docker.Container{ID: t.ContainerID, Name: svc.Name + "." + t.ID[:min(12, len(t.ID))],
+	st.failed = append(st.failed, docker.Container{ID: t.ContainerID, Name: svc.Name + "." + t.ID[:min(12, len(t.ID))],
 		Service: svc.Short, Image: t.Image, State: t.State, Health: t.Err, Logs: cmp.Or(logs, "(no output)")})
 	return fmt.Sprintf("; task %.12s (%s) ended %s: %s", t.ID, t.Image, t.State, cmp.Or(t.Err, "no error recorded"))
 }
 
-func (swarmTarget) ManualRollback(s *State) []string {
+func (st *swarmTarget) ManualRollback(s *State) []string {
 	var cmds []string
 	for _, name := range s.Snapshot.Names() {
 		cmds = append(cmds, "docker service rollback "+command.Quote(s.Compose.Name+"_"+name))
@@ -510,8 +517,8 @@ func (swarmTarget) ManualRollback(s *State) []string {
 
 // Finish removes the swarm secrets of this stack that the deploy no longer uses
 // (a value changed, a secret was dropped); one still in use stays.
-func (swarmTarget) Finish(ctx context.Context, s *State) {
-	if s.DryRun {
+func (st *swarmTarget) Finish(ctx context.Context, s *State) {
+	if s.Opts.DryRun {
 		return
 	}
 	all, err := s.Docker.SecretsLabelled(ctx, secretLabel, s.Compose.Name)
@@ -519,7 +526,7 @@ func (swarmTarget) Finish(ctx context.Context, s *State) {
 		s.A.Warningf("listing the stack's secrets: %v", err)
 		return
 	}
-	inUse := slices.Collect(maps.Values(s.stackSecretNames))
+	inUse := slices.Collect(maps.Values(st.secretNames))
 	for _, name := range all {
 		if slices.Contains(inUse, name) {
 			continue

@@ -112,8 +112,33 @@ func (s *State) routeNetworks(ctx context.Context) (map[string]string, error) {
 	return routes, nil
 }
 
-// rolling replaces each service's containers through the traffic switch.
-func (composeTarget) rolling(ctx context.Context, s *State) error {
+// rolling is strategy rolling: the traffic switch. It owns the route network of
+// each service and the switches made so far.
+type rolling struct {
+	routes     map[string]string
+	switches   []*switched
+	oldServing bool // failed before any switch: the old containers never stopped serving
+}
+
+// Preflight finds each deployed service's route network.
+func (r *rolling) Preflight(ctx context.Context, s *State) ([]string, error) {
+	routes, err := s.routeNetworks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r.routes = routes
+	var notes []string
+	for _, svc := range s.deployedServices() {
+		notes = append(notes, fmt.Sprintf("%s switched on %s", svc, routes[svc]))
+	}
+	return notes, nil
+}
+
+func (r *rolling) Moved() bool      { return len(r.switches) > 0 }
+func (r *rolling) OldServing() bool { return r.oldServing }
+
+// Apply replaces each service's containers through the traffic switch.
+func (r *rolling) Apply(ctx context.Context, s *State) error {
 	pullOnly := s.Opts.PullOnly
 	services := s.deployedServices()
 	if !pullOnly {
@@ -122,9 +147,9 @@ func (composeTarget) rolling(ctx context.Context, s *State) error {
 		}
 	}
 	for _, name := range services {
-		if err := s.rollService(ctx, name, pullOnly); err != nil {
-			if !slices.ContainsFunc(s.switches, func(w *switched) bool { return w.routed }) {
-				s.OldServing = true // nothing switched: the old containers never stopped serving
+		if err := r.rollService(ctx, s, name, pullOnly); err != nil {
+			if !slices.ContainsFunc(r.switches, func(w *switched) bool { return w.routed }) {
+				r.oldServing = true // nothing switched: the old containers never stopped serving
 			}
 			return err
 		}
@@ -133,8 +158,8 @@ func (composeTarget) rolling(ctx context.Context, s *State) error {
 }
 
 // rollService is steps 1 to 3 for one service.
-func (s *State) rollService(ctx context.Context, name string, pullOnly bool) error {
-	w := &switched{service: name, network: s.routes[name]}
+func (r *rolling) rollService(ctx context.Context, s *State, name string, pullOnly bool) error {
+	w := &switched{service: name, network: r.routes[name]}
 	before, err := s.serviceContainers(ctx, name)
 	if err != nil {
 		return err
@@ -152,12 +177,12 @@ func (s *State) rollService(ctx context.Context, name string, pullOnly bool) err
 	if len(before) > 0 {
 		up.Scale = map[string]int{name: 2 * len(before)}
 	}
-	if s.DryRun {
+	if s.Opts.DryRun {
 		_ = s.Exec.Run(ctx, s.Compose.Up(up))
 		s.A.Logf("    dry run: then start the new %s containers off the alias on %s, check each at its own address, give them the alias, take it from the %d old one(s), and stop those after verify and drain-timeout %s", name, w.network, len(before), s.Opts.DrainTimeout)
 		return nil
 	}
-	s.switches = append(s.switches, w)
+	r.switches = append(r.switches, w)
 	if err := s.Exec.Run(ctx, s.Compose.Up(up)); err != nil {
 		return s.dropNew(ctx, w, fmt.Errorf("docker compose up --no-start failed: %w", err))
 	}
@@ -265,15 +290,15 @@ func containersOf(ps []placed) []docker.Container {
 	return out
 }
 
-// switchBack undoes the switches, newest first: the old containers get their
+// Restore undoes the switches, newest first: the old containers get their
 // aliases back, then the new ones leave theirs (keeping their address, so what
 // they are answering finishes), and after drain-timeout they are removed. The
 // alias is never empty.
-func (s *State) switchBack(ctx context.Context) error {
+func (r *rolling) Restore(ctx context.Context, s *State) error {
 	var errs []string
 	restored, drained := 0, false
-	for i := len(s.switches) - 1; i >= 0; i-- {
-		w := s.switches[i]
+	for i := len(r.switches) - 1; i >= 0; i-- {
+		w := r.switches[i]
 		if !w.routed {
 			continue
 		}
@@ -296,14 +321,14 @@ func (s *State) switchBack(ctx context.Context) error {
 		case <-time.After(s.Opts.DrainTimeout):
 		}
 	}
-	for _, w := range s.switches {
+	for _, w := range r.switches {
 		for _, n := range w.new {
 			if err := s.Docker.Remove(context.WithoutCancel(ctx), n.ID); err != nil {
 				errs = append(errs, fmt.Sprintf("removing %s: %v", n.Name, err))
 			}
 		}
 	}
-	s.switches = nil
+	r.switches = nil
 	if len(errs) > 0 {
 		return fmt.Errorf("switching back: %s", strings.Join(errs, "; "))
 	}
@@ -311,20 +336,20 @@ func (s *State) switchBack(ctx context.Context) error {
 	return nil
 }
 
-// confirmSwitch, once verify has passed, waits until drain-timeout has passed
+// Verify, once the deploy's checks have passed, waits until drain-timeout has passed
 // since the old containers left the alias — by then a proxy sees only the new
 // ones — and asks health-url again through the proxy: Docker's DNS has been seen
 // to lose an alias a reconnect gave (moby/moby#24322, #37376), which would leave
 // the proxy with no container once the old ones stop. If the proxy cannot reach
 // them, the aliases are given again once; if it still cannot, verify fails and the
 // deploy switches back to the old containers, which are still running.
-func (s *State) confirmSwitch(ctx context.Context) error {
+func (r *rolling) Verify(ctx context.Context, s *State) error {
 	health := s.Opts.HealthURL
-	if len(s.switches) == 0 || health == "" {
+	if len(r.switches) == 0 || health == "" {
 		return nil
 	}
 	drain := s.Opts.DrainTimeout
-	for _, w := range s.switches {
+	for _, w := range r.switches {
 		if wait := drain - time.Since(w.drained); wait > 0 && len(w.old) > 0 {
 			s.A.Logf("    draining the old %s containers for %s", w.service, wait.Round(time.Millisecond))
 			select {
@@ -342,7 +367,7 @@ func (s *State) confirmSwitch(ctx context.Context) error {
 		return nil
 	}
 	s.A.Warningf("after the switch the proxy does not reach the new containers (%v): giving them their aliases again", err)
-	for _, w := range s.switches {
+	for _, w := range r.switches {
 		for _, n := range w.new {
 			if rerr := s.Docker.Reconnect(ctx, n.ID, w.network, n.at); rerr != nil {
 				return fmt.Errorf("after the switch the proxy does not reach the new containers (%v), and giving %s its aliases again failed: %w", err, n.Name, rerr)
@@ -356,11 +381,11 @@ func (s *State) confirmSwitch(ctx context.Context) error {
 	return nil
 }
 
-// finishSwitch stops the old containers once the deploy has been verified (and
-// drained, see confirmSwitch), each with its stop_grace_period.
-func (s *State) finishSwitch(ctx context.Context) {
+// Finish stops the old containers once the deploy has been verified (and
+// drained, see Verify), each with its stop_grace_period.
+func (r *rolling) Finish(ctx context.Context, s *State) {
 	drain := s.Opts.DrainTimeout
-	for _, w := range s.switches {
+	for _, w := range r.switches {
 		if wait := drain - time.Since(w.drained); wait > 0 && len(w.old) > 0 {
 			s.A.Logf("    draining the old %s containers for %s more", w.service, wait.Round(time.Millisecond))
 			time.Sleep(wait) // even when cancelled: the deploy was verified, the old ones must finish
@@ -377,7 +402,7 @@ func (s *State) finishSwitch(ctx context.Context) {
 			}
 		}
 	}
-	s.switches = nil
+	r.switches = nil
 }
 
 // cancelledSwitchStep switches a cancelled rolling deploy back (shown as the
@@ -387,7 +412,7 @@ type cancelledSwitchStep struct{}
 func (cancelledSwitchStep) String() string { return "rollback" }
 
 func (cancelledSwitchStep) Run(ctx context.Context, s *State) error {
-	if err := s.switchBack(ctx); err != nil {
+	if err := s.Strategy.Restore(ctx, s); err != nil {
 		s.RollbackErr = err
 		return action.Failedf("cancelled: %v", err)
 	}

@@ -57,13 +57,14 @@ func (s Snapshot) Names() []string {
 	return names
 }
 
-// composeTarget deploys with docker compose, strategy recreate.
+// composeTarget deploys with docker compose; State.Strategy replaces the
+// containers.
 type composeTarget struct{}
 
 // services are the services this deploy touches.
 func (s *State) services() []string {
-	if s.Service != "" {
-		return []string{s.Service}
+	if s.Opts.Service != "" {
+		return []string{s.Opts.Service}
 	}
 	return nil
 }
@@ -85,20 +86,20 @@ func (composeTarget) Snapshot(ctx context.Context, s *State) (Snapshot, error) {
 	}
 	snap := Snapshot{Services: map[string]ServiceImage{}}
 	for _, c := range containers {
-		if c.Service == "" || (s.Service != "" && c.Service != s.Service) || c.State != "running" {
+		if c.Service == "" || (s.Opts.Service != "" && c.Service != s.Opts.Service) || c.State != "running" {
 			continue
 		}
 		if _, seen := snap.Services[c.Service]; seen {
 			continue
 		}
 		ref := snapshotRef(s.Compose.Name, c.Service, c.ImageID)
-		if !s.DryRun {
+		if !s.Opts.DryRun {
 			if err := s.Docker.Tag(ctx, c.ImageID, ref); err != nil {
 				return Snapshot{}, fmt.Errorf("tagging %s's image %s as %s: %w", c.Service, c.ImageID, ref, err)
 			}
 		}
 		snap.Services[c.Service] = ServiceImage{Image: c.Image, ImageID: c.ImageID, Ref: ref}
-		if !s.DryRun {
+		if !s.Opts.DryRun {
 			pruneSnapshots(ctx, s, ref)
 		}
 	}
@@ -123,10 +124,41 @@ func pruneSnapshots(ctx context.Context, s *State, keep string) {
 	}
 }
 
-func (t composeTarget) Apply(ctx context.Context, s *State) error {
-	if s.Opts.Strategy == "rolling" {
-		return t.rolling(ctx, s)
-	}
+func (composeTarget) Apply(ctx context.Context, s *State) error { return s.Strategy.Apply(ctx, s) }
+
+// Strategy is how the compose target replaces the containers of the services it
+// deploys (ARCHITECTURE.md, "Variants"): recreate in place, or rolling through the
+// traffic switch (switch.go).
+type Strategy interface {
+	// Preflight checks what the strategy needs and returns notes for the summary.
+	Preflight(ctx context.Context, s *State) ([]string, error)
+	// Apply replaces the containers.
+	Apply(ctx context.Context, s *State) error
+	// Verify runs after the deploy's own checks passed.
+	Verify(ctx context.Context, s *State) error
+	// Moved reports whether traffic moved in a way that Restore must undo itself
+	// (else the target restores the snapshot).
+	Moved() bool
+	// OldServing reports a failure before anything moved: nothing to restore.
+	OldServing() bool
+	// Restore moves traffic back to what ran before (when Moved).
+	Restore(ctx context.Context, s *State) error
+	// Finish tidies up after a verified deploy.
+	Finish(ctx context.Context, s *State)
+}
+
+// recreate is strategy recreate: docker compose up replaces the containers in
+// place. It has nothing of its own to check, undo or finish.
+type recreate struct{}
+
+func (recreate) Preflight(context.Context, *State) ([]string, error) { return nil, nil }
+func (recreate) Verify(context.Context, *State) error                { return nil }
+func (recreate) Moved() bool                                         { return false }
+func (recreate) OldServing() bool                                    { return false }
+func (recreate) Restore(context.Context, *State) error               { return nil }
+func (recreate) Finish(context.Context, *State)                      {}
+
+func (recreate) Apply(ctx context.Context, s *State) error {
 	pullOnly, noCache := s.Opts.PullOnly, s.Opts.NoCache
 	if noCache && !pullOnly {
 		if err := s.Exec.Run(ctx, s.Compose.Build(s.services(), true)); err != nil {
@@ -193,8 +225,8 @@ func (s *State) removeNew(ctx context.Context, service string, before []docker.C
 
 // deployedServices are the services this deploy changes: the one asked for, or all.
 func (s *State) deployedServices() []string {
-	if s.Service != "" {
-		return []string{s.Service}
+	if s.Opts.Service != "" {
+		return []string{s.Opts.Service}
 	}
 	return s.Project.ServiceNames()
 }
@@ -215,8 +247,8 @@ func (s *State) imageOverride(images map[string]string) (string, error) {
 // to its snapshot tag, and compose runs with the previous version's DEPLOY_*
 // variables, never building or pulling.
 func (composeTarget) Restore(ctx context.Context, s *State) error {
-	if len(s.switches) > 0 { // strategy rolling: route the old containers back
-		return s.switchBack(ctx)
+	if s.Strategy.Moved() { // strategy rolling: route the old containers back
+		return s.Strategy.Restore(ctx, s)
 	}
 	images := map[string]string{}
 	for svc, img := range s.Snapshot.Services {
@@ -230,7 +262,7 @@ func (composeTarget) Restore(ctx context.Context, s *State) error {
 	p := s.Compose
 	p.Overrides = []string{override}
 	p.Env = s.composeEnv(s.previousVersionOr(""), s.previousSHA())
-	return s.Exec.Run(ctx, p.Up(compose.UpOptions{Services: s.Snapshot.Names(), NoDeps: s.Service != "", WaitTimeout: s.Opts.WaitTimeout}))
+	return s.Exec.Run(ctx, p.Up(compose.UpOptions{Services: s.Snapshot.Names(), NoDeps: s.Opts.Service != "", WaitTimeout: s.Opts.WaitTimeout}))
 }
 
 // previousVersionOr is the version that ran before, or def.
@@ -256,7 +288,7 @@ func (composeTarget) Failing(ctx context.Context, s *State) ([]docker.Container,
 	}
 	var failing, touched []docker.Container
 	for _, c := range all {
-		if s.Service != "" && c.Service != s.Service {
+		if s.Opts.Service != "" && c.Service != s.Opts.Service {
 			continue
 		}
 		touched = append(touched, c)
@@ -278,7 +310,7 @@ func (composeTarget) Preflight(ctx context.Context, s *State) ([]string, error) 
 	return nil, nil
 }
 
-func (composeTarget) Finish(ctx context.Context, s *State) { s.finishSwitch(ctx) }
+func (composeTarget) Finish(ctx context.Context, s *State) { s.Strategy.Finish(ctx, s) }
 
 func (composeTarget) ManualRollback(s *State) []string {
 	var cmds []string
@@ -293,12 +325,12 @@ func (composeTarget) ManualRollback(s *State) []string {
 			p.EnvFiles[i] = "<env file with your " + s.Opts.SecretPrefix + "* secrets, without the prefix>"
 		}
 	}
-	up := compose.ManualCommand(p.Up(compose.UpOptions{Services: s.Snapshot.Names(), NoDeps: s.Service != ""}))
+	up := compose.ManualCommand(p.Up(compose.UpOptions{Services: s.Snapshot.Names(), NoDeps: s.Opts.Service != ""}))
 	vars := []string{"DEPLOY_VERSION=" + command.Quote(s.previousVersionOr(""))}
 	if sha := s.previousSHA(); sha != "" {
 		vars = append(vars, "DEPLOY_SHA="+sha, "DEPLOY_TAG="+git.ImageTag(sha))
 	}
-	vars = append(vars, "DEPLOY_ENV="+command.Quote(s.Environment))
+	vars = append(vars, "DEPLOY_ENV="+command.Quote(s.Opts.Environment))
 	cmds = append(cmds, "cd "+command.Quote(filepath.Dir(s.ComposeFile))+" && "+strings.Join(vars, " ")+" "+up)
 	return cmds
 }

@@ -42,7 +42,7 @@ func (versionStep) Run(ctx context.Context, s *State) error {
 			return action.Usagef("%v", err)
 		}
 		tag, msg := version.Tag(next), version.CommitMessage(next)
-		if !s.DryRun {
+		if !s.Opts.DryRun {
 			if err := version.Write(ws, next); err != nil {
 				return action.Failedf("writing VERSION: %v", err)
 			}
@@ -81,7 +81,7 @@ func (versionStep) Run(ctx context.Context, s *State) error {
 			return err
 		}
 	}
-	if !s.DryRun {
+	if !s.Opts.DryRun {
 		sha, err := s.Exec.Output(ctx, git.ResolveCommit(ws, "HEAD"))
 		if err != nil {
 			return action.Failedf("%v", err)
@@ -95,7 +95,7 @@ func (versionStep) Run(ctx context.Context, s *State) error {
 			s.A.Logf("    could not write the version into the lock file: %v", err)
 		}
 	}
-	if s.DryRun {
+	if s.Opts.DryRun {
 		s.Did("dry run: would commit VERSION %s, tag v%s and push to %s/%s", s.Version, s.Version, remote, g.Default)
 	} else {
 		s.Did("%s: committed, tagged v%s and pushed to %s/%s", s.Version, s.Version, remote, g.Default)
