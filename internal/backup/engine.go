@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/org/deploy-kit/internal/action"
+	"github.com/org/deploy-kit/internal/command"
 	"github.com/org/deploy-kit/internal/docker"
 )
 
@@ -102,7 +103,7 @@ func newEngine(a *action.Context, j *job, o Options) (Engine, error) {
 	if o.DBUser != "" || o.DBPassword != "" {
 		return nil, fmt.Errorf("inputs %s and %s apply to %s; a database URL carries its own user and password", o.name("db-user"), o.name("db-password"), o.name("container"))
 	}
-	c.Src = localRunner{env: a.Environ(), mask: a.MaskString}
+	c.Src = localRunner{exec: command.For(a, false), env: a.Environ(), mask: a.MaskString}
 	e, err := build(c)
 	if err != nil {
 		return nil, fmt.Errorf("input %s: %w", o.name("database-url"), err)

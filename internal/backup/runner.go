@@ -77,8 +77,9 @@ func (r execRunner) run(ctx context.Context, p program) error {
 	return nil
 }
 
-// localRunner runs tools installed on the runner.
+// localRunner runs tools installed on the runner, through the command seam.
 type localRunner struct {
+	exec command.Executor
 	env  []string // the job's environment
 	mask func(string) string
 }
@@ -93,13 +94,12 @@ func (r localRunner) run(ctx context.Context, p program) error {
 		return fmt.Errorf("%s is not installed on the runner (it dumps and restores a database-url): %w", p.Argv[0], err)
 	}
 	stderr := &tailBuffer{max: 4096}
-	cmd := exec.CommandContext(ctx, path, p.Argv[1:]...)
-	cmd.Env = append(append([]string{}, r.env...), p.Env...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = p.Stdin, p.Stdout, p.stderr(stderr)
-	if cmd.Stdout == nil {
-		cmd.Stdout = io.Discard
+	stdout := p.Stdout
+	if stdout == nil {
+		stdout = io.Discard
 	}
-	err = cmd.Run()
+	c := command.Cmd{Argv: append([]string{path}, p.Argv[1:]...), Env: append(append([]string{}, r.env...), p.Env...), Stdin: p.Stdin}
+	err = r.exec.Stream(ctx, c, stdout, p.stderr(stderr))
 	var exitErr *exec.ExitError
 	if errors.As(err, &exitErr) {
 		return fmt.Errorf("%s exited with %s: %s", p.Argv[0], exitErr.ProcessState, r.mask(stderr.last()))

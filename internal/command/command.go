@@ -61,6 +61,11 @@ type Executor interface {
 	Run(ctx context.Context, c Cmd) error
 	// Output runs a read-only query (also in a dry run) and returns its stdout.
 	Output(ctx context.Context, c Cmd) (string, error)
+	// Stream runs a tool whose input and output are data, not log (a dump, a
+	// restore): c.Stdin in, stdout and stderr the caller's. The tool's own
+	// error comes back unwrapped (an *exec.ExitError when it exited non-zero),
+	// for the caller to say what failed.
+	Stream(ctx context.Context, c Cmd, stdout, stderr io.Writer) error
 }
 
 var _ Executor = (*Runner)(nil)
@@ -127,6 +132,14 @@ func (r *Runner) Output(ctx context.Context, c Cmd) (string, error) {
 		return stdout.String(), fmt.Errorf("%s: %w", r.mask(c.String()), err)
 	}
 	return stdout.String(), nil
+}
+
+// Stream runs c with the caller's standard output and error; a cancelled tool
+// gets SIGTERM, then SIGKILL after the grace, like every other.
+func (r *Runner) Stream(ctx context.Context, c Cmd, stdout, stderr io.Writer) error {
+	cmd := r.command(ctx, c)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	return cmd.Run()
 }
 
 // For is the executor of one run of a subcommand: it logs to the run's masked log

@@ -7,6 +7,7 @@ package commandtest
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -103,6 +104,15 @@ func (r *Recorder) Run(_ context.Context, c command.Cmd) error {
 // Output records a query and returns its scripted output.
 func (r *Recorder) Output(_ context.Context, c command.Cmd) (string, error) {
 	return r.answer(c, true)
+}
+
+// Stream records a data tool's run and writes its scripted output to stdout.
+func (r *Recorder) Stream(_ context.Context, c command.Cmd, stdout, _ io.Writer) error {
+	out, err := r.answer(c, false)
+	if err == nil && stdout != nil {
+		_, err = io.WriteString(stdout, out)
+	}
+	return err
 }
 
 // Calls returns the commands run so far, in order.
