@@ -109,6 +109,16 @@ func CheckOptions(spec *Spec, opts any) error {
 	return errors.Join(problems...)
 }
 
+// Defaults fills the options struct opts points to with every input's default:
+// what a subcommand given no input at all runs with.
+func Defaults(spec *Spec, opts any) {
+	in, err := ParseInputs(spec, nil, func(string) string { return "" }, nil)
+	if err != nil {
+		panic(fmt.Sprintf("deploykit %s: the defaults are not valid input: %v", spec.Name, err))
+	}
+	in.Decode(opts)
+}
+
 // Decode fills the options struct opts points to from the validated inputs. A
 // mismatch with the spec is a programming error that CheckOptions finds in tests;
 // Decode panics on it.

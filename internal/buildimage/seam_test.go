@@ -43,18 +43,16 @@ func seamJob(t *testing.T, o Options) (*job, *commandtest.Recorder, *fakeEngine)
 	return j, rec, eng
 }
 
-func defaults(t *testing.T) Options {
-	in, err := action.ParseInputs(&Spec, nil, func(string) string { return "" }, nil)
-	require.NoError(t, err)
+func defaults(*testing.T) Options {
 	var o Options
-	in.Decode(&o)
+	action.Defaults(&Spec, &o)
 	return o
 }
 
 func outcomes(rs []steps.Result) []string {
-	var out []string
-	for _, r := range rs {
-		out = append(out, r.Step+": "+r.Outcome)
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.String()
 	}
 	return out
 }

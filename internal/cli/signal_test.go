@@ -15,95 +15,88 @@ import (
 	"github.com/org/deploy-kit/internal/steps"
 )
 
+// recorder is the order of events a test's subcommand reports.
+type recorder struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (r *recorder) record(e string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+}
+
+// sigterm runs a test-only subcommand through Main, sends the process SIGTERM
+// once the subcommand closed started, and returns Main's log.
+func sigterm(t *testing.T, name string, run func(ctx context.Context, a *action.Context, started chan<- struct{}) error) string {
+	t.Helper()
+	started := make(chan struct{})
+	Commands = append(Commands, typed(&action.Spec{Name: name, Description: "test only"}, func(ctx context.Context, a *action.Context, _ struct{}) error {
+		return run(ctx, a, started)
+	}))
+	t.Cleanup(func() { Commands = Commands[:len(Commands)-1] })
+	var out bytes.Buffer
+	code := make(chan int, 1)
+	go func() { code <- Main([]string{name}, nil, &out, &out) }()
+	<-started
+	require.NoError(t, syscall.Kill(syscall.Getpid(), syscall.SIGTERM))
+	select {
+	case c := <-code:
+		assert.Equal(t, action.ExitFailed, c)
+	case <-time.After(time.Minute):
+		t.Fatal("Main did not return after SIGTERM")
+	}
+	return out.String()
+}
+
+// windDown is a step that runs until it is cancelled, then takes a while to stop,
+// like a command winding down after its SIGTERM.
+func windDown(ctx context.Context, started chan<- struct{}, r *recorder) error {
+	close(started)
+	<-ctx.Done()
+	time.Sleep(300 * time.Millisecond)
+	r.record("step stopped")
+	return ctx.Err()
+}
+
 // TestSIGTERMCleansUpAfterTheStepStopped: on SIGTERM the running step is cancelled
 // first and the cleanups it registered run only once it has returned, newest
 // first — never while the step may still read the env file or hold the lock.
 func TestSIGTERMCleansUpAfterTheStepStopped(t *testing.T) {
-	var mu sync.Mutex
-	var events []string
-	record := func(e string) {
-		mu.Lock()
-		defer mu.Unlock()
-		events = append(events, e)
-	}
-	started := make(chan struct{})
-	spec := &action.Spec{Name: "signal-test", Description: "test only"}
-	Commands = append(Commands, typed(spec, func(ctx context.Context, a *action.Context, _ struct{}) error {
-		a.OnExit(func() { record("release the lock") })
-		a.OnExit(func() { record("shred the env file") })
-		close(started)
-		<-ctx.Done()
-		time.Sleep(300 * time.Millisecond) // a command winding down after its SIGTERM
-		record("step stopped")
-		return ctx.Err()
-	}))
-	t.Cleanup(func() { Commands = Commands[:len(Commands)-1] })
-
-	var out bytes.Buffer
-	code := make(chan int, 1)
-	go func() { code <- Main([]string{"signal-test"}, nil, &out, &out) }()
-	<-started
-	require.NoError(t, syscall.Kill(syscall.Getpid(), syscall.SIGTERM))
-	select {
-	case c := <-code:
-		assert.Equal(t, action.ExitFailed, c)
-	case <-time.After(time.Minute):
-		t.Fatal("Main did not return after SIGTERM")
-	}
-	assert.Equal(t, []string{"step stopped", "shred the env file", "release the lock"}, events)
-	assert.Contains(t, out.String(), "deploykit: received terminated: cleaning up\n")
-	assert.Contains(t, out.String(), "error: deploykit signal-test was cancelled (terminated)")
+	var r recorder
+	out := sigterm(t, "signal-test", func(ctx context.Context, a *action.Context, started chan<- struct{}) error {
+		a.OnExit(func() { r.record("release the lock") })
+		a.OnExit(func() { r.record("shred the env file") })
+		return windDown(ctx, started, &r)
+	})
+	assert.Equal(t, []string{"step stopped", "shred the env file", "release the lock"}, r.events)
+	assert.Contains(t, out, "deploykit: received terminated: cleaning up\n")
+	assert.Contains(t, out, "error: deploykit signal-test was cancelled (terminated)")
 }
 
 // TestSIGTERMStepRunnerCleansUpAfterTheStepStopped: the same through the shared
-// step runner that deploy and backup use: cleanups registered by earlier steps
-// run after the cancelled step stopped, newest first, once.
+// step runner every action runs on: cleanups registered by earlier steps run
+// after the cancelled step stopped, newest first, once; later steps never run.
 func TestSIGTERMStepRunnerCleansUpAfterTheStepStopped(t *testing.T) {
-	var mu sync.Mutex
-	var events []string
-	record := func(e string) {
-		mu.Lock()
-		defer mu.Unlock()
-		events = append(events, e)
-	}
-	started := make(chan struct{})
-	spec := &action.Spec{Name: "signal-steps-test", Description: "test only"}
-	Commands = append(Commands, typed(spec, func(ctx context.Context, a *action.Context, _ struct{}) error {
-		r := &steps.Runner[*struct{}]{Logf: a.Logf, OnExit: a.OnExit}
-		defer r.Cleanup()
-		list := []steps.Step[*struct{}]{
-			steps.Func("lock", func(context.Context, *struct{}) error {
-				r.Defer(func() { record("release the lock") })
+	var r recorder
+	sigterm(t, "signal-steps-test", func(ctx context.Context, a *action.Context, started chan<- struct{}) error {
+		run := &steps.Runner[*recorder]{Logf: a.Logf, OnExit: a.OnExit}
+		defer run.Cleanup()
+		list := []steps.Step[*recorder]{
+			steps.Func("lock", func(context.Context, *recorder) error {
+				run.Defer(func() { r.record("release the lock") })
 				return nil
 			}),
-			steps.Func("secrets", func(context.Context, *struct{}) error {
-				r.Defer(func() { record("shred the env file") })
+			steps.Func("secrets", func(context.Context, *recorder) error {
+				run.Defer(func() { r.record("shred the env file") })
 				return nil
 			}),
-			steps.Func("apply", func(ctx context.Context, _ *struct{}) error {
-				close(started)
-				<-ctx.Done()
-				time.Sleep(300 * time.Millisecond) // compose winding down after its SIGTERM
-				record("step stopped")
-				return ctx.Err()
-			}),
-			steps.Func("verify", func(context.Context, *struct{}) error { record("verify ran"); return nil }),
+			steps.Func("apply", func(ctx context.Context, r *recorder) error { return windDown(ctx, started, r) }),
+			steps.Func("verify", func(_ context.Context, r *recorder) error { r.record("verify ran"); return nil }),
 		}
-		_, err := r.Run(ctx, list, &struct{}{}, nil)
+		_, err := run.Run(ctx, list, &r, nil)
 		return err
-	}))
-	t.Cleanup(func() { Commands = Commands[:len(Commands)-1] })
-
-	var out bytes.Buffer
-	code := make(chan int, 1)
-	go func() { code <- Main([]string{"signal-steps-test"}, nil, &out, &out) }()
-	<-started
-	require.NoError(t, syscall.Kill(syscall.Getpid(), syscall.SIGTERM))
-	select {
-	case c := <-code:
-		assert.Equal(t, action.ExitFailed, c)
-	case <-time.After(time.Minute):
-		t.Fatal("Main did not return after SIGTERM")
-	}
-	assert.Equal(t, []string{"step stopped", "shred the env file", "release the lock"}, events)
+	})
+	assert.Equal(t, []string{"step stopped", "shred the env file", "release the lock"}, r.events)
 }

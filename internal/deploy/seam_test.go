@@ -107,9 +107,9 @@ func (sm *seam) state(t *testing.T, o Options) *State {
 }
 
 func outcomes(rs []Result) []string {
-	var out []string
-	for _, r := range rs {
-		out = append(out, r.Step+": "+r.Outcome)
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.String()
 	}
 	return out
 }

@@ -35,11 +35,9 @@ func seamJob(t *testing.T, o Options, files map[string]string) (*job, *commandte
 	return j, rec
 }
 
-func defaults(t *testing.T) Options {
-	in, err := action.ParseInputs(&Spec, nil, func(string) string { return "" }, nil)
-	require.NoError(t, err)
+func defaults(*testing.T) Options {
 	var o Options
-	in.Decode(&o)
+	action.Defaults(&Spec, &o)
 	return o
 }
 

@@ -47,6 +47,9 @@ func Table(results []Result) string {
 	return b.String()
 }
 
+// String is the result as "step: outcome", for logs and tests.
+func (r Result) String() string { return r.Step + ": " + r.Outcome }
+
 // Step is one stage of a run over the state S.
 type Step[S any] interface {
 	fmt.Stringer
