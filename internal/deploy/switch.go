@@ -279,7 +279,7 @@ func (s *State) dropNew(ctx context.Context, w *switched, why error) error {
 	}
 	removed := s.removeNew(ctx, w.service, containersOf(w.old))
 	w.new = nil
-	return fmt.Errorf("the new %s containers did not pass (%v); removed %d new container(s), the old ones kept serving", w.service, why, removed)
+	return fmt.Errorf("the new %s containers did not pass (%w); removed %d new container(s), the old ones kept serving", w.service, why, removed)
 }
 
 func containersOf(ps []placed) []docker.Container {

@@ -327,7 +327,7 @@ func (r *report) apply(m *migrate.Migrate, rel string) error {
 			if v, dirty, verr := m.Version(); verr == nil && dirty {
 				state = fmt.Sprintf("; the database is left dirty at version %d", v)
 			}
-			return fmt.Errorf("migration %s failed: %v%s", filepath.Join(rel, mig.Up), err, state)
+			return fmt.Errorf("migration %s failed: %w%s", filepath.Join(rel, mig.Up), err, state)
 		}
 		r.applied = append(r.applied, applied{Migration: mig, Took: time.Since(t)})
 		r.version = strconv.FormatUint(uint64(mig.Version), 10)
