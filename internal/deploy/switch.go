@@ -178,7 +178,7 @@ func (r *rolling) rollService(ctx context.Context, s *State, name string, pullOn
 		up.Scale = map[string]int{name: 2 * len(before)}
 	}
 	if s.Opts.DryRun {
-		_ = s.Exec.Run(ctx, s.Compose.Up(up))
+		_ = s.Exec.Run(ctx, s.Compose.Up(up)) // a dry run's Run only prints the command
 		s.A.Logf("    dry run: then start the new %s containers off the alias on %s, check each at its own address, give them the alias, take it from the %d old one(s), and stop those after verify and drain-timeout %s", name, w.network, len(before), s.Opts.DrainTimeout)
 		return nil
 	}

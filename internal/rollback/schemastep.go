@@ -46,7 +46,8 @@ func (st schemaStep) Run(_ context.Context, s *deploy.State) error {
 		s.Did("database at migration %d; %s knows migrations up to %d", db.Version, s.Version, newest)
 		return nil
 	}
-	// Name the migrations that are ahead from the current checkout, which has them.
+	// Name the migrations that are ahead from the current checkout, which has them;
+	// when it cannot be read, the range below names them by number.
 	current, _ := schema.List(filepath.Join(s.Workspace, st.migrations))
 	var ahead []string
 	for _, m := range schema.Between(current, newest, db.Version) {
