@@ -151,21 +151,8 @@ func newState(a *action.Context, o Options) (*State, error) {
 	if ref := o.GitRef; ref != "" && !git.ValidRef(ref) {
 		return nil, action.Usagef("input git-ref: %q is not a branch, tag or commit name", ref)
 	}
-	for _, f := range []struct{ name, u string }{{"health-url", o.HealthURL}, {"smoke-base-url", o.SmokeBaseURL}} {
-		if name, u := f.name, f.u; u != "" {
-			if err := verify.ValidateURL(u); err != nil {
-				return nil, action.Usagef("input %s: %v", name, err)
-			}
-		}
-	}
-	if s.Checks, err = verify.ParseChecks(o.SmokeChecks); err != nil {
-		return nil, action.Usagef("input smoke-checks: %v", err)
-	}
-	if len(s.Checks) > 0 && o.SmokeBaseURL == "" {
-		return nil, action.Usagef("input smoke-checks: set smoke-base-url too (the checks' paths are relative to it)")
-	}
-	if o.HealthMaxDelay < o.HealthInitialDelay {
-		return nil, action.Usagef("input health-max-delay (%s) is shorter than health-initial-delay (%s)", o.HealthMaxDelay, o.HealthInitialDelay)
+	if s.Checks, err = o.VerifyOptions.Checks(); err != nil {
+		return nil, err
 	}
 	if !filepath.IsAbs(o.HistoryFile) {
 		return nil, action.Usagef("input history-file: %q must be an absolute path on the Docker host", o.HistoryFile)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/org/deploy-kit/internal/action"
 	"github.com/org/deploy-kit/internal/notify"
+	"github.com/org/deploy-kit/internal/verify"
 )
 
 // TargetOptions are the TargetInputs.
@@ -33,6 +34,29 @@ type VerifyOptions struct {
 	HealthMaxDelay     time.Duration `input:"health-max-delay"`
 	SmokeBaseURL       string        `input:"smoke-base-url"`
 	SmokeChecks        []string      `input:"smoke-checks"`
+}
+
+// Checks validates the verify inputs and returns the smoke checks; a problem is
+// a usage error naming the input.
+func (o VerifyOptions) Checks() ([]verify.Check, error) {
+	for _, f := range []struct{ name, u string }{{"health-url", o.HealthURL}, {"smoke-base-url", o.SmokeBaseURL}} {
+		if name, u := f.name, f.u; u != "" {
+			if err := verify.ValidateURL(u); err != nil {
+				return nil, action.Usagef("input %s: %v", name, err)
+			}
+		}
+	}
+	checks, err := verify.ParseChecks(o.SmokeChecks)
+	if err != nil {
+		return nil, action.Usagef("input smoke-checks: %v", err)
+	}
+	if len(checks) > 0 && o.SmokeBaseURL == "" {
+		return nil, action.Usagef("input smoke-checks: set smoke-base-url too (the checks' paths are relative to it)")
+	}
+	if o.HealthMaxDelay < o.HealthInitialDelay {
+		return nil, action.Usagef("input health-max-delay (%s) is shorter than health-initial-delay (%s)", o.HealthMaxDelay, o.HealthInitialDelay)
+	}
+	return checks, nil
 }
 
 // RecordOptions are the RecordInputs.

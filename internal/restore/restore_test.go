@@ -484,6 +484,10 @@ func TestDrillAndServiceInputsAreCheckedFirst(t *testing.T) {
 			"service db has container_name fixed-db: a copy of the stack cannot run beside it"},
 		{"drill of a service that is not there", []string{"--drill", "--file", good, "--compose-file", composeFile, "--db-service", "postgres"},
 			"service postgres is not in " + composeFile + " (services: db, web)"},
+		{"restore with smoke checks but no base URL", []string{"--confirm", "RESTORE", "--engine", "sqlite", "--sqlite-path", path, "--file", good,
+			"--smoke-checks", "/health=200"}, "input smoke-checks: set smoke-base-url too (the checks' paths are relative to it)"},
+		{"restore whose health delays are backwards", []string{"--confirm", "RESTORE", "--engine", "sqlite", "--sqlite-path", path, "--file", good,
+			"--health-initial-delay", "10s", "--health-max-delay", "1s"}, "input health-max-delay (1s) is shorter than health-initial-delay (10s)"},
 		{"restore stopping a service that is not there", []string{"--confirm", "RESTORE", "--engine", "sqlite", "--sqlite-path", path, "--file", good,
 			"--project-name", "dk-restore-none", "--stop-services", "web"}, "input stop-services: service web has no container in project dk-restore-none"},
 	} {

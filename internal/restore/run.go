@@ -131,15 +131,8 @@ func confirmStep(ctx context.Context, r *run) error {
 	if r.file, err = resolve(ctx, in, target.Ext()); err != nil {
 		return err
 	}
-	if r.smoke, err = verify.ParseChecks(in.SmokeChecks); err != nil {
-		return action.Usagef("input smoke-checks: %v", err)
-	}
-	for _, f := range []struct{ name, u string }{{"health-url", in.HealthURL}, {"smoke-base-url", in.SmokeBaseURL}} {
-		if name, u := f.name, f.u; u != "" {
-			if err := verify.ValidateURL(u); err != nil {
-				return action.Usagef("input %s: %v", name, err)
-			}
-		}
+	if r.smoke, err = in.VerifyOptions.Checks(); err != nil {
+		return err
 	}
 	if !filepath.IsAbs(in.HistoryFile) {
 		return action.Usagef("input history-file: %q must be an absolute path on the Docker host", in.HistoryFile)
