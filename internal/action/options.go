@@ -109,12 +109,16 @@ func CheckOptions(spec *Spec, opts any) error {
 	return errors.Join(problems...)
 }
 
-// Defaults fills the options struct opts points to with every input's default:
-// what a subcommand given no input at all runs with.
+// Defaults fills the options struct opts points to with every input's default
+// (empty for a required input): what a subcommand starts from before its own
+// values (rollback's deploy, tests).
 func Defaults(spec *Spec, opts any) {
-	in, err := ParseInputs(spec, nil, func(string) string { return "" }, nil)
-	if err != nil {
-		panic(fmt.Sprintf("deploykit %s: the defaults are not valid input: %v", spec.Name, err))
+	in := &Inputs{spec: spec, values: map[string]string{}, set: map[string]bool{}}
+	for _, def := range spec.Inputs {
+		if err := validate(def, def.Default); err != nil {
+			panic(fmt.Sprintf("deploykit %s: the default of %v", spec.Name, err))
+		}
+		in.values[def.Name] = def.Default
 	}
 	in.Decode(opts)
 }

@@ -96,3 +96,28 @@ wrongKind.Disk: a int cannot hold input "disk", a percent`)
 	assert.PanicsWithValue(t, `deploykit demo: misspelt.Extra: demo has no input "compose-flie"`, func() { in.Decode(&misspelt{}) })
 	assert.PanicsWithValue(t, `deploykit demo: options must be passed by pointer`, func() { in.Decode(demoOptions{}) })
 }
+
+func TestDefaults(t *testing.T) {
+	var o demoOptions
+	Defaults(&testSpec, &o)
+	assert.Equal(t, "compose.yaml", o.ComposeFile)
+	assert.Equal(t, 3, o.Timing.Attempts)
+	assert.Equal(t, 2*time.Second, o.Timing.Delay)
+	assert.Equal(t, 20.0, o.Disk)
+	assert.Empty(t, o.Checks)
+
+	required := Spec{Name: "req", Inputs: []Input{{Name: "file", Required: true}, {Name: "on", Kind: Bool, Default: "true"}}}
+	var r struct {
+		File string `input:"file"`
+		On   bool   `input:"on"`
+	}
+	Defaults(&required, &r)
+	assert.Empty(t, r.File, "a required input has no default")
+	assert.True(t, r.On)
+
+	bad := Spec{Name: "bad", Inputs: []Input{{Name: "n", Kind: Int, Default: "many"}}}
+	var b struct {
+		N int `input:"n"`
+	}
+	assert.PanicsWithValue(t, `deploykit bad: the default of input n: invalid value "many": want a whole number ≥ 0`, func() { Defaults(&bad, &b) })
+}
