@@ -30,14 +30,6 @@ func newSQLiteDB(t *testing.T) string {
 	return path
 }
 
-func outcomes(rs []steps.Result) []string {
-	out := make([]string, len(rs))
-	for i, r := range rs {
-		out[i] = r.String()
-	}
-	return out
-}
-
 func TestStepsOfASQLiteBackup(t *testing.T) {
 	var log bytes.Buffer
 	a := action.NewContext(nil, &log)
@@ -47,7 +39,7 @@ func TestStepsOfASQLiteBackup(t *testing.T) {
 	require.NoError(t, err)
 	defer j.engine.Close()
 	require.NoError(t, j.run(context.Background()))
-	assert.Equal(t, []string{"clean: skipped", "dump: done", "verify: done", "restore-check: done", "publish: done", "host-copy: done", "offsite: skipped", "retention: done"}, outcomes(j.Results))
+	assert.Equal(t, []string{"clean: skipped", "dump: done", "verify: done", "restore-check: done", "publish: done", "host-copy: done", "offsite: skipped", "retention: done"}, steps.Outcomes(j.Results))
 	assert.FileExists(t, filepath.Join(host, filepath.Base(j.final)))
 
 	// Without restore-check and host-path those steps say why they did nothing.
@@ -78,7 +70,7 @@ func TestStepsStopAtAFailedVerify(t *testing.T) {
 	err = j.run(context.Background())
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "backup failed at verify: ")
-	assert.Equal(t, []string{"clean: skipped", "dump: done", "verify: failed", "restore-check: skipped", "publish: skipped", "host-copy: skipped", "offsite: skipped", "retention: skipped"}, outcomes(j.Results))
+	assert.Equal(t, []string{"clean: skipped", "dump: done", "verify: failed", "restore-check: skipped", "publish: skipped", "host-copy: skipped", "offsite: skipped", "retention: skipped"}, steps.Outcomes(j.Results))
 	left, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	assert.Empty(t, left, "no temp file, no backup")

@@ -49,14 +49,6 @@ func defaults(*testing.T) Options {
 	return o
 }
 
-func outcomes(rs []steps.Result) []string {
-	out := make([]string, len(rs))
-	for i, r := range rs {
-		out[i] = r.String()
-	}
-	return out
-}
-
 func TestSeamBuildWithoutPush(t *testing.T) {
 	o := defaults(t)
 	o.Image, o.Version, o.Push, o.NoCache = "registry.example.com/team/shop", "v1.4.0", false, true
@@ -64,7 +56,7 @@ func TestSeamBuildWithoutPush(t *testing.T) {
 	j, rec, eng := seamJob(t, o)
 	_, err := j.Run(context.Background(), Pipeline, j, nil)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"plan: done", "engine: done", "build: done", "push: skipped"}, outcomes(j.Results))
+	assert.Equal(t, []string{"plan: done", "engine: done", "build: done", "push: skipped"}, steps.Outcomes(j.Results))
 	assert.Equal(t, []string{"ping"}, eng.calls, "no login without push")
 	builds := rec.Lines("docker", "build")
 	require.Len(t, builds, 1)
@@ -86,7 +78,7 @@ func TestSeamBuildFailureStopsBeforePush(t *testing.T) {
 	require.Error(t, err)
 	assert.Equal(t, action.ExitFailed, action.ExitCode(err))
 	assert.Contains(t, err.Error(), "building registry.example.com/team/shop: docker build ")
-	assert.Equal(t, []string{"plan: done", "engine: done", "build: failed", "push: skipped"}, outcomes(j.Results))
+	assert.Equal(t, []string{"plan: done", "engine: done", "build: failed", "push: skipped"}, steps.Outcomes(j.Results))
 }
 
 // Bad input stops in plan with exit 2: nothing is asked of git or the engine.
@@ -110,7 +102,7 @@ func TestSeamBadInputTouchesNothing(t *testing.T) {
 			require.Error(t, err)
 			assert.Equal(t, action.ExitUsage, action.ExitCode(err))
 			assert.Contains(t, err.Error(), tc.want)
-			assert.Equal(t, []string{"plan: failed", "engine: skipped", "build: skipped", "push: skipped"}, outcomes(j.Results))
+			assert.Equal(t, []string{"plan: failed", "engine: skipped", "build: skipped", "push: skipped"}, steps.Outcomes(j.Results))
 			assert.Empty(t, rec.Calls())
 			assert.Empty(t, eng.calls)
 		})

@@ -16,6 +16,7 @@ import (
 	"github.com/org/deploy-kit/internal/command/commandtest"
 	"github.com/org/deploy-kit/internal/docker"
 	"github.com/org/deploy-kit/internal/history"
+	"github.com/org/deploy-kit/internal/steps"
 )
 
 // Fast tests of the deploy's logic at the executor seam (ARCHITECTURE.md, "Rules
@@ -104,14 +105,6 @@ func (sm *seam) state(t *testing.T, o Options) *State {
 	s.plan = Plan{Action: history.ActionDeploy, Steps: Pipeline}
 	t.Cleanup(s.Cleanup)
 	return s
-}
-
-func outcomes(rs []Result) []string {
-	out := make([]string, len(rs))
-	for i, r := range rs {
-		out[i] = r.String()
-	}
-	return out
 }
 
 func TestSeamVersionPlan(t *testing.T) {
@@ -209,7 +202,7 @@ func TestSeamVersionStepRetriesARejectedPush(t *testing.T) {
 	}
 	assert.Equal(t, "1.2.5", s.Version)
 	assert.Equal(t, "1.2.5\n", readFile(t, filepath.Join(sm.ws, "VERSION")))
-	assert.Equal(t, []string{"version: done"}, outcomes(s.Results))
+	assert.Equal(t, []string{"version: done"}, steps.Outcomes(s.Results))
 }
 
 // TestSeamVersionStepGivesUp: a push rejected every time fails the step after
@@ -248,7 +241,7 @@ func TestSeamPipelineStepOrder(t *testing.T) {
 		assert.Equal(t, []string{
 			"guard: done", "preflight: done", "lock: done", "version: skipped", "secrets: skipped", "backup: skipped",
 			"snapshot: done", "plan: done", "apply: done", "verify: skipped", "history: done",
-		}, outcomes(s.Results))
+		}, steps.Outcomes(s.Results))
 		assert.Equal(t, []string{"docker compose -p shop -f " + filepath.Join(sm.ws, "compose.yaml") + " up -d --wait --remove-orphans --wait-timeout 120 --build"}, sm.exec.Changes())
 		var up commandtest.Call
 		for _, c := range sm.exec.Calls() {
@@ -274,7 +267,7 @@ func TestSeamPipelineStepOrder(t *testing.T) {
 		assert.Equal(t, []string{
 			"guard: done", "preflight: done", "lock: done", "version: skipped", "secrets: skipped", "backup: skipped",
 			"snapshot: done", "plan: done", "apply: failed", "verify: skipped", "rollback: done", "history: done",
-		}, outcomes(s.Results))
+		}, steps.Outcomes(s.Results))
 		assert.Contains(t, sm.engine.calls, "tag sha256:abcdef0123456789 deploykit-snapshot/shop-web:abcdef012345", "the image that ran is pinned before apply")
 		assert.True(t, s.RolledBack)
 		assert.Equal(t, "apply", s.FailedStep)

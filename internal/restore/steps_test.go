@@ -43,14 +43,6 @@ func restoreRun(a *action.Context, o Options) *run {
 	return r
 }
 
-func outcomes(rs []steps.Result) []string {
-	out := make([]string, len(rs))
-	for i, r := range rs {
-		out[i] = r.String()
-	}
-	return out
-}
-
 func sqliteOptions(t *testing.T, db, file string) Options {
 	var o Options
 	action.Defaults(&Spec, &o)
@@ -65,7 +57,7 @@ func TestStepsOfASQLiteRestore(t *testing.T) {
 	defer r.Cleanup()
 	_, err := r.Run(context.Background(), Pipeline, r, nil)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"confirm: done", "verify: done", "restore: done", "checks: skipped"}, outcomes(r.Results))
+	assert.Equal(t, []string{"confirm: done", "verify: done", "restore: done", "checks: skipped"}, steps.Outcomes(r.Results))
 	assert.Equal(t, "no health-url or smoke-checks", r.Results[3].Detail)
 	assert.True(t, r.changing)
 	assert.FileExists(t, r.safety, "a safety backup first")
@@ -96,7 +88,7 @@ func TestStepsRefuseBeforeAnythingChanges(t *testing.T) {
 			require.Error(t, err)
 			assert.Equal(t, action.ExitUsage, action.ExitCode(err))
 			assert.ErrorContains(t, err, tc.want)
-			got := outcomes(r.Results)
+			got := steps.Outcomes(r.Results)
 			assert.Contains(t, got, tc.step)
 			assert.Equal(t, "restore: skipped", got[2])
 			assert.False(t, r.changing)

@@ -50,6 +50,15 @@ func Table(results []Result) string {
 // String is the result as "step: outcome", for logs and tests.
 func (r Result) String() string { return r.Step + ": " + r.Outcome }
 
+// Outcomes are the results as "step: outcome", in order.
+func Outcomes(rs []Result) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.String()
+	}
+	return out
+}
+
 // Step is one stage of a run over the state S.
 type Step[S any] interface {
 	fmt.Stringer

@@ -42,6 +42,7 @@ func TestRunInOrderSkipsAndFailures(t *testing.T) {
 	assert.Equal(t, "c", failed.String())
 	assert.Equal(t, []string{"a", "b", "c"}, s.ran, "d never runs after c failed")
 	assert.Equal(t, []string{"a:done:", "b:skipped:not wanted", "c:failed:boom", "d:skipped:an earlier step failed"}, outcomes(r.Results))
+	assert.Equal(t, []string{"a: done", "b: skipped", "c: failed", "d: skipped"}, Outcomes(r.Results))
 	assert.Equal(t, "==> a\n==> b\n    skipped: not wanted\n==> c\n", log.String())
 	assert.Equal(t, []string{"a", "b", "c", "d"}, Names(list))
 	assert.True(t, IsSkip(fmt.Errorf("wrapped: %w", Skip("x"))))
