@@ -64,12 +64,7 @@ func Run(ctx context.Context, a *action.Context, o Options) error {
 	j := &job{a: a, o: o, exec: command.For(a, o.DryRun), ws: a.Workspace()}
 	j.Runner = steps.Runner[*job]{Logf: a.Logf, OnExit: a.OnExit}
 	defer j.Cleanup()
-	_, err := j.Run(ctx, Pipeline, j, func() string {
-		if o.DryRun && j.r != nil {
-			return "dry run"
-		}
-		return ""
-	})
+	_, err := j.Run(ctx, Pipeline, j, j.dryRunDone)
 	if j.r == nil { // refused before the files were read: no report
 		return err
 	}
@@ -78,6 +73,14 @@ func Run(ctx context.Context, a *action.Context, o Options) error {
 		return j.r.fail(err)
 	}
 	return j.r.finish(nil)
+}
+
+// dryRunDone ends a dry run once the files were checked (the runner's stop).
+func (j *job) dryRunDone() string {
+	if j.o.DryRun && j.r != nil {
+		return "dry run"
+	}
+	return ""
 }
 
 func inputStep(_ context.Context, j *job) error {

@@ -60,12 +60,7 @@ func TestSeamDryRunStopsAfterTheFiles(t *testing.T) {
 	o := defaults(t)
 	o.DryRun = true
 	j, _ := seamJob(t, o, twoMigrations)
-	_, err := j.Run(context.Background(), Pipeline, j, func() string {
-		if j.r != nil {
-			return "dry run"
-		}
-		return ""
-	})
+	_, err := j.Run(context.Background(), Pipeline, j, j.dryRunDone)
 	require.NoError(t, err)
 	assert.Equal(t, []string{
 		"input: done ",

@@ -191,7 +191,7 @@ func verifyStep(_ context.Context, r *run) error {
 
 func restoreStep(ctx context.Context, r *run) error {
 	r.changing = true
-	return r.restore(ctx, r.safetyOpts, r.client)
+	return r.restore(ctx)
 }
 
 func checksStep(ctx context.Context, r *run) error {
@@ -203,11 +203,11 @@ func checksStep(ctx context.Context, r *run) error {
 
 // restore is the part that changes things: safety backup, stop, restore (and,
 // for a cluster, the safety backup put back on failure), start.
-func (r *run) restore(ctx context.Context, o backup.Options, client docker.Engine) (failed error) {
+func (r *run) restore(ctx context.Context) (failed error) {
 	r.before, _ = r.target.Counts(ctx)
 	r.a.Logf("==> safety backup of %s", r.target.Source())
 	began := time.Now()
-	res, err := backup.Make(ctx, r.a, o)
+	res, err := backup.Make(ctx, r.a, r.safetyOpts)
 	if err != nil {
 		return fmt.Errorf("the safety backup of the live database failed (%w); nothing was restored", err)
 	}
@@ -221,7 +221,7 @@ func (r *run) restore(ctx context.Context, o backup.Options, client docker.Engin
 			defer cancel()
 			var errs []string
 			for _, c := range r.stopped {
-				if err := client.Start(ctx, c.ID); err != nil {
+				if err := r.client.Start(ctx, c.ID); err != nil {
 					errs = append(errs, fmt.Sprintf("%s: %v", c.Name, err))
 				}
 			}
@@ -235,7 +235,7 @@ func (r *run) restore(ctx context.Context, o backup.Options, client docker.Engin
 			r.done = append(r.done, "started "+names(r.stopped)+" again")
 		}()
 		for _, c := range r.stopped {
-			if err := client.Stop(ctx, c.ID, 10*time.Second); err != nil {
+			if err := r.client.Stop(ctx, c.ID, 10*time.Second); err != nil {
 				return fmt.Errorf("stopping %s: %w; nothing was restored", c.Name, err)
 			}
 		}
