@@ -8,8 +8,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"unicode"
 
 	"github.com/sethvargo/go-githubactions"
 )
@@ -192,13 +194,19 @@ func (c *Context) SetOutputs(outs ...Out) error {
 	return errors.Join(errs...)
 }
 
-// SetOutput writes an output: to GITHUB_OUTPUT in a runner, else as name=value on
-// the log. A value that would corrupt the output file is refused and nothing is
-// written.
-func (c *Context) SetOutput(name, value string) (err error) {
-	if c.Spec != nil && !c.Spec.HasOutput(name) {
-		panic(fmt.Sprintf("%s: output %q is not declared", c.Spec.Name, name))
+// CheckOutputs says whether SetOutputs would take these values, without
+// writing anything: a command checks what will become an output before it
+// changes anything.
+func (c *Context) CheckOutputs(outs ...Out) error {
+	var errs []error
+	for _, o := range outs {
+		errs = append(errs, checkOutput(o.Name, o.Value))
 	}
+	return errors.Join(errs...)
+}
+
+// checkOutput refuses a value that would corrupt the output file.
+func checkOutput(name, value string) error {
 	for line := range strings.Lines(value) {
 		if strings.TrimRight(line, "\r\n") == outputDelimiter {
 			return Failedf("output %s: refusing a value that contains the line %s, which would corrupt the output file", name, outputDelimiter)
@@ -206,6 +214,19 @@ func (c *Context) SetOutput(name, value string) (err error) {
 	}
 	if strings.ContainsRune(value, '\r') {
 		return Failedf("output %s: refusing a value that contains a carriage return", name)
+	}
+	return nil
+}
+
+// SetOutput writes an output: to GITHUB_OUTPUT in a runner, else as name=value on
+// the log. A value that would corrupt the output file is refused and nothing is
+// written.
+func (c *Context) SetOutput(name, value string) (err error) {
+	if c.Spec != nil && !c.Spec.HasOutput(name) {
+		panic(fmt.Sprintf("%s: output %q is not declared", c.Spec.Name, name))
+	}
+	if err := checkOutput(name, value); err != nil {
+		return err
 	}
 	c.outputMu.Lock()
 	if c.written == nil {
@@ -278,7 +299,34 @@ var cellEscaper = strings.NewReplacer("|", "\\|", "\r\n", " ", "\n", " ", "\r", 
 // Cell makes s — which may hold text from outside, such as an HTTP response body
 // or a tool's error — safe inside a Markdown table cell or list item of a summary:
 // it stays one cell of plain text.
-func Cell(s string) string { return cellEscaper.Replace(s) }
+func Cell(s string) string { return Name(cellEscaper.Replace(s)) }
+
+// Name is how the kit prints a name that comes from outside (a backup's file
+// name, an S3 key, a history line's field) anywhere — log, summary, annotation:
+// control characters are shown escaped (\n, \r, \x1b, \u2028), so a name can
+// neither start a line of its own (a workflow command, a Markdown heading) nor
+// move the cursor. Everything else is left as it is.
+func Name(s string) string {
+	if !HasControl(s) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if isControl(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// HasControl reports whether s holds a control character (C0, DEL, C1, or a
+// Unicode line or paragraph separator).
+func HasControl(s string) bool { return strings.IndexFunc(s, isControl) >= 0 }
+
+func isControl(r rune) bool { return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' }
 
 // Summary appends Markdown to the job summary (GITHUB_STEP_SUMMARY) and prints the
 // same text in the log, since Gitea before 1.27 and act only show the log.

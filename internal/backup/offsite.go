@@ -144,20 +144,56 @@ func (o *offsite) explain(op string, err error) error {
 	return fmt.Errorf("offsite copy to %s: %s: %s", o.where(), op, cause)
 }
 
-// remote lists the backups of prefix/ext in the target, newest first.
-func (o *offsite) remote(ctx context.Context, prefix, ext string) ([]stored, error) {
-	var out []stored
+// clockSkew is how far in the future a copy's time may be and still count: the
+// clocks of the runners that made the copies may be a little ahead.
+const clockSkew = 10 * time.Minute
+
+// remote lists the proven backups of prefix/ext in the target, newest first: a
+// copy counts only with its .sha256 beside it and a time that is not in the
+// future, so that an object merely named like a backup can neither stop
+// offsite-every, nor be kept by the retention in place of a proven copy, nor be
+// what latest restores. The objects left out are returned too, for a warning.
+func (o *offsite) remote(ctx context.Context, prefix, ext string) (proven []stored, ignored []string, err error) {
+	var named []stored
+	sums := map[string]bool{}
 	for obj := range o.client.ListObjects(ctx, o.bucket, minio.ListObjectsOptions{Prefix: o.prefix + prefix + "-"}) {
 		if obj.Err != nil {
-			return nil, o.explain("listing", obj.Err)
+			return nil, nil, o.explain("listing", obj.Err)
 		}
 		name := strings.TrimPrefix(obj.Key, o.prefix)
-		if at, ok := backupTime(name, prefix, ext); ok && !strings.Contains(name, "/") {
-			out = append(out, stored{Name: name, At: at})
+		if strings.Contains(name, "/") {
+			continue
+		}
+		if base, ok := strings.CutSuffix(name, ".sha256"); ok {
+			sums[base] = true
+			continue
+		}
+		if at, ok := backupTime(name, prefix, ext); ok {
+			named = append(named, stored{Name: name, At: at})
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].At.After(out[j].At) })
-	return out, nil
+	latest := time.Now().Add(clockSkew)
+	for _, b := range named {
+		switch {
+		case action.HasControl(b.Name):
+			ignored = append(ignored, action.Name(b.Name)+" (control characters in its name)")
+		case !sums[b.Name]:
+			ignored = append(ignored, b.Name+" (no .sha256 beside it)")
+		case b.At.After(latest):
+			ignored = append(ignored, b.Name+" (dated in the future)")
+		default:
+			proven = append(proven, b)
+		}
+	}
+	sort.Slice(proven, func(i, j int) bool { return proven[i].At.After(proven[j].At) })
+	return proven, ignored, nil
+}
+
+// warnIgnored says which objects named like backups the listing did not count.
+func (o *offsite) warnIgnored(a *action.Context, ignored []string) {
+	if len(ignored) > 0 {
+		a.Warningf("offsite copy to %s: not counted as backups (never kept in place of one, never deleted, never restored): %s", o.where(), strings.Join(ignored, ", "))
+	}
 }
 
 // publish uploads file under its name. S3 makes an object visible only once
@@ -202,7 +238,7 @@ func (o *offsite) prove(ctx context.Context, file, sum string, size int64) error
 // prune applies the retention rules to the remote backups (and their .sha256),
 // keeping justMade, which has just been proven.
 func (o *offsite) prune(ctx context.Context, prefix, ext, justMade string, k Keep) (deleted []string, err error) {
-	list, err := o.remote(ctx, prefix, ext)
+	list, _, err := o.remote(ctx, prefix, ext)
 	if err != nil {
 		return nil, err
 	}
@@ -232,10 +268,11 @@ func offsiteStep(ctx context.Context, j *job) error {
 	}
 	ext := j.engine.Ext()
 	if o.every > 0 {
-		list, err := o.remote(ctx, j.prefix, ext)
+		list, ignored, err := o.remote(ctx, j.prefix, ext)
 		if err != nil {
 			return j.offsiteFailed(err)
 		}
+		o.warnIgnored(j.a, ignored)
 		if len(list) > 0 && time.Since(list[0].At) < o.every {
 			return skip("the newest copy in %s is %s old, younger than offsite-every %s", o.where(), time.Since(list[0].At).Round(time.Minute), o.every)
 		}
@@ -275,7 +312,7 @@ func (j *job) offsiteFailed(err error) error {
 // connection conn describes into dir, and returns the local path: file is
 // s3://bucket/key, or latest for the newest <prefix>-<timestamp>.<ext>.gz under
 // offsite-url. The download is verified like any local backup afterwards.
-func FetchOffsite(ctx context.Context, conn OffsiteConn, file, prefix, ext, dir string) (string, error) {
+func FetchOffsite(ctx context.Context, a *action.Context, conn OffsiteConn, file, prefix, ext, dir string) (string, error) {
 	o, err := newOffsite(OffsiteOptions{OffsiteConn: conn, Required: true})
 	if err != nil {
 		return "", action.Usagef("%v", err)
@@ -285,12 +322,13 @@ func FetchOffsite(ctx context.Context, conn OffsiteConn, file, prefix, ext, dir 
 	}
 	key := ""
 	if file == "latest" {
-		list, err := o.remote(ctx, prefix, ext)
+		list, ignored, err := o.remote(ctx, prefix, ext)
 		if err != nil {
 			return "", action.Failedf("%v", err)
 		}
+		o.warnIgnored(a, ignored)
 		if len(list) == 0 {
-			return "", action.Usagef("input file: no backup named %s-<timestamp>.%s.gz in %s", prefix, ext, o.where())
+			return "", action.Usagef("input file: no backup named %s-<timestamp>.%s.gz with its .sha256 in %s", prefix, ext, o.where())
 		}
 		key = o.prefix + list[0].Name
 	} else {
@@ -299,6 +337,9 @@ func FetchOffsite(ctx context.Context, conn OffsiteConn, file, prefix, ext, dir 
 			return "", action.Usagef("input file: %q is not s3://%s/<key> (the bucket of offsite-url)", file, o.bucket)
 		}
 		key = strings.TrimPrefix(u.Path, "/")
+	}
+	if action.HasControl(key) {
+		return "", action.Usagef("input file: %s: a backup whose name holds control characters is refused (rename it)", action.Name(key))
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", action.Failedf("%v", err)

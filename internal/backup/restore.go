@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -100,20 +101,25 @@ func (t *Target) Counts(ctx context.Context) (map[string]int64, error) {
 	return nil, errors.ErrUnsupported
 }
 
-// Restore puts file (verified) into the live database.
-func (t *Target) Restore(ctx context.Context, file string) error {
+// Restore puts file (verified) into the live database. For a target that Swaps,
+// it also says what the live database holds at the end, checked: the restored
+// backup, or the data from before.
+func (t *Target) Restore(ctx context.Context, file string) (string, error) {
 	switch e := t.engine.(type) {
 	case *sqlite:
-		return e.restoreLive(ctx, file)
+		if err := e.restoreLive(ctx, file); err != nil {
+			return fmt.Sprintf("%s is as it was: the restored copy was not renamed over it", e.path), err
+		}
+		return e.path + " holds the restored backup", nil
 	case *postgres:
 		if e.cluster() {
-			return e.restoreLiveCluster(ctx, file)
+			return "", e.restoreLiveCluster(ctx, file)
 		}
 		return e.restoreLiveDatabase(ctx, file)
 	case *mysql:
-		return e.restoreLive(ctx, file)
+		return "", e.restoreLive(ctx, file)
 	}
-	return errors.ErrUnsupported
+	return "", errors.ErrUnsupported
 }
 
 // Swaps reports whether a failed restore leaves the live data as it was by
@@ -229,52 +235,209 @@ func (p *postgres) restoreLiveCluster(ctx context.Context, file string) error {
 	return errs.err()
 }
 
+// settleTimeout bounds what a restore by URL does after it was stopped or failed:
+// finding out from pg_database what the live name holds and tidying up. It runs
+// on a context of its own, never the cancelled one (ARCHITECTURE.md,
+// "Cancellation").
+const settleTimeout = 30 * time.Second
+
+// pgSwap is one restore of a database by URL: the live database, the new one
+// the backup is loaded into, and the name the live one gets when the new one
+// takes its name.
+type pgSwap struct {
+	p                 *postgres
+	conn              pgConn
+	live, fresh, old  string
+	app               string // application_name of the swap's session
+	loaded, committed bool
+}
+
 // restoreLiveDatabase loads a pg_dump file into a new database on the same
-// server and, once it is complete, gives it the live database's name (the old
-// one is dropped). A failure drops the new database; the live one is untouched.
-func (p *postgres) restoreLiveDatabase(ctx context.Context, file string) error {
-	conn := p.urlConn()
-	live := strings.TrimPrefix(p.url.Path, "/")
+// server and, once it is complete, swaps the names of the two in one
+// transaction, so that there is never a moment without a database under the
+// live name; the old one is dropped. Whatever happens, what it says about the
+// live database is what pg_database says at the end.
+func (p *postgres) restoreLiveDatabase(ctx context.Context, file string) (string, error) {
 	id := time.Now().UTC().Format("20060102150405")
-	fresh, old := "deploykit_restore_"+id, "deploykit_pre_restore_"+id
-	q := func(db, sql string) error {
-		return p.src.run(ctx, program{Argv: conn.psql(db, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql), Env: conn.env})
-	}
-	ident := func(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
-	if err := q(live, "CREATE DATABASE "+ident(fresh)); err != nil {
-		return fmt.Errorf("creating database %s: %w", fresh, err)
-	}
-	drop := func(db string) {
-		_ = p.src.run(context.WithoutCancel(ctx), program{Argv: conn.psql("template1", "-q", "-c", "DROP DATABASE IF EXISTS "+ident(db)+" WITH (FORCE)"), Env: conn.env})
+	sw := &pgSwap{p: p, conn: p.urlConn(), live: strings.TrimPrefix(p.url.Path, "/"),
+		fresh: pgRestorePrefix + id, old: pgPreRestorePrefix + id, app: "deploykit-restore-" + id}
+	err := sw.run(ctx, file)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	return sw.settle(sctx, err)
+}
+
+func (sw *pgSwap) q(ctx context.Context, db, sql string, env ...string) error {
+	return sw.p.src.run(ctx, program{Argv: sw.conn.psql(db, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql), Env: append(append([]string{}, sw.conn.env...), env...)})
+}
+
+func (sw *pgSwap) run(ctx context.Context, file string) error {
+	if err := sw.q(ctx, sw.live, "CREATE DATABASE "+pgIdent(sw.fresh)); err != nil {
+		return fmt.Errorf("creating database %s: %w", sw.fresh, err)
 	}
 	dump, closeDump, err := gunzipFile(file)
 	if err != nil {
-		drop(fresh)
 		return err
 	}
 	defer closeDump()
-	if err := p.src.run(ctx, program{Argv: conn.psql(fresh, "-q", "-v", "ON_ERROR_STOP=1"), Env: conn.env, Stdin: dump}); err != nil {
-		drop(fresh)
-		return fmt.Errorf("loading %s into database %s: %w", filepath.Base(file), fresh, err)
+	if err := sw.p.src.run(ctx, program{Argv: sw.conn.psql(sw.fresh, "-q", "-v", "ON_ERROR_STOP=1"), Env: sw.conn.env, Stdin: dump}); err != nil {
+		return fmt.Errorf("loading %s into database %s: %w", filepath.Base(file), sw.fresh, err)
 	}
-	// The swap: nobody may be connected to the live database while it is renamed.
-	if err := q("template1", "ALTER DATABASE "+ident(live)+" RENAME TO "+ident(old)); err != nil {
-		if err2 := q("template1", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '"+strings.ReplaceAll(live, "'", "''")+"' AND pid <> pg_backend_pid()"); err2 == nil {
-			err = q("template1", "ALTER DATABASE "+ident(live)+" RENAME TO "+ident(old))
+	sw.loaded = true
+	// The swap: one transaction, so the live name always names a database.
+	// Nobody may be connected to the live database while it is renamed: the
+	// services are stopped, and any session still there is ended and the swap
+	// tried again.
+	swap := "BEGIN; ALTER DATABASE " + pgIdent(sw.live) + " RENAME TO " + pgIdent(sw.old) +
+		"; ALTER DATABASE " + pgIdent(sw.fresh) + " RENAME TO " + pgIdent(sw.live) + "; COMMIT;"
+	terminate := "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = " + pgLiteral(sw.live) + " AND pid <> pg_backend_pid()"
+	for attempt := 1; ; attempt++ {
+		err = sw.q(ctx, "template1", swap, "PGAPPNAME="+sw.app)
+		if err == nil || attempt == 3 || ctx.Err() != nil || !strings.Contains(err.Error(), "is being accessed by other users") {
+			break
 		}
-		if err != nil {
-			drop(fresh)
-			return fmt.Errorf("setting the live database %s aside: %w", live, err)
+		if err := sw.q(ctx, "template1", terminate); err != nil {
+			return fmt.Errorf("ending the sessions on the live database %s: %w", sw.live, err)
 		}
 	}
-	if err := q("template1", "ALTER DATABASE "+ident(fresh)+" RENAME TO "+ident(live)); err != nil {
-		_ = q("template1", "ALTER DATABASE "+ident(old)+" RENAME TO "+ident(live))
-		drop(fresh)
-		return fmt.Errorf("giving the restored database the name %s: %w", live, err)
+	if err != nil {
+		return fmt.Errorf("giving the restored database the name %s: %w", sw.live, err)
 	}
-	drop(old)
+	sw.committed = true
 	return nil
 }
+
+// settle finds out from pg_database what the names hold once the run is over,
+// tidies up (drops the new database when it did not take the live name, the old
+// one when it did) and says what the live name holds.
+func (sw *pgSwap) settle(ctx context.Context, failed error) (string, error) {
+	// A swap whose psql was stopped may still be running on the server: wait
+	// for its session to end before reading pg_database.
+	for ctx.Err() == nil {
+		out, err := output(ctx, sw.p.src, program{Argv: sw.conn.psql("template1", "-At", "-c",
+			"SELECT count(*) FROM pg_stat_activity WHERE application_name = "+pgLiteral(sw.app)), Env: sw.conn.env})
+		if err != nil || out == "0" {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	exists, err := sw.exist(ctx)
+	if err != nil {
+		if failed == nil {
+			failed = errors.New("the restore ran, but its outcome could not be checked")
+		}
+		return "", fmt.Errorf("%w; reading pg_database afterwards failed too (%v): look with psql \\l for databases %s, %s and %s, and see the README's restore section", failed, err, sw.live, sw.fresh, sw.old)
+	}
+	drop := func(db string) error {
+		return sw.q(ctx, "template1", "DROP DATABASE IF EXISTS "+pgIdent(db)+" WITH (FORCE)")
+	}
+	switch {
+	case exists[sw.fresh] && exists[sw.live]: // the new database never took the name
+		state := fmt.Sprintf("database %s is as it was: the restored copy did not take its name (checked in pg_database)", sw.live)
+		if derr := drop(sw.fresh); derr != nil {
+			state += fmt.Sprintf("; dropping the restored copy %s failed (%v): drop it by hand", sw.fresh, derr)
+		}
+		if failed == nil {
+			failed = errors.New("the restored copy did not take the live name")
+		}
+		return state, failed
+	case exists[sw.live] && !exists[sw.fresh] && (sw.loaded || exists[sw.old]): // the swap committed
+		state := fmt.Sprintf("database %s holds the restored backup (checked in pg_database)", sw.live)
+		if exists[sw.old] {
+			if derr := drop(sw.old); derr != nil {
+				state += fmt.Sprintf("; the data from before is still in database %s, and dropping it failed (%v): drop it once you no longer need it", sw.old, derr)
+			}
+		}
+		if !sw.committed && failed != nil {
+			// The swap reached the server, whatever its psql said: the restore is done.
+			return state, nil
+		}
+		return state, failed
+	case exists[sw.live]: // stopped before anything was created
+		return fmt.Sprintf("database %s is as it was: nothing was restored into it (checked in pg_database)", sw.live), cmp.Or(failed, errors.New("nothing was restored"))
+	}
+	// No database under the live name: cannot happen through a one-transaction
+	// swap, but say exactly what is where if it ever does.
+	state := fmt.Sprintf("NO database is named %s (checked in pg_database)", sw.live)
+	switch {
+	case exists[sw.old]:
+		state += fmt.Sprintf(": the data from before is in %s; give it the name back with ALTER DATABASE %s RENAME TO %s", sw.old, pgIdent(sw.old), pgIdent(sw.live))
+	case exists[sw.fresh]:
+		state += fmt.Sprintf(": the restored copy is in %s", sw.fresh)
+	}
+	return state, cmp.Or(failed, errors.New(state))
+}
+
+// exist reads which of the swap's three names pg_database has.
+func (sw *pgSwap) exist(ctx context.Context) (map[string]bool, error) {
+	out, err := output(ctx, sw.p.src, program{Argv: sw.conn.psql("template1", "-At", "-c",
+		"SELECT datname FROM pg_database WHERE datname IN ("+pgLiteral(sw.live)+", "+pgLiteral(sw.fresh)+", "+pgLiteral(sw.old)+")"), Env: sw.conn.env})
+	if err != nil {
+		return nil, err
+	}
+	got := map[string]bool{}
+	for _, line := range strings.Split(out, "\n") {
+		if line != "" {
+			got[line] = true
+		}
+	}
+	return got, nil
+}
+
+// The names a restore by URL gives the databases it creates; a database named
+// so outlives a restore only when the restore was killed.
+const (
+	pgRestorePrefix    = "deploykit_restore_"
+	pgPreRestorePrefix = "deploykit_pre_restore_"
+)
+
+// Leftovers lists the databases an earlier restore by URL (or restore check)
+// left on the target's server when it was killed, each with what it is and what
+// to do; nil for other targets.
+func (t *Target) Leftovers(ctx context.Context) ([]string, error) {
+	p, ok := t.engine.(*postgres)
+	if !ok || p.cluster() {
+		return nil, nil
+	}
+	return p.leftovers(ctx)
+}
+
+func (p *postgres) leftovers(ctx context.Context) ([]string, error) {
+	conn := p.urlConn()
+	live := strings.TrimPrefix(p.url.Path, "/")
+	out, err := output(ctx, p.src, program{Argv: conn.psql("template1", "-At", "-c",
+		`SELECT datname FROM pg_database WHERE datname LIKE 'deploykit\_restore\_%' OR datname LIKE 'deploykit\_pre\_restore\_%' OR datname = `+pgLiteral(live)+` ORDER BY 1`), Env: conn.env})
+	if err != nil {
+		return nil, fmt.Errorf("looking for databases left by an earlier restore: %w", err)
+	}
+	var found []string
+	liveThere := false
+	for _, db := range strings.Fields(out) {
+		if db == live {
+			liveThere = true
+		} else {
+			found = append(found, db)
+		}
+	}
+	var says []string
+	for _, db := range found {
+		switch {
+		case strings.HasPrefix(db, pgPreRestorePrefix) && !liveThere:
+			says = append(says, fmt.Sprintf("database %s holds the data from before a restore that was killed, and no database is named %s: give it the name back (ALTER DATABASE %s RENAME TO %s) or restore a backup", db, live, pgIdent(db), pgIdent(live)))
+		case strings.HasPrefix(db, pgPreRestorePrefix):
+			says = append(says, fmt.Sprintf("database %s holds the data from before a restore that was killed after %s took the restored data: drop it once you no longer need it (DROP DATABASE %s)", db, live, pgIdent(db)))
+		default:
+			says = append(says, fmt.Sprintf("database %s is a copy a restore or restore check was loading when it was killed (or one running now): when none runs, drop it (DROP DATABASE %s)", db, pgIdent(db)))
+		}
+	}
+	return says, nil
+}
+
+func pgIdent(s string) string   { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+func pgLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // live is the client on the live server (in its container, or over TCP).
 func (m *mysql) live() myConn {

@@ -166,7 +166,7 @@ func newState(a *action.Context, o Options) (*State, error) {
 		return nil, err
 	}
 	s.History = history.File{Path: o.HistoryFile}
-	s.LockDir = filepath.Join(filepath.Dir(s.History.Path), "locks")
+	s.LockDir = lock.Dir(s.History.Path)
 	s.Target, s.Strategy = composeTarget{}, Strategy(recreate{})
 	if o.Strategy == "rolling" {
 		s.Strategy = &rolling{}

@@ -27,13 +27,13 @@ func TestConcurrentDeploysOfOneStack(t *testing.T) {
 	// A second deploy gives up after lock-timeout, naming the holder.
 	r := a.Deploy("--lock-timeout", "300ms")
 	assert.Equal(t, 1, r.Code, r.Log)
-	assert.Contains(t, r.Log, "another deploy holds the lock "+a.LockFile()+fmt.Sprintf(" (pid %d on ", first.Pid))
+	assert.Contains(t, r.Log, "another deploy or restore holds the lock "+a.LockFile()+fmt.Sprintf(" (pid %d on ", first.Pid))
 	assert.Contains(t, r.Log, "deploying 1.0.0, job https://git.example.com/team/hello/actions/runs/4242); waited 300ms")
 
 	// The lock is the project's, whatever the environment is called.
 	r = a.Deploy("--lock-timeout", "300ms", "--environment", "Production")
 	assert.Equal(t, 1, r.Code, r.Log)
-	assert.Contains(t, r.Log, "another deploy holds the lock "+a.LockFile()+fmt.Sprintf(" (pid %d on ", first.Pid))
+	assert.Contains(t, r.Log, "another deploy or restore holds the lock "+a.LockFile()+fmt.Sprintf(" (pid %d on ", first.Pid))
 
 	// A third one waits for it and then deploys.
 	r = a.Deploy("--lock-timeout", "2m")

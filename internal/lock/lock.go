@@ -22,6 +22,7 @@ type Holder struct {
 	Host    string    `json:"host"`
 	PID     int       `json:"pid"`
 	Version string    `json:"version,omitempty"`
+	Doing   string    `json:"doing,omitempty"` // what a holder other than a deploy is doing, e.g. "restoring app-….sql.gz"
 	JobURL  string    `json:"job_url,omitempty"`
 	Since   time.Time `json:"since"`
 }
@@ -33,6 +34,9 @@ func (h Holder) String() string {
 	s := fmt.Sprintf("pid %d on %s since %s", h.PID, h.Host, h.Since.UTC().Format(time.RFC3339))
 	if h.Version != "" {
 		s += ", deploying " + h.Version
+	}
+	if h.Doing != "" {
+		s += ", " + h.Doing
 	}
 	if h.JobURL != "" {
 		s += ", job " + h.JobURL
@@ -49,6 +53,10 @@ type Lock struct {
 }
 
 var unsafe = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
+
+// Dir is the directory of the stack locks beside a history file: deploy,
+// rollback and restore, which share the history, share the locks.
+func Dir(historyFile string) string { return filepath.Join(filepath.Dir(historyFile), "locks") }
 
 // PathFor is the lock file of a stack (a compose project or swarm stack) under
 // dir. It does not depend on the environment's name: two environments that deploy
@@ -162,7 +170,7 @@ type HeldError struct {
 }
 
 func (e *HeldError) Error() string {
-	return fmt.Sprintf("another deploy holds the lock %s (%s); waited %s: try again when it has finished, or raise lock-timeout", e.Path, e.Holder, e.Waited)
+	return fmt.Sprintf("another deploy or restore holds the lock %s (%s); waited %s: try again when it has finished, or raise lock-timeout", e.Path, e.Holder, e.Waited)
 }
 
 // Update rewrites the holder details (e.g. once the version is known).

@@ -28,7 +28,7 @@ func TestAcquireWaitRelease(t *testing.T) {
 	var held *HeldError
 	require.True(t, errors.As(err, &held), "%v", err)
 	assert.Equal(t, "1.0.0", seen.Version)
-	assert.Contains(t, err.Error(), "another deploy holds the lock "+path+" (pid ")
+	assert.Contains(t, err.Error(), "another deploy or restore holds the lock "+path+" (pid ")
 	assert.Contains(t, err.Error(), "deploying 1.0.0); waited 100ms")
 
 	go func() { time.Sleep(200 * time.Millisecond); _ = l.Release() }()

@@ -57,6 +57,7 @@ var DrillPipeline = []steps.Step[*drill]{
 	steps.Func("inputs", drillInputsStep),     // engine, app-port, the compose model, its services, the migrations
 	steps.Func("source", drillSourceStep),     // the backup, and the copy's database as the restore target
 	steps.Func("verify", drillVerifyStep),     // checksum, whole stream, a complete dump of the engine's kind
+	steps.Func("lock", drillLockStep),         // the stack's deploy lock, as a restore takes it
 	steps.Func("copy", drillCopyStep),         // the stack under its own project, no published ports, its env file
 	steps.Func("database", drillDatabaseStep), // the copy's database service, healthy
 	steps.Func("restore", drillRestoreStep),   // the backup into it
@@ -153,7 +154,7 @@ func drillSourceStep(ctx context.Context, d *drill) error {
 	}
 	d.target = target
 	d.Defer(func() { _ = target.Close() })
-	if d.source, err = resolve(ctx, in, target.Ext()); err != nil {
+	if d.source, err = resolve(ctx, d.a, in, target.Ext(), d.Defer); err != nil {
 		return err
 	}
 	d.Did("%s", d.source)
@@ -166,6 +167,16 @@ func drillVerifyStep(_ context.Context, d *drill) error {
 		return action.Usagef("the backup cannot be restored: %v", err)
 	}
 	d.Did("%s", strings.Join(d.checks, "; "))
+	return nil
+}
+
+func drillLockStep(ctx context.Context, d *drill) error {
+	l, err := takeLock(ctx, d.a, d.in.HistoryFile, d.model.Name, d.in.LockTimeout, "drilling a restore of "+filepath.Base(d.source))
+	if err != nil {
+		return err
+	}
+	d.Defer(func() { _ = l.Release() })
+	d.Did("took %s", l.Path)
 	return nil
 }
 
@@ -220,7 +231,7 @@ func drillDatabaseStep(ctx context.Context, d *drill) error {
 }
 
 func drillRestoreStep(ctx context.Context, d *drill) error {
-	if err := d.target.Restore(ctx, d.source); err != nil {
+	if _, err := d.target.Restore(ctx, d.source); err != nil {
 		return fmt.Errorf("restoring into the copy: %w", err)
 	}
 	d.done = append(d.done, "restored into the copy's "+d.dbService)

@@ -388,7 +388,8 @@ func TestPostgresDatabaseByURL(t *testing.T) {
 	time.Sleep(1100 * time.Millisecond) // a new second for the next safety backup's name
 	r = deploykit(t, "restore", "--confirm", "RESTORE", "--database-url", url, "--file", failing, "--dir", dir, "--history-file", hist)
 	assert.Equal(t, 1, r.Code, r.Log)
-	assert.Contains(t, r.Log, "the live database was not replaced and is as it was")
+	assert.Contains(t, r.Log, "; database shop is as it was: the restored copy did not take its name (checked in pg_database)")
+	assert.Contains(t, r.Summary, "| live database | database shop is as it was: the restored copy did not take its name (checked in pg_database) |")
 	assert.Equal(t, before, rows())
 	assert.Equal(t, "", q("postgres", "SELECT datname FROM pg_database WHERE datname LIKE 'deploykit_%'"), "the half-loaded database was dropped")
 }

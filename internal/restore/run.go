@@ -41,6 +41,7 @@ type run struct {
 	before  map[string]int64
 	after   map[string]int64
 	done    []string // what was done, in order, for the summary
+	live    string   // what the live database holds at the end, for the summary
 }
 
 // Pipeline is the restore, top to bottom (ARCHITECTURE.md, "Each action's
@@ -48,7 +49,8 @@ type run struct {
 // a dry run stops after verify.
 var Pipeline = []steps.Step[*run]{
 	steps.Func("confirm", confirmStep), // RESTORE typed, the target, the backup found, the other inputs, the services to stop
-	steps.Func("verify", verifyStep),   // checksum, the whole gzip stream, a complete dump of the target's kind
+	steps.Func("verify", verifyStep),   // checksum, the whole gzip stream, a complete dump of the target's kind, the outputs
+	steps.Func("lock", lockStep),       // the stack's deploy lock: no deploy, rollback or other restore meanwhile
 	steps.Func("restore", restoreStep), // safety backup, stop, restore (never half-way), start whatever happened
 	steps.Func("checks", checksStep),   // health and smoke checks
 }
@@ -81,7 +83,7 @@ func Run(ctx context.Context, a *action.Context, in Options) error {
 	if failed != nil {
 		status = history.StatusFailed
 	}
-	entry := history.Entry{Time: time.Now().UTC(), Stack: cmp.Or(in.ProjectName, r.target.Source()), Env: in.Environment,
+	entry := history.Entry{Time: time.Now().UTC(), Stack: r.stack(), Env: in.Environment,
 		Action: history.ActionRestore, Version: filepath.Base(r.file), Status: status,
 		Notes: fmt.Sprintf("sha256=%s; safety=%s; job %s", r.sum, cmp.Or(r.safety, "none"), a.JobURL())}
 	if err := (history.File{Path: in.HistoryFile}).Append(entry); err != nil {
@@ -128,8 +130,15 @@ func confirmStep(ctx context.Context, r *run) error {
 	}
 	r.target = target
 	r.Defer(func() { _ = target.Close() })
-	if r.file, err = resolve(ctx, in, target.Ext()); err != nil {
+	if r.file, err = resolve(ctx, a, in, target.Ext(), r.Defer); err != nil {
 		return err
+	}
+	if leftovers, err := target.Leftovers(ctx); err != nil {
+		a.Warningf("%v", err)
+	} else {
+		for _, l := range leftovers {
+			a.Warningf("%s", l)
+		}
 	}
 	if r.smoke, err = in.VerifyOptions.Checks(); err != nil {
 		return err
@@ -185,9 +194,27 @@ func verifyStep(_ context.Context, r *run) error {
 	if r.sum, r.checks, err = r.target.Verify(r.file); err != nil {
 		return action.Usagef("the backup cannot be restored: %v; nothing was changed", err)
 	}
+	// What becomes an output is checked now, while nothing has changed.
+	if err := r.a.CheckOutputs(action.Out{Name: "file", Value: r.file}, action.Out{Name: "sha256", Value: r.sum}); err != nil {
+		return action.Usagef("%v; nothing was changed", err)
+	}
 	r.Did("%s", strings.Join(r.checks, "; "))
 	return nil
 }
+
+func lockStep(ctx context.Context, r *run) error {
+	l, err := takeLock(ctx, r.a, r.in.HistoryFile, r.stack(), r.in.LockTimeout, "restoring "+filepath.Base(r.file))
+	if err != nil {
+		return err
+	}
+	r.Defer(func() { _ = l.Release() })
+	r.Did("took %s", l.Path)
+	return nil
+}
+
+// stack is what the history and the lock call the restored stack: the compose
+// project, else the database.
+func (r *run) stack() string { return cmp.Or(r.in.ProjectName, r.target.Source()) }
 
 func restoreStep(ctx context.Context, r *run) error {
 	r.changing = true
@@ -204,6 +231,7 @@ func checksStep(ctx context.Context, r *run) error {
 // restore is the part that changes things: safety backup, stop, restore (and,
 // for a cluster, the safety backup put back on failure), start.
 func (r *run) restore(ctx context.Context) (failed error) {
+	r.live = "as it was: nothing was restored"
 	r.before, _ = r.target.Counts(ctx)
 	r.a.Logf("==> safety backup of %s", r.target.Source())
 	began := time.Now()
@@ -243,16 +271,21 @@ func (r *run) restore(ctx context.Context) (failed error) {
 	}
 	r.a.Logf("==> restore %s into %s", filepath.Base(r.file), r.target.Source())
 	began = time.Now()
-	if err := r.target.Restore(ctx, r.file); err != nil {
+	live, err := r.target.Restore(ctx, r.file)
+	if err != nil {
 		if r.target.Swaps() {
-			return fmt.Errorf("the restore failed (%w); the live database was not replaced and is as it was", err)
+			r.live = live
+			return fmt.Errorf("the restore failed (%w); %s", err, live)
 		}
 		r.a.Logf("    the restore failed (%v): putting the safety backup back", err)
-		if perr := r.target.Restore(context.WithoutCancel(ctx), r.safety); perr != nil {
+		r.live = "NOT as it was: the restore failed half-way and putting the safety backup back failed too; restore " + r.safety + " by hand"
+		if _, perr := r.target.Restore(context.WithoutCancel(ctx), r.safety); perr != nil {
 			return fmt.Errorf("the restore failed (%w), and putting the safety backup %s back failed too (%v): restore it by hand", err, r.safety, perr)
 		}
+		r.live = "as it was: put back from the safety backup " + r.safety
 		return fmt.Errorf("the restore failed (%w); the database was put back from the safety backup %s", err, r.safety)
 	}
+	r.live = cmp.Or(live, "holds the restored backup")
 	took := time.Since(began).Round(10 * time.Millisecond)
 	r.a.Logf("    restored in %s", took)
 	r.done = append(r.done, fmt.Sprintf("restored %s in %s", r.file, took))
@@ -313,8 +346,8 @@ func (r *run) summary(took time.Duration, failed error) string {
 			fmt.Fprintf(&b, "Job: %s\n\n", job)
 		}
 	}
-	fmt.Fprintf(&b, "| | |\n|---|---|\n| backup | %s |\n| sha256 | %s |\n| safety backup | %s |\n| took | %s |\n\n",
-		action.Cell(r.file), r.sum, action.Cell(cmp.Or(r.safety, "none")), took.Round(time.Millisecond))
+	fmt.Fprintf(&b, "| | |\n|---|---|\n| backup | %s |\n| sha256 | %s |\n| safety backup | %s |\n| live database | %s |\n| took | %s |\n\n",
+		action.Cell(r.file), r.sum, action.Cell(cmp.Or(r.safety, "none")), action.Cell(cmp.Or(r.live, "as it was: nothing was restored")), took.Round(time.Millisecond))
 	b.WriteString("Checks of the backup before anything changed:\n\n")
 	for _, c := range r.checks {
 		fmt.Fprintf(&b, "- %s\n", action.Cell(c))
@@ -349,15 +382,29 @@ func count(m map[string]int64, table string) string {
 }
 
 // resolve finds the backup the file input names: an offsite copy (s3://…, or
-// latest with offsite-url), downloaded into dir; else see source.
-func resolve(ctx context.Context, in Options, ext string) (string, error) {
+// latest with offsite-url), downloaded into dir — in a dry run, which changes
+// nothing on disk, into a directory of its own that cleanup removes; else see
+// source. A name with control characters is refused.
+func resolve(ctx context.Context, a *action.Context, in Options, ext string, cleanup func(func())) (string, error) {
 	file := in.File
 	if strings.HasPrefix(file, "s3://") || (file == "latest" && in.Offsite.URL != "") {
-		return backup.FetchOffsite(ctx, in.Offsite, file, in.Prefix, ext, in.Dir)
+		dir := in.Dir
+		if in.DryRun {
+			tmp, err := os.MkdirTemp(a.TempDir(), "deploykit-dry-run-")
+			if err != nil {
+				return "", action.Failedf("%v", err)
+			}
+			cleanup(func() { os.RemoveAll(tmp) })
+			dir = tmp
+		}
+		return backup.FetchOffsite(ctx, a, in.Offsite, file, in.Prefix, ext, dir)
 	}
 	path, err := source(file, in.Dir, in.Prefix, ext)
 	if err != nil {
 		return "", action.Usagef("input file: %v", err)
+	}
+	if action.HasControl(path) {
+		return "", action.Usagef("input file: %s: a backup whose name holds control characters is refused (rename it)", action.Name(path))
 	}
 	return path, nil
 }
@@ -370,7 +417,7 @@ func source(file, dir, prefix, ext string) (string, error) {
 	}
 	st, err := os.Stat(file)
 	if err != nil {
-		return "", fmt.Errorf("%s does not exist", file)
+		return "", fmt.Errorf("%s does not exist", action.Name(file))
 	}
 	if !st.IsDir() {
 		abs, _ := filepath.Abs(file)

@@ -5,6 +5,7 @@ package restore
 
 import (
 	"slices"
+	"time"
 
 	"github.com/org/deploy-kit/internal/action"
 	"github.com/org/deploy-kit/internal/backup"
@@ -14,22 +15,23 @@ import (
 
 // Options are restore's inputs, decoded at the edge.
 type Options struct {
-	Confirm      string   `input:"confirm"`
-	File         string   `input:"file"`
-	Dir          string   `input:"dir"`
-	Prefix       string   `input:"prefix"`
-	Engine       string   `input:"engine"`
-	Container    string   `input:"container"`
-	DatabaseURL  string   `input:"database-url"`
-	DBUser       string   `input:"db-user"`
-	DBPassword   string   `input:"db-password"`
-	SQLitePath   string   `input:"sqlite-path"`
-	SafetyDir    string   `input:"safety-dir"`
-	ProjectName  string   `input:"project-name"`
-	StopServices []string `input:"stop-services"`
-	Environment  string   `input:"environment"`
-	HistoryFile  string   `input:"history-file"`
-	DryRun       bool     `input:"dry-run"`
+	Confirm      string        `input:"confirm"`
+	File         string        `input:"file"`
+	Dir          string        `input:"dir"`
+	Prefix       string        `input:"prefix"`
+	Engine       string        `input:"engine"`
+	Container    string        `input:"container"`
+	DatabaseURL  string        `input:"database-url"`
+	DBUser       string        `input:"db-user"`
+	DBPassword   string        `input:"db-password"`
+	SQLitePath   string        `input:"sqlite-path"`
+	SafetyDir    string        `input:"safety-dir"`
+	ProjectName  string        `input:"project-name"`
+	StopServices []string      `input:"stop-services"`
+	Environment  string        `input:"environment"`
+	HistoryFile  string        `input:"history-file"`
+	LockTimeout  time.Duration `input:"lock-timeout"`
+	DryRun       bool          `input:"dry-run"`
 	Drill        DrillOptions
 	Offsite      backup.OffsiteConn
 	deploy.VerifyOptions
@@ -68,6 +70,7 @@ var Spec = action.Spec{
 		{Name: "stop-services", Kind: action.List, Description: "Services of project-name to stop before the restore and start after it, whatever happens; one per line."},
 		{Name: "environment", Default: "production", Description: "Environment name for the history."},
 		{Name: "history-file", Default: "/var/lib/deploy-kit/history.log", Description: "Deploy history file on the Docker host; the restore adds a restore line."},
+		{Name: "lock-timeout", Kind: action.Duration, Default: "10m", Description: "How long to wait for a deploy, rollback or other restore of the same stack (project-name, else the database) to finish; the lock is the one deploy takes, beside history-file."},
 		{Name: "dry-run", Kind: action.Bool, Default: "false", Description: "Verify the backup and print the plan; change nothing."},
 		{Name: "drill", Kind: action.Bool, Default: "false", Description: "A restore drill instead: restore into the database service of a copy of the app's compose stack under its own project name (no published ports), start the app on it, check health-url's path at app-port and that the database's migration version is the newest in migrations-path, tear it all down, report. Nothing live is touched."},
 		{Name: "compose-file", Default: "compose.yaml", Description: "Drill: the app's compose file, relative to the workspace."},
