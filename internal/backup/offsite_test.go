@@ -236,6 +236,38 @@ func TestOffsiteRetentionCalendar(t *testing.T) {
 	}
 }
 
+// TestOffsiteForeignObjectsDoNotCount (defects audit, item 4): objects merely
+// named like backups — without a .sha256 beside them, or dated in the future —
+// are not copies: offsite-every does not skip because of them, the retention
+// neither keeps them in place of a proven copy nor deletes them, and the log
+// names them.
+func TestOffsiteForeignObjectsDoNotCount(t *testing.T) {
+	t.Parallel()
+	endpoint, c := s3Server(t)
+	put := func(key, body string) {
+		_, err := c.PutObject(context.Background(), "backups", key, bytes.NewReader([]byte(body)), int64(len(body)), minio.PutObjectOptions{})
+		require.NoError(t, err)
+	}
+	proven := "f/backup-" + time.Now().UTC().Add(-48*time.Hour).Format("2006-01-02T150405Z") + ".sqlite.gz"
+	put(proven, "old")
+	put(proven+".sha256", "sum")
+	unproven := "f/backup-2099-01-01T000000Z.sqlite.gz" // 4 bytes, no .sha256
+	put(unproven, "evil")
+	future := "f/backup-2098-01-01T000000Z.sqlite.gz" // with a .sha256, but dated in the future
+	put(future, "evil")
+	put(future+".sha256", "sum")
+	r := backup(t, nil, "--engine", "sqlite", "--sqlite-path", sqliteSource(t), "--dir", t.TempDir(), "--min-size", "0",
+		"--offsite-url", "s3://backups/f", "--offsite-endpoint", endpoint, "--offsite-path-style",
+		"--offsite-access-key", s3Access, "--offsite-secret-key", s3Secret,
+		"--offsite-every", "1h", "--keep-daily", "2", "--keep-weekly", "0", "--keep-monthly", "0")
+	require.Equal(t, 0, r.Code, r.Log)
+	name := "f/" + filepath.Base(r.Outputs["path"])
+	assert.Equal(t, "s3://backups/"+name, r.Outputs["offsite"], "uploaded: the newest proven copy is two days old")
+	assert.Contains(t, r.Log, "not counted as backups (never kept in place of one, never deleted, never restored): backup-2098-01-01T000000Z.sqlite.gz (dated in the future), backup-2099-01-01T000000Z.sqlite.gz (no .sha256 beside it)")
+	assert.ElementsMatch(t, []string{proven, proven + ".sha256", future, future + ".sha256", unproven, name, name + ".sha256"}, keys(t, c),
+		"keep-daily 2 keeps the new copy and the proven one; the foreign objects are left alone")
+}
+
 // TestOffsiteServerKilledMidUpload: the server dies while the backup is being
 // uploaded; no object under the backup's name exists afterwards (a partial one
 // may sit under .partial/, which nothing counts), the job fails as

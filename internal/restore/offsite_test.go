@@ -51,7 +51,23 @@ func TestRestoreFromOffsite(t *testing.T) {
 			"--dir", dir, "--history-file", filepath.Join(root, "history.log")}, offsite...)...)
 	}
 
+	// Objects merely named like backups, newer than it, are not what latest
+	// restores (defects audit, item 4).
+	for _, k := range []string{"app/backup-2099-01-01T000000Z.sqlite.gz", "app/backup-2098-01-01T000000Z.sqlite.gz", "app/backup-2098-01-01T000000Z.sqlite.gz.sha256"} {
+		_, err = s3c.PutObject(context.Background(), "backups", k, bytes.NewReader([]byte("evil")), 4, minio.PutObjectOptions{})
+		require.NoError(t, err)
+	}
+
+	// A dry run verifies the copy and leaves nothing on disk (item 11).
 	change()
+	changed := sqliteRows(t, path)
+	dry := deploykit(t, "restore", append([]string{"--dry-run", "--confirm", "RESTORE", "--engine", "sqlite", "--sqlite-path", path, "--file", "latest",
+		"--dir", filepath.Join(root, "dry"), "--history-file", filepath.Join(root, "history.log")}, offsite...)...)
+	require.Equal(t, 0, dry.Code, dry.Log)
+	assert.Contains(t, dry.Log, "matches "+filepath.Base(key)+".sha256")
+	assert.NoDirExists(t, filepath.Join(root, "dry"), "nothing downloaded into dir")
+	assert.Equal(t, changed, sqliteRows(t, path))
+
 	r = restore("latest", filepath.Join(root, "fetched"))
 	require.Equal(t, 0, r.Code, r.Log)
 	assert.Equal(t, want, sqliteRows(t, path))
@@ -64,7 +80,7 @@ func TestRestoreFromOffsite(t *testing.T) {
 
 	// A copy whose .sha256 does not match is refused: nothing changes.
 	change()
-	changed := sqliteRows(t, path)
+	changed = sqliteRows(t, path)
 	_, err = s3c.PutObject(context.Background(), "backups", key+".sha256", bytes.NewReader([]byte(strings.Repeat("0", 64)+"  x\n")), 67, minio.PutObjectOptions{})
 	require.NoError(t, err)
 	r = restore("latest", filepath.Join(root, "fetched3"))
