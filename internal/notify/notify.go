@@ -98,6 +98,11 @@ func Send(ctx context.Context, t *Target, m Message) error {
 	}
 }
 
+// client follows no redirect: a 302 would turn the POST into a bodiless GET that
+// looks delivered, a 307 resend the body and the Authorization header to the
+// new address. A 3xx is a failed notification.
+var client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
 func (t *Target) send(ctx context.Context, m Message, txn string) (retry bool, err error) {
 	method, target, body, header := http.MethodPost, t.URL, []byte(nil), http.Header{}
 	header.Set("Content-Type", "application/json")
@@ -136,7 +141,7 @@ func (t *Target) send(ctx context.Context, m Message, txn string) (retry bool, e
 		return false, errors.New("the request could not be made") // the URL may hold a token
 	}
 	req.Header = header
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
@@ -146,6 +151,9 @@ func (t *Target) send(ctx context.Context, m Message, txn string) (retry bool, e
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		return false, fmt.Errorf("HTTP %s, redirecting to %q: a notification follows no redirect (it would resend the message, and the token, elsewhere, or drop the body); set notify-url to the address that takes it", resp.Status, action.Name(resp.Header.Get("Location")))
+	}
 	if resp.StatusCode >= 300 {
 		return resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests, fmt.Errorf("HTTP %s", resp.Status)
 	}

@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -146,4 +147,23 @@ func TestInputs(t *testing.T) {
 	tgt.On = "always"
 	assert.True(t, tgt.Wants(true) && tgt.Wants(false))
 	assert.True(t, strings.HasPrefix(tgt.URL, "https://"))
+}
+
+// TestRedirectsAreNotFollowed (defects audit, item 5): a 302 would turn the POST
+// into a bodiless GET that looks delivered; a 307 would resend the body and the
+// bearer token to the new address. Neither is followed: a 3xx is a failed
+// notification that names where it pointed, tried once.
+func TestRedirectsAreNotFollowed(t *testing.T) {
+	elsewhere, got := server(t, nil)
+	for _, code := range []int{http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		srv, rec := server(t, func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, elsewhere.URL+"/steal", code)
+		})
+		err := Send(context.Background(), &Target{URL: srv.URL, Format: "json", Token: "tok-123", Timeout: time.Second}, failed)
+		require.Error(t, err)
+		assert.Equal(t, fmt.Sprintf("after 1 attempt(s): HTTP %d %s, redirecting to %q: a notification follows no redirect (it would resend the message, and the token, elsewhere, or drop the body); set notify-url to the address that takes it",
+			code, http.StatusText(code), elsewhere.URL+"/steal"), err.Error())
+		assert.Len(t, rec.requests, 1)
+	}
+	assert.Empty(t, got.requests, "nothing reached the address redirected to")
 }
