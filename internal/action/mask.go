@@ -127,3 +127,46 @@ func escapedForms(secret string) []string {
 		base64.RawURLEncoding.EncodeToString([]byte(secret)),
 	}
 }
+
+// EncodedForms are the forms of secret that SecretIn looks for besides the
+// secret itself: escapedForms, and its base64 (standard and URL alphabets) at
+// each of the three alignments it can have inside a longer encoded value, such
+// as the base64 of "user:" + secret in a Basic authorization header.
+func EncodedForms(secret string) []string {
+	forms := escapedForms(secret)
+	for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
+		for shift := 1; shift <= 2; shift++ {
+			e := enc.EncodeToString(append(make([]byte, shift), secret...))
+			// The characters that hold only the secret's bits: from the first
+			// that starts at or after bit 8*shift to the last that ends by the
+			// secret's end.
+			first := (8*shift + 5) / 6
+			last := 8 * (shift + len(secret)) / 6
+			if last > first {
+				forms = append(forms, e[first:last])
+			}
+		}
+	}
+	return forms
+}
+
+// SecretIn reports whether value holds secret as it is, quoted or encoded
+// (EncodedForms). A secret shorter than 4 bytes is looked for only as it is and
+// whole: its encodings are too short to tell from any other text.
+func SecretIn(value, secret string) bool {
+	if secret == "" {
+		return false
+	}
+	if len(secret) < 4 {
+		return value == secret
+	}
+	if strings.Contains(value, secret) {
+		return true
+	}
+	for _, f := range EncodedForms(secret) {
+		if len(f) >= 4 && strings.Contains(value, f) {
+			return true
+		}
+	}
+	return false
+}

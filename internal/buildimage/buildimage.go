@@ -272,18 +272,19 @@ func inputSecrets(a *action.Context, lines []string) ([]buildSecret, error) {
 	return out, nil
 }
 
-// checkArgs refuses a build argument whose value is one of the secrets this
-// action was given (build arguments are kept in the image's history) and warns
+// checkArgs refuses a build argument whose value holds one of the secrets this
+// action was given — as it is, quoted or encoded (action.SecretIn) — (build arguments are kept in the image's history) and warns
 // about one whose name looks like a secret's.
 func checkArgs(a *action.Context, password string, builds []build) error {
-	secrets := map[string]string{} // value → what it is
+	type secret struct{ value, what string }
+	var secrets []secret
 	if pw := password; pw != "" {
-		secrets[pw] = "the registry password"
+		secrets = append(secrets, secret{pw, "the registry password"})
 	}
 	for _, b := range builds {
 		for _, s := range b.Secrets {
 			if s.Value != "" {
-				secrets[s.Value] = "the build secret " + s.ID
+				secrets = append(secrets, secret{s.Value, "the build secret " + s.ID})
 			}
 		}
 	}
@@ -291,8 +292,10 @@ func checkArgs(a *action.Context, password string, builds []build) error {
 	for _, b := range builds {
 		for _, arg := range b.Args {
 			name, value, _ := strings.Cut(arg, "=")
-			if what, ok := secrets[value]; ok {
-				return action.Usagef("build argument %s carries %s: build arguments are kept in the image's history (docker history); pass it in build-secrets and read it with RUN --mount=type=secret", name, what)
+			for _, s := range secrets {
+				if action.SecretIn(value, s.value) { // as it is, inside a URL, quoted or base64-encoded
+					return action.Usagef("build argument %s carries %s: build arguments are kept in the image's history (docker history); pass it in build-secrets and read it with RUN --mount=type=secret", name, s.what)
+				}
 			}
 			if secretLikeArg.MatchString(name) && !warned[name] {
 				warned[name] = true

@@ -3,7 +3,9 @@ package buildimage
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,4 +109,43 @@ func TestSeamBadInputTouchesNothing(t *testing.T) {
 			assert.Empty(t, eng.calls)
 		})
 	}
+}
+
+// TestSeamSecretInABuildArgIsRefused (defects audit, item 6): a build argument
+// is refused when its value holds the registry password anywhere — inside a URL,
+// between other text, quoted, with a space, or base64-encoded (standard and URL
+// alphabets, alone or inside a longer encoded value such as a Basic header) —
+// since build arguments stay in the image's history. Nothing runs.
+func TestSeamSecretInABuildArgIsRefused(t *testing.T) {
+	const pw = "S3cr3t/pa+ss?w0rd>>"
+	std := base64.StdEncoding.EncodeToString([]byte(pw))
+	for name, value := range map[string]string{
+		"exact":             pw,
+		"in a URL":          "https://u:" + pw + "@host/x",
+		"between text":      "x" + pw + "y",
+		"quoted":            `"` + pw + `"`,
+		"after a space":     " " + pw,
+		"base64":            std,
+		"base64 url":        base64.URLEncoding.EncodeToString([]byte(pw)),
+		"base64 raw url":    base64.RawURLEncoding.EncodeToString([]byte(pw)),
+		"in a Basic header": "Basic " + base64.StdEncoding.EncodeToString([]byte("user:"+pw)),
+		"shifted by two":    base64.StdEncoding.EncodeToString([]byte("ab" + pw + "c")),
+		"url-escaped":       url.QueryEscape(pw),
+	} {
+		t.Run(name, func(t *testing.T) {
+			o := defaults(t)
+			o.Image, o.Username, o.Password = "registry.example.com/team/shop", "user", pw
+			o.BuildArgs = []string{"ARG=" + value}
+			j, rec, eng := seamJob(t, o)
+			_, err := j.Run(context.Background(), Pipeline, j, nil)
+			require.Error(t, err)
+			assert.Equal(t, action.ExitUsage, action.ExitCode(err))
+			assert.EqualError(t, err, "build argument ARG carries the registry password: build arguments are kept in the image's history (docker history); pass it in build-secrets and read it with RUN --mount=type=secret")
+			assert.Empty(t, rec.Calls())
+			assert.Empty(t, eng.calls)
+		})
+	}
+	// Text that merely shares a few characters with it is not refused.
+	assert.False(t, action.SecretIn("S3cr3t-other and pa+ss", pw))
+	assert.False(t, action.SecretIn(std[:len(std)/2], pw))
 }
