@@ -2,6 +2,8 @@ package deploy
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -12,13 +14,15 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 
+	"github.com/org/deploy-kit/internal/action"
 	"github.com/org/deploy-kit/internal/docker"
 	"github.com/org/deploy-kit/internal/schema"
 )
 
 // The plan diff (README "The plan diff"): before apply, what the deploy changes in
 // each service, from the running containers to the compose model. Environment
-// variables are compared by value but shown by name only.
+// variables are compared by value but shown by name only; a healthcheck, whose
+// command may hold a password, as a digest.
 
 // PlanDiff is the plan: every service the deploy touches or removes.
 type PlanDiff struct {
@@ -184,7 +188,9 @@ func diffService(name string, r *running, w *wanted) ServiceChange {
 	c.Volumes = setDiff(d.Mounts, w.mounts)
 	c.Networks = setDiff(d.Networks, w.networks)
 	if w.healthcheck != "" && w.healthcheck != d.Healthcheck {
-		c.Healthcheck = &ValueChange{From: orNone(d.Healthcheck), To: w.healthcheck}
+		// A healthcheck's command may carry a password (mysqladmin -p…, curl -H
+		// "Authorization: …"): shown as a digest, never as text.
+		c.Healthcheck = &ValueChange{From: textDigest(d.Healthcheck), To: textDigest(w.healthcheck)}
 	}
 	if r.count != w.replicas {
 		c.Replicas = &ValueChange{From: fmt.Sprint(r.count), To: fmt.Sprint(w.replicas)}
@@ -219,13 +225,6 @@ func orNil(c *SetChange) *SetChange {
 		return nil
 	}
 	return c
-}
-
-func orNone(s string) string {
-	if s == "" {
-		return "none"
-	}
-	return s
 }
 
 func limits(nanoCPUs, memory int64) string {
@@ -301,6 +300,16 @@ func (p PlanDiff) Markdown() string {
 	return b.String()
 }
 
+// textDigest stands for a setting whose text may hold a secret: a short
+// SHA-256 of it, enough to see that it changed; none when it is not set.
+func textDigest(s string) string {
+	if s == "" {
+		return "none"
+	}
+	sum := sha256.Sum256([]byte(s))
+	return "sha256:" + hex.EncodeToString(sum[:6])
+}
+
 func setText(c *SetChange) string {
 	var parts []string
 	for _, p := range []struct {
@@ -308,7 +317,7 @@ func setText(c *SetChange) string {
 		list []string
 	}{{"+", c.Added}, {"−", c.Removed}, {"~", c.Changed}} {
 		for _, x := range p.list {
-			parts = append(parts, p.sign+x)
+			parts = append(parts, p.sign+action.Name(x)) // a name may hold control characters
 		}
 	}
 	return strings.Join(parts, " ")

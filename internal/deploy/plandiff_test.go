@@ -1,7 +1,9 @@
 package deploy_test
 
 import (
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -105,7 +107,7 @@ func TestPlanDiff(t *testing.T) {
 		fmt.Sprintf("; ports +127.0.0.1:%d->8080/tcp −127.0.0.1:%d->8080/tcp;", planPort, a.Port),
 		"; volumes +volume:" + a.Name + "_data->/data;",
 		"; networks +" + a.Name + "_backend;",
-		"; healthcheck CMD /hello healthcheck (interval 1s, timeout 2s, retries 10) → CMD /hello healthcheck (interval 2s, timeout 2s, retries 10);",
+		"; healthcheck " + digest("CMD /hello healthcheck (interval 1s, timeout 2s, retries 10)") + " → " + digest("CMD /hello healthcheck (interval 2s, timeout 2s, retries 10)") + ";",
 		"; limits none → cpus 0.5\n",
 		" (built at apply); environment ~DB_PASSWORD; replicas 1 → 2\n", // side's image is web's build
 		"- **worker** (added): image deploykit-hello:sha-",
@@ -142,4 +144,10 @@ func TestPlanDiff(t *testing.T) {
 		assert.NotContains(t, out, "pa$$word")
 		assert.NotContains(t, out, "r0tated", "the new value")
 	}
+}
+
+// digest is how the plan shows a healthcheck: a short SHA-256 of its text.
+func digest(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return "sha256:" + hex.EncodeToString(sum[:6])
 }

@@ -187,6 +187,6 @@ var Spec = action.Spec{
 		{Name: "skipped", Description: "true when the guard skipped the deploy."},
 		{Name: "rolled-back", Description: "true when a failed deploy was rolled back."},
 		{Name: "url", Description: "URL of the deployed stack (health-url, else smoke-base-url)."},
-		{Name: "plan", Description: "What the deploy changed (or, with dry-run, would change), as JSON: per service the image and its ID, environment variable names added, removed or changed (never values), ports, volumes, networks, healthcheck, replicas and limits."},
+		{Name: "plan", Description: "What the deploy changed (or, with dry-run, would change), as JSON: per service the image and its ID, environment variable names added, removed or changed (never values), ports, volumes, networks, the healthcheck (as a short SHA-256 of its text, which may hold a password: never the command), replicas and limits."},
 	},
 }
