@@ -134,7 +134,12 @@ func printJSON(a *action.Context, v any) error {
 func printTable(a *action.Context, header []string, rows func(row func(...string))) error {
 	var b strings.Builder
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	line := func(cells ...string) { fmt.Fprintln(w, strings.Join(cells, "\t")) }
+	line := func(cells ...string) {
+		for i, c := range cells {
+			cells[i] = action.Name(c) // a \r or \n in a field would end the line (a tab would shift the columns)
+		}
+		fmt.Fprintln(w, strings.Join(cells, "\t"))
+	}
 	line(header...)
 	rows(line)
 	if err := w.Flush(); err != nil {

@@ -75,3 +75,20 @@ func TestHistoryCommand(t *testing.T) {
 	assert.Equal(t, 2, code, out)
 	assert.Contains(t, out, `input window: invalid value "soon"`)
 }
+
+// TestHistoryTableEscapesControlCharacters (defects audit, item 9): a carriage
+// return (or an escape sequence) in a history line's field reaches the table
+// escaped, as the JSON output already has it, so it can neither end the line on
+// a runner nor move the cursor.
+func TestHistoryTableEscapesControlCharacters(t *testing.T) {
+	line := time.Now().UTC().Format(time.RFC3339) + " | app | production | restore | x\rFAKE 9.9.9 success | success | sha=c; \x1b[2Jcleared"
+	file := filepath.Join(t.TempDir(), "history.log")
+	require.NoError(t, os.WriteFile(file, []byte(line+"\n"), 0o644))
+	var out bytes.Buffer
+	code := Main([]string{"history", "--history-file", file}, []string{"PATH=" + os.Getenv("PATH"), "GITHUB_WORKSPACE=" + t.TempDir()}, &out, &out)
+	require.Equal(t, 0, code, out.String())
+	assert.Contains(t, out.String(), `x\rFAKE 9.9.9 success`)
+	assert.Contains(t, out.String(), `sha=c; \x1b[2Jcleared`)
+	assert.NotContains(t, out.String(), "\r")
+	assert.NotContains(t, out.String(), "\x1b")
+}
