@@ -270,7 +270,14 @@ func TestErrorAnnotation(t *testing.T) {
 func TestJobURL(t *testing.T) {
 	base := []string{"GITHUB_SERVER_URL=https://git.example.com/", "GITHUB_REPOSITORY=team/app", "GITHUB_RUN_ID=987654", "GITHUB_RUN_NUMBER=42"}
 	assert.Equal(t, "https://git.example.com/team/app/actions/runs/987654", NewContext(base, &bytes.Buffer{}).JobURL())
-	assert.Equal(t, "https://git.example.com/team/app/actions/runs/42", NewContext(append(base, "GITEA_ACTIONS=true"), &bytes.Buffer{}).JobURL())
+	// What a real Gitea 1.27.3 with act_runner sets (defects audit, item 12): the
+	// run ID is global across repositories and differs from the run number,
+	// which Gitea would take for some other run's ID.
+	gitea := []string{"GITEA_ACTIONS=true", "GITHUB_ACTIONS=true", "GITHUB_SERVER_URL=http://gitea.local:3000", "GITHUB_REPOSITORY=team/app",
+		"GITHUB_RUN_ID=1835", "GITHUB_RUN_NUMBER=12", "GITHUB_RUN_ATTEMPT=1", "GITEA_ACTIONS_RUNNER_VERSION=v0.2.13"}
+	assert.Equal(t, "http://gitea.local:3000/team/app/actions/runs/1835", NewContext(gitea, &bytes.Buffer{}).JobURL())
+	// A forge that addresses runs by number is told so.
+	assert.Equal(t, "http://gitea.local:3000/team/app/actions/runs/12", NewContext(append(gitea, "DEPLOYKIT_RUN_LINK=number"), &bytes.Buffer{}).JobURL())
 	assert.Equal(t, "", NewContext(nil, &bytes.Buffer{}).JobURL())
 }
 

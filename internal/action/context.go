@@ -159,12 +159,17 @@ func (c *Context) Error(err error) {
 func (c *Context) Flush() error { return c.masker.Flush() }
 
 // JobURL is the link to this run for hand-off messages, or "" outside a runner.
-// GitHub addresses runs by run id, Gitea by run number.
+// GitHub and Gitea (1.26 and later, whose run pages are found by run ID first,
+// and IDs are global: a run number there opens some other repository's or
+// workflow's run) address runs by GITHUB_RUN_ID. A forge that still addresses
+// them by number (Gitea before 1.26, Forgejo) is told so with
+// DEPLOYKIT_RUN_LINK=number in the job's environment (README "Hosting the kit on
+// Gitea").
 func (c *Context) JobURL() string {
 	server := strings.TrimRight(c.getenv("GITHUB_SERVER_URL"), "/")
 	repo := c.getenv("GITHUB_REPOSITORY")
 	run := c.getenv("GITHUB_RUN_ID")
-	if c.Gitea {
+	if c.getenv("DEPLOYKIT_RUN_LINK") == "number" || run == "" {
 		run = c.getenv("GITHUB_RUN_NUMBER")
 	}
 	if server == "" || repo == "" || run == "" {
