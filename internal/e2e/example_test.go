@@ -219,6 +219,15 @@ func TestExampleRepositoryRunsAsShipped(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(data), "| production | rollback | "+v1+" | success | from "+v2+"; sha="+head1)
 
+	// A run refused for bad input says so in its report step, not
+	// "Rollback to  (from ) - bad-input" (defects audit, item 14).
+	log, err = runActWith(t, cache, repo, "rollback.yaml", "workflow_dispatch",
+		map[string]any{"inputs": map[string]any{"confirm": "yes", "target_tag": ""}, "repository": repository}, settings...)
+	require.Error(t, err, "the job fails: %s", log)
+	assert.Contains(t, log, "Rollback refused before anything changed: the error above says which input to fix")
+	assert.NotContains(t, log, "Rollback to  (from )")
+	assert.Equal(t, v1, get("/version"))
+
 	// Back up the example's database; the workflow uploads it as an artifact.
 	log = run("backup.yaml", "workflow_dispatch", map[string]any{"inputs": map[string]any{"keep_on_host": false, "host_backup_path": ""}})
 	assert.Contains(t, log, "### deploykit backup")

@@ -149,10 +149,21 @@ func confirmStep(ctx context.Context, r *run) error {
 	if r.tell, err = in.Notify.Checked(); err != nil {
 		return err
 	}
-	if len(in.StopServices) == 0 {
-		return nil
+	if len(in.StopServices) > 0 {
+		if err := r.findServices(ctx); err != nil {
+			return err
+		}
 	}
-	return r.findServices(ctx)
+	r.Did("%s into %s%s", r.file, target.Source(), stopping(r.stopped))
+	return nil
+}
+
+// stopping says which services the restore stops, for confirm's line.
+func stopping(cs []docker.Container) string {
+	if len(cs) == 0 {
+		return ""
+	}
+	return ", stopping " + names(cs) + " meanwhile"
 }
 
 // findServices finds the running containers of stop-services.

@@ -61,6 +61,7 @@ func TestStepsOfASQLiteRestore(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"confirm: done", "verify: done", "lock: done", "restore: done", "checks: skipped"}, steps.Outcomes(r.Results))
 	assert.Equal(t, "no health-url or smoke-checks", r.Results[4].Detail)
+	assert.Equal(t, file+" into SQLite database "+db+" (VACUUM INTO)", r.Results[0].Detail, "confirm says what it confirmed (item 14)")
 	assert.True(t, r.changing)
 	assert.FileExists(t, r.safety, "a safety backup first")
 }

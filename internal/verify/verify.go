@@ -133,10 +133,13 @@ func Health(ctx context.Context, u string, b Backoff, logf func(string, ...any))
 		default:
 			last = fmt.Sprintf("HTTP %d %s", status, body)
 		}
-		logf("health %s: %s (attempt %d/%d)", u, last, attempt, b.Attempts)
 		if attempt > len(delays) {
+			logf("health %s: %s (attempt %d/%d)", u, last, attempt, b.Attempts)
 			return fmt.Errorf("health check %s failed after %d attempts: %s", u, b.Attempts, last)
 		}
+		// Not an error yet: a service that was just (re)started refuses or
+		// resets connections until it listens.
+		logf("health %s: not ready yet, %s (attempt %d/%d); waiting %s", u, last, attempt, b.Attempts, delays[attempt-1])
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

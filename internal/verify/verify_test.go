@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -50,7 +51,7 @@ func TestHealthBecomesHealthy(t *testing.T) {
 		func(f string, a ...any) { log = append(log, fmt.Sprintf(f, a...)) })
 	require.NoError(t, err)
 	assert.Equal(t, int32(3), calls.Load())
-	assert.Equal(t, "health "+srv.URL+": HTTP 503 starting (attempt 1/5)", log[0])
+	assert.Equal(t, "health "+srv.URL+": not ready yet, HTTP 503 starting (attempt 1/5); waiting 1ms", log[0])
 	assert.Equal(t, "health "+srv.URL+": 200 (attempt 3/5)", log[2])
 }
 
@@ -100,5 +101,40 @@ func TestHealthBodyIsOneLine(t *testing.T) {
 	assert.Equal(t, "health check "+srv.URL+" failed after 1 attempts: HTTP 500 down ::stop-commands::pwned   [31mred  ?", err.Error())
 	for _, l := range logged {
 		assert.NotContains(t, l, "\n")
+	}
+}
+
+// TestHealthSaysItIsWaiting (defects audit, item 14): a service just restarted
+// resets the first connection; the log says the check is waiting, not that
+// something failed, until the last attempt.
+func TestHealthSaysItIsWaiting(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") }))
+	srv.Listener = &resetFirst{Listener: srv.Listener}
+	srv.Start()
+	defer srv.Close()
+	var log []string
+	err := Health(context.Background(), srv.URL+"/health", Backoff{Attempts: 5, InitialDelay: time.Millisecond, MaxDelay: 2 * time.Millisecond},
+		func(f string, a ...any) { log = append(log, fmt.Sprintf(f, a...)) })
+	require.NoError(t, err)
+	require.Len(t, log, 2)
+	assert.Regexp(t, `^health http://127\.0\.0\.1:\d+/health: not ready yet, .*(connection reset by peer|EOF).* \(attempt 1/5\); waiting 1ms$`, log[0])
+	assert.Regexp(t, `: 200 \(attempt 2/5\)$`, log[1])
+}
+
+// resetFirst resets the first connection it accepts, as a server that is not
+// listening yet behind a published port does.
+type resetFirst struct {
+	net.Listener
+	n atomic.Int32
+}
+
+func (l *resetFirst) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil || l.n.Add(1) > 1 {
+			return c, err
+		}
+		_ = c.(*net.TCPConn).SetLinger(0)
+		c.Close()
 	}
 }
