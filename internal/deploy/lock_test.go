@@ -1,6 +1,7 @@
 package deploy_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,33 +14,43 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/org/deploy-kit/internal/lock"
 	"github.com/org/deploy-kit/internal/testenv/testapp"
 
 	"github.com/org/deploy-kit/internal/secretfile"
 )
 
+// TestConcurrentDeploysOfOneStack: while the stack's lock is held — here by the
+// test itself, so that no deploy's duration decides what the others see — a
+// deploy gives up after lock-timeout naming the holder, and one with a longer
+// timeout waits for it and then deploys.
 func TestConcurrentDeploysOfOneStack(t *testing.T) {
 	t.Parallel()
 	a := testapp.New(t, "1.0.0")
-	first, wait := a.Background()
-	testapp.WaitFor(t, "the first deploy to take the lock", func() bool { _, err := os.Stat(a.LockFile()); return err == nil })
+	holder := lock.Holder{Host: "ci-host", PID: os.Getpid(), Version: "1.0.0", JobURL: "https://git.example.com/team/hello/actions/runs/4242", Since: time.Now()}
+	held, err := lock.Acquire(context.Background(), a.LockFile(), holder, time.Second, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = held.Release() })
 
-	// A second deploy gives up after lock-timeout, naming the holder.
+	// A deploy gives up after lock-timeout, naming the holder.
 	r := a.Deploy("--lock-timeout", "300ms")
 	assert.Equal(t, 1, r.Code, r.Log)
-	assert.Contains(t, r.Log, "another deploy or restore holds the lock "+a.LockFile()+fmt.Sprintf(" (pid %d on ", first.Pid))
+	assert.Contains(t, r.Log, "another deploy or restore holds the lock "+a.LockFile()+fmt.Sprintf(" (pid %d on ci-host ", os.Getpid()))
 	assert.Contains(t, r.Log, "deploying 1.0.0, job https://git.example.com/team/hello/actions/runs/4242); waited 300ms")
 
 	// The lock is the project's, whatever the environment is called.
 	r = a.Deploy("--lock-timeout", "300ms", "--environment", "Production")
 	assert.Equal(t, 1, r.Code, r.Log)
-	assert.Contains(t, r.Log, "another deploy or restore holds the lock "+a.LockFile()+fmt.Sprintf(" (pid %d on ", first.Pid))
+	assert.Contains(t, r.Log, "another deploy or restore holds the lock "+a.LockFile()+fmt.Sprintf(" (pid %d on ci-host ", os.Getpid()))
 
-	// A third one waits for it and then deploys.
-	r = a.Deploy("--lock-timeout", "2m")
+	// One with a longer timeout waits for it, and deploys once it is released.
+	log, wait := a.Watched("--lock-timeout", "2m")
+	testapp.WaitFor(t, "the deploy to wait for the lock", func() bool {
+		return strings.Contains(log(), "waiting up to 2m0s for the deploy holding "+a.LockFile())
+	})
+	require.NoError(t, held.Release())
+	r = wait()
 	require.Equal(t, 0, r.Code, r.Log)
-	assert.Contains(t, r.Log, "waiting up to 2m0s for the deploy holding "+a.LockFile())
-	require.Equal(t, 0, wait().Code)
 	assert.NoFileExists(t, a.LockFile())
 }
 

@@ -2,7 +2,6 @@ package testenv
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -82,16 +81,6 @@ func Postgres(t testing.TB) string {
 	run("pg_ctl", "start", "-D", data, "-o", opts, "-w", "-t", "60", "-l", filepath.Join(data, "server.log"))
 	t.Cleanup(func() { run("pg_ctl", "stop", "-D", data, "-m", "immediate", "-w") })
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
-}
-
-// FreePort returns a TCP port on 127.0.0.1 that nothing listens on now.
-func FreePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // The database server images scripts/db-image.sh builds (keep the tags in step).

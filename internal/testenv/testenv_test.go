@@ -34,3 +34,18 @@ func TestTools(t *testing.T) {
 		RequireTool(t, tool)
 	}
 }
+
+// TestFreePortIsReserved: FreePort hands out ports below the kernel's
+// ephemeral range (where neither Docker nor outgoing connections pick theirs),
+// and never the same one twice while the test that has it runs.
+func TestFreePortIsReserved(t *testing.T) {
+	lo, hi := reservedRange()
+	seen := map[int]bool{}
+	for range 100 {
+		p := FreePort(t)
+		require.GreaterOrEqual(t, p, lo)
+		require.Less(t, p, hi)
+		require.False(t, seen[p], "port %d handed out twice", p)
+		seen[p] = true
+	}
+}
