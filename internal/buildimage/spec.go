@@ -33,7 +33,7 @@ var Spec = action.Spec{
 		{Name: "image", Description: "Image name: registry/owner/name."},
 		{Name: "tags", Kind: action.List, Description: "Extra tags, one per line."},
 		{Name: "version", Description: "Version tag to add (e.g. 1.4.0)."},
-		{Name: "build-args", Kind: action.List, Description: "Build arguments, one NAME=value per line. They are kept in the image's history: a value that is one of the secrets given to this action is refused."},
+		{Name: "build-args", Kind: action.List, Description: "Build arguments, one NAME=value per line. They are kept in the image's history: a value that holds one of the secrets given to this action (as it is, quoted or encoded) is refused."},
 		{Name: "build-secrets", Kind: action.List, Description: "BuildKit build secrets, one id=VARIABLE per line: the value is the step's environment variable VARIABLE (set it from a secret with env:); a Dockerfile reads it with RUN --mount=type=secret,id=<id>. It reaches docker build only through its environment: never a command line, the image or its history. Needs the docker buildx plugin."},
 		{Name: "target", Description: "Build stage to stop at."},
 		{Name: "no-cache", Kind: action.Bool, Default: "false", Description: "Build without the build cache."},
