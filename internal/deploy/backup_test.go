@@ -3,7 +3,9 @@ package deploy_test
 import (
 	"database/sql"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	_ "modernc.org/sqlite"
 
+	"github.com/org/deploy-kit/internal/testenv"
 	"github.com/org/deploy-kit/internal/testenv/testapp"
 )
 
@@ -86,4 +89,27 @@ func sqliteFixture(t *testing.T, root string) string {
 	require.NoError(t, err)
 	require.NoError(t, db.Close())
 	return path
+}
+
+// TestPreDeployBackupNamesWhatAKilledRestoreLeft (defects audit, item 2): a
+// deploy whose pre-deploy backup reads a PostgreSQL database by URL says which
+// databases a killed restore left beside it, and what to do with them.
+func TestPreDeployBackupNamesWhatAKilledRestoreLeft(t *testing.T) {
+	t.Parallel()
+	server := testenv.Postgres(t)
+	q := func(sql string) {
+		out, err := exec.Command("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "--dbname="+server, "-c", sql).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+	}
+	q("CREATE DATABASE shop")
+	out, err := exec.Command("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "--dbname="+strings.Replace(server, "/postgres?", "/shop?", 1), "-c",
+		"CREATE TABLE notes AS SELECT i AS id, md5(i::text) AS body FROM generate_series(1, 500) i").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	q("CREATE DATABASE deploykit_pre_restore_20261201000000")
+	q("CREATE DATABASE deploykit_restore_20261201000000")
+	a := testapp.New(t, "1.0.0")
+	r := a.Deploy("--backup", "--backup-database-url", strings.Replace(server, "/postgres?", "/shop?", 1), "--backup-dir", t.TempDir())
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.Contains(t, r.Log, `::warning::database deploykit_pre_restore_20261201000000 holds the data from before a restore that was killed after shop took the restored data: drop it once you no longer need it (DROP DATABASE "deploykit_pre_restore_20261201000000")`)
+	assert.Contains(t, r.Log, `::warning::database deploykit_restore_20261201000000 is a copy a restore or restore check was loading when it was killed (or one running now): when none runs, drop it (DROP DATABASE "deploykit_restore_20261201000000")`)
 }

@@ -281,6 +281,15 @@ func (backupStep) Run(ctx context.Context, s *State) error {
 		return err
 	}
 	s.Did("%s (%d bytes, sha256 %s), verified", r.Path, r.Size, r.SHA256)
+	// A restore by URL that was killed may have left databases beside the live
+	// one: say so where someone looks, since this deploy may migrate the database.
+	if t, err := backup.NewTarget(s.A, opts); err == nil {
+		left, _ := t.Leftovers(ctx)
+		for _, l := range left {
+			s.A.Warningf("%s", l)
+		}
+		_ = t.Close()
+	}
 	return nil
 }
 
