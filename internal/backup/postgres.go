@@ -177,7 +177,7 @@ func (p *postgres) restoreDatabase(ctx context.Context, file string) (string, er
 	}
 	conn := pgConn{r: p.src, opts: dbURL, env: p.env()}
 	source := strings.TrimPrefix(p.url.Path, "/")
-	scratch := "deploykit_restore_" + randomHex(6)
+	scratch := pgCheckPrefix + randomHex(6) + "_" + nameTag(source)
 	if err := p.src.run(ctx, program{Argv: conn.psql(source, "-c", `CREATE DATABASE "`+scratch+`"`), Env: conn.env}); err != nil {
 		return "", fmt.Errorf("creating a scratch database: %w", err)
 	}

@@ -148,7 +148,7 @@ func TestPostgresURLRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	r := backup(t, nil, "--database-url", shopURL, "--dir", dir, "--restore-check")
 	file := checkPublished(t, r, dir, "backup", "sql")
-	assert.Regexp(t, `\| Restore check \| restored into scratch database deploykit_restore_[0-9a-f]{12} on the same server \(dropped after\): row counts of 2 tables \(23000 rows\) equal the source \|`, r.Summary)
+	assert.Regexp(t, `\| Restore check \| restored into scratch database deploykit_check_[0-9a-f]{12}_[0-9a-f]{8} on the same server \(dropped after\): row counts of 2 tables \(23000 rows\) equal the source \|`, r.Summary)
 	assert.Equal(t, "shop", q("postgres", "SELECT string_agg(datname, ',') FROM pg_database WHERE NOT datistemplate AND datname <> 'postgres'"), "the scratch database is dropped")
 
 	line := restoreCommand(t, r.Summary)

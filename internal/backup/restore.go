@@ -3,6 +3,8 @@ package backup
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -258,8 +260,9 @@ type pgSwap struct {
 // live name; the old one is dropped. Whatever happens, what it says about the
 // live database is what pg_database says at the end.
 func (p *postgres) restoreLiveDatabase(ctx context.Context, file string) (string, error) {
-	id := time.Now().UTC().Format("20060102150405")
-	sw := &pgSwap{p: p, conn: p.urlConn(), live: strings.TrimPrefix(p.url.Path, "/"),
+	live := strings.TrimPrefix(p.url.Path, "/")
+	id := time.Now().UTC().Format("20060102150405") + "_" + nameTag(live)
+	sw := &pgSwap{p: p, conn: p.urlConn(), live: live,
 		fresh: pgRestorePrefix + id, old: pgPreRestorePrefix + id, app: "deploykit-restore-" + id}
 	err := sw.run(ctx, file)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
@@ -387,16 +390,27 @@ func (sw *pgSwap) exist(ctx context.Context) (map[string]bool, error) {
 	return got, nil
 }
 
-// The names a restore by URL gives the databases it creates; a database named
-// so outlives a restore only when the restore was killed.
+// The names a restore by URL gives the databases it creates,
+// <prefix><time>_<nameTag(live)>, and a restore check its scratch database,
+// <pgCheckPrefix><random>_<nameTag(source)>; a database named so outlives its
+// run only when the run was killed. The tag says whose it is, on a server that
+// holds several apps' databases (a name can be 63 bytes only: the tag is short).
 const (
 	pgRestorePrefix    = "deploykit_restore_"
 	pgPreRestorePrefix = "deploykit_pre_restore_"
+	pgCheckPrefix      = "deploykit_check_"
 )
 
-// Leftovers lists the databases an earlier restore by URL (or restore check)
-// left on the target's server when it was killed, each with what it is and what
-// to do; nil for other targets.
+// nameTag is a short tag of a database name, for the names of the databases a
+// restore or restore check makes beside it.
+func nameTag(db string) string {
+	sum := sha256.Sum256([]byte(db))
+	return hex.EncodeToString(sum[:4])
+}
+
+// Leftovers lists the databases an earlier restore by URL (or restore check) of
+// the target's database left on its server when it was killed, each with what
+// it is and what to do; nil for other targets.
 func (t *Target) Leftovers(ctx context.Context) ([]string, error) {
 	p, ok := t.engine.(*postgres)
 	if !ok || p.cluster() {
@@ -409,16 +423,17 @@ func (p *postgres) leftovers(ctx context.Context) ([]string, error) {
 	conn := p.urlConn()
 	live := strings.TrimPrefix(p.url.Path, "/")
 	out, err := output(ctx, p.src, program{Argv: conn.psql("template1", "-At", "-c",
-		`SELECT datname FROM pg_database WHERE datname LIKE 'deploykit\_restore\_%' OR datname LIKE 'deploykit\_pre\_restore\_%' OR datname = `+pgLiteral(live)+` ORDER BY 1`), Env: conn.env})
+		`SELECT datname FROM pg_database WHERE datname LIKE 'deploykit\_%' OR datname = `+pgLiteral(live)+` ORDER BY 1`), Env: conn.env})
 	if err != nil {
 		return nil, fmt.Errorf("looking for databases left by an earlier restore: %w", err)
 	}
 	var found []string
 	liveThere := false
 	for _, db := range strings.Fields(out) {
-		if db == live {
+		switch {
+		case db == live:
 			liveThere = true
-		} else {
+		case strings.HasSuffix(db, "_"+nameTag(live)): // another database's are its own restore's to report
 			found = append(found, db)
 		}
 	}
@@ -429,8 +444,10 @@ func (p *postgres) leftovers(ctx context.Context) ([]string, error) {
 			says = append(says, fmt.Sprintf("database %s holds the data from before a restore that was killed, and no database is named %s: give it the name back (ALTER DATABASE %s RENAME TO %s) or restore a backup", db, live, pgIdent(db), pgIdent(live)))
 		case strings.HasPrefix(db, pgPreRestorePrefix):
 			says = append(says, fmt.Sprintf("database %s holds the data from before a restore that was killed after %s took the restored data: drop it once you no longer need it (DROP DATABASE %s)", db, live, pgIdent(db)))
-		default:
-			says = append(says, fmt.Sprintf("database %s is a copy a restore or restore check was loading when it was killed (or one running now): when none runs, drop it (DROP DATABASE %s)", db, pgIdent(db)))
+		case strings.HasPrefix(db, pgRestorePrefix):
+			says = append(says, fmt.Sprintf("database %s is a copy a restore of %s was loading when it was killed (or one running now): when none runs, drop it (DROP DATABASE %s)", db, live, pgIdent(db)))
+		case strings.HasPrefix(db, pgCheckPrefix):
+			says = append(says, fmt.Sprintf("database %s is a scratch copy a backup's restore check of %s was loading when it was killed (or one running now): when none runs, drop it (DROP DATABASE %s)", db, live, pgIdent(db)))
 		}
 	}
 	return says, nil

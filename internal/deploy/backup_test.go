@@ -1,7 +1,9 @@
 package deploy_test
 
 import (
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -93,7 +95,8 @@ func sqliteFixture(t *testing.T, root string) string {
 
 // TestPreDeployBackupNamesWhatAKilledRestoreLeft (defects audit, item 2): a
 // deploy whose pre-deploy backup reads a PostgreSQL database by URL says which
-// databases a killed restore left beside it, and what to do with them.
+// databases a killed restore (or restore check) of that database left beside it,
+// and what to do with them; another database's are left to its own runs.
 func TestPreDeployBackupNamesWhatAKilledRestoreLeft(t *testing.T) {
 	t.Parallel()
 	server := testenv.Postgres(t)
@@ -105,11 +108,17 @@ func TestPreDeployBackupNamesWhatAKilledRestoreLeft(t *testing.T) {
 	out, err := exec.Command("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "--dbname="+strings.Replace(server, "/postgres?", "/shop?", 1), "-c",
 		"CREATE TABLE notes AS SELECT i AS id, md5(i::text) AS body FROM generate_series(1, 500) i").CombinedOutput()
 	require.NoError(t, err, "%s", out)
-	q("CREATE DATABASE deploykit_pre_restore_20261201000000")
-	q("CREATE DATABASE deploykit_restore_20261201000000")
+	tag := func(db string) string { sum := sha256.Sum256([]byte(db)); return hex.EncodeToString(sum[:4]) }
+	pre, fresh, check := "deploykit_pre_restore_20261201000000_"+tag("shop"), "deploykit_restore_20261201000000_"+tag("shop"), "deploykit_check_0123456789ab_"+tag("shop")
+	other := "deploykit_pre_restore_20261201000000_" + tag("blog")
+	for _, db := range []string{pre, fresh, check, other} {
+		q("CREATE DATABASE " + db)
+	}
 	a := testapp.New(t, "1.0.0")
 	r := a.Deploy("--backup", "--backup-database-url", strings.Replace(server, "/postgres?", "/shop?", 1), "--backup-dir", t.TempDir())
 	require.Equal(t, 0, r.Code, r.Log)
-	assert.Contains(t, r.Log, `::warning::database deploykit_pre_restore_20261201000000 holds the data from before a restore that was killed after shop took the restored data: drop it once you no longer need it (DROP DATABASE "deploykit_pre_restore_20261201000000")`)
-	assert.Contains(t, r.Log, `::warning::database deploykit_restore_20261201000000 is a copy a restore or restore check was loading when it was killed (or one running now): when none runs, drop it (DROP DATABASE "deploykit_restore_20261201000000")`)
+	assert.Contains(t, r.Log, "::warning::database "+pre+" holds the data from before a restore that was killed after shop took the restored data: drop it once you no longer need it (DROP DATABASE \""+pre+"\")")
+	assert.Contains(t, r.Log, "::warning::database "+fresh+" is a copy a restore of shop was loading when it was killed (or one running now): when none runs, drop it (DROP DATABASE \""+fresh+"\")")
+	assert.Contains(t, r.Log, "::warning::database "+check+" is a scratch copy a backup's restore check of shop was loading when it was killed (or one running now): when none runs, drop it (DROP DATABASE \""+check+"\")")
+	assert.NotContains(t, r.Log, other, "blog's are for blog's restores to report")
 }
