@@ -1,6 +1,7 @@
 package restore_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,10 +10,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/org/deploy-kit/internal/lock"
 	"github.com/org/deploy-kit/internal/testenv"
 )
 
@@ -106,6 +109,18 @@ func TestRestoreDrill(t *testing.T) {
 	assert.NotContains(t, r.Log+r.Summary, "drill-pw-0123456789")
 	_, v := get(t, port, "/notes")
 	assert.Equal(t, "kept by the backup", v, "production is untouched and serving")
+
+	// While a deploy of the stack holds its lock, the drill waits lock-timeout,
+	// then fails naming the holder; no copy was started (defects audit, item 3).
+	lockPath := lock.PathFor(lock.Dir(hist), project)
+	held, err := lock.Acquire(context.Background(), lockPath, lock.Holder{Host: "h", PID: 4242, Version: "9.9.9", Since: time.Now()}, time.Second, nil)
+	require.NoError(t, err)
+	r = drill("--lock-timeout", "300ms")
+	assert.Equal(t, 1, r.Code, r.Log)
+	assert.Contains(t, r.Log, "::error::another deploy or restore holds the lock "+lockPath+" (pid 4242 on h since ")
+	assert.NotContains(t, r.Log, "==> copy")
+	assert.Empty(t, copies())
+	require.NoError(t, held.Release())
 
 	// A repository one migration ahead of the backup: the drill fails, naming both.
 	require.NoError(t, os.WriteFile(filepath.Join(repo, "migrations", "000002_add_tags.up.sql"), []byte("ALTER TABLE notes ADD COLUMN tags text;\n"), 0o644))
