@@ -124,6 +124,9 @@ func confirmStep(ctx context.Context, r *run) error {
 		Dir: cmp.Or(in.SafetyDir, in.Dir), Prefix: "pre-restore", Level: backup.DefaultLevel,
 		Keep: backup.Keep{All: true}, // a safety backup is never pruned by the next one
 	}
+	if action.HasControl(in.Prefix) {
+		return action.Usagef("input prefix: %s holds control characters", action.Name(in.Prefix))
+	}
 	target, err := backup.NewTarget(a, r.safetyOpts)
 	if err != nil {
 		return err

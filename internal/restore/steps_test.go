@@ -81,6 +81,7 @@ func TestStepsRefuseBeforeAnythingChanges(t *testing.T) {
 		{"checks without a base", func(o *Options) { o.VerifyOptions = deploy.VerifyOptions{SmokeChecks: []string{"/=200"}} }, "confirm: failed", "input smoke-checks: set smoke-base-url too"},
 		{"stop-services without a project", func(o *Options) { o.StopServices = []string{"web"} }, "confirm: failed", "input stop-services: set project-name too"},
 		{"a cut backup", func(o *Options) { o.File = cut(t, file) }, "verify: failed", "the backup cannot be restored: "},
+		{"a prefix with a newline", func(o *Options) { o.File, o.Prefix = "latest", "app\n::warning::x" }, "confirm: failed", `input prefix: app\n::warning::x holds control characters`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := sqliteOptions(t, db, file)
