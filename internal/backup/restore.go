@@ -289,14 +289,14 @@ func (sw *pgSwap) run(ctx context.Context, file string) error {
 	sw.loaded = true
 	// The swap: one transaction, so the live name always names a database.
 	// Nobody may be connected to the live database while it is renamed: the
-	// services are stopped, and any session still there is ended and the swap
-	// tried again.
+	// services are stopped, and after a refusal (whatever language the server
+	// says it in) any session still there is ended and the swap tried again.
 	swap := "BEGIN; ALTER DATABASE " + pgIdent(sw.live) + " RENAME TO " + pgIdent(sw.old) +
 		"; ALTER DATABASE " + pgIdent(sw.fresh) + " RENAME TO " + pgIdent(sw.live) + "; COMMIT;"
 	terminate := "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = " + pgLiteral(sw.live) + " AND pid <> pg_backend_pid()"
 	for attempt := 1; ; attempt++ {
 		err = sw.q(ctx, "template1", swap, "PGAPPNAME="+sw.app)
-		if err == nil || attempt == 3 || ctx.Err() != nil || !strings.Contains(err.Error(), "is being accessed by other users") {
+		if err == nil || attempt == 3 || ctx.Err() != nil {
 			break
 		}
 		if err := sw.q(ctx, "template1", terminate); err != nil {

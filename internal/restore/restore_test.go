@@ -375,8 +375,17 @@ func TestPostgresDatabaseByURL(t *testing.T) {
 	good := r.Outputs["path"]
 
 	q("shop", "DELETE FROM notes WHERE id = 2; CREATE TABLE extra (x int)")
+	// A session someone left open on the live database does not stop the swap:
+	// it is ended.
+	sleeper := exec.Command("psql", "-X", "--dbname="+url, "-c", "SELECT pg_sleep(300)")
+	require.NoError(t, sleeper.Start())
+	t.Cleanup(func() { _ = sleeper.Process.Kill() })
+	testapp.WaitFor(t, "the open session", func() bool {
+		return q("postgres", "SELECT count(*) FROM pg_stat_activity WHERE datname = 'shop' AND query LIKE '%pg_sleep%'") == "1"
+	})
 	r = deploykit(t, "restore", "--confirm", "RESTORE", "--database-url", url, "--file", good, "--dir", dir, "--history-file", hist)
 	require.Equal(t, 0, r.Code, r.Log)
+	assert.Error(t, sleeper.Wait(), "the open session was ended")
 	assert.Equal(t, want, rows(), "every row as it was backed up")
 	assert.Equal(t, "0", q("shop", "SELECT count(*) FROM pg_tables WHERE tablename = 'extra'"))
 	assert.Equal(t, "", q("postgres", "SELECT datname FROM pg_database WHERE datname LIKE 'deploykit_%'"), "no database left beside it")
