@@ -57,6 +57,8 @@ type State struct {
 	Lock            *lock.Lock
 	lockHolder      lock.Holder
 	Snapshot        Snapshot
+	BackupPath      string     // the pre-deploy backup, when one was made
+	rehearsal       *rehearsal // what preflight found for the rehearsal (rehearse.go)
 
 	// Outcome; the step runner keeps each step's result.
 	steps.Runner[*State]
@@ -156,6 +158,16 @@ func newState(a *action.Context, o Options) (*State, error) {
 	}
 	if !filepath.IsAbs(o.HistoryFile) {
 		return nil, action.Usagef("input history-file: %q must be an absolute path on the Docker host", o.HistoryFile)
+	}
+	if o.Rehearse {
+		switch {
+		case o.Target == "swarm":
+			return nil, action.Usagef("input rehearse: target swarm is not rehearsed (a copy of a stack would be a second stack of swarm services on the cluster's overlay networks); rehearse on a compose staging host, or set rehearse: false")
+		case o.Backup.Container == "":
+			return nil, action.Usagef("input rehearse: set backup-container to the stack's database container: the rehearsal restores the pre-deploy backup into that service of a copy of the stack (backup-database-url is outside the stack; backup-engine sqlite is not rehearsed yet)")
+		}
+		o.Backup.Enabled = true // the rehearsal restores the pre-deploy backup
+		s.Opts.Backup.Enabled = true
 	}
 	if o.Backup.Enabled {
 		if err := backup.Check(a, o.Backup.options("pre-deploy")); err != nil {

@@ -17,6 +17,7 @@ var Pipeline = []Step{
 	SecretsStep,   // ENV_* variables into a 0600 env file, shredded on every exit
 	BackupStep,    // the backup engine before the change (hook)
 	SnapshotStep,  // what runs now, to roll back to
+	RehearseStep,  // with rehearse: this release, then the running one, on a copy of production's data
 	PlanStep,      // what the deploy changes, service by service (read-only)
 	ApplyStep,     // docker compose up -d --wait
 	VerifyStep,    // health URL with backoff, smoke checks
@@ -34,6 +35,7 @@ var (
 	SecretsStep   Step = secretsStep{}
 	BackupStep    Step = backupStep{}
 	SnapshotStep  Step = snapshotStep{}
+	RehearseStep  Step = rehearseStep{}
 	PlanStep      Step = planStep{}
 	ApplyStep     Step = applyStep{}
 	VerifyStep    Step = verifyStep{}

@@ -240,7 +240,7 @@ func TestSeamPipelineStepOrder(t *testing.T) {
 		require.NoError(t, s.run(context.Background()))
 		assert.Equal(t, []string{
 			"guard: done", "preflight: done", "lock: done", "version: skipped", "secrets: skipped", "backup: skipped",
-			"snapshot: done", "plan: done", "apply: done", "verify: skipped", "history: done",
+			"snapshot: done", "rehearse: skipped", "plan: done", "apply: done", "verify: skipped", "history: done",
 		}, steps.Outcomes(s.Results))
 		assert.Equal(t, []string{"docker compose -p shop -f " + filepath.Join(sm.ws, "compose.yaml") + " up -d --wait --remove-orphans --wait-timeout 120 --build"}, sm.exec.Changes())
 		var up commandtest.Call
@@ -266,7 +266,7 @@ func TestSeamPipelineStepOrder(t *testing.T) {
 		require.Error(t, err)
 		assert.Equal(t, []string{
 			"guard: done", "preflight: done", "lock: done", "version: skipped", "secrets: skipped", "backup: skipped",
-			"snapshot: done", "plan: done", "apply: failed", "verify: skipped", "rollback: done", "history: done",
+			"snapshot: done", "rehearse: skipped", "plan: done", "apply: failed", "verify: skipped", "rollback: done", "history: done",
 		}, steps.Outcomes(s.Results))
 		assert.Contains(t, sm.engine.calls, "tag sha256:abcdef0123456789 deploykit-snapshot/shop-web:abcdef012345", "the image that ran is pinned before apply")
 		assert.True(t, s.RolledBack)

@@ -99,6 +99,7 @@ type Options struct {
 	Force            bool          `input:"force"`
 	MinFreeDisk      float64       `input:"min-free-disk"`
 	WaitTimeout      time.Duration `input:"wait-timeout"`
+	Rehearse         bool          `input:"rehearse"`
 	VerifyOptions
 	RecordOptions
 	Backup BackupOptions
@@ -179,6 +180,7 @@ var Spec = action.Spec{
 		{Name: "force", Kind: action.Bool, Default: "false", Description: "Deploy an unverified version anyway; recorded as FORCED."},
 		{Name: "min-free-disk", Kind: action.Percent, Default: "20%", Description: "Refuse to deploy when Docker's data root has less free space than this."},
 		{Name: "wait-timeout", Kind: action.Duration, Default: "2m", Description: "How long docker compose up --wait waits for containers to be running and healthy."},
+		{Name: "rehearse", Kind: action.Bool, Default: "false", Description: "Before production changes, restore the pre-deploy backup into a private copy of the stack (its own project, no published ports, none of production's networks), start this release there and check it (health-url's and smoke-checks' paths, at the service's own address), then the running release against the migrated copy; any failure stops the deploy. Needs backup-container (the stack's database service; implies backup); target compose only."},
 	}, VerifyInputs, RecordInputs, BackupInputs),
 	Outputs: []action.Output{
 		{Name: "version", Description: "Version that was deployed."},

@@ -106,6 +106,9 @@ func (preflightStep) Run(ctx context.Context, s *State) error {
 	if err := s.checkPromotion(); err != nil {
 		return err
 	}
+	if err := s.planRehearsal(); err != nil {
+		return err
+	}
 	s.Did("version %s of %s on %s; %s", s.Version, s.Compose.Name, s.Opts.Environment, strings.Join(notes, "; "))
 	return nil
 }
@@ -280,6 +283,7 @@ func (backupStep) Run(ctx context.Context, s *State) error {
 	if err != nil {
 		return err
 	}
+	s.BackupPath = r.Path
 	s.Did("%s (%d bytes, sha256 %s), verified", r.Path, r.Size, r.SHA256)
 	// A restore by URL that was killed may have left databases beside the live
 	// one: say so where someone looks, since this deploy may migrate the database.

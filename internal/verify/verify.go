@@ -153,12 +153,16 @@ func Smoke(ctx context.Context, base string, checks []Check, logf func(string, .
 	var failed []string
 	for _, c := range checks {
 		u := strings.TrimRight(base, "/") + c.Path
-		status, _, err := get(ctx, u)
+		status, body, err := get(ctx, u)
 		switch {
 		case err != nil:
 			failed = append(failed, fmt.Sprintf("%s: %v", c.Path, err))
 		case !slices.Contains(c.Statuses, status):
-			failed = append(failed, fmt.Sprintf("%s: got %d, want %s", c.Path, status, strings.TrimPrefix(c.String(), c.Path+"=")))
+			f := fmt.Sprintf("%s: got %d, want %s", c.Path, status, strings.TrimPrefix(c.String(), c.Path+"="))
+			if body != "" {
+				f += " (answered: " + body + ")" // what the app said is what a person needs first
+			}
+			failed = append(failed, f)
 		default:
 			logf("smoke %s: %d", u, status)
 			continue

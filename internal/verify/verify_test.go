@@ -84,7 +84,7 @@ func TestSmoke(t *testing.T) {
 	checks, err = ParseChecks([]string{"/health=200", "/admin=200", "/moved=200"})
 	require.NoError(t, err)
 	err = Smoke(context.Background(), srv.URL, checks, func(string, ...any) {})
-	assert.EqualError(t, err, "smoke checks failed: /admin: got 401, want 200; /moved: got 302, want 200")
+	assert.EqualError(t, err, `smoke checks failed: /admin: got 401, want 200; /moved: got 302, want 200 (answered: <a href="https://elsewhere.example.com/">Found</a>.)`, "a failing check shows what the app answered")
 }
 
 // TestHealthBodyIsOneLine: a failing answer's body reaches logs and errors as one

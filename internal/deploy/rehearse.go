@@ -1,0 +1,306 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/org/deploy-kit/internal/action"
+	"github.com/org/deploy-kit/internal/backup"
+	"github.com/org/deploy-kit/internal/compose"
+	"github.com/org/deploy-kit/internal/verify"
+)
+
+// The rehearsal (README "Rehearsal"; ARCHITECTURE.md, "Each action's steps"):
+// before production changes, the pre-deploy backup is restored into a private
+// copy of the stack — its own project, no published ports, none of
+// production's networks — where the new release must start and pass its checks
+// (its migrations meet production's data), and then the running release must
+// pass them against the migrated copy (it keeps serving during the switch and
+// after a switch back). The copy is removed on every way out.
+
+// rehearsal is what preflight found for the rehearsal and what it did.
+type rehearsal struct {
+	db      string   // the database service: backup-container's
+	started []string // the services the copy runs: every service of the model
+	// Where health-url and smoke-base-url point, inside the copy: the service
+	// publishing their port, and its port in the container.
+	health, smoke target
+	name          string // the copy's project name
+	copy          compose.Project
+	took          []string // what took how long, for the summary
+}
+
+// target is a service's port in its container, for a URL published on the host.
+type target struct {
+	service string
+	port    uint32
+	path    string // the URL's path and query
+}
+
+var unsafeProject = regexp.MustCompile(`[^a-z0-9_-]+`)
+
+// planRehearsal checks, before anything changes, that the stack can be
+// rehearsed: backup-container is one of its services, no service has a fixed
+// container name or writes into a bind mount (a copy would share it with
+// production), and health-url and smoke-base-url reach a published port.
+func (s *State) planRehearsal() error {
+	if !s.Opts.Rehearse {
+		return nil
+	}
+	p, o := s.Project, s.Opts
+	rh := &rehearsal{}
+	for _, name := range p.ServiceNames() {
+		svc := p.Services[name]
+		if c := o.Backup.Container; svc.ContainerName == c || p.Name+"-"+name+"-1" == c || p.Name+"_"+name+"_1" == c {
+			rh.db = name
+		}
+		rh.started = append(rh.started, name)
+		if svc.ContainerName != "" {
+			return action.Usagef("input rehearse: service %s has container_name %s: a copy of the stack cannot run beside it", name, svc.ContainerName)
+		}
+		for _, v := range svc.Volumes {
+			if v.Type == types.VolumeTypeBind && !v.ReadOnly {
+				return action.Usagef("input rehearse: service %s bind-mounts %s writable: a copy of the stack would write into production's files (use a named volume, or mount it read-only)", name, v.Source)
+			}
+		}
+	}
+	if rh.db == "" {
+		return action.Usagef("input rehearse: backup-container %s is not a container of the compose project %s (services: %s): the rehearsal restores the pre-deploy backup into that service of a copy of the stack",
+			o.Backup.Container, p.Name, strings.Join(p.ServiceNames(), ", "))
+	}
+	var err error
+	if rh.health, err = published(p, "health-url", o.HealthURL); err != nil {
+		return err
+	}
+	if rh.smoke, err = published(p, "smoke-base-url", o.SmokeBaseURL); err != nil {
+		return err
+	}
+	s.rehearsal = rh
+	return nil
+}
+
+// published finds the service and container port behind a URL on a published
+// port of the stack ("" gives no target).
+func published(p *types.Project, input, raw string) (target, error) {
+	if raw == "" {
+		return target{}, nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Port() == "" {
+		return target{}, action.Usagef("input rehearse: %s %s names no port the copy of the stack could be reached on", input, raw)
+	}
+	for _, name := range p.ServiceNames() {
+		for _, port := range p.Services[name].Ports {
+			if port.Published == u.Port() {
+				return target{service: name, port: port.Target, path: u.RequestURI()}, nil
+			}
+		}
+	}
+	return target{}, action.Usagef("input rehearse: no service of %s publishes port %s of %s %s: the rehearsal checks the copy at the service's own address", p.Name, u.Port(), input, raw)
+}
+
+type rehearseStep struct{}
+
+func (rehearseStep) String() string { return "rehearse" }
+
+// rehearseTimeout bounds the removal of the copy, on every way out.
+const rehearseTimeout = 25 * time.Second
+
+func (rehearseStep) Run(ctx context.Context, s *State) error {
+	rh := s.rehearsal
+	if rh == nil {
+		return Skip("not requested (rehearse: false)")
+	}
+	if s.Opts.DryRun {
+		return Skip("dry run: would restore the pre-deploy backup into %s of a copy of %s, start this release there and check it, then the running release", rh.db, s.Compose.Name)
+	}
+	if s.BackupPath == "" {
+		return action.Failedf("no pre-deploy backup to rehearse on")
+	}
+	rh.name = unsafeProject.ReplaceAllString(strings.ToLower(s.Compose.Name+"-rehearsal-"+time.Now().UTC().Format("20060102t150405")), "-")
+	override := filepath.Join(s.A.TempDir(), "deploykit-rehearsal-"+rh.name+".yaml")
+	if err := os.WriteFile(override, []byte(copyOverride(rh.started)), 0o600); err != nil {
+		return action.Failedf("%v", err)
+	}
+	rh.copy = s.Compose
+	rh.copy.Name = rh.name
+	rh.copy.Overrides = append(append([]string{}, s.Compose.Overrides...), override)
+	defer func() {
+		// The copy goes whatever happened, on a context of its own.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rehearseTimeout)
+		defer cancel()
+		if err := s.Exec.Run(ctx, rh.copy.Down()); err != nil {
+			s.A.Warningf("removing the rehearsal's copy %s: %v (docker compose -p %s down --volumes)", rh.name, err, rh.name)
+		}
+		os.Remove(override)
+	}()
+	return rh.run(ctx, s)
+}
+
+// copyOverride is the compose file merged over the stack's for the copy: no
+// published ports, and only the copy's own default network (not production's
+// networks, on which a proxy could send users to the copy).
+func copyOverride(services []string) string {
+	var b strings.Builder
+	b.WriteString("services:\n")
+	for _, name := range services {
+		fmt.Fprintf(&b, "  %s:\n    ports: !reset []\n    networks: !reset []\n", name)
+	}
+	return b.String()
+}
+
+func (rh *rehearsal) run(ctx context.Context, s *State) error {
+	wait := s.Opts.WaitTimeout
+	up := compose.UpOptions{Build: !s.Opts.PullOnly, PullMissing: s.Opts.PullOnly, WaitTimeout: wait}
+
+	began := time.Now()
+	db := up
+	db.Services, db.Build, db.PullMissing = []string{rh.db}, false, true
+	if err := s.Exec.Run(ctx, rh.copy.Up(db)); err != nil {
+		return action.Failedf("starting %s in the rehearsal's copy: %v", rh.db, err)
+	}
+	opts := s.Opts.Backup.options("rehearsal")
+	opts.Container = rh.name + "-" + rh.db + "-1"
+	t, err := backup.NewTarget(s.A, opts)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	if _, err := t.Restore(ctx, s.BackupPath); err != nil {
+		return action.Failedf("restoring the pre-deploy backup into the rehearsal's copy: %v", err)
+	}
+	rh.took = append(rh.took, "restored the pre-deploy backup in "+since(began))
+
+	began = time.Now()
+	if err := s.Exec.Run(ctx, rh.copy.Up(up)); err != nil {
+		return rh.failed(ctx, s, "version "+s.Version+" did not start on a copy of production's data", err)
+	}
+	if err := rh.check(ctx, s); err != nil {
+		return rh.failed(ctx, s, "version "+s.Version+" fails its checks on a copy of production's data", err)
+	}
+	rh.took = append(rh.took, fmt.Sprintf("%s started and passed its checks in %s", s.Version, since(began)))
+
+	if len(s.Snapshot.Services) > 0 {
+		began = time.Now()
+		old := filepath.Join(s.A.TempDir(), "deploykit-rehearsal-"+rh.name+"-running.yaml")
+		if err := os.WriteFile(old, []byte(runningOverride(s.Snapshot, rh.running(s.Snapshot))), 0o600); err != nil {
+			return action.Failedf("%v", err)
+		}
+		defer os.Remove(old)
+		running := rh.copy
+		running.Overrides = append(append([]string{}, rh.copy.Overrides...), old)
+		back := compose.UpOptions{Services: rh.running(s.Snapshot), NoDeps: true, WaitTimeout: wait}
+		if err := s.Exec.Run(ctx, running.Up(back)); err != nil {
+			return rh.failed(ctx, s, fmt.Sprintf("the running release (%s) did not start on the copy migrated by %s", s.rollbackVersion(), s.Version), err)
+		}
+		if err := rh.check(ctx, s); err != nil {
+			return rh.failed(ctx, s, fmt.Sprintf("the running release (%s) fails its checks on the copy migrated by %s", s.rollbackVersion(), s.Version), err)
+		}
+		rh.took = append(rh.took, fmt.Sprintf("%s started and passed its checks on the migrated copy in %s", s.rollbackVersion(), since(began)))
+	}
+	s.Did("on a copy of production's data (project %s, removed after): %s", rh.name, strings.Join(rh.took, "; "))
+	return nil
+}
+
+// running are the services the second half of the rehearsal puts back at the
+// images that run now: every service of the snapshot but the database, which
+// keeps the migrated data.
+func (rh *rehearsal) running(snap Snapshot) []string {
+	var names []string
+	for _, n := range snap.Names() {
+		if n != rh.db {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// runningOverride pins services to the images they run now (the snapshot's
+// tags, which the snapshot step made), for the second half of the rehearsal.
+func runningOverride(snap Snapshot, services []string) string {
+	var b strings.Builder
+	b.WriteString("services:\n")
+	for _, name := range services {
+		fmt.Fprintf(&b, "  %s:\n    image: %s\n    pull_policy: never\n    build: !reset null\n", name, strconv.Quote(snap.Services[name].Ref))
+	}
+	return b.String()
+}
+
+// check runs health-url's and smoke-checks' paths against the copy's own
+// addresses.
+func (rh *rehearsal) check(ctx context.Context, s *State) error {
+	logf := func(format string, args ...any) { s.A.Logf("    "+format, args...) }
+	if rh.health.service != "" {
+		u, err := rh.addr(ctx, s, rh.health)
+		if err != nil {
+			return err
+		}
+		b := verify.Backoff{Attempts: s.Opts.HealthAttempts, InitialDelay: s.Opts.HealthInitialDelay, MaxDelay: s.Opts.HealthMaxDelay}
+		if err := verify.Health(ctx, u+rh.health.path, b, logf); err != nil {
+			return err
+		}
+	}
+	if rh.smoke.service != "" && len(s.Checks) > 0 {
+		u, err := rh.addr(ctx, s, rh.smoke)
+		if err != nil {
+			return err
+		}
+		if err := verify.Smoke(ctx, u+strings.TrimSuffix(rh.smoke.path, "/"), s.Checks, logf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addr is http://<ip>:<port> of t's service in the copy.
+func (rh *rehearsal) addr(ctx context.Context, s *State, t target) (string, error) {
+	all, err := s.Docker.ProjectContainers(ctx, rh.name)
+	if err != nil {
+		return "", err
+	}
+	for _, c := range all {
+		if c.Service == t.service && c.State == "running" && len(c.IPs) > 0 {
+			return "http://" + net.JoinHostPort(c.IPs[0], strconv.FormatUint(uint64(t.port), 10)), nil
+		}
+	}
+	return "", fmt.Errorf("the copy's %s has no address to check", t.service)
+}
+
+// failed is a failed rehearsal: the error, and a hand-off with what to do and
+// the last log lines of the copy's containers that are not running healthy.
+func (rh *rehearsal) failed(ctx context.Context, s *State, what string, cause error) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "#### Hand-off: the rehearsal of %s failed; production was not changed\n\n", orUnknown(s.Version))
+	if job := s.A.JobURL(); job != "" {
+		fmt.Fprintf(&b, "- Job: %s\n", job)
+	}
+	fmt.Fprintf(&b, "- %s: %s\n", action.Cell(what), action.Cell(cause.Error()))
+	b.WriteString("- A migration that fails on production's data, or that the running release cannot read, must change: " +
+		"make it work on the data as it is, and keep the schema readable by the running release (expand/contract: " +
+		"add the new column and write both, deploy; drop the old one in a later release).\n")
+	if all, err := s.Docker.ProjectContainers(ctx, rh.name); err == nil {
+		for _, c := range all {
+			if c.State == "running" && (c.Health == "" || c.Health == "healthy") && c.Service == rh.db {
+				continue
+			}
+			logs, err := s.Docker.Logs(ctx, c.ID, logLines)
+			if err != nil {
+				continue
+			}
+			fmt.Fprintf(&b, "\nLast %d log lines of the copy's %s (%s, %s):\n\n```\n%s\n```\n", logLines, c.Service, c.Image, c.State,
+				strings.ReplaceAll(strings.TrimRight(logs, "\n"), "```", "'''"))
+		}
+	}
+	s.HandOff = b.String()
+	return action.Failedf("%s: %v; production was not changed", what, cause)
+}

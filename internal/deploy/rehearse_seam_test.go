@@ -1,0 +1,98 @@
+package deploy
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/org/deploy-kit/internal/action"
+)
+
+// TestSeamRehearsalRefusals: every input or stack that cannot be rehearsed is
+// refused with exit 2 before anything changes: the swarm target, no
+// backup-container, a backup-container that is not one of the stack's services,
+// a service with a fixed container name or a writable bind mount (a copy would
+// share it with production), a health-url no service publishes.
+func TestSeamRehearsalRefusals(t *testing.T) {
+	stack := func(services string) string { return "name: shop\nservices:\n" + services }
+	db := "  db:\n    image: postgres:17\n"
+	web := "  web:\n    image: registry.example.com/shop:${DEPLOY_TAG}\n    ports: [\"127.0.0.1:8080:8080\"]\n"
+	for _, tc := range []struct {
+		name, compose string
+		set           func(*Options)
+		want          string
+	}{
+		{"swarm", stack(web + db), func(o *Options) { o.Target = "swarm" },
+			"input rehearse: target swarm is not rehearsed"},
+		{"no backup-container", stack(web + db), func(o *Options) { o.Backup.Container = "" },
+			"input rehearse: set backup-container to the stack's database container"},
+		{"a container of another project", stack(web + db), func(o *Options) { o.Backup.Container = "other-db-1" },
+			"input rehearse: backup-container other-db-1 is not a container of the compose project shop (services: db, web)"},
+		{"a fixed container name", stack(web + db + "  cache:\n    image: redis\n    container_name: cache\n"), nil,
+			"input rehearse: service cache has container_name cache: a copy of the stack cannot run beside it"},
+		{"a writable bind mount", stack(web + db + "  files:\n    image: nginx\n    volumes: [\"/srv/uploads:/uploads\"]\n"), nil,
+			"input rehearse: service files bind-mounts /srv/uploads writable: a copy of the stack would write into production's files"},
+		{"a health-url no service publishes", stack(web + db), func(o *Options) { o.HealthURL = "http://127.0.0.1:9999/health" },
+			"input rehearse: no service of shop publishes port 9999 of health-url http://127.0.0.1:9999/health"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sm := newSeam(t)
+			require.NoError(t, os.WriteFile(filepath.Join(sm.ws, "compose.yaml"), []byte(tc.compose), 0o644))
+			o := DefaultOptions()
+			o.Rehearse, o.Backup.Container, o.HealthURL = true, "shop-db-1", "http://127.0.0.1:8080/health"
+			if tc.set != nil {
+				tc.set(&o)
+			}
+			o.HistoryFile = filepath.Join(sm.varDir, "history.log")
+			a := action.NewContext([]string{"GITHUB_WORKSPACE=" + sm.ws, "RUNNER_TEMP=" + t.TempDir(), "HOME=" + t.TempDir()}, &sm.log)
+			a.Spec = &Spec
+			s, err := newState(a, o)
+			if err == nil {
+				s.Exec, s.Docker = sm.exec, sm.engine
+				t.Cleanup(s.Cleanup)
+				s.Runner.Logf = func(string, ...any) {}
+				err = s.One(context.Background(), PreflightStep, s)
+			}
+			require.Error(t, err)
+			assert.Equal(t, action.ExitUsage, action.ExitCode(err))
+			assert.Contains(t, err.Error(), tc.want)
+			assert.Empty(t, sm.exec.Changes(), "nothing changed")
+		})
+	}
+}
+
+// TestSeamRehearsalPlan: a stack that can be rehearsed: the database service is
+// backup-container's, health-url and smoke-base-url are found behind the ports
+// their services publish, and rehearse implies the pre-deploy backup.
+func TestSeamRehearsalPlan(t *testing.T) {
+	sm := newSeam(t)
+	require.NoError(t, os.WriteFile(filepath.Join(sm.ws, "compose.yaml"), []byte("name: shop\nservices:\n"+
+		"  web:\n    image: registry.example.com/shop:${DEPLOY_TAG}\n    ports: [\"127.0.0.1:8080:3000\"]\n    volumes: [\"/etc/shop:/config:ro\"]\n"+
+		"  db:\n    image: postgres:17\n    volumes: [\"data:/var/lib/postgresql/data\"]\nvolumes:\n  data:\n"), 0o644))
+	o := DefaultOptions()
+	o.Rehearse, o.Backup.Container = true, "shop-db-1"
+	o.HealthURL, o.SmokeBaseURL = "http://127.0.0.1:8080/health?deep=1", "http://127.0.0.1:8080/"
+	s := sm.state(t, o)
+	assert.True(t, s.Opts.Backup.Enabled, "rehearse implies the pre-deploy backup")
+	s.Runner.Logf = func(string, ...any) {}
+	require.NoError(t, s.One(context.Background(), PreflightStep, s))
+	require.NotNil(t, s.rehearsal)
+	assert.Equal(t, "db", s.rehearsal.db)
+	assert.Equal(t, []string{"db", "web"}, s.rehearsal.started)
+	assert.Equal(t, target{service: "web", port: 3000, path: "/health?deep=1"}, s.rehearsal.health)
+	assert.Equal(t, target{service: "web", port: 3000, path: "/"}, s.rehearsal.smoke)
+
+	assert.Equal(t, "services:\n  db:\n    ports: !reset []\n    networks: !reset []\n  web:\n    ports: !reset []\n    networks: !reset []\n",
+		copyOverride(s.rehearsal.started), "the copy publishes nothing and joins none of production's networks")
+	snap := Snapshot{Services: map[string]ServiceImage{
+		"web": {Image: "registry.example.com/shop:sha-1", ImageID: "sha256:aa", Ref: "deploykit-snapshot/shop-web:aa"},
+		"db":  {Image: "postgres:17", ImageID: "sha256:bb", Ref: "deploykit-snapshot/shop-db:bb"},
+	}}
+	assert.Equal(t, []string{"web"}, s.rehearsal.running(snap), "the database keeps the migrated data")
+	assert.Equal(t, "services:\n  web:\n    image: \"deploykit-snapshot/shop-web:aa\"\n    pull_policy: never\n    build: !reset null\n",
+		runningOverride(snap, s.rehearsal.running(snap)))
+}

@@ -1,0 +1,240 @@
+package deploy_test
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/org/deploy-kit/internal/testenv"
+	"github.com/org/deploy-kit/internal/testenv/testapp"
+)
+
+// appBuild is a build of examples/app with more migrations and, optionally, its
+// notes column renamed in its queries.
+type appBuild struct {
+	migrations map[string]string // file name → SQL, added to migrations/
+	column     string            // the notes column its queries use ("" keeps body)
+}
+
+// buildApp builds b as an image and returns its ID.
+func buildApp(t *testing.T, b appBuild) string {
+	t.Helper()
+	src := t.TempDir()
+	out, err := exec.Command("cp", "-r", filepath.Join(testenv.RepoRoot(t), "examples", "app")+"/.", src).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	for name, sql := range b.migrations {
+		require.NoError(t, os.WriteFile(filepath.Join(src, "migrations", name), []byte(sql), 0o644))
+	}
+	if b.column != "" {
+		main, err := os.ReadFile(filepath.Join(src, "main.go"))
+		require.NoError(t, err)
+		code := strings.NewReplacer("SELECT body FROM notes", "SELECT "+b.column+" FROM notes", "INSERT INTO notes (body)", "INSERT INTO notes ("+b.column+")").Replace(string(main))
+		require.NotEqual(t, string(main), code)
+		require.NoError(t, os.WriteFile(filepath.Join(src, "main.go"), []byte(code), 0o644))
+	}
+	build := exec.Command("go", "build", "-trimpath", "-o", "hello", ".")
+	build.Dir, build.Env = src, append(os.Environ(), "CGO_ENABLED=0")
+	out, err = build.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	out, err = exec.Command("docker", "build", "-q", src).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	id := strings.TrimSpace(string(out))
+	t.Cleanup(func() { _ = exec.Command("docker", "rmi", id).Run() })
+	return id
+}
+
+// rehearsed is examples/app's production stack (the app and its Postgres) as a
+// git checkout and compose project, deployed with deploykit.
+type rehearsed struct {
+	t                     *testing.T
+	dir, name, image      string
+	port                  int
+	history, backups, tmp string
+}
+
+func newRehearsed(t *testing.T) *rehearsed {
+	t.Helper()
+	testenv.RequireCompose(t)
+	testenv.NoSwarmChange(t) // the app finds its database by DNS
+	st := &rehearsed{t: t, dir: t.TempDir(), name: fmt.Sprintf("dk-rehearse-%d", os.Getpid()%10000), port: testenv.FreePort(t),
+		history: filepath.Join(t.TempDir(), "history.log"), backups: t.TempDir(), tmp: t.TempDir()}
+	st.image = "deploykit-rehearse-" + fmt.Sprint(os.Getpid())
+	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "examples", "app", "compose.yaml"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(st.dir, "compose.yaml"), data, 0o644))
+	st.git("init", "-q", "-b", "main")
+	t.Cleanup(func() {
+		_ = exec.Command("docker", "compose", "-p", st.name, "down", "--volumes", "--remove-orphans", "--timeout", "1").Run()
+		testenv.RemoveImages(testenv.LocalImages(t, st.image)...)
+		testenv.RemoveImages(testenv.LocalImages(t, "deploykit-snapshot/"+st.name+"-*")...)
+	})
+	return st
+}
+
+func (st *rehearsed) git(args ...string) string {
+	st.t.Helper()
+	cmd := exec.Command("git", append([]string{"-c", "user.name=t", "-c", "user.email=t@example.com"}, args...)...)
+	cmd.Dir = st.dir
+	out, err := cmd.CombinedOutput()
+	require.NoError(st.t, err, "%s", out)
+	return strings.TrimSpace(string(out))
+}
+
+// release commits version, tagged v<version>, whose image is the build id.
+func (st *rehearsed) release(version, id string) {
+	st.t.Helper()
+	require.NoError(st.t, os.WriteFile(filepath.Join(st.dir, "VERSION"), []byte(version+"\n"), 0o644))
+	st.git("add", "-A")
+	st.git("commit", "-q", "-m", "release "+version)
+	st.git("tag", "v"+version)
+	out, err := exec.Command("docker", "tag", id, st.image+":sha-"+st.git("rev-parse", "--short=7", "HEAD")).CombinedOutput()
+	require.NoError(st.t, err, "%s", out)
+}
+
+func (st *rehearsed) deploy(extra ...string) testapp.Run {
+	st.t.Helper()
+	files := st.t.TempDir()
+	base := fmt.Sprintf("http://127.0.0.1:%d", st.port)
+	args := append([]string{"deploy", "--project-name", st.name, "--history-file", st.history, "--pull-only", "--wait-timeout", "90s",
+		"--health-url", base + "/health", "--health-initial-delay", "200ms", "--health-max-delay", "1s",
+		"--smoke-base-url", base, "--smoke-checks", "/notes=200",
+		"--backup-container", st.name + "-db-1", "--backup-dir", st.backups}, extra...)
+	cmd := exec.Command(testenv.Deploykit(st.t), args...)
+	cmd.Dir = st.dir
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "GITHUB_ACTIONS=true", "GITHUB_WORKSPACE=" + st.dir,
+		"RUNNER_TEMP=" + st.tmp, "GITHUB_SERVER_URL=https://git.example.com", "GITHUB_REPOSITORY=team/app", "GITHUB_RUN_ID=77",
+		"GITHUB_OUTPUT=" + filepath.Join(files, "out"), "GITHUB_STEP_SUMMARY=" + filepath.Join(files, "sum"),
+		"IMAGE=" + st.image, "POSTGRES_IMAGE=" + testenv.PostgresImage(st.t), fmt.Sprintf("HELLO_PORT=%d", st.port),
+		"ENV_DB_PASSWORD=rehearse-pw-0123456789"}
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	_ = cmd.Run()
+	return (&testapp.App{T: st.t}).Result(cmd, buf.String(), filepath.Join(files, "out"), filepath.Join(files, "sum"))
+}
+
+func (st *rehearsed) get(path string) (int, string) {
+	st.t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", st.port, path))
+	require.NoError(st.t, err)
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimSpace(string(body))
+}
+
+func (st *rehearsed) post(note string) {
+	st.t.Helper()
+	resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/notes", st.port), "text/plain", strings.NewReader(note))
+	require.NoError(st.t, err)
+	resp.Body.Close()
+	require.Equal(st.t, http.StatusCreated, resp.StatusCode)
+}
+
+// schema is production's golang-migrate version and dirty flag.
+func (st *rehearsed) schema() string {
+	st.t.Helper()
+	out, err := exec.Command("docker", "exec", st.name+"-db-1", "psql", "-X", "-At", "-U", "postgres", "-c", "SELECT version, dirty FROM schema_migrations").CombinedOutput()
+	require.NoError(st.t, err, "%s", out)
+	return strings.TrimSpace(string(out))
+}
+
+// copies are the rehearsal copies' containers, volumes and networks still there.
+func (st *rehearsed) copies() string {
+	st.t.Helper()
+	var left []string
+	for _, argv := range [][]string{
+		{"ps", "-a", "--format", `{{.Label "com.docker.compose.project"}}`},
+		{"volume", "ls", "--format", `{{.Label "com.docker.compose.project"}}`},
+		{"network", "ls", "--format", `{{.Label "com.docker.compose.project"}}`},
+	} {
+		out, err := exec.Command("docker", argv...).Output()
+		require.NoError(st.t, err)
+		for _, p := range strings.Fields(string(out)) {
+			if strings.HasPrefix(p, st.name+"-rehearsal-") {
+				left = append(left, p)
+			}
+		}
+	}
+	return strings.Join(left, " ")
+}
+
+// TestRehearsalStopsAMigrationProductionCannotTake: with rehearse, a release is
+// first started on a copy of production's data (the pre-deploy backup restored
+// into a private copy of the stack), then the running release against the
+// migrated copy. A migration that fails on production's data (a unique index
+// over duplicates), and one the running release cannot read (a renamed column),
+// stop the deploy before production changes, naming the migration's error or the
+// running release's failing check; production keeps its version, its schema
+// (not dirty) and its data. A compatible release passes and deploys. The copy
+// is removed every time.
+func TestRehearsalStopsAMigrationProductionCannotTake(t *testing.T) {
+	t.Parallel()
+	st := newRehearsed(t)
+	st.release("1.0.0", buildApp(t, appBuild{}))
+	r := st.deploy()
+	require.Equal(t, 0, r.Code, r.Log)
+	for _, note := range []string{"same", "same", "other"} {
+		st.post(note)
+	}
+	want := "same\nsame\nother"
+
+	// Release 2.0.0 renames the column, then puts a unique index on it: the
+	// duplicates in production's data make the second migration fail.
+	st.release("2.0.0", buildApp(t, appBuild{column: "content", migrations: map[string]string{
+		"000002_rename.up.sql":   "ALTER TABLE notes RENAME COLUMN body TO content;\n",
+		"000002_rename.down.sql": "ALTER TABLE notes RENAME COLUMN content TO body;\n",
+		"000003_unique.up.sql":   "CREATE UNIQUE INDEX notes_content ON notes (content);\n",
+		"000003_unique.down.sql": "DROP INDEX notes_content;\n",
+	}}))
+	r = st.deploy("--rehearse")
+	assert.Equal(t, 1, r.Code, r.Log)
+	assert.Contains(t, r.Log, "::error::deploy of 2.0.0 failed at rehearse: version 2.0.0 did not start on a copy of production's data: ")
+	assert.Contains(t, r.Summary, "#### Hand-off: the rehearsal of 2.0.0 failed; production was not changed")
+	assert.Contains(t, r.Summary, `could not create unique index "notes_content"`, "the copy's app log names the database's error")
+	assert.Contains(t, r.Summary, "| apply | skipped |  | an earlier step failed |")
+	_, v := st.get("/version")
+	assert.Equal(t, "1.0.0", v)
+	assert.Equal(t, "1|f", st.schema(), "production's schema did not move and is not dirty")
+	_, notes := st.get("/notes")
+	assert.Equal(t, want, notes)
+	assert.Empty(t, st.copies(), "the copy is removed")
+
+	// Release 2.0.1 only renames the column: it starts, but the running 1.0.0
+	// reads the old name and fails its checks on the migrated copy.
+	st.release("2.0.1", buildApp(t, appBuild{column: "content", migrations: map[string]string{
+		"000002_rename.up.sql":   "ALTER TABLE notes RENAME COLUMN body TO content;\n",
+		"000002_rename.down.sql": "ALTER TABLE notes RENAME COLUMN content TO body;\n",
+	}}))
+	r = st.deploy("--rehearse")
+	assert.Equal(t, 1, r.Code, r.Log)
+	assert.Contains(t, r.Log, "::error::deploy of 2.0.1 failed at rehearse: the running release (1.0.0) fails its checks on the copy migrated by 2.0.1: ")
+	assert.Contains(t, r.Log, `/notes: got 500, want 200 (answered: pq: column "body" does not exist)`, "the running release's check and its answer")
+	assert.Contains(t, r.Summary, "expand/contract")
+	_, v = st.get("/version")
+	assert.Equal(t, "1.0.0", v)
+	assert.Equal(t, "1|f", st.schema())
+	assert.Empty(t, st.copies())
+
+	// Release 2.1.0 adds a nullable column: both releases work on it.
+	st.release("2.1.0", buildApp(t, appBuild{migrations: map[string]string{
+		"000002_tags.up.sql":   "ALTER TABLE notes ADD COLUMN tags text;\n",
+		"000002_tags.down.sql": "ALTER TABLE notes DROP COLUMN tags;\n",
+	}}))
+	r = st.deploy("--rehearse")
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.Regexp(t, `\| rehearse \| done \| \S+ \| on a copy of production's data \(project `+st.name+`-rehearsal-\S+, removed after\): restored the pre-deploy backup in \S+; 2\.1\.0 started and passed its checks in \S+; 1\.0\.0 started and passed its checks on the migrated copy in \S+ \|`, r.Summary)
+	_, v = st.get("/version")
+	assert.Equal(t, "2.1.0", v)
+	assert.Equal(t, "2|f", st.schema())
+	_, notes = st.get("/notes")
+	assert.Equal(t, want, notes)
+	assert.Empty(t, st.copies())
+}
