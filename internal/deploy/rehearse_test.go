@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -102,6 +103,17 @@ func (st *rehearsed) release(version, id string) {
 
 func (st *rehearsed) deploy(extra ...string) testapp.Run {
 	st.t.Helper()
+	cmd, result := st.command(extra...)
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	_ = cmd.Run()
+	return result(buf.String())
+}
+
+// command is `deploykit deploy` of the stack as a runner runs it, and what
+// collects its result once it has ended.
+func (st *rehearsed) command(extra ...string) (*exec.Cmd, func(log string) testapp.Run) {
+	st.t.Helper()
 	files := st.t.TempDir()
 	base := fmt.Sprintf("http://127.0.0.1:%d", st.port)
 	args := append([]string{"deploy", "--project-name", st.name, "--history-file", st.history, "--pull-only", "--wait-timeout", "90s",
@@ -115,10 +127,9 @@ func (st *rehearsed) deploy(extra ...string) testapp.Run {
 		"GITHUB_OUTPUT=" + filepath.Join(files, "out"), "GITHUB_STEP_SUMMARY=" + filepath.Join(files, "sum"),
 		"IMAGE=" + st.image, "POSTGRES_IMAGE=" + testenv.PostgresImage(st.t), fmt.Sprintf("HELLO_PORT=%d", st.port),
 		"ENV_DB_PASSWORD=rehearse-pw-0123456789"}
-	var buf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &buf, &buf
-	_ = cmd.Run()
-	return (&testapp.App{T: st.t}).Result(cmd, buf.String(), filepath.Join(files, "out"), filepath.Join(files, "sum"))
+	return cmd, func(log string) testapp.Run {
+		return (&testapp.App{T: st.t}).Result(cmd, log, filepath.Join(files, "out"), filepath.Join(files, "sum"))
+	}
 }
 
 func (st *rehearsed) get(path string) (int, string) {
@@ -237,4 +248,27 @@ func TestRehearsalStopsAMigrationProductionCannotTake(t *testing.T) {
 	_, notes = st.get("/notes")
 	assert.Equal(t, want, notes)
 	assert.Empty(t, st.copies())
+
+	// A rehearsal cancelled (SIGTERM) while its copy runs: the copy goes, its
+	// containers, networks and volumes, and production is as it was.
+	st.release("2.2.0", buildApp(t, appBuild{migrations: map[string]string{
+		"000002_tags.up.sql":     "ALTER TABLE notes ADD COLUMN tags text;\n",
+		"000002_tags.down.sql":   "ALTER TABLE notes DROP COLUMN tags;\n",
+		"000003_rating.up.sql":   "ALTER TABLE notes ADD COLUMN rating int;\n",
+		"000003_rating.down.sql": "ALTER TABLE notes DROP COLUMN rating;\n",
+	}}))
+	cmd, result := st.command("--rehearse")
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	require.NoError(t, cmd.Start())
+	testapp.WaitFor(t, "the rehearsal's copy to run", func() bool { return st.copies() != "" })
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	_ = cmd.Wait()
+	r = result(buf.String())
+	assert.Equal(t, 1, r.Code, r.Log)
+	assert.Contains(t, r.Log, "::error::deploykit deploy was cancelled (terminated)")
+	assert.Empty(t, st.copies(), "nothing of the copy is left")
+	_, v = st.get("/version")
+	assert.Equal(t, "2.1.0", v)
+	assert.Equal(t, "2|f", st.schema())
 }
