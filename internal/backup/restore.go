@@ -530,3 +530,58 @@ func (t *Target) MigrationVersion(ctx context.Context, database string) (string,
 	}
 	return fields[0], nil
 }
+
+// Schemas reads golang-migrate's state in every database of the target that
+// has a schema_migrations table: database → "<version>" or "<version> (dirty)".
+// A deploy compares it before and after a failed release (did the database
+// move?). Other targets (SQLite) give nil.
+func (t *Target) Schemas(ctx context.Context) (map[string]string, error) {
+	const query = "SELECT version, dirty FROM schema_migrations"
+	var dbs []string
+	var read func(db string) (string, error)
+	switch e := t.engine.(type) {
+	case *postgres:
+		conn := e.liveConn()
+		if !e.cluster() {
+			conn = e.urlConn()
+			dbs = []string{strings.TrimPrefix(e.url.Path, "/")}
+		} else {
+			out, err := output(ctx, e.src, program{Argv: conn.psql("template1", "-At", "-c", pgDatabasesQuery), Env: conn.env})
+			if err != nil {
+				return nil, fmt.Errorf("listing the databases: %w", err)
+			}
+			dbs = strings.Fields(out)
+		}
+		read = func(db string) (string, error) {
+			return output(ctx, e.src, program{Argv: conn.psql(db, "-At", "-F", " ", "-c", query), Env: conn.env})
+		}
+	case *mysql:
+		conn := e.live()
+		if e.all() {
+			out, err := conn.query(ctx, "", "SELECT table_schema FROM information_schema.tables WHERE table_name = 'schema_migrations' ORDER BY 1")
+			if err != nil {
+				return nil, fmt.Errorf("listing the databases: %w", err)
+			}
+			dbs = strings.Fields(out)
+		} else {
+			dbs = []string{e.db}
+		}
+		read = func(db string) (string, error) { return conn.query(ctx, db, query) }
+	default:
+		return nil, nil
+	}
+	states := map[string]string{}
+	for _, db := range dbs {
+		out, err := read(db)
+		if err != nil {
+			continue // no schema_migrations there
+		}
+		if f := strings.Fields(out); len(f) == 2 {
+			states[db] = f[0]
+			if f[1] == "t" || f[1] == "1" {
+				states[db] += " (dirty)"
+			}
+		}
+	}
+	return states, nil
+}

@@ -57,8 +57,10 @@ type State struct {
 	Lock            *lock.Lock
 	lockHolder      lock.Holder
 	Snapshot        Snapshot
-	BackupPath      string     // the pre-deploy backup, when one was made
-	rehearsal       *rehearsal // what preflight found for the rehearsal (rehearse.go)
+	BackupPath      string            // the pre-deploy backup, when one was made
+	schemaBefore    map[string]string // golang-migrate's state before apply, where it can be read (degraded.go)
+	Degraded        string            // why production is degraded after a failure, when it is
+	rehearsal       *rehearsal        // what preflight found for the rehearsal (rehearse.go)
 
 	// Outcome; the step runner keeps each step's result.
 	steps.Runner[*State]
@@ -217,6 +219,9 @@ func (s *State) run(ctx context.Context) error {
 	switch {
 	case stepErr != nil && !s.Cancelled:
 		_ = s.One(ctx, rollbackStep{}, s)
+		if changedSteps[s.FailedStep] && !s.Opts.DryRun {
+			s.checkDegraded(ctx)
+		}
 	case s.Cancelled && (s.Strategy.Moved() || changedSteps[s.FailedStep]):
 		// A job cancelled after the stack changed restores what ran before, with a
 		// deadline of its own that ends before the CLI stops waiting for it.
@@ -243,6 +248,8 @@ func (s *State) run(ctx context.Context) error {
 		return nil
 	case action.ExitCode(stepErr) == action.ExitUsage:
 		return stepErr
+	case s.Degraded != "":
+		return action.Failedf("%s of %s failed at %s (%v), and production is degraded: %s; the summary has the command that restores the pre-deploy backup", s.plan.Action, orUnknown(s.Version), s.FailedStep, stepErr, s.Degraded)
 	case s.RolledBack:
 		return action.Failedf("%s of %s failed at %s (%v); rolled back to %s", s.plan.Action, s.Version, s.FailedStep, stepErr, s.rollbackVersion())
 	default:

@@ -272,3 +272,47 @@ func TestRehearsalStopsAMigrationProductionCannotTake(t *testing.T) {
 	assert.Equal(t, "2.1.0", v)
 	assert.Equal(t, "2|f", st.schema())
 }
+
+// TestFailedMigrationWithoutRehearsalSaysProductionIsDegraded: without
+// rehearse, a release whose migration fails on production's data leaves the
+// schema half-migrated and dirty; switching the containers back does not undo
+// that, and the running release no longer starts on it. The deploy says so —
+// "failed, production degraded", never "rolled back" — with the command that
+// restores the pre-deploy backup, and that command brings production back.
+func TestFailedMigrationWithoutRehearsalSaysProductionIsDegraded(t *testing.T) {
+	t.Parallel()
+	st := newRehearsed(t)
+	st.release("1.0.0", buildApp(t, appBuild{}))
+	r := st.deploy()
+	require.Equal(t, 0, r.Code, r.Log)
+	for _, note := range []string{"same", "same", "other"} {
+		st.post(note)
+	}
+	st.release("2.0.0", buildApp(t, appBuild{column: "content", migrations: map[string]string{
+		"000002_rename.up.sql":   "ALTER TABLE notes RENAME COLUMN body TO content;\n",
+		"000002_rename.down.sql": "ALTER TABLE notes RENAME COLUMN content TO body;\n",
+		"000003_unique.up.sql":   "CREATE UNIQUE INDEX notes_content ON notes (content);\n",
+		"000003_unique.down.sql": "DROP INDEX notes_content;\n",
+	}}))
+	r = st.deploy("--backup", "--wait-timeout", "30s", "--health-attempts", "4")
+	assert.Equal(t, 1, r.Code, r.Log)
+	assert.Equal(t, "failed", r.Outputs["status"])
+	assert.Equal(t, "false", r.Outputs["rolled-back"])
+	assert.Contains(t, r.Summary, "### deploykit deploy: failed, production degraded — "+st.name+" 2.0.0 on production")
+	assert.Contains(t, r.Summary, "- the database moved while 2.0.0 ran: before postgres at 1, now postgres at 3 (dirty)")
+	assert.Contains(t, r.Log, "and production is degraded: the database moved while 2.0.0 ran")
+	assert.Equal(t, "3|t", st.schema(), "what the failed migration left")
+	start := strings.Index(r.Summary, "```sh\ndeploykit restore ")
+	require.Positive(t, start, r.Summary)
+	restore := r.Summary[start+len("```sh\n") : start+strings.Index(r.Summary[start:], "\n```\n")]
+	assert.Contains(t, restore, "--confirm RESTORE --file "+st.backups+"/pre-deploy-"+st.name+"-")
+	assert.Contains(t, restore, "--container "+st.name+"-db-1 --project-name "+st.name+" --stop-services web")
+
+	// The command, as printed, puts production back.
+	args := strings.Fields(strings.TrimPrefix(restore, "deploykit "))
+	out, err := exec.Command(testenv.Deploykit(t), append(args, "--history-file", st.history, "--health-url", fmt.Sprintf("http://127.0.0.1:%d/health", st.port))...).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Equal(t, "1|f", st.schema())
+	_, notes := st.get("/notes")
+	assert.Equal(t, "same\nsame\nother", notes)
+}

@@ -307,6 +307,15 @@ func (snapshotStep) Run(ctx context.Context, s *State) error {
 		return action.Failedf("recording what runs now: %v", err)
 	}
 	s.Snapshot = snap
+	// The database's migration state too, where it can be read: after a failure,
+	// a schema that moved means production is degraded (degraded.go).
+	if !s.Opts.DryRun {
+		if m, err := s.schemas(ctx); err != nil {
+			s.A.Warningf("reading the database's migration state before the change: %v", err)
+		} else {
+			s.schemaBefore = m
+		}
+	}
 	if len(snap.Services) == 0 {
 		s.Did("nothing of %s runs yet: first deploy", s.Compose.Name)
 		return nil
@@ -314,6 +323,9 @@ func (snapshotStep) Run(ctx context.Context, s *State) error {
 	var parts []string
 	for _, svc := range snap.Names() {
 		parts = append(parts, svc+"="+snap.Services[svc].Ref)
+	}
+	if s.schemaBefore != nil {
+		parts = append(parts, "migrations: "+schemaText(s.schemaBefore))
 	}
 	s.Did("%s", strings.Join(parts, ", "))
 	return nil

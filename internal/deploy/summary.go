@@ -21,6 +21,9 @@ func (s *State) summary() string {
 		name = s.Opts.ProjectName
 	}
 	fmt.Fprintf(&b, "### deploykit %s: %s", s.plan.Action, s.status())
+	if s.Degraded != "" {
+		b.WriteString(", production degraded")
+	}
 	if s.Version != "" {
 		fmt.Fprintf(&b, " — %s %s on %s", name, s.Version, s.Opts.Environment)
 	}
