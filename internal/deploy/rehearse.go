@@ -125,6 +125,9 @@ func (rehearseStep) Run(ctx context.Context, s *State) error {
 		return Skip("dry run: would restore the pre-deploy backup into %s of a copy of %s, start this release there and check it, then the running release", rh.db, s.Compose.Name)
 	}
 	if s.BackupPath == "" {
+		if len(s.Snapshot.Services) == 0 {
+			return Skip("first deploy: there is no production data to rehearse on yet")
+		}
 		return action.Failedf("no pre-deploy backup to rehearse on")
 	}
 	rh.name = unsafeProject.ReplaceAllString(strings.ToLower(s.Compose.Name+"-rehearsal-"+time.Now().UTC().Format("20060102t150405")), "-")

@@ -190,8 +190,10 @@ func TestRehearsalStopsAMigrationProductionCannotTake(t *testing.T) {
 	t.Parallel()
 	st := newRehearsed(t)
 	st.release("1.0.0", buildApp(t, appBuild{}))
-	r := st.deploy()
+	r := st.deploy("--rehearse")
 	require.Equal(t, 0, r.Code, r.Log)
+	assert.Contains(t, r.Summary, "| backup | skipped |  | first deploy: nothing of "+st.name+" runs yet, so there is no data to back up |")
+	assert.Contains(t, r.Summary, "| rehearse | skipped |  | first deploy: there is no production data to rehearse on yet |")
 	for _, note := range []string{"same", "same", "other"} {
 		st.post(note)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -186,6 +187,7 @@ func TestExampleRepositoryRunsAsShipped(t *testing.T) {
 	log := deploy(head1, "hello 0.1.0")
 	v1 := "0.1.0-" + head1[:7]
 	assert.Contains(t, log, "Deployed "+v1)
+	assert.Contains(t, log, "first deploy: there is no production data to rehearse on yet")
 	assert.Equal(t, v1, get("/version"))
 	resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/notes", port), "text/plain", strings.NewReader("written by 0.1.0"))
 	require.NoError(t, err)
@@ -204,6 +206,7 @@ func TestExampleRepositoryRunsAsShipped(t *testing.T) {
 	log = deploy(head2, "hello 0.2.0")
 	v2 := "0.2.0-" + head2[:7]
 	assert.Contains(t, log, "Deployed "+v2+" (was "+v1+")")
+	assert.Regexp(t, `\| rehearse \| done \| \S+ \| on a copy of production's data \(project `+project+`-rehearsal-\S+, removed after\): restored the pre-deploy backup in \S+; `+regexp.QuoteMeta(v2)+` started and passed its checks in \S+; `+regexp.QuoteMeta(v1)+` started and passed its checks on the migrated copy`, log)
 	assert.Equal(t, v2, get("/version"))
 	assert.Equal(t, "written by 0.1.0", get("/notes"), "the database outlived the release")
 
