@@ -33,6 +33,8 @@ type PlanDiff struct {
 	Migrations      []string `json:"migrations_pending,omitempty"`
 	DatabaseVersion *uint    `json:"database_version,omitempty"`
 	MigrationsNote  string   `json:"migrations_note,omitempty"` // why they were not read
+	// With rehearse: what the rehearsal on a copy of production's data found.
+	Rehearsal *RehearsalReport `json:"rehearsal,omitempty"`
 }
 
 // ServiceChange is one service's part of the plan.
@@ -252,6 +254,16 @@ func (p PlanDiff) Markdown() string {
 	case p.MigrationsNote != "":
 		fmt.Fprintf(&b, "- migrations: %s\n", p.MigrationsNote)
 	}
+	if r := p.Rehearsal; r != nil {
+		fmt.Fprintf(&b, "- rehearsed on a copy of production's data: restore %s; this release started and passed its checks in %s", r.Restore, r.NewRelease)
+		if r.Migrations != "" {
+			fmt.Fprintf(&b, " (migrations: %s)", r.Migrations)
+		}
+		if r.Running != "" {
+			fmt.Fprintf(&b, "; the running release on the migrated copy in %s", r.Running)
+		}
+		b.WriteString("\n")
+	}
 	if p.Changes == 0 {
 		b.WriteString("Nothing changes: every service already runs as the compose file says.\n")
 		return b.String()
@@ -468,6 +480,9 @@ func (planStep) Run(ctx context.Context, s *State) error {
 	if err != nil {
 		s.A.Warningf("the plan diff could not be made: %v", err)
 		return Skip("could not be made: %v", err)
+	}
+	if s.rehearsal != nil {
+		plan.Rehearsal = s.rehearsal.report
 	}
 	s.Plan = &plan
 	for _, line := range strings.Split(strings.TrimRight(plan.Markdown(), "\n"), "\n") {

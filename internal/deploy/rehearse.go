@@ -38,6 +38,16 @@ type rehearsal struct {
 	name          string // the copy's project name
 	copy          compose.Project
 	took          []string // what took how long, for the summary
+	report        *RehearsalReport
+}
+
+// RehearsalReport is what the rehearsal found, for the plan output and summary.
+type RehearsalReport struct {
+	Copy       string `json:"copy"`                      // the copy's project name (removed after)
+	Migrations string `json:"migrations"`                // golang-migrate's state in the copy before → after this release started
+	Restore    string `json:"restore"`                   // how long the restore of the pre-deploy backup took
+	NewRelease string `json:"new_release"`               // how long this release took to start (its migrations on production's data) and pass its checks
+	Running    string `json:"running_release,omitempty"` // the same for the running release on the migrated copy
 }
 
 // target is a service's port in its container, for a URL published on the host.
@@ -182,7 +192,9 @@ func (rh *rehearsal) run(ctx context.Context, s *State) error {
 	if _, err := t.Restore(ctx, s.BackupPath); err != nil {
 		return action.Failedf("restoring the pre-deploy backup into the rehearsal's copy: %v", err)
 	}
-	rh.took = append(rh.took, "restored the pre-deploy backup in "+since(began))
+	rh.report = &RehearsalReport{Copy: rh.name, Restore: since(began)}
+	rh.took = append(rh.took, "restored the pre-deploy backup in "+rh.report.Restore)
+	before, _ := t.Schemas(ctx)
 
 	began = time.Now()
 	if err := s.Exec.Run(ctx, rh.copy.Up(up)); err != nil {
@@ -191,7 +203,12 @@ func (rh *rehearsal) run(ctx context.Context, s *State) error {
 	if err := rh.check(ctx, s); err != nil {
 		return rh.failed(ctx, s, "version "+s.Version+" fails its checks on a copy of production's data", err)
 	}
-	rh.took = append(rh.took, fmt.Sprintf("%s started and passed its checks in %s", s.Version, since(began)))
+	rh.report.NewRelease = since(began)
+	rh.took = append(rh.took, fmt.Sprintf("%s started and passed its checks in %s", s.Version, rh.report.NewRelease))
+	if after, err := t.Schemas(ctx); err == nil && after != nil {
+		rh.report.Migrations = schemaText(before) + " → " + schemaText(after)
+		rh.took = append(rh.took, "migrations: "+rh.report.Migrations)
+	}
 
 	if len(s.Snapshot.Services) > 0 {
 		began = time.Now()
@@ -209,7 +226,8 @@ func (rh *rehearsal) run(ctx context.Context, s *State) error {
 		if err := rh.check(ctx, s); err != nil {
 			return rh.failed(ctx, s, fmt.Sprintf("the running release (%s) fails its checks on the copy migrated by %s", s.rollbackVersion(), s.Version), err)
 		}
-		rh.took = append(rh.took, fmt.Sprintf("%s started and passed its checks on the migrated copy in %s", s.rollbackVersion(), since(began)))
+		rh.report.Running = since(began)
+		rh.took = append(rh.took, fmt.Sprintf("%s started and passed its checks on the migrated copy in %s", s.rollbackVersion(), rh.report.Running))
 	}
 	s.Did("on a copy of production's data (project %s, removed after): %s", rh.name, strings.Join(rh.took, "; "))
 	return nil

@@ -2,6 +2,8 @@ package deploy_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -66,9 +68,11 @@ func newRehearsed(t *testing.T) *rehearsed {
 	t.Helper()
 	testenv.RequireCompose(t)
 	testenv.NoSwarmChange(t) // the app finds its database by DNS
-	st := &rehearsed{t: t, dir: t.TempDir(), name: fmt.Sprintf("dk-rehearse-%d", os.Getpid()%10000), port: testenv.FreePort(t),
+	// A project of the test's own: tests of this package run side by side.
+	sum := sha256.Sum256([]byte(t.Name()))
+	st := &rehearsed{t: t, dir: t.TempDir(), name: fmt.Sprintf("dk-rehearse-%x-%d", sum[:3], os.Getpid()%10000), port: testenv.FreePort(t),
 		history: filepath.Join(t.TempDir(), "history.log"), backups: t.TempDir(), tmp: t.TempDir()}
-	st.image = "deploykit-rehearse-" + fmt.Sprint(os.Getpid())
+	st.image = "deploykit-" + st.name
 	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "examples", "app", "compose.yaml"))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(st.dir, "compose.yaml"), data, 0o644))
@@ -243,7 +247,14 @@ func TestRehearsalStopsAMigrationProductionCannotTake(t *testing.T) {
 	}}))
 	r = st.deploy("--rehearse")
 	require.Equal(t, 0, r.Code, r.Log)
-	assert.Regexp(t, `\| rehearse \| done \| \S+ \| on a copy of production's data \(project `+st.name+`-rehearsal-\S+, removed after\): restored the pre-deploy backup in \S+; 2\.1\.0 started and passed its checks in \S+; 1\.0\.0 started and passed its checks on the migrated copy in \S+ \|`, r.Summary)
+	assert.Regexp(t, `\| rehearse \| done \| \S+ \| on a copy of production's data \(project `+st.name+`-rehearsal-\S+, removed after\): restored the pre-deploy backup in \S+; 2\.1\.0 started and passed its checks in \S+; migrations: postgres at 1 → postgres at 2; 1\.0\.0 started and passed its checks on the migrated copy in \S+ \|`, r.Summary)
+	assert.Regexp(t, `- rehearsed on a copy of production's data: restore \S+; this release started and passed its checks in \S+ \(migrations: postgres at 1 → postgres at 2\); the running release on the migrated copy in \S+\n`, r.Summary)
+	var plan struct {
+		Rehearsal struct{ Copy, Migrations, Restore, NewRelease, Running string } `json:"rehearsal"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.Outputs["plan"]), &plan), r.Outputs["plan"])
+	assert.Equal(t, "postgres at 1 → postgres at 2", plan.Rehearsal.Migrations, "the plan output has the rehearsal")
+	assert.True(t, strings.HasPrefix(plan.Rehearsal.Copy, st.name+"-rehearsal-"))
 	_, v = st.get("/version")
 	assert.Equal(t, "2.1.0", v)
 	assert.Equal(t, "2|f", st.schema())

@@ -206,7 +206,7 @@ func TestExampleRepositoryRunsAsShipped(t *testing.T) {
 	log = deploy(head2, "hello 0.2.0")
 	v2 := "0.2.0-" + head2[:7]
 	assert.Contains(t, log, "Deployed "+v2+" (was "+v1+")")
-	assert.Regexp(t, `\| rehearse \| done \| \S+ \| on a copy of production's data \(project `+project+`-rehearsal-\S+, removed after\): restored the pre-deploy backup in \S+; `+regexp.QuoteMeta(v2)+` started and passed its checks in \S+; `+regexp.QuoteMeta(v1)+` started and passed its checks on the migrated copy`, log)
+	assert.Regexp(t, `\| rehearse \| done \| \S+ \| on a copy of production's data \(project `+project+`-rehearsal-\S+, removed after\): restored the pre-deploy backup in \S+; `+regexp.QuoteMeta(v2)+` started and passed its checks in \S+; migrations: postgres at 1 → postgres at 1; `+regexp.QuoteMeta(v1)+` started and passed its checks on the migrated copy`, log)
 	assert.Equal(t, v2, get("/version"))
 	assert.Equal(t, "written by 0.1.0", get("/notes"), "the database outlived the release")
 
