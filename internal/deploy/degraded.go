@@ -96,7 +96,8 @@ func (s *State) restoreAdvice() string {
 		return "No pre-deploy backup was taken (backup: true takes one): restore the newest backup from before this deploy, with the restore action."
 	}
 	b := s.Opts.Backup
-	argv := []string{"deploykit", "restore", "--confirm", "RESTORE", "--file", s.BackupPath, "--engine", b.Engine}
+	// dir: the safety backup of what is there now goes beside the pre-deploy ones.
+	argv := []string{"deploykit", "restore", "--confirm", "RESTORE", "--file", s.BackupPath, "--dir", b.Dir, "--engine", b.Engine}
 	secrets := "" // given from the environment, never written out
 	switch {
 	case b.Container != "":

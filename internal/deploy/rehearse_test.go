@@ -319,6 +319,7 @@ func TestFailedMigrationWithoutRehearsalSaysProductionIsDegraded(t *testing.T) {
 	require.Positive(t, start, r.Summary)
 	restore := r.Summary[start+len("```sh\n") : start+strings.Index(r.Summary[start:], "\n```\n")]
 	assert.Contains(t, restore, "--confirm RESTORE --file "+st.backups+"/pre-deploy-"+st.name+"-")
+	assert.Contains(t, restore, " --dir "+st.backups+" --engine postgres ")
 	assert.Contains(t, restore, "--container "+st.name+"-db-1 --project-name "+st.name+" --stop-services web")
 
 	// The command, as printed, puts production back.
@@ -326,6 +327,8 @@ func TestFailedMigrationWithoutRehearsalSaysProductionIsDegraded(t *testing.T) {
 	out, err := exec.Command(testenv.Deploykit(t), append(args, "--history-file", st.history, "--health-url", fmt.Sprintf("http://127.0.0.1:%d/health", st.port))...).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	assert.Equal(t, "1|f", st.schema())
+	safety, _ := filepath.Glob(filepath.Join(st.backups, "pre-restore-*.sql.gz"))
+	assert.Len(t, safety, 1, "the restore's safety backup is beside the pre-deploy backups")
 	_, notes := st.get("/notes")
 	assert.Equal(t, "same\nsame\nother", notes)
 }
