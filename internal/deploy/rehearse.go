@@ -142,7 +142,7 @@ func (rehearseStep) Run(ctx context.Context, s *State) error {
 	}
 	rh.name = unsafeProject.ReplaceAllString(strings.ToLower(s.Compose.Name+"-rehearsal-"+time.Now().UTC().Format("20060102t150405")), "-")
 	override := filepath.Join(s.A.TempDir(), "deploykit-rehearsal-"+rh.name+".yaml")
-	if err := os.WriteFile(override, []byte(copyOverride(rh.started)), 0o600); err != nil {
+	if err := os.WriteFile(override, []byte(CopyOverride(rh.started)), 0o600); err != nil {
 		return action.Failedf("%v", err)
 	}
 	rh.copy = s.Compose
@@ -160,10 +160,11 @@ func (rehearseStep) Run(ctx context.Context, s *State) error {
 	return rh.run(ctx, s)
 }
 
-// copyOverride is the compose file merged over the stack's for the copy: no
-// published ports, and only the copy's own default network (not production's
-// networks, on which a proxy could send users to the copy).
-func copyOverride(services []string) string {
+// CopyOverride is the compose file merged over a stack's for a private copy of
+// it (the rehearsal, and the restore drill): no published ports, and only the
+// copy's own default network (not production's networks, on which a proxy could
+// send users to the copy).
+func CopyOverride(services []string) string {
 	var b strings.Builder
 	b.WriteString("services:\n")
 	for _, name := range services {

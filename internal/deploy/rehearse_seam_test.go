@@ -87,7 +87,7 @@ func TestSeamRehearsalPlan(t *testing.T) {
 	assert.Equal(t, target{service: "web", port: 3000, path: "/"}, s.rehearsal.smoke)
 
 	assert.Equal(t, "services:\n  db:\n    ports: !reset []\n    networks: !reset []\n  web:\n    ports: !reset []\n    networks: !reset []\n",
-		copyOverride(s.rehearsal.started), "the copy publishes nothing and joins none of production's networks")
+		CopyOverride(s.rehearsal.started), "the copy publishes nothing and joins none of production's networks")
 	snap := Snapshot{Services: map[string]ServiceImage{
 		"web": {Image: "registry.example.com/shop:sha-1", ImageID: "sha256:aa", Ref: "deploykit-snapshot/shop-web:aa"},
 		"db":  {Image: "postgres:17", ImageID: "sha256:bb", Ref: "deploykit-snapshot/shop-db:bb"},

@@ -18,6 +18,7 @@ import (
 	"github.com/org/deploy-kit/internal/backup"
 	"github.com/org/deploy-kit/internal/command"
 	"github.com/org/deploy-kit/internal/compose"
+	"github.com/org/deploy-kit/internal/deploy"
 	"github.com/org/deploy-kit/internal/docker"
 	"github.com/org/deploy-kit/internal/history"
 	"github.com/org/deploy-kit/internal/schema"
@@ -181,17 +182,14 @@ func drillLockStep(ctx context.Context, d *drill) error {
 }
 
 // drillCopyStep prepares the copy: the same compose file, its own project (so
-// its own networks and volumes), without published ports; removed at the end.
+// its own networks and volumes), without published ports and on none of
+// production's networks (a proxy there could send users to the copy); removed
+// at the end.
 func drillCopyStep(_ context.Context, d *drill) error {
 	a := d.a
 	d.started = time.Now()
 	override := filepath.Join(a.TempDir(), "deploykit-drill-"+d.project+".yaml")
-	var b strings.Builder
-	b.WriteString("services:\n")
-	for _, name := range d.model.ServiceNames() {
-		fmt.Fprintf(&b, "  %s:\n    ports: !reset []\n", name)
-	}
-	if err := os.WriteFile(override, []byte(b.String()), 0o600); err != nil {
+	if err := os.WriteFile(override, []byte(deploy.CopyOverride(d.model.ServiceNames())), 0o600); err != nil {
 		return action.Failedf("%v", err)
 	}
 	d.Defer(func() { os.Remove(override) })
