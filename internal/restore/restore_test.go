@@ -291,6 +291,19 @@ func TestPostgresClusterRoundTrip(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", web).Run() })
 
+	// And a worker that crash-loops (a release that fails on the data): it is
+	// restarting, not running, and must be stopped all the same, or its restart
+	// policy starts it in the middle of the restore.
+	worker := project + "-worker-1"
+	out, err = exec.Command("docker", "run", "-d", "--name", worker, "--restart", "always", "--label", "com.docker.compose.project="+project,
+		"--label", "com.docker.compose.service=worker", "--entrypoint", "false", testenv.PostgresImage(t)).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", worker).Run() })
+	testapp.WaitFor(t, worker+" to crash-loop", func() bool {
+		out, _ := exec.Command("docker", "inspect", "-f", "{{.State.Status}}", worker).Output()
+		return strings.TrimSpace(string(out)) == "restarting"
+	})
+
 	root := t.TempDir()
 	dir, hist := filepath.Join(root, "backups"), filepath.Join(root, "history.log")
 	r := deploykit(t, "backup", "--container", name, "--dir", dir, "--prefix", "app")
@@ -302,7 +315,7 @@ func TestPostgresClusterRoundTrip(t *testing.T) {
 	changed := rows()
 	restore := func(file string) result {
 		return deploykit(t, "restore", "--confirm", "RESTORE", "--container", name, "--file", file, "--dir", dir,
-			"--project-name", project, "--stop-services", "web", "--history-file", hist)
+			"--project-name", project, "--stop-services", "web\nworker", "--history-file", hist)
 	}
 
 	// A truncated backup is refused: nothing stops, nothing changes.
@@ -327,7 +340,7 @@ func TestPostgresClusterRoundTrip(t *testing.T) {
 	assert.NotEqual(t, webBefore, after, "the service was stopped and started")
 	assert.True(t, strings.HasSuffix(after, " true"), "the service runs again: %s", after)
 	assert.Contains(t, r.Summary, "1. safety backup "+dir+"/pre-restore-")
-	assert.Contains(t, r.Summary, "2. stopped "+web)
+	assert.Contains(t, r.Summary, "2. stopped "+web+", "+worker, "the crash-looping worker too")
 	assert.Contains(t, r.Summary, "| app/public.notes | 2 | 3 |")
 	safety := r.Outputs["safety-backup"]
 	require.FileExists(t, safety)

@@ -190,7 +190,9 @@ func (r *run) findServices(ctx context.Context) error {
 		for _, c := range all {
 			if c.Service == svc {
 				found = true
-				if c.State == "running" {
+				// A crash-looping container (restarting) counts: left alone, its
+				// restart policy would start it in the middle of the restore.
+				if c.State == "running" || c.State == "restarting" {
 					r.stopped = append(r.stopped, c)
 				}
 			}
