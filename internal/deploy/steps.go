@@ -314,8 +314,9 @@ func (snapshotStep) Run(ctx context.Context, s *State) error {
 	}
 	s.Snapshot = snap
 	// The database's migration state too, where it can be read: after a failure,
-	// a schema that moved means production is degraded (degraded.go).
-	if !s.Opts.DryRun {
+	// a schema that moved means production is degraded (degraded.go). On a first
+	// deploy the stack's own database does not exist yet.
+	if !s.Opts.DryRun && (len(snap.Services) > 0 || s.Opts.DatabaseURL != "") {
 		if m, err := s.schemas(ctx); err != nil {
 			s.A.Warningf("reading the database's migration state before the change: %v", err)
 		} else {
