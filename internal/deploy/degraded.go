@@ -110,9 +110,10 @@ func (s *State) restoreAdvice() string {
 	if b.DBPassword != "" {
 		secrets += ` --db-password "$DB_PASSWORD"`
 	}
-	var app []string
+	var app []string // every service that ran, but the database
+	db := dbService(s.Project, b.Container)
 	for _, name := range s.Snapshot.Names() {
-		if s.rehearsalDB() != name && !strings.HasSuffix(b.Container, "-"+name+"-1") {
+		if name != db {
 			app = append(app, name)
 		}
 	}
@@ -121,12 +122,4 @@ func (s *State) restoreAdvice() string {
 		argv = append(argv, "--stop-services", strings.Join(app, "\n"))
 	}
 	return fmt.Sprintf("Put the database back as it was before the deploy from the pre-deploy backup (the restore action, or on the host):\n\n```sh\n%s%s\n```\n", command.Join(argv), secrets)
-}
-
-// rehearsalDB is the stack's database service when preflight found it.
-func (s *State) rehearsalDB() string {
-	if s.rehearsal != nil {
-		return s.rehearsal.db
-	}
-	return ""
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/org/deploy-kit/internal/action"
 	"github.com/org/deploy-kit/internal/backup"
 	"github.com/org/deploy-kit/internal/compose"
-	"github.com/org/deploy-kit/internal/verify"
 )
 
 // The rehearsal (README "Rehearsal"; ARCHITECTURE.md, "Each action's steps"):
@@ -69,11 +68,9 @@ func (s *State) planRehearsal() error {
 	}
 	p, o := s.Project, s.Opts
 	rh := &rehearsal{}
+	rh.db = dbService(p, o.Backup.Container)
 	for _, name := range p.ServiceNames() {
 		svc := p.Services[name]
-		if c := o.Backup.Container; svc.ContainerName == c || p.Name+"-"+name+"-1" == c || p.Name+"_"+name+"_1" == c {
-			rh.db = name
-		}
 		rh.started = append(rh.started, name)
 		if svc.ContainerName != "" {
 			return action.Usagef("input rehearse: service %s has container_name %s: a copy of the stack cannot run beside it", name, svc.ContainerName)
@@ -97,6 +94,21 @@ func (s *State) planRehearsal() error {
 	}
 	s.rehearsal = rh
 	return nil
+}
+
+// dbService is the service of p whose container is container (its
+// container_name, or compose's <project>-<service>-1 or v1's
+// <project>_<service>_1), or "".
+func dbService(p *types.Project, container string) string {
+	if p == nil || container == "" {
+		return ""
+	}
+	for _, name := range p.ServiceNames() {
+		if c := p.Services[name].ContainerName; c == container || p.Name+"-"+name+"-1" == container || p.Name+"_"+name+"_1" == container {
+			return name
+		}
+	}
+	return ""
 }
 
 // published finds the service and container port behind a URL on a published
@@ -261,27 +273,23 @@ func runningOverride(snap Snapshot, services []string) string {
 // check runs health-url's and smoke-checks' paths against the copy's own
 // addresses.
 func (rh *rehearsal) check(ctx context.Context, s *State) error {
-	logf := func(format string, args ...any) { s.A.Logf("    "+format, args...) }
+	var health, base string
 	if rh.health.service != "" {
 		u, err := rh.addr(ctx, s, rh.health)
 		if err != nil {
 			return err
 		}
-		b := verify.Backoff{Attempts: s.Opts.HealthAttempts, InitialDelay: s.Opts.HealthInitialDelay, MaxDelay: s.Opts.HealthMaxDelay}
-		if err := verify.Health(ctx, u+rh.health.path, b, logf); err != nil {
-			return err
-		}
+		health = u + rh.health.path
 	}
 	if rh.smoke.service != "" && len(s.Checks) > 0 {
 		u, err := rh.addr(ctx, s, rh.smoke)
 		if err != nil {
 			return err
 		}
-		if err := verify.Smoke(ctx, u+strings.TrimSuffix(rh.smoke.path, "/"), s.Checks, logf); err != nil {
-			return err
-		}
+		base = u + strings.TrimSuffix(rh.smoke.path, "/")
 	}
-	return nil
+	_, err := s.checkAt(ctx, health, base)
+	return err
 }
 
 // addr is http://<ip>:<port> of t's service in the copy.

@@ -374,23 +374,35 @@ func (s *State) verify(ctx context.Context) error {
 	if health == "" && len(s.Checks) == 0 {
 		return Skip("no health-url or smoke-checks: the containers' own healthchecks decided (up --wait, or the swarm update)")
 	}
+	done, err := s.checkAt(ctx, health, base)
+	if err != nil {
+		return action.Failedf("%v", err)
+	}
+	s.Did("%s", strings.Join(done, ", "))
+	return nil
+}
+
+// checkAt polls health (when set) with the health-* backoff, then runs the smoke
+// checks against base (when set), and says what passed: the deploy's checks
+// against production's URLs (verify), or the rehearsal's against a copy's
+// container addresses.
+func (s *State) checkAt(ctx context.Context, health, base string) ([]string, error) {
 	logf := func(format string, args ...any) { s.A.Logf("    "+format, args...) }
 	var done []string
 	if health != "" {
 		b := verify.Backoff{Attempts: s.Opts.HealthAttempts, InitialDelay: s.Opts.HealthInitialDelay, MaxDelay: s.Opts.HealthMaxDelay}
 		if err := verify.Health(ctx, health, b, logf); err != nil {
-			return action.Failedf("%v", err)
+			return nil, err
 		}
 		done = append(done, "healthy")
 	}
-	if len(s.Checks) > 0 {
+	if base != "" && len(s.Checks) > 0 {
 		if err := verify.Smoke(ctx, base, s.Checks, logf); err != nil {
-			return action.Failedf("%v", err)
+			return nil, err
 		}
 		done = append(done, fmt.Sprintf("%d smoke check(s) passed", len(s.Checks)))
 	}
-	s.Did("%s", strings.Join(done, ", "))
-	return nil
+	return done, nil
 }
 
 type rollbackStep struct{}
