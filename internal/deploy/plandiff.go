@@ -259,6 +259,9 @@ func (p PlanDiff) Markdown() string {
 		if r.Migrations != "" {
 			fmt.Fprintf(&b, " (migrations: %s)", r.Migrations)
 		}
+		if r.LongestLock != "" {
+			fmt.Fprintf(&b, "; longest lock: %s", action.Name(r.LongestLock))
+		}
 		if r.Running != "" {
 			fmt.Fprintf(&b, "; the running release on the migrated copy in %s", r.Running)
 		}

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -32,12 +33,16 @@ type rehearsal struct {
 	db      string   // the database service: backup-container's
 	started []string // the services the copy runs: every service of the model
 	// Where health-url and smoke-base-url point, inside the copy: the service
-	// publishing their port, and its port in the container.
+	// publishing their port, and its port in the container (strategy recreate).
 	health, smoke target
-	name          string // the copy's project name
-	copy          compose.Project
-	took          []string // what took how long, for the summary
-	report        *RehearsalReport
+	// With strategy rolling, nothing of the stack publishes the port: as the
+	// switch does, every service deployed but the database is checked at its
+	// own address and app-port.
+	direct []string
+	name   string // the copy's project name
+	copy   compose.Project
+	took   []string // what took how long, for the summary
+	report *RehearsalReport
 }
 
 // RehearsalReport is what the rehearsal found, for the plan output and summary.
@@ -47,6 +52,9 @@ type RehearsalReport struct {
 	Restore    string `json:"restore"`                   // how long the restore of the pre-deploy backup took
 	NewRelease string `json:"new_release"`               // how long this release took to start (its migrations on production's data) and pass its checks
 	Running    string `json:"running_release,omitempty"` // the same for the running release on the migrated copy
+	// LongestLock is the longest-held table lock that blocks writes while this
+	// release started on the copy (PostgreSQL), as the summary says it.
+	LongestLock string `json:"longest_lock,omitempty"`
 }
 
 // target is a service's port in its container, for a URL published on the host.
@@ -84,6 +92,18 @@ func (s *State) planRehearsal() error {
 	if rh.db == "" {
 		return action.Usagef("input rehearse: backup-container %s is not a container of the compose project %s (services: %s): the rehearsal restores the pre-deploy backup into that service of a copy of the stack",
 			o.Backup.Container, p.Name, strings.Join(p.ServiceNames(), ", "))
+	}
+	if o.Strategy == "rolling" {
+		for _, name := range s.deployedServices() {
+			if name != rh.db {
+				rh.direct = append(rh.direct, name)
+			}
+		}
+		if len(rh.direct) == 0 {
+			return action.Usagef("input rehearse: strategy rolling deploys only %s, the database the rehearsal restores: there is no release to rehearse", rh.db)
+		}
+		s.rehearsal = rh
+		return nil
 	}
 	var err error
 	if rh.health, err = published(p, "health-url", o.HealthURL); err != nil {
@@ -209,6 +229,11 @@ func (rh *rehearsal) run(ctx context.Context, s *State) error {
 	rh.took = append(rh.took, "restored the pre-deploy backup in "+rh.report.Restore)
 	before, _ := t.Schemas(ctx)
 
+	// The locks this release's migrations take, on production-sized data.
+	watch, err := t.WatchLocks(ctx, 2*wait+time.Minute)
+	if err != nil && !errors.Is(err, errors.ErrUnsupported) {
+		s.A.Warningf("rehearsal: cannot watch the copy's locks: %v", err)
+	}
 	began = time.Now()
 	if err := s.Exec.Run(ctx, rh.copy.Up(up)); err != nil {
 		return rh.failed(ctx, s, "version "+s.Version+" did not start on a copy of production's data", err)
@@ -221,6 +246,11 @@ func (rh *rehearsal) run(ctx context.Context, s *State) error {
 	if after, err := t.Schemas(ctx); err == nil && after != nil {
 		rh.report.Migrations = schemaText(before) + " → " + schemaText(after)
 		rh.took = append(rh.took, "migrations: "+rh.report.Migrations)
+	}
+	if watch != nil {
+		if err := rh.locks(ctx, s, watch); err != nil {
+			return err
+		}
 	}
 
 	if len(s.Snapshot.Services) > 0 {
@@ -245,6 +275,45 @@ func (rh *rehearsal) run(ctx context.Context, s *State) error {
 	s.Did("on a copy of production's data (project %s, removed after): %s", rh.name, strings.Join(rh.took, "; "))
 	return nil
 }
+
+// locks stops the watch and reports the longest lock this release's start held
+// on the copy; one longer than rehearse-lock-limit is a warning, or with
+// rehearse-lock-refuse a failed rehearsal.
+func (rh *rehearsal) locks(ctx context.Context, s *State, watch *backup.LockWatch) error {
+	l, ok, err := watch.Stop()
+	switch {
+	case err != nil:
+		s.A.Warningf("rehearsal: watching the copy's locks: %v", err)
+		return nil
+	case !ok:
+		rh.report.LongestLock = "none that blocks writes"
+		rh.took = append(rh.took, "no lock that blocks writes")
+		return nil
+	}
+	held := "under " + lockSampleText
+	if l.Held >= backup.LockSample {
+		held = l.Held.String()
+	}
+	rh.report.LongestLock = fmt.Sprintf("%s on %s (database %s) for %s, blocking %s: %s", l.Mode, l.Table, l.Database, held, l.Blocks(), l.Query)
+	rh.took = append(rh.took, "longest lock: "+rh.report.LongestLock)
+	limit := s.Opts.LockLimit
+	if limit == 0 || l.Held <= limit {
+		return nil
+	}
+	what := fmt.Sprintf("a migration of %s held %s on table %s for %s (rehearse-lock-limit %s): on production the app's %s on %s wait that long",
+		s.Version, l.Mode, l.Table, held, limit, l.Blocks(), l.Table)
+	if !s.Opts.LockRefuse {
+		s.A.Warningf("rehearsal: %s. Statement: %s", what, l.Query)
+		return nil
+	}
+	return rh.failedWith(ctx, s, what, fmt.Errorf("the statement: %s", l.Query),
+		"Make the migration take shorter locks: CREATE INDEX CONCURRENTLY (in a migration of its own, outside a transaction), "+
+			"add a column without a volatile default, add a constraint NOT VALID and VALIDATE it in a later migration, "+
+			"backfill in batches; or deploy it in a maintenance window with rehearse-lock-limit raised.")
+}
+
+// lockSampleText is how often the rehearsal samples the copy's locks, as text.
+var lockSampleText = backup.LockSample.String()
 
 // running are the services the second half of the rehearsal puts back at the
 // images that run now: every service of the snapshot but the database, which
@@ -273,6 +342,9 @@ func runningOverride(snap Snapshot, services []string) string {
 // check runs health-url's and smoke-checks' paths against the copy's own
 // addresses.
 func (rh *rehearsal) check(ctx context.Context, s *State) error {
+	if len(rh.direct) > 0 {
+		return rh.checkDirect(ctx, s)
+	}
 	var health, base string
 	if rh.health.service != "" {
 		u, err := rh.addr(ctx, s, rh.health)
@@ -292,6 +364,33 @@ func (rh *rehearsal) check(ctx context.Context, s *State) error {
 	return err
 }
 
+// checkDirect checks each service of rh.direct at its address in the copy and
+// app-port, as strategy rolling checks a new container before it takes traffic
+// (State.checkDirect): health-url's path, then every smoke check.
+func (rh *rehearsal) checkDirect(ctx context.Context, s *State) error {
+	health := ""
+	if u, err := url.Parse(s.Opts.HealthURL); err == nil && s.Opts.HealthURL != "" {
+		health = u.RequestURI()
+	}
+	if health == "" && len(s.Checks) == 0 {
+		return nil
+	}
+	for _, name := range rh.direct {
+		base, err := rh.addr(ctx, s, target{service: name, port: uint32(s.Opts.AppPort)})
+		if err != nil {
+			return err
+		}
+		h := ""
+		if health != "" {
+			h = base + health
+		}
+		if _, err := s.checkAt(ctx, h, base); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return nil
+}
+
 // addr is http://<ip>:<port> of t's service in the copy.
 func (rh *rehearsal) addr(ctx context.Context, s *State, t target) (string, error) {
 	all, err := s.Docker.ProjectContainers(ctx, rh.name)
@@ -309,15 +408,20 @@ func (rh *rehearsal) addr(ctx context.Context, s *State, t target) (string, erro
 // failed is a failed rehearsal: the error, and a hand-off with what to do and
 // the last log lines of the copy's containers that are not running healthy.
 func (rh *rehearsal) failed(ctx context.Context, s *State, what string, cause error) error {
+	return rh.failedWith(ctx, s, what, cause, "A migration that fails on production's data, or that the running release cannot read, must change: "+
+		"make it work on the data as it is, and keep the schema readable by the running release (expand/contract: "+
+		"add the new column and write both, deploy; drop the old one in a later release).")
+}
+
+// failedWith is failed with advice of its own: what to do about it.
+func (rh *rehearsal) failedWith(ctx context.Context, s *State, what string, cause error, advice string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "#### Hand-off: the rehearsal of %s failed; production was not changed\n\n", orUnknown(s.Version))
 	if job := s.A.JobURL(); job != "" {
 		fmt.Fprintf(&b, "- Job: %s\n", job)
 	}
 	fmt.Fprintf(&b, "- %s: %s\n", action.Cell(what), action.Cell(cause.Error()))
-	b.WriteString("- A migration that fails on production's data, or that the running release cannot read, must change: " +
-		"make it work on the data as it is, and keep the schema readable by the running release (expand/contract: " +
-		"add the new column and write both, deploy; drop the old one in a later release).\n")
+	fmt.Fprintf(&b, "- %s\n", advice)
 	if all, err := s.Docker.ProjectContainers(ctx, rh.name); err == nil {
 		for _, c := range all {
 			if c.State == "running" && (c.Health == "" || c.Health == "healthy") && c.Service == rh.db {

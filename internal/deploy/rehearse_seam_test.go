@@ -36,6 +36,10 @@ func TestSeamRehearsalRefusals(t *testing.T) {
 			"input rehearse: service cache has container_name cache: a copy of the stack cannot run beside it"},
 		{"a writable bind mount", stack(web + db + "  files:\n    image: nginx\n    volumes: [\"/srv/uploads:/uploads\"]\n"), nil,
 			"input rehearse: service files bind-mounts /srv/uploads writable: a copy of the stack would write into production's files"},
+		{"rehearse-lock-refuse without rehearse", stack(web + db), func(o *Options) { o.Rehearse, o.LockRefuse = false, true },
+			"input rehearse-lock-refuse: it stops a deploy whose rehearsed migrations held a lock longer than rehearse-lock-limit; set rehearse: true and a rehearse-lock-limit above 0 (now rehearse: false, rehearse-lock-limit: 5s)"},
+		{"rehearse-lock-refuse without a limit", stack(web + db), func(o *Options) { o.LockRefuse, o.LockLimit = true, 0 },
+			"(now rehearse: true, rehearse-lock-limit: 0s)"},
 		{"a health-url no service publishes", stack(web + db), func(o *Options) { o.HealthURL = "http://127.0.0.1:9999/health" },
 			"input rehearse: no service of shop publishes port 9999 of health-url http://127.0.0.1:9999/health"},
 	} {
@@ -95,4 +99,37 @@ func TestSeamRehearsalPlan(t *testing.T) {
 	assert.Equal(t, []string{"web"}, s.rehearsal.running(snap), "the database keeps the migrated data")
 	assert.Equal(t, "services:\n  web:\n    image: \"deploykit-snapshot/shop-web:aa\"\n    pull_policy: never\n    build: !reset null\n",
 		runningOverride(snap, s.rehearsal.running(snap)))
+}
+
+// TestSeamRehearsalPlanRolling: with strategy rolling nothing of the stack
+// publishes the app's port (the proxy does); the rehearsal checks each service
+// deployed, but the database, at its own address and app-port, as the switch
+// does. A rolling deploy of the database alone has no release to rehearse.
+func TestSeamRehearsalPlanRolling(t *testing.T) {
+	compose := "name: shop\nservices:\n" +
+		"  web:\n    image: registry.example.com/shop:${DEPLOY_TAG}\n    networks:\n      edge: {aliases: [shop-web]}\n      default: {}\n" +
+		"  db:\n    image: postgres:17\n    volumes: [\"data:/var/lib/postgresql/data\"]\n" +
+		"networks:\n  edge: {external: true, name: edge}\n  default: {ipam: {config: [{subnet: 172.31.0.0/24}]}}\nvolumes:\n  data:\n"
+	plan := func(t *testing.T, service string) (*State, error) {
+		sm := newSeam(t)
+		require.NoError(t, os.WriteFile(filepath.Join(sm.ws, "compose.yaml"), []byte(compose), 0o644))
+		o := DefaultOptions()
+		o.Rehearse, o.Backup.Container, o.Strategy, o.AppPort, o.Service = true, "shop-db-1", "rolling", 8080, service
+		o.HealthURL, o.SmokeBaseURL = "http://127.0.0.1:80/health", "http://127.0.0.1:80"
+		s := sm.state(t, o)
+		s.Runner.Logf = func(string, ...any) {}
+		err := s.One(context.Background(), PreflightStep, s)
+		assert.Empty(t, sm.exec.Changes(), "nothing changed")
+		return s, err
+	}
+	s, err := plan(t, "web")
+	require.NoError(t, err)
+	require.NotNil(t, s.rehearsal)
+	assert.Equal(t, []string{"web"}, s.rehearsal.direct, "checked at its own address and app-port")
+	assert.Equal(t, []string{"db", "web"}, s.rehearsal.started, "the copy runs the whole stack")
+
+	_, err = plan(t, "db")
+	require.Error(t, err)
+	assert.Equal(t, action.ExitUsage, action.ExitCode(err))
+	assert.Contains(t, err.Error(), "input rehearse: strategy rolling deploys only db, the database the rehearsal restores: there is no release to rehearse")
 }

@@ -56,11 +56,14 @@ func buildApp(t *testing.T, b appBuild) string {
 }
 
 // rehearsed is examples/app's production stack (the app and its Postgres) as a
-// git checkout and compose project, deployed with deploykit.
+// git checkout and compose project, deployed with deploykit as the example's
+// workflow does: strategy rolling of web, behind the example proxy stack's Caddy
+// (port) and a plain proxy that never retries (plain).
 type rehearsed struct {
 	t                     *testing.T
 	dir, name, image      string
-	port                  int
+	network, alias        string
+	port, plain           int
 	history, backups, tmp string
 }
 
@@ -70,14 +73,14 @@ func newRehearsed(t *testing.T) *rehearsed {
 	testenv.NoSwarmChange(t) // the app finds its database by DNS
 	// A project of the test's own: tests of this package run side by side.
 	sum := sha256.Sum256([]byte(t.Name()))
-	st := &rehearsed{t: t, dir: t.TempDir(), name: fmt.Sprintf("dk-rehearse-%x-%d", sum[:3], os.Getpid()%10000), port: testenv.FreePort(t),
+	st := &rehearsed{t: t, dir: t.TempDir(), name: fmt.Sprintf("dk-rehearse-%x-%d", sum[:3], os.Getpid()%10000),
 		history: filepath.Join(t.TempDir(), "history.log"), backups: t.TempDir(), tmp: t.TempDir()}
-	st.image = "deploykit-" + st.name
+	st.image, st.network, st.alias = "deploykit-"+st.name, "dk-edge-"+st.name, "web-"+st.name
 	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "examples", "app", "compose.yaml"))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(st.dir, "compose.yaml"), data, 0o644))
 	st.git("init", "-q", "-b", "main")
-	t.Cleanup(func() {
+	st.port, st.plain = testenv.Proxies(t, st.name, st.network, st.alias, func() {
 		_ = exec.Command("docker", "compose", "-p", st.name, "down", "--volumes", "--remove-orphans", "--timeout", "1").Run()
 		testenv.RemoveImages(testenv.LocalImages(t, st.image)...)
 		testenv.RemoveImages(testenv.LocalImages(t, "deploykit-snapshot/"+st.name+"-*")...)
@@ -121,6 +124,7 @@ func (st *rehearsed) command(extra ...string) (*exec.Cmd, func(log string) testa
 	files := st.t.TempDir()
 	base := fmt.Sprintf("http://127.0.0.1:%d", st.port)
 	args := append([]string{"deploy", "--project-name", st.name, "--history-file", st.history, "--pull-only", "--wait-timeout", "90s",
+		"--strategy", "rolling", "--app-port", "8080", "--service", "web",
 		"--health-url", base + "/health", "--health-initial-delay", "200ms", "--health-max-delay", "1s",
 		"--smoke-base-url", base, "--smoke-checks", "/notes=200",
 		"--backup-container", st.name + "-db-1", "--backup-dir", st.backups}, extra...)
@@ -129,7 +133,7 @@ func (st *rehearsed) command(extra ...string) (*exec.Cmd, func(log string) testa
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "GITHUB_ACTIONS=true", "GITHUB_WORKSPACE=" + st.dir,
 		"RUNNER_TEMP=" + st.tmp, "GITHUB_SERVER_URL=https://git.example.com", "GITHUB_REPOSITORY=team/app", "GITHUB_RUN_ID=77",
 		"GITHUB_OUTPUT=" + filepath.Join(files, "out"), "GITHUB_STEP_SUMMARY=" + filepath.Join(files, "sum"),
-		"IMAGE=" + st.image, "POSTGRES_IMAGE=" + testenv.PostgresImage(st.t), fmt.Sprintf("HELLO_PORT=%d", st.port),
+		"IMAGE=" + st.image, "POSTGRES_IMAGE=" + testenv.PostgresImage(st.t), "EDGE_NETWORK=" + st.network, "APP_ALIAS=" + st.alias,
 		"ENV_DB_PASSWORD=rehearse-pw-0123456789"}
 	return cmd, func(log string) testapp.Run {
 		return (&testapp.App{T: st.t}).Result(cmd, log, filepath.Join(files, "out"), filepath.Join(files, "sum"))
@@ -161,6 +165,27 @@ func (st *rehearsed) schema() string {
 	return strings.TrimSpace(string(out))
 }
 
+// restart restarts production's web container, as a host reboot or a crash
+// would, and waits until it answers /health through the proxy again: the
+// running release must still start on production's schema.
+func (st *rehearsed) restart() {
+	st.t.Helper()
+	out, err := exec.Command("docker", "compose", "-p", st.name, "ps", "-q", "web").Output()
+	require.NoError(st.t, err)
+	ids := strings.Fields(string(out))
+	require.Len(st.t, ids, 1, "one web container serves")
+	out, err = exec.Command("docker", "restart", "--time", "5", ids[0]).CombinedOutput()
+	require.NoError(st.t, err, "%s", out)
+	testapp.WaitFor(st.t, "the restarted release to answer /health", func() bool {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/health", st.port))
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
 // copies are the rehearsal copies' containers, volumes and networks still there.
 func (st *rehearsed) copies() string {
 	st.t.Helper()
@@ -189,7 +214,9 @@ func (st *rehearsed) copies() string {
 // stop the deploy before production changes, naming the migration's error or the
 // running release's failing check; production keeps its version, its schema
 // (not dirty) and its data. A compatible release passes and deploys. The copy
-// is removed every time.
+// is removed every time. All of it under 50 requests a second through Caddy and
+// through a proxy that never retries: not one fails, and the running release
+// still starts after each refused deploy.
 func TestRehearsalStopsAMigrationProductionCannotTake(t *testing.T) {
 	t.Parallel()
 	st := newRehearsed(t)
@@ -211,7 +238,9 @@ func TestRehearsalStopsAMigrationProductionCannotTake(t *testing.T) {
 		"000003_unique.up.sql":   "CREATE UNIQUE INDEX notes_content ON notes (content);\n",
 		"000003_unique.down.sql": "DROP INDEX notes_content;\n",
 	}}))
+	l := startLoads(st.port, st.plain)
 	r = st.deploy("--rehearse")
+	l.finish().check(t, "2.0.0 refused by its rehearsal", "2.0.0")
 	assert.Equal(t, 1, r.Code, r.Log)
 	assert.Contains(t, r.Log, "::error::deploy of 2.0.0 failed at rehearse: version 2.0.0 did not start on a copy of production's data: ")
 	assert.Contains(t, r.Summary, "#### Hand-off: the rehearsal of 2.0.0 failed; production was not changed")
@@ -223,6 +252,7 @@ func TestRehearsalStopsAMigrationProductionCannotTake(t *testing.T) {
 	_, notes := st.get("/notes")
 	assert.Equal(t, want, notes)
 	assert.Empty(t, st.copies(), "the copy is removed")
+	st.restart()
 
 	// Release 2.0.1 only renames the column: it starts, but the running 1.0.0
 	// reads the old name and fails its checks on the migrated copy.
@@ -230,11 +260,31 @@ func TestRehearsalStopsAMigrationProductionCannotTake(t *testing.T) {
 		"000002_rename.up.sql":   "ALTER TABLE notes RENAME COLUMN body TO content;\n",
 		"000002_rename.down.sql": "ALTER TABLE notes RENAME COLUMN content TO body;\n",
 	}}))
+	l = startLoads(st.port, st.plain)
 	r = st.deploy("--rehearse")
+	l.finish().check(t, "2.0.1 refused by its rehearsal", "2.0.1")
 	assert.Equal(t, 1, r.Code, r.Log)
-	assert.Contains(t, r.Log, "::error::deploy of 2.0.1 failed at rehearse: the running release (1.0.0) fails its checks on the copy migrated by 2.0.1: ")
+	assert.Contains(t, r.Log, "::error::deploy of 2.0.1 failed at rehearse: the running release (1.0.0) fails its checks on the copy migrated by 2.0.1: web: ")
 	assert.Contains(t, r.Log, `/notes: got 500, want 200 (answered: pq: column "body" does not exist)`, "the running release's check and its answer")
 	assert.Contains(t, r.Summary, "expand/contract")
+	_, v = st.get("/version")
+	assert.Equal(t, "1.0.0", v)
+	assert.Equal(t, "1|f", st.schema())
+	assert.Empty(t, st.copies())
+	st.restart()
+	_, v = st.get("/version")
+	assert.Equal(t, "1.0.0", v)
+
+	// Release 2.0.2 holds a lock on notes for 2 s (on production that stalls
+	// every write): above rehearse-lock-limit, and refused as asked.
+	st.release("2.0.2", buildApp(t, appBuild{migrations: map[string]string{
+		"000002_slow.up.sql":   "ALTER TABLE notes ADD COLUMN tags text;\nSELECT pg_sleep(2);\n",
+		"000002_slow.down.sql": "ALTER TABLE notes DROP COLUMN tags;\n",
+	}}))
+	r = st.deploy("--rehearse", "--rehearse-lock-limit", "1s", "--rehearse-lock-refuse")
+	assert.Equal(t, 1, r.Code, r.Log)
+	assert.Regexp(t, `::error::deploy of 2\.0\.2 failed at rehearse: a migration of 2\.0\.2 held AccessExclusiveLock on table notes for [12]\.\d+s \(rehearse-lock-limit 1s\): on production the app's reads and writes on notes wait that long: the statement: ALTER TABLE notes ADD COLUMN tags text; SELECT pg_sleep\(2\);`, r.Log)
+	assert.Contains(t, r.Summary, "CREATE INDEX CONCURRENTLY", "the hand-off says how to take shorter locks")
 	_, v = st.get("/version")
 	assert.Equal(t, "1.0.0", v)
 	assert.Equal(t, "1|f", st.schema())
@@ -245,16 +295,22 @@ func TestRehearsalStopsAMigrationProductionCannotTake(t *testing.T) {
 		"000002_tags.up.sql":   "ALTER TABLE notes ADD COLUMN tags text;\n",
 		"000002_tags.down.sql": "ALTER TABLE notes DROP COLUMN tags;\n",
 	}}))
+	l = startLoads(st.port, st.plain)
 	r = st.deploy("--rehearse")
+	l.finish().check(t, "2.1.0 rehearsed and switched to")
 	require.Equal(t, 0, r.Code, r.Log)
-	assert.Regexp(t, `\| rehearse \| done \| \S+ \| on a copy of production's data \(project `+st.name+`-rehearsal-\S+, removed after\): restored the pre-deploy backup in \S+; 2\.1\.0 started and passed its checks in \S+; migrations: postgres at 1 → postgres at 2; 1\.0\.0 started and passed its checks on the migrated copy in \S+ \|`, r.Summary)
-	assert.Regexp(t, `- rehearsed on a copy of production's data: restore \S+; this release started and passed its checks in \S+ \(migrations: postgres at 1 → postgres at 2\); the running release on the migrated copy in \S+\n`, r.Summary)
+	assert.Regexp(t, `\| rehearse \| done \| \S+ \| on a copy of production's data \(project `+st.name+`-rehearsal-\S+, removed after\): restored the pre-deploy backup in \S+; 2\.1\.0 started and passed its checks in \S+; migrations: postgres at 1 → postgres at 2; (no lock that blocks writes|longest lock: \S+ on \S+ \(database postgres\) for .+?); 1\.0\.0 started and passed its checks on the migrated copy in \S+ \|`, r.Summary)
+	assert.Regexp(t, `- rehearsed on a copy of production's data: restore \S+; this release started and passed its checks in \S+ \(migrations: postgres at 1 → postgres at 2\); longest lock: [^\n]+; the running release on the migrated copy in \S+\n`, r.Summary)
 	var plan struct {
-		Rehearsal struct{ Copy, Migrations, Restore, NewRelease, Running string } `json:"rehearsal"`
+		Rehearsal struct {
+			Copy, Migrations, Restore, NewRelease, Running string
+			LongestLock                                    string `json:"longest_lock"`
+		} `json:"rehearsal"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(r.Outputs["plan"]), &plan), r.Outputs["plan"])
 	assert.Equal(t, "postgres at 1 → postgres at 2", plan.Rehearsal.Migrations, "the plan output has the rehearsal")
 	assert.True(t, strings.HasPrefix(plan.Rehearsal.Copy, st.name+"-rehearsal-"))
+	assert.NotEmpty(t, plan.Rehearsal.LongestLock, "the plan output has the longest lock")
 	_, v = st.get("/version")
 	assert.Equal(t, "2.1.0", v)
 	assert.Equal(t, "2|f", st.schema())

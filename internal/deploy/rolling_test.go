@@ -35,13 +35,10 @@ type edge struct {
 // behindProxy makes the stack and both proxies, each on a loopback port.
 func behindProxy(t testing.TB, version string) *edge {
 	testenv.NoSwarmChange(t)
-	caddy := testenv.CaddyImage(t)
-	probe := testenv.ProbeImage(t)
 	a := testapp.NewTracked(t, version) // rollback builds an earlier commit
 	root := testenv.RepoRoot(t)
 	e := &edge{App: a, network: "dk-edge-" + a.Name}
 	alias := "web-" + a.Name
-	testenv.SubnetNetwork(t, e.network)
 
 	stack, err := os.ReadFile(filepath.Join(root, "examples", "rolling", "compose.yaml"))
 	require.NoError(t, err)
@@ -50,38 +47,17 @@ func behindProxy(t testing.TB, version string) *edge {
 	a.Git("commit", "-q", "-m", "the rolling stack")
 	a.Git("tag", "-f", "v"+version)
 
-	proxyDir := t.TempDir()
-	for _, f := range []string{"proxy.yaml", "Caddyfile"} {
-		data, err := os.ReadFile(filepath.Join(root, "examples", "rolling", f))
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(proxyDir, f), data, 0o644))
-	}
-	a.Port = testenv.FreePort(t)
+	a.Port, e.plain = testenv.Proxies(t, a.Name, e.network, alias, a.Cleanup)
 	a.Env = append(a.Env, "EDGE_NETWORK="+e.network, "APP_ALIAS="+alias)
-	proxy := exec.Command("docker", "compose", "-p", "proxy-"+a.Name, "-f", filepath.Join(proxyDir, "proxy.yaml"), "up", "-d", "--no-build", "--wait")
-	proxy.Env = append(os.Environ(), "EDGE_NETWORK="+e.network, "APP_ALIAS="+alias, fmt.Sprintf("PROXY_PORT=%d", a.Port), "CADDY_TAG="+strings.TrimPrefix(caddy, "deploykit-caddy:"))
-	out, err := proxy.CombinedOutput()
-	require.NoError(t, err, string(out))
-
-	e.plain = testenv.FreePort(t)
-	plain := "plain-" + a.Name
-	out, err = exec.Command("docker", "run", "-d", "--name", plain, "--network", e.network,
-		"-p", fmt.Sprintf("127.0.0.1:%d:8081", e.plain), probe, "proxy", "8081", alias, "8080").CombinedOutput()
-	require.NoError(t, err, string(out))
-	t.Cleanup(func() {
-		_ = exec.Command("docker", "rm", "-f", plain).Run()
-		down := exec.Command("docker", "compose", "-p", "proxy-"+a.Name, "-f", filepath.Join(proxyDir, "proxy.yaml"), "down", "--timeout", "1")
-		down.Env = proxy.Env
-		_ = down.Run()
-		a.Cleanup() // before the network goes
-	})
 	return e
 }
 
 // loads is a load loop through each proxy.
 type loads struct{ caddy, plain *load }
 
-func (e *edge) startLoads() loads { return loads{startLoad(e.Port), startLoad(e.plain)} }
+func (e *edge) startLoads() loads { return startLoads(e.Port, e.plain) }
+
+func startLoads(caddy, plain int) loads { return loads{startLoad(caddy), startLoad(plain)} }
 
 func (l loads) finish() loads {
 	l.caddy.finish()

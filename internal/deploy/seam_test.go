@@ -54,6 +54,10 @@ func (f *fakeEngine) Tag(_ context.Context, image, ref string) error {
 	return nil
 }
 func (f *fakeEngine) References(context.Context, string) ([]string, error) { return nil, nil }
+
+// Every network exists, with a subnet of its own (strategy rolling's preflight).
+func (f *fakeEngine) NetworkExists(context.Context, string) (bool, error) { return true, nil }
+func (f *fakeEngine) UserSubnet(context.Context, string) (bool, error)    { return true, nil }
 func (f *fakeEngine) Details(_ context.Context, id string) (docker.Details, error) {
 	for _, c := range f.running {
 		if c.ID == id {

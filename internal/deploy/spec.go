@@ -100,6 +100,8 @@ type Options struct {
 	MinFreeDisk      float64       `input:"min-free-disk"`
 	WaitTimeout      time.Duration `input:"wait-timeout"`
 	Rehearse         bool          `input:"rehearse"`
+	LockLimit        time.Duration `input:"rehearse-lock-limit"`
+	LockRefuse       bool          `input:"rehearse-lock-refuse"`
 	VerifyOptions
 	RecordOptions
 	Backup BackupOptions
@@ -181,6 +183,8 @@ var Spec = action.Spec{
 		{Name: "min-free-disk", Kind: action.Percent, Default: "20%", Description: "Refuse to deploy when Docker's data root has less free space than this."},
 		{Name: "wait-timeout", Kind: action.Duration, Default: "2m", Description: "How long docker compose up --wait waits for containers to be running and healthy."},
 		{Name: "rehearse", Kind: action.Bool, Default: "false", Description: "Before production changes, restore the pre-deploy backup into a private copy of the stack (its own project, no published ports, none of production's networks), start this release there and check it (health-url's and smoke-checks' paths, at the service's own address), then the running release against the migrated copy; any failure stops the deploy. Needs backup-container (the stack's database service; implies backup); target compose only."},
+		{Name: "rehearse-lock-limit", Kind: action.Duration, Default: "5s", Description: "With rehearse on PostgreSQL: the longest a migration may hold a lock that blocks the app's writes (or reads) on a table, as measured on the copy's production-sized data; a longer one is a warning, or stops the deploy with rehearse-lock-refuse. 0: no limit (the longest lock is still reported)."},
+		{Name: "rehearse-lock-refuse", Kind: action.Bool, Default: "false", Description: "Stop the deploy, before production changes, when a rehearsed migration held a lock longer than rehearse-lock-limit."},
 	}, VerifyInputs, RecordInputs, BackupInputs),
 	Outputs: []action.Output{
 		{Name: "version", Description: "Version that was deployed."},

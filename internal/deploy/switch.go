@@ -146,6 +146,16 @@ func (r *rolling) Apply(ctx context.Context, s *State) error {
 			return fmt.Errorf("docker compose build failed: %w", err)
 		}
 	}
+	// What the services depend on but is not deployed (the database, when service
+	// names the app) is started if it is not running — a first deploy — and
+	// otherwise left as it is.
+	if deps := s.dependencies(services); len(deps) > 0 {
+		up := compose.UpOptions{Services: deps, NoRecreate: true, PullMissing: pullOnly, WaitTimeout: s.Opts.WaitTimeout}
+		if err := s.Exec.Run(ctx, s.Compose.Up(up)); err != nil {
+			r.oldServing = true
+			return fmt.Errorf("starting %s, which %s depend(s) on: %w", strings.Join(deps, ", "), strings.Join(services, ", "), err)
+		}
+	}
 	for _, name := range services {
 		if err := r.rollService(ctx, s, name, pullOnly); err != nil {
 			if !slices.ContainsFunc(r.switches, func(w *switched) bool { return w.routed }) {
@@ -155,6 +165,36 @@ func (r *rolling) Apply(ctx context.Context, s *State) error {
 		}
 	}
 	return nil
+}
+
+// dependencies are the services that services depend on (depends_on, through
+// each other), which are not among them, sorted.
+func (s *State) dependencies(services []string) []string {
+	seen := map[string]bool{}
+	var walk func(name string)
+	walk = func(name string) {
+		svc, err := s.Project.GetService(name)
+		if err != nil {
+			return
+		}
+		for dep := range svc.DependsOn {
+			if !seen[dep] {
+				seen[dep] = true
+				walk(dep)
+			}
+		}
+	}
+	for _, name := range services {
+		walk(name)
+	}
+	var deps []string
+	for dep := range seen {
+		if !slices.Contains(services, dep) {
+			deps = append(deps, dep)
+		}
+	}
+	sort.Strings(deps)
+	return deps
 }
 
 // rollService is steps 1 to 3 for one service.

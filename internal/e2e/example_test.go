@@ -109,13 +109,15 @@ func TestExampleRepositoryRunsAsShipped(t *testing.T) {
 	cache := exampleCache(t)
 
 	image := registry + "/team/hello"
-	port := testenv.FreePort(t)
 	project := fmt.Sprintf("dk-e2e-example-%d", os.Getpid()%10000)
 	state := t.TempDir()
 	history := filepath.Join(state, "history.log")
 	backups := filepath.Join(state, "backups")
 	artifacts := filepath.Join(state, "artifacts")
-	t.Cleanup(func() {
+	// The host's proxy stack, deployed once, as the README says: the app is
+	// reached through it (strategy rolling), on the port HELLO_PORT names.
+	network, alias := "dk-edge-"+project, "web-"+project
+	port, _ := testenv.Proxies(t, project, network, alias, func() {
 		_ = exec.Command("docker", "compose", "-p", project, "down", "--volumes", "--remove-orphans", "--timeout", "1").Run()
 		testenv.RemoveImages(testenv.LocalImages(t, image)...)
 	})
@@ -124,6 +126,7 @@ func TestExampleRepositoryRunsAsShipped(t *testing.T) {
 		"-P", "self-hosted=-self-hosted",
 		"--var", "IMAGE=" + image, "--var", "POSTGRES_IMAGE=" + pgImage,
 		"--var", fmt.Sprintf("HELLO_PORT=%d", port), "--var", "PROJECT_NAME=" + project,
+		"--var", "EDGE_NETWORK=" + network, "--var", "APP_ALIAS=" + alias,
 		"--var", "DEPLOY_HISTORY_FILE=" + history, "--var", "BACKUP_DIR=" + backups,
 		"-s", "DB_PASSWORD=" + dbPassword,
 		"--env", "DEPLOYKIT_ARTIFACTS=" + artifacts, "--env", "DEPLOYKIT_E2E_REPO=" + repo,
@@ -170,6 +173,7 @@ func TestExampleRepositoryRunsAsShipped(t *testing.T) {
 		assert.NotRegexp(t, `docker compose .* build`, log, "pull-only: nothing is built on the host")
 		assert.Contains(t, log, "up -d --wait --remove-orphans --wait-timeout 120 --no-build --pull missing")
 		assert.Contains(t, log, " web Pulled", "the image came from the registry")
+		assert.Contains(t, log, "switched web on "+network+" ("+alias+")", "strategy rolling: the proxy's alias moved")
 		return log
 	}
 	get := func(path string) string {

@@ -55,14 +55,20 @@ func TestRestoreDrill(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	project := fmt.Sprintf("dk-drill-%d", os.Getpid())
 	port := testenv.FreePort(t)
+	// Production: the example stack on its proxy's network, and (for this test
+	// only, beside the repository) its app on a host port.
+	network := "dk-edge-" + project
+	testenv.SubnetNetwork(t, network)
+	publish := filepath.Join(t.TempDir(), "publish.yaml")
+	require.NoError(t, os.WriteFile(publish, []byte("services:\n  web:\n    ports: [\"127.0.0.1:${HELLO_PORT}:8080\"]\n"), 0o644))
 	env := append(os.Environ(), "IMAGE="+image, "DEPLOY_TAG="+tag, "POSTGRES_IMAGE="+testenv.PostgresImage(t), "DB_PASSWORD=drill-pw-0123456789",
-		fmt.Sprintf("HELLO_PORT=%d", port), "COMPOSE_PROJECT_NAME="+project)
-	up := exec.Command("docker", "compose", "-p", project, "-f", filepath.Join(repo, "compose.yaml"), "up", "-d", "--wait", "--pull", "never")
+		fmt.Sprintf("HELLO_PORT=%d", port), "COMPOSE_PROJECT_NAME="+project, "EDGE_NETWORK="+network)
+	up := exec.Command("docker", "compose", "-p", project, "-f", filepath.Join(repo, "compose.yaml"), "-f", publish, "up", "-d", "--wait", "--pull", "never")
 	up.Env = env
 	out, err = up.CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	t.Cleanup(func() {
-		down := exec.Command("docker", "compose", "-p", project, "-f", filepath.Join(repo, "compose.yaml"), "down", "--volumes", "--timeout", "1")
+		down := exec.Command("docker", "compose", "-p", project, "-f", filepath.Join(repo, "compose.yaml"), "-f", publish, "down", "--volumes", "--timeout", "1")
 		down.Env = env
 		_ = down.Run()
 	})
