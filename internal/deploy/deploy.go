@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -168,13 +169,20 @@ func newState(a *action.Context, o Options) (*State, error) {
 		switch {
 		case o.Target == "swarm":
 			return nil, action.Usagef("input rehearse: target swarm is not rehearsed (a copy of a stack would be a second stack of swarm services on the cluster's overlay networks); rehearse on a compose staging host, or set rehearse: false")
+		case o.Backup.Engine == "sqlite":
+			if o.Backup.SQLitePath == "" {
+				return nil, action.Usagef("input rehearse: set backup-sqlite-path to the SQLite file the app's service bind-mounts: the rehearsal restores the pre-deploy backup into that mount of a copy of the stack")
+			}
 		case o.Backup.Container == "":
-			return nil, action.Usagef("input rehearse: set backup-container to the stack's database container: the rehearsal restores the pre-deploy backup into that service of a copy of the stack (backup-database-url is outside the stack; backup-engine sqlite is not rehearsed yet)")
+			return nil, action.Usagef("input rehearse: set backup-container to the stack's database container: the rehearsal restores the pre-deploy backup into that service of a copy of the stack (backup-database-url is outside the stack)")
 		}
 		o.Backup.Enabled = true // the rehearsal restores the pre-deploy backup
 		s.Opts.Backup.Enabled = true
 	}
-	if o.Backup.Enabled {
+	// A SQLite file the app has not made yet (a first deploy) is looked for
+	// again by the backup step, once it knows whether the stack runs.
+	_, statErr := os.Stat(o.Backup.SQLitePath)
+	if o.Backup.Enabled && !(o.Backup.Engine == "sqlite" && o.Backup.SQLitePath != "" && errors.Is(statErr, fs.ErrNotExist)) {
 		if err := backup.Check(a, o.Backup.options("pre-deploy")); err != nil {
 			return nil, err
 		}

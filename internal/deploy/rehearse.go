@@ -7,10 +7,12 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -18,6 +20,7 @@ import (
 	"github.com/org/deploy-kit/internal/action"
 	"github.com/org/deploy-kit/internal/backup"
 	"github.com/org/deploy-kit/internal/compose"
+	"github.com/org/deploy-kit/internal/docker"
 )
 
 // The rehearsal (README "Rehearsal"; ARCHITECTURE.md, "Each action's steps"):
@@ -30,7 +33,8 @@ import (
 
 // rehearsal is what preflight found for the rehearsal and what it did.
 type rehearsal struct {
-	db      string   // the database service: backup-container's
+	db      string // the database service: backup-container's ("" for SQLite)
+	sqlite  *sqliteMount
 	started []string // the services the copy runs: every service of the model
 	// Where health-url and smoke-base-url point, inside the copy: the service
 	// publishing their port, and its port in the container (strategy recreate).
@@ -57,6 +61,19 @@ type RehearsalReport struct {
 	LongestLock string `json:"longest_lock,omitempty"`
 }
 
+// sqliteMount is where a service bind-mounts the directory of the SQLite file
+// backup-sqlite-path: the copy mounts a volume of its own there instead, which
+// gets the restored file.
+type sqliteMount struct {
+	service string
+	source  string // the bind mount's directory on the host
+	target  string // where it is mounted in the container
+	name    string // the file's path under target
+}
+
+// sqliteVolume is the copy's own volume that replaces the SQLite bind mount.
+const sqliteVolume = "deploykit-rehearsal-sqlite"
+
 // target is a service's port in its container, for a URL published on the host.
 type target struct {
 	service string
@@ -77,6 +94,12 @@ func (s *State) planRehearsal() error {
 	p, o := s.Project, s.Opts
 	rh := &rehearsal{}
 	rh.db = dbService(p, o.Backup.Container)
+	if o.Backup.Engine == "sqlite" {
+		var err error
+		if rh.sqlite, err = sqliteIn(p, o.Backup.SQLitePath); err != nil {
+			return err
+		}
+	}
 	for _, name := range p.ServiceNames() {
 		svc := p.Services[name]
 		rh.started = append(rh.started, name)
@@ -84,12 +107,15 @@ func (s *State) planRehearsal() error {
 			return action.Usagef("input rehearse: service %s has container_name %s: a copy of the stack cannot run beside it", name, svc.ContainerName)
 		}
 		for _, v := range svc.Volumes {
+			if rh.sqlite != nil && name == rh.sqlite.service && v.Target == rh.sqlite.target {
+				continue // the copy mounts a volume of its own there
+			}
 			if v.Type == types.VolumeTypeBind && !v.ReadOnly {
 				return action.Usagef("input rehearse: service %s bind-mounts %s writable: a copy of the stack would write into production's files (use a named volume, or mount it read-only)", name, v.Source)
 			}
 		}
 	}
-	if rh.db == "" {
+	if rh.sqlite == nil && rh.db == "" {
 		return action.Usagef("input rehearse: backup-container %s is not a container of the compose project %s (services: %s): the rehearsal restores the pre-deploy backup into that service of a copy of the stack",
 			o.Backup.Container, p.Name, strings.Join(p.ServiceNames(), ", "))
 	}
@@ -114,6 +140,36 @@ func (s *State) planRehearsal() error {
 	}
 	s.rehearsal = rh
 	return nil
+}
+
+// sqliteIn finds the service that bind-mounts the directory holding the SQLite
+// file path (writable: the app writes it). Several, or none, are refused: the
+// copy must know which one its restored file goes to.
+func sqliteIn(p *types.Project, path string) (*sqliteMount, error) {
+	var found []*sqliteMount
+	for _, name := range p.ServiceNames() {
+		for _, v := range p.Services[name].Volumes {
+			if v.Type != types.VolumeTypeBind || v.ReadOnly {
+				continue
+			}
+			rel, err := filepath.Rel(v.Source, path)
+			if err != nil || rel == "." || strings.HasPrefix(rel, "..") {
+				continue
+			}
+			found = append(found, &sqliteMount{service: name, source: v.Source, target: v.Target, name: filepath.ToSlash(rel)})
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, action.Usagef("input rehearse: no service of %s bind-mounts a directory holding backup-sqlite-path %s writable: the rehearsal restores the pre-deploy backup into that mount of a copy of the stack (a SQLite file in a named volume is not rehearsed)", p.Name, path)
+	case 1:
+		return found[0], nil
+	}
+	var where []string
+	for _, m := range found {
+		where = append(where, m.service+" ("+m.source+":"+m.target+")")
+	}
+	return nil, action.Usagef("input rehearse: backup-sqlite-path %s is in the bind mounts of several services: %s; the copy of the stack cannot give each its own copy of one file", path, strings.Join(where, ", "))
 }
 
 // dbService is the service of p whose container is container (its
@@ -180,6 +236,18 @@ func (rehearseStep) Run(ctx context.Context, s *State) error {
 	rh.copy = s.Compose
 	rh.copy.Name = rh.name
 	rh.copy.Overrides = append(append([]string{}, s.Compose.Overrides...), override)
+	if m := rh.sqlite; m != nil {
+		// The SQLite file's bind mount becomes a volume of the copy's own
+		// (service volumes merge by their target).
+		vol := filepath.Join(s.A.TempDir(), "deploykit-rehearsal-"+rh.name+"-sqlite.yaml")
+		text := fmt.Sprintf("services:\n  %s:\n    volumes:\n      - type: volume\n        source: %s\n        target: %s\nvolumes:\n  %s: {}\n",
+			m.service, sqliteVolume, strconv.Quote(m.target), sqliteVolume)
+		if err := os.WriteFile(vol, []byte(text), 0o600); err != nil {
+			return action.Failedf("%v", err)
+		}
+		defer os.Remove(vol)
+		rh.copy.Overrides = append(rh.copy.Overrides, vol)
+	}
 	defer func() {
 		// The copy goes whatever happened, on a context of its own.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rehearseTimeout)
@@ -210,29 +278,39 @@ func (rh *rehearsal) run(ctx context.Context, s *State) error {
 	up := compose.UpOptions{Build: !s.Opts.PullOnly, PullMissing: s.Opts.PullOnly, WaitTimeout: wait}
 
 	began := time.Now()
-	db := up
-	db.Services, db.Build, db.PullMissing = []string{rh.db}, false, true
-	if err := s.Exec.Run(ctx, rh.copy.Up(db)); err != nil {
-		return action.Failedf("starting %s in the rehearsal's copy: %v", rh.db, err)
-	}
-	opts := s.Opts.Backup.options("rehearsal")
-	opts.Container = rh.name + "-" + rh.db + "-1"
-	t, err := backup.NewTarget(s.A, opts)
-	if err != nil {
-		return err
-	}
-	defer t.Close()
-	if _, err := t.Restore(ctx, s.BackupPath); err != nil {
-		return action.Failedf("restoring the pre-deploy backup into the rehearsal's copy: %v", err)
+	var t *backup.Target
+	if rh.sqlite != nil {
+		if err := rh.restoreSQLite(ctx, s, up); err != nil {
+			return err
+		}
+	} else {
+		db := up
+		db.Services, db.Build, db.PullMissing = []string{rh.db}, false, true
+		if err := s.Exec.Run(ctx, rh.copy.Up(db)); err != nil {
+			return action.Failedf("starting %s in the rehearsal's copy: %v", rh.db, err)
+		}
+		opts := s.Opts.Backup.options("rehearsal")
+		opts.Container = rh.name + "-" + rh.db + "-1"
+		var err error
+		if t, err = backup.NewTarget(s.A, opts); err != nil {
+			return err
+		}
+		defer t.Close()
+		if _, err := t.Restore(ctx, s.BackupPath); err != nil {
+			return action.Failedf("restoring the pre-deploy backup into the rehearsal's copy: %v", err)
+		}
 	}
 	rh.report = &RehearsalReport{Copy: rh.name, Restore: since(began)}
 	rh.took = append(rh.took, "restored the pre-deploy backup in "+rh.report.Restore)
-	before, _ := t.Schemas(ctx)
-
-	// The locks this release's migrations take, on production-sized data.
-	watch, err := t.WatchLocks(ctx, 2*wait+time.Minute)
-	if err != nil && !errors.Is(err, errors.ErrUnsupported) {
-		s.A.Warningf("rehearsal: cannot watch the copy's locks: %v", err)
+	var before map[string]string
+	var watch *backup.LockWatch
+	if t != nil {
+		before, _ = t.Schemas(ctx)
+		// The locks this release's migrations take, on production-sized data.
+		var err error
+		if watch, err = t.WatchLocks(ctx, 2*wait+time.Minute); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+			s.A.Warningf("rehearsal: cannot watch the copy's locks: %v", err)
+		}
 	}
 	began = time.Now()
 	if err := s.Exec.Run(ctx, rh.copy.Up(up)); err != nil {
@@ -243,7 +321,9 @@ func (rh *rehearsal) run(ctx context.Context, s *State) error {
 	}
 	rh.report.NewRelease = since(began)
 	rh.took = append(rh.took, fmt.Sprintf("%s started and passed its checks in %s", s.Version, rh.report.NewRelease))
-	if after, err := t.Schemas(ctx); err == nil && after != nil {
+	if t == nil {
+		// SQLite: the copy's file is in its volume, not read from here.
+	} else if after, err := t.Schemas(ctx); err == nil && after != nil {
 		rh.report.Migrations = schemaText(before) + " → " + schemaText(after)
 		rh.took = append(rh.took, "migrations: "+rh.report.Migrations)
 	}
@@ -274,6 +354,82 @@ func (rh *rehearsal) run(ctx context.Context, s *State) error {
 	}
 	s.Did("on a copy of production's data (project %s, removed after): %s", rh.name, strings.Join(rh.took, "; "))
 	return nil
+}
+
+// restoreSQLite creates the copy's containers (and its volume where the SQLite
+// file goes), restores the pre-deploy backup into a file of the runner's temp
+// directory (verified: integrity_check) and copies it into that volume, owned
+// as production's file is.
+func (rh *rehearsal) restoreSQLite(ctx context.Context, s *State, up compose.UpOptions) error {
+	m := rh.sqlite
+	create := up
+	create.NoStart, create.WaitTimeout = true, 0
+	if err := s.Exec.Run(ctx, rh.copy.Up(create)); err != nil {
+		return rh.failed(ctx, s, "the copy of the stack could not be created", err)
+	}
+	dir, err := os.MkdirTemp(s.A.TempDir(), "deploykit-rehearsal-sqlite-")
+	if err != nil {
+		return action.Failedf("%v", err)
+	}
+	defer os.RemoveAll(dir)
+	opts := s.Opts.Backup.options("rehearsal")
+	opts.SQLitePath = filepath.Join(dir, path.Base(m.name))
+	// The restore replaces a file (the engine wants one there to start with).
+	if err := os.WriteFile(opts.SQLitePath, nil, 0o600); err != nil {
+		return action.Failedf("%v", err)
+	}
+	t, err := backup.NewTarget(s.A, opts)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	if _, err := t.Restore(ctx, s.BackupPath); err != nil {
+		return action.Failedf("restoring the pre-deploy backup for the rehearsal's copy: %v", err)
+	}
+	owner := docker.FileOwner{Mode: 0o644}
+	if info, err := os.Stat(s.Opts.Backup.SQLitePath); err == nil {
+		owner.Mode = info.Mode().Perm()
+		if st, ok := info.Sys().(*syscall.Stat_t); ok {
+			owner.UID, owner.GID = int(st.Uid), int(st.Gid)
+		}
+	}
+	if info, err := os.Stat(filepath.Dir(s.Opts.Backup.SQLitePath)); err == nil {
+		if st, ok := info.Sys().(*syscall.Stat_t); ok {
+			owner.DirUID, owner.DirGID = int(st.Uid), int(st.Gid)
+		}
+	}
+	all, err := s.Docker.ProjectContainers(ctx, rh.name)
+	if err != nil {
+		return action.Failedf("%v", err)
+	}
+	copied := 0
+	for _, c := range all {
+		if c.Service != m.service {
+			continue
+		}
+		if err := copyFile(ctx, s.Docker, c.ID, m.target, m.name, opts.SQLitePath, owner); err != nil {
+			return action.Failedf("copying the restored SQLite file into the copy's %s (%s): %v", m.service, path.Join(m.target, m.name), err)
+		}
+		copied++
+	}
+	if copied == 0 {
+		return action.Failedf("the copy has no %s container to copy the restored SQLite file into", m.service)
+	}
+	return nil
+}
+
+// copyFile copies the local file src into container id as dir/name.
+func copyFile(ctx context.Context, d docker.Engine, id, dir, name, src string, owner docker.FileOwner) error {
+	f, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	return d.CopyFile(ctx, id, dir, name, f, info.Size(), owner)
 }
 
 // locks stops the watch and reports the longest lock this release's start held

@@ -133,3 +133,40 @@ func TestSeamRehearsalPlanRolling(t *testing.T) {
 	assert.Equal(t, action.ExitUsage, action.ExitCode(err))
 	assert.Contains(t, err.Error(), "input rehearse: strategy rolling deploys only db, the database the rehearsal restores: there is no release to rehearse")
 }
+
+// TestSeamRehearsalSQLite: with backup-engine sqlite the rehearsal finds the
+// service that bind-mounts the file's directory (that writable bind mount is
+// the one the copy replaces with a volume of its own); no such mount, or
+// several, is refused before anything changes.
+func TestSeamRehearsalSQLite(t *testing.T) {
+	web := "  web:\n    image: registry.example.com/shop:${DEPLOY_TAG}\n    ports: [\"127.0.0.1:8080:8080\"]\n"
+	plan := func(t *testing.T, services, path string) (*State, error) {
+		sm := newSeam(t)
+		require.NoError(t, os.WriteFile(filepath.Join(sm.ws, "compose.yaml"), []byte("name: shop\nservices:\n"+services), 0o644))
+		o := DefaultOptions()
+		o.Rehearse, o.Backup.Engine, o.Backup.SQLitePath = true, "sqlite", path
+		o.HealthURL = "http://127.0.0.1:8080/health"
+		s := sm.state(t, o)
+		s.Runner.Logf = func(string, ...any) {}
+		err := s.One(context.Background(), PreflightStep, s)
+		assert.Empty(t, sm.exec.Changes(), "nothing changed")
+		return s, err
+	}
+	s, err := plan(t, web+"    volumes: [\"/srv/shop/data:/data\", \"/etc/shop:/config:ro\"]\n", "/srv/shop/data/db/app.db")
+	require.NoError(t, err)
+	assert.Equal(t, &sqliteMount{service: "web", source: "/srv/shop/data", target: "/data", name: "db/app.db"}, s.rehearsal.sqlite)
+	assert.Equal(t, "", s.rehearsal.db)
+
+	_, err = plan(t, web+"    volumes: [\"data:/data\"]\nvolumes:\n  data:\n", "/var/lib/docker/volumes/shop_data/_data/app.db")
+	require.Error(t, err)
+	assert.Equal(t, action.ExitUsage, action.ExitCode(err))
+	assert.Contains(t, err.Error(), "input rehearse: no service of shop bind-mounts a directory holding backup-sqlite-path /var/lib/docker/volumes/shop_data/_data/app.db writable")
+
+	_, err = plan(t, web+"    volumes: [\"/srv/shop:/srv/shop\"]\n  worker:\n    image: registry.example.com/shop:${DEPLOY_TAG}\n    volumes: [\"/srv/shop/data:/data\"]\n", "/srv/shop/data/app.db")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "input rehearse: backup-sqlite-path /srv/shop/data/app.db is in the bind mounts of several services: web (/srv/shop:/srv/shop), worker (/srv/shop/data:/data)")
+
+	_, err = plan(t, web+"    volumes: [\"/srv/shop/data:/data\", \"/srv/uploads:/uploads\"]\n", "/srv/shop/data/app.db")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "input rehearse: service web bind-mounts /srv/uploads writable", "other writable bind mounts are still refused")
+}

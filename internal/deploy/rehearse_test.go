@@ -55,19 +55,23 @@ func buildApp(t *testing.T, b appBuild) string {
 	return id
 }
 
-// rehearsed is examples/app's production stack (the app and its Postgres) as a
-// git checkout and compose project, deployed with deploykit as the example's
-// workflow does: strategy rolling of web, behind the example proxy stack's Caddy
-// (port) and a plain proxy that never retries (plain).
+// rehearsed is a production stack (an app and its database) as a git checkout
+// and compose project, deployed with deploykit with the pre-deploy backup of
+// its database: by default examples/app's, as the example's workflow deploys
+// it — strategy rolling of web behind the example proxy stack's Caddy (port) and
+// a plain proxy that never retries (plain).
 type rehearsed struct {
 	t                     *testing.T
 	dir, name, image      string
 	network, alias        string
 	port, plain           int
 	history, backups, tmp string
+	args, env             []string // the stack's own deploy arguments and job variables
 }
 
-func newRehearsed(t *testing.T) *rehearsed {
+// newStack is a stack of compose (its own project name, from the test's) with
+// a git checkout, and its cleanup.
+func newStack(t *testing.T, compose []byte) *rehearsed {
 	t.Helper()
 	testenv.RequireCompose(t)
 	testenv.NoSwarmChange(t) // the app finds its database by DNS
@@ -75,16 +79,29 @@ func newRehearsed(t *testing.T) *rehearsed {
 	sum := sha256.Sum256([]byte(t.Name()))
 	st := &rehearsed{t: t, dir: t.TempDir(), name: fmt.Sprintf("dk-rehearse-%x-%d", sum[:3], os.Getpid()%10000),
 		history: filepath.Join(t.TempDir(), "history.log"), backups: t.TempDir(), tmp: t.TempDir()}
-	st.image, st.network, st.alias = "deploykit-"+st.name, "dk-edge-"+st.name, "web-"+st.name
+	st.image = "deploykit-" + st.name
+	require.NoError(t, os.WriteFile(filepath.Join(st.dir, "compose.yaml"), compose, 0o644))
+	st.git("init", "-q", "-b", "main")
+	return st
+}
+
+// down removes the stack, its images and snapshots.
+func (st *rehearsed) down() {
+	_ = exec.Command("docker", "compose", "-p", st.name, "down", "--volumes", "--remove-orphans", "--timeout", "1").Run()
+	testenv.RemoveImages(testenv.LocalImages(st.t, st.image)...)
+	testenv.RemoveImages(testenv.LocalImages(st.t, "deploykit-snapshot/"+st.name+"-*")...)
+}
+
+// newRehearsed is examples/app's stack behind both proxies.
+func newRehearsed(t *testing.T) *rehearsed {
+	t.Helper()
 	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "examples", "app", "compose.yaml"))
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(st.dir, "compose.yaml"), data, 0o644))
-	st.git("init", "-q", "-b", "main")
-	st.port, st.plain = testenv.Proxies(t, st.name, st.network, st.alias, func() {
-		_ = exec.Command("docker", "compose", "-p", st.name, "down", "--volumes", "--remove-orphans", "--timeout", "1").Run()
-		testenv.RemoveImages(testenv.LocalImages(t, st.image)...)
-		testenv.RemoveImages(testenv.LocalImages(t, "deploykit-snapshot/"+st.name+"-*")...)
-	})
+	st := newStack(t, data)
+	st.network, st.alias = "dk-edge-"+st.name, "web-"+st.name
+	st.port, st.plain = testenv.Proxies(t, st.name, st.network, st.alias, st.down)
+	st.args = []string{"--strategy", "rolling", "--app-port", "8080", "--service", "web", "--backup-container", st.name + "-db-1"}
+	st.env = []string{"POSTGRES_IMAGE=" + testenv.PostgresImage(t), "EDGE_NETWORK=" + st.network, "APP_ALIAS=" + st.alias, "ENV_DB_PASSWORD=rehearse-pw-0123456789"}
 	return st
 }
 
@@ -123,18 +140,16 @@ func (st *rehearsed) command(extra ...string) (*exec.Cmd, func(log string) testa
 	st.t.Helper()
 	files := st.t.TempDir()
 	base := fmt.Sprintf("http://127.0.0.1:%d", st.port)
-	args := append([]string{"deploy", "--project-name", st.name, "--history-file", st.history, "--pull-only", "--wait-timeout", "90s",
-		"--strategy", "rolling", "--app-port", "8080", "--service", "web",
+	args := append(append([]string{"deploy", "--project-name", st.name, "--history-file", st.history, "--pull-only", "--wait-timeout", "90s",
 		"--health-url", base + "/health", "--health-initial-delay", "200ms", "--health-max-delay", "1s",
-		"--smoke-base-url", base, "--smoke-checks", "/notes=200",
-		"--backup-container", st.name + "-db-1", "--backup-dir", st.backups}, extra...)
+		"--smoke-base-url", base, "--smoke-checks", "/notes=200", "--backup-dir", st.backups}, st.args...), extra...)
 	cmd := exec.Command(testenv.Deploykit(st.t), args...)
 	cmd.Dir = st.dir
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "GITHUB_ACTIONS=true", "GITHUB_WORKSPACE=" + st.dir,
 		"RUNNER_TEMP=" + st.tmp, "GITHUB_SERVER_URL=https://git.example.com", "GITHUB_REPOSITORY=team/app", "GITHUB_RUN_ID=77",
 		"GITHUB_OUTPUT=" + filepath.Join(files, "out"), "GITHUB_STEP_SUMMARY=" + filepath.Join(files, "sum"),
-		"IMAGE=" + st.image, "POSTGRES_IMAGE=" + testenv.PostgresImage(st.t), "EDGE_NETWORK=" + st.network, "APP_ALIAS=" + st.alias,
-		"ENV_DB_PASSWORD=rehearse-pw-0123456789"}
+		"IMAGE=" + st.image}
+	cmd.Env = append(cmd.Env, st.env...)
 	return cmd, func(log string) testapp.Run {
 		return (&testapp.App{T: st.t}).Result(cmd, log, filepath.Join(files, "out"), filepath.Join(files, "sum"))
 	}

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -54,6 +57,16 @@ func (f *fakeEngine) Tag(_ context.Context, image, ref string) error {
 	return nil
 }
 func (f *fakeEngine) References(context.Context, string) ([]string, error) { return nil, nil }
+
+// CopyFile records what was copied where, with its content.
+func (f *fakeEngine) CopyFile(_ context.Context, id, dir, name string, content io.Reader, size int64, owner docker.FileOwner) error {
+	data, err := io.ReadAll(content)
+	if err != nil {
+		return err
+	}
+	f.record("copy", id, path.Join(dir, name), fmt.Sprintf("%q %d %o %d:%d dirs %d:%d", data, size, owner.Mode, owner.UID, owner.GID, owner.DirUID, owner.DirGID))
+	return nil
+}
 
 // Every network exists, with a subnet of its own (strategy rolling's preflight).
 func (f *fakeEngine) NetworkExists(context.Context, string) (bool, error) { return true, nil }
@@ -281,4 +294,40 @@ func TestSeamPipelineStepOrder(t *testing.T) {
 		assert.True(t, strings.HasSuffix(changes[1], " up -d --wait --remove-orphans --wait-timeout 120 --no-build --pull never web"), "the snapshot's image back, neither built nor pulled: %s", changes[1])
 		assert.Contains(t, s.HandOff, "panic: no database", "the hand-off shows the failing container's log")
 	})
+}
+
+// TestSeamRollingInjectsSecrets: compose writes a service's environment:
+// secrets into a container only when its own up starts it; the switch
+// creates new containers with up --no-start and starts them itself, so it
+// writes them first — where compose would, with the reference's owner and
+// mode, the value from the job's ENV_* variables. file: secrets are bind mounts
+// and are left alone.
+func TestSeamRollingInjectsSecrets(t *testing.T) {
+	sm := newSeam(t)
+	require.NoError(t, os.WriteFile(filepath.Join(sm.ws, "cert.pem"), []byte("cert"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(sm.ws, "compose.yaml"), []byte("name: shop\nservices:\n  web:\n"+
+		"    image: registry.example.com/shop:${DEPLOY_TAG}\n    secrets:\n      - db_password\n"+
+		"      - {source: api_key, target: /etc/shop/key, uid: \"1000\", gid: \"1001\", mode: 0400}\n      - cert\n"+
+		"secrets:\n  db_password: {environment: DB_PASSWORD}\n  api_key: {environment: API_KEY}\n  cert: {file: ./cert.pem}\n"), 0o644))
+	o := DefaultOptions()
+	o.HistoryFile = filepath.Join(sm.varDir, "history.log")
+	a := action.NewContext([]string{"GITHUB_WORKSPACE=" + sm.ws, "RUNNER_TEMP=" + t.TempDir(), "HOME=" + t.TempDir(), "ENV_DB_PASSWORD=pw-0123456789", "ENV_API_KEY=k-123"}, &sm.log)
+	a.Spec = &Spec
+	s, err := newState(a, o)
+	require.NoError(t, err)
+	s.Exec, s.Docker = sm.exec, sm.engine
+	t.Cleanup(s.Cleanup)
+	s.Runner.Logf = func(string, ...any) {}
+	require.NoError(t, s.One(context.Background(), PreflightStep, s))
+	require.NoError(t, s.injectSecrets(context.Background(), "web", "c1"))
+	var copies []string
+	for _, c := range sm.engine.calls {
+		if strings.HasPrefix(c, "copy ") {
+			copies = append(copies, c)
+		}
+	}
+	assert.Equal(t, []string{
+		`copy c1 /run/secrets/db_password "pw-0123456789" 13 444 0:0 dirs 0:0`,
+		`copy c1 /etc/shop/key "k-123" 5 400 1000:1001 dirs 0:0`,
+	}, copies)
 }

@@ -2,7 +2,9 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -279,8 +281,10 @@ func (backupStep) Run(ctx context.Context, s *State) error {
 	if s.Opts.DryRun {
 		return Skip("dry run: would back up with the %s engine to %s", opts.Engine, opts.Dir)
 	}
-	if opts.Container != "" {
-		// The stack's own database on its first deploy: there is nothing yet.
+	_, statErr := os.Stat(opts.SQLitePath)
+	if opts.Container != "" || (opts.SQLitePath != "" && errors.Is(statErr, fs.ErrNotExist)) {
+		// The stack's own database (or its SQLite file, not made yet) on its
+		// first deploy: there is nothing yet.
 		if running, err := s.Docker.ProjectContainers(ctx, s.Compose.Name); err == nil && len(running) == 0 {
 			return Skip("first deploy: nothing of %s runs yet, so there is no data to back up", s.Compose.Name)
 		}

@@ -1,10 +1,13 @@
 package deploy
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
 	"net/url"
+	"os"
+	"path"
 	"slices"
 	"sort"
 	"strconv"
@@ -167,6 +170,44 @@ func (r *rolling) Apply(ctx context.Context, s *State) error {
 	return nil
 }
 
+// injectSecrets writes into a container created by `up --no-start` the secrets
+// of its service that compose writes into containers itself (environment: and
+// content: sources; file: ones are bind mounts, already there): compose does
+// that only when its own up starts a container, and the switch starts the new
+// ones itself. Each goes where compose puts it (/run/secrets/<target>, or the
+// absolute target), with its uid, gid and mode (default 0444), through the
+// Engine API: never onto the runner's disk.
+func (s *State) injectSecrets(ctx context.Context, service, id string) error {
+	svc, err := s.Project.GetService(service)
+	if err != nil {
+		return err
+	}
+	for _, ref := range svc.Secrets {
+		def, ok := s.Project.Secrets[ref.Source]
+		if !ok || bool(def.External) || (def.Environment == "" && def.Content == "") {
+			continue
+		}
+		value := def.Content
+		if value == "" {
+			value = s.Project.Environment[def.Environment]
+		}
+		target := cmp.Or(ref.Target, ref.Source)
+		if !path.IsAbs(target) {
+			target = "/run/secrets/" + target
+		}
+		owner := docker.FileOwner{Mode: 0o444}
+		if ref.Mode != nil {
+			owner.Mode = os.FileMode(*ref.Mode)
+		}
+		owner.UID, _ = strconv.Atoi(ref.UID)
+		owner.GID, _ = strconv.Atoi(ref.GID)
+		if err := s.Docker.CopyFile(ctx, id, "/", strings.TrimPrefix(path.Clean(target), "/"), strings.NewReader(value), int64(len(value)), owner); err != nil {
+			return fmt.Errorf("giving it the secret %s: %w", ref.Source, err)
+		}
+	}
+	return nil
+}
+
 // dependencies are the services that services depend on (depends_on, through
 // each other), which are not among them, sorted.
 func (s *State) dependencies(services []string) []string {
@@ -246,6 +287,9 @@ func (r *rolling) rollService(ctx context.Context, s *State, name string, pullOn
 	}
 	for i := range w.new {
 		n := &w.new[i]
+		if err := s.injectSecrets(ctx, name, n.ID); err != nil {
+			return s.dropNew(ctx, w, fmt.Errorf("%s: %w", n.Name, err))
+		}
 		if err := s.Docker.Start(ctx, n.ID); err != nil {
 			return s.dropNew(ctx, w, fmt.Errorf("starting %s: %w", n.Name, err))
 		}

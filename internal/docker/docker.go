@@ -58,6 +58,7 @@ type Engine interface {
 	StopAndRemove(ctx context.Context, id string, grace time.Duration) error
 	Remove(ctx context.Context, id string) error
 	WaitHealthy(ctx context.Context, id string, timeout time.Duration) error
+	CopyFile(ctx context.Context, id, dir, name string, content io.Reader, size int64, owner FileOwner) error
 
 	// Networks.
 	NetworkExists(ctx context.Context, name string) (bool, error)

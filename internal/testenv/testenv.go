@@ -152,7 +152,7 @@ func Deploykit(t testing.TB) string {
 	return p
 }
 
-// buildImage builds tag from a context of the given files (name → content;
+// buildImage builds tag from a context of the given files (path → content;
 // executables get mode 0755 when their name has no dot).
 func buildImage(tag string, files map[string][]byte) (string, error) {
 	dir, err := os.MkdirTemp("", "deploykit-image-")
@@ -164,6 +164,9 @@ func buildImage(tag string, files map[string][]byte) (string, error) {
 		mode := os.FileMode(0o644)
 		if !strings.Contains(name, ".") && name != "Dockerfile" {
 			mode = 0o755
+		}
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			return "", err
 		}
 		if err := os.WriteFile(filepath.Join(dir, name), data, mode); err != nil {
 			return "", err
