@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -61,43 +62,17 @@ func TestRehearsalOnMariaDB(t *testing.T) {
 		require.NoError(t, err, "%s\n%s", query, out)
 		return strings.TrimSpace(string(out))
 	}
-	image := func(version string, migrations map[string]string) string {
-		migrations["000001_notes.up.sql"] = "CREATE TABLE notes (id INT AUTO_INCREMENT PRIMARY KEY, body VARCHAR(200) NOT NULL);\n"
-		migrations["000001_notes.down.sql"] = "DROP TABLE notes;\n"
-		return testenv.NotesAppImage(t, "deploykit-notesapp-"+st.name+":"+version, migrations, "")
-	}
-
-	st.release("1.0.0", image("1.0.0", map[string]string{}))
-	r := st.deploy("--rehearse")
-	require.Equal(t, 0, r.Code, r.Log)
-	sql("INSERT INTO notes (body) VALUES ('same'), ('same'), ('other')")
-
-	st.release("2.0.0", image("2.0.0", map[string]string{
-		"000002_unique.up.sql":   "CREATE UNIQUE INDEX notes_body ON notes (body);\n",
-		"000002_unique.down.sql": "DROP INDEX notes_body ON notes;\n",
-	}))
-	r = st.deploy("--rehearse")
-	assert.Equal(t, 1, r.Code, r.Log)
-	assert.Contains(t, r.Log, "::error::deploy of 2.0.0 failed at rehearse: version 2.0.0 did not start on a copy of production's data: ")
-	assert.Contains(t, r.Summary, "Duplicate entry 'same'", "the copy's app log names the database's error")
-	_, v := st.get("/version")
-	assert.Equal(t, "1.0.0", v)
-	assert.Equal(t, "1\t0", sql("SELECT version, dirty FROM schema_migrations"), "production's schema did not move and is not dirty")
-	assert.Empty(t, st.copies(), "the copy is removed")
-
-	st.release("2.1.0", image("2.1.0", map[string]string{
-		"000002_tags.up.sql":   "ALTER TABLE notes ADD COLUMN tags VARCHAR(50) NULL;\n",
-		"000002_tags.down.sql": "ALTER TABLE notes DROP COLUMN tags;\n",
-	}))
-	r = st.deploy("--rehearse")
-	require.Equal(t, 0, r.Code, r.Log)
-	assert.Regexp(t, `\| rehearse \| done \| \S+ \| on a copy of production's data \(project `+st.name+`-rehearsal-\S+, removed after\): restored the pre-deploy backup in \S+; 2\.1\.0 started and passed its checks in \S+; migrations: shop at 1 → shop at 2; 1\.0\.0 started and passed its checks on the migrated copy in \S+ \|`, r.Summary)
-	_, v = st.get("/version")
-	assert.Equal(t, "2.1.0", v)
-	assert.Equal(t, "2\t0", sql("SELECT version, dirty FROM schema_migrations"))
-	_, notes := st.get("/notes")
-	assert.Equal(t, "same\nsame\nother", notes)
-	assert.Empty(t, st.copies())
+	engineScenario(t, st, engineSQL{
+		create:    "CREATE TABLE notes (id INT AUTO_INCREMENT PRIMARY KEY, body VARCHAR(200) NOT NULL);\n",
+		dropIndex: "DROP INDEX notes_body ON notes;\n",
+		addColumn: "ALTER TABLE notes ADD COLUMN tags VARCHAR(50) NULL;\n",
+		duplicate: "Duplicate entry 'same'",
+		migrated:  "; migrations: shop at 1 → shop at 2",
+		schema: func() string {
+			return strings.ReplaceAll(sql("SELECT version, dirty FROM schema_migrations"), "\t", "|")
+		},
+		insert: func() { sql("INSERT INTO notes (body) VALUES ('same'), ('same'), ('other')") },
+	})
 }
 
 // sqliteStack is the notes app with its SQLite file in a bind-mounted
@@ -150,41 +125,66 @@ func TestRehearsalOnSQLite(t *testing.T) {
 		}
 		return strings.Join(out, "\n")
 	}
+	engineScenario(t, st, engineSQL{
+		create:    "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);\n",
+		dropIndex: "DROP INDEX notes_body;\n",
+		addColumn: "ALTER TABLE notes ADD COLUMN tags TEXT;\n",
+		duplicate: "UNIQUE constraint failed: notes.body",
+		schema:    func() string { return query("SELECT version, dirty FROM schema_migrations") },
+		insert:    func() { query("INSERT INTO notes (body) VALUES ('same'), ('same'), ('other')") },
+	})
+}
+
+// engineSQL is what a stack's engine needs for engineScenario.
+type engineSQL struct {
+	create, dropIndex, addColumn string        // the notes table; undo a unique index on body; add a nullable column
+	duplicate                    string        // the engine's error for a unique index over duplicates
+	migrated                     string        // the rehearse row's migrations part ("" when not read)
+	schema                       func() string // production's "version|dirty"
+	insert                       func()        // adds the notes same, same, other to production
+}
+
+// engineScenario deploys the notes app on st as 1.0.0, puts duplicates in
+// production's notes, then: a release with a unique index over them is
+// refused by its rehearsal (the engine's error in the hand-off; production's
+// release, schema and data as they were; the copy removed), and one that adds
+// a nullable column passes and deploys.
+func engineScenario(t *testing.T, st *rehearsed, e engineSQL) {
+	t.Helper()
 	image := func(version string, migrations map[string]string) string {
-		migrations["000001_notes.up.sql"] = "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);\n"
+		migrations["000001_notes.up.sql"] = e.create
 		migrations["000001_notes.down.sql"] = "DROP TABLE notes;\n"
 		return testenv.NotesAppImage(t, "deploykit-notesapp-"+st.name+":"+version, migrations, "")
 	}
-
 	st.release("1.0.0", image("1.0.0", map[string]string{}))
 	r := st.deploy("--rehearse")
 	require.Equal(t, 0, r.Code, r.Log)
 	assert.Contains(t, r.Summary, "| rehearse | skipped |  | first deploy: there is no production data to rehearse on yet |")
-	query("INSERT INTO notes (body) VALUES ('same'), ('same'), ('other')")
+	e.insert()
 
 	st.release("2.0.0", image("2.0.0", map[string]string{
 		"000002_unique.up.sql":   "CREATE UNIQUE INDEX notes_body ON notes (body);\n",
-		"000002_unique.down.sql": "DROP INDEX notes_body;\n",
+		"000002_unique.down.sql": e.dropIndex,
 	}))
 	r = st.deploy("--rehearse")
 	assert.Equal(t, 1, r.Code, r.Log)
 	assert.Contains(t, r.Log, "::error::deploy of 2.0.0 failed at rehearse: version 2.0.0 did not start on a copy of production's data: ")
-	assert.Contains(t, r.Summary, "UNIQUE constraint failed: notes.body", "the copy's app log names the database's error")
+	assert.Contains(t, r.Summary, e.duplicate, "the copy's app log names the database's error")
 	_, v := st.get("/version")
 	assert.Equal(t, "1.0.0", v)
-	assert.Equal(t, "1|0", query("SELECT version, dirty FROM schema_migrations"), "production's file did not move")
-	assert.Empty(t, st.copies(), "the copy and its volume are removed")
+	assert.Equal(t, "1|0", e.schema(), "production's schema did not move and is not dirty")
+	assert.Empty(t, st.copies(), "the copy is removed")
 
 	st.release("2.1.0", image("2.1.0", map[string]string{
-		"000002_tags.up.sql":   "ALTER TABLE notes ADD COLUMN tags TEXT;\n",
+		"000002_tags.up.sql":   e.addColumn,
 		"000002_tags.down.sql": "ALTER TABLE notes DROP COLUMN tags;\n",
 	}))
 	r = st.deploy("--rehearse")
 	require.Equal(t, 0, r.Code, r.Log)
-	assert.Regexp(t, `\| rehearse \| done \| \S+ \| on a copy of production's data \(project `+st.name+`-rehearsal-\S+, removed after\): restored the pre-deploy backup in \S+; 2\.1\.0 started and passed its checks in \S+; 1\.0\.0 started and passed its checks on the migrated copy in \S+ \|`, r.Summary)
+	assert.Regexp(t, `\| rehearse \| done \| \S+ \| on a copy of production's data \(project `+st.name+`-rehearsal-\S+, removed after\): restored the pre-deploy backup in \S+; 2\.1\.0 started and passed its checks in \S+`+regexp.QuoteMeta(e.migrated)+`; 1\.0\.0 started and passed its checks on the migrated copy in \S+ \|`, r.Summary)
 	_, v = st.get("/version")
 	assert.Equal(t, "2.1.0", v)
-	assert.Equal(t, "2|0", query("SELECT version, dirty FROM schema_migrations"))
+	assert.Equal(t, "2|0", e.schema())
 	_, notes := st.get("/notes")
 	assert.Equal(t, "same\nsame\nother", notes)
 	assert.Empty(t, st.copies())

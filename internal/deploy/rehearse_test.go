@@ -29,7 +29,7 @@ type appBuild struct {
 }
 
 // buildApp builds b as an image and returns its ID.
-func buildApp(t *testing.T, b appBuild) string {
+func buildApp(t testing.TB, b appBuild) string {
 	t.Helper()
 	src := t.TempDir()
 	out, err := exec.Command("cp", "-r", filepath.Join(testenv.RepoRoot(t), "examples", "app")+"/.", src).CombinedOutput()
@@ -61,7 +61,7 @@ func buildApp(t *testing.T, b appBuild) string {
 // it — strategy rolling of web behind the example proxy stack's Caddy (port) and
 // a plain proxy that never retries (plain).
 type rehearsed struct {
-	t                     *testing.T
+	t                     testing.TB
 	dir, name, image      string
 	network, alias        string
 	port, plain           int
@@ -71,7 +71,7 @@ type rehearsed struct {
 
 // newStack is a stack of compose (its own project name, from the test's) with
 // a git checkout, and its cleanup.
-func newStack(t *testing.T, compose []byte) *rehearsed {
+func newStack(t testing.TB, compose []byte) *rehearsed {
 	t.Helper()
 	testenv.RequireCompose(t)
 	testenv.NoSwarmChange(t) // the app finds its database by DNS
@@ -93,7 +93,7 @@ func (st *rehearsed) down() {
 }
 
 // newRehearsed is examples/app's stack behind both proxies.
-func newRehearsed(t *testing.T) *rehearsed {
+func newRehearsed(t testing.TB) *rehearsed {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "examples", "app", "compose.yaml"))
 	require.NoError(t, err)
