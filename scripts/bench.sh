@@ -19,5 +19,8 @@ go test ./internal/backup -run '^$' -bench Backup -benchtime 3x -timeout 30m
 # restore: the same pgbench scale 20 backup restored by deploykit restore vs
 # zcat | psql into the cleared cluster; deploykit's peak RSS.
 go test ./internal/restore -run '^$' -bench Restore -benchtime 3x -timeout 30m
+# rehearsal: rehearse on the example stack with a pgbench scale-20 database, vs the
+# runbook restore + the migration + two app starts.
+go test ./internal/deploy -run '^$' -bench Rehearsal -benchtime 2x -timeout 30m
 # offsite: a 185 MB backup uploaded to versitygw on loopback and read back, vs cp.
 go test ./internal/backup -run '^$' -bench Offsite -benchtime 3x -timeout 20m

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -60,10 +61,16 @@ BEGIN
   END LOOP;
 END $deploykit$`
 
+// lockWatchApp is the watching session's application_name.
+const lockWatchApp = "deploykit-lockwatch"
+
 // LockWatch samples a PostgreSQL server's table locks until Stop: what a
 // rehearsal's migrations would hold on production.
 type LockWatch struct {
 	cancel context.CancelFunc
+	end    func(context.Context) // ends the watching session on the server
+	stop   sync.Once
+	ending atomic.Bool
 	done   chan struct{}
 	err    error
 	mu     sync.Mutex
@@ -93,10 +100,16 @@ func (t *Target) WatchLocks(ctx context.Context, limit time.Duration) (*LockWatc
 	query := fmt.Sprintf(lockWatchQuery, rounds, LockSample.Seconds())
 	ctx, cancel := context.WithCancel(ctx)
 	w := &LockWatch{cancel: cancel, done: make(chan struct{}), seen: map[string]*seenLock{}}
+	// Ending the client (docker exec) leaves the session looping on the server,
+	// where it would hold up a smart shutdown: it is ended by its name.
+	env := append([]string{"PGAPPNAME=" + lockWatchApp}, conn.env...)
+	w.end = func(ctx context.Context) {
+		_, _ = output(ctx, p.src, program{Argv: conn.psql(db, "-At", "-c", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '"+lockWatchApp+"'"), Env: conn.env})
+	}
 	go func() {
 		defer close(w.done)
-		err := p.src.run(ctx, program{Argv: conn.psql(db, "-q", "-c", query), Env: conn.env, Stderr: w})
-		if ctx.Err() == nil {
+		err := p.src.run(ctx, program{Argv: conn.psql(db, "-q", "-c", query), Env: env, Stderr: w})
+		if ctx.Err() == nil && !w.ending.Load() {
 			w.err = err
 		}
 	}()
@@ -149,11 +162,20 @@ func (w *LockWatch) take(line string) {
 	}
 }
 
-// Stop ends the watch and returns the longest-held lock it saw (ok false: none).
+// Stop ends the watch (once; later calls only report) and returns the
+// longest-held lock it saw (ok false: none).
 // A lock seen in one sample only was held for less than the sampling interval.
 func (w *LockWatch) Stop() (longest Lock, ok bool, err error) {
-	w.cancel()
-	<-w.done
+	w.stop.Do(func() {
+		w.ending.Store(true)
+		if w.end != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			w.end(ctx)
+			cancel()
+		}
+		w.cancel()
+		<-w.done
+	})
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, s := range w.seen {

@@ -311,6 +311,9 @@ func (rh *rehearsal) run(ctx context.Context, s *State) error {
 		if watch, err = t.WatchLocks(ctx, 2*wait+time.Minute); err != nil && !errors.Is(err, errors.ErrUnsupported) {
 			s.A.Warningf("rehearsal: cannot watch the copy's locks: %v", err)
 		}
+		if watch != nil {
+			defer watch.Stop() // on every way out; locks reports it on success
+		}
 	}
 	began = time.Now()
 	if err := s.Exec.Run(ctx, rh.copy.Up(up)); err != nil {
