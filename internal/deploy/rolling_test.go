@@ -441,3 +441,56 @@ func TestRollingChecksNewContainersOverHTTP(t *testing.T) {
 	_, v := a.Get("/version")
 	assert.Equal(t, "1.0.0", v)
 }
+
+// chainStack is a compose file of hello services on the route network, each
+// with its own alias, depending on each other as deps says (service → the
+// services it depends on); the first service builds the image the others use.
+func chainStack(network, name string, services []string, deps map[string][]string) string {
+	var b strings.Builder
+	b.WriteString("services:\n")
+	for i, svc := range services {
+		fmt.Fprintf(&b, "  %s:\n    image: deploykit-hello:${DEPLOY_TAG:-dev}\n", svc)
+		if i == 0 {
+			b.WriteString("    build: .\n")
+		}
+		b.WriteString("    environment:\n      APP_VERSION: ${DEPLOY_VERSION:-dev}\n      DB_PASSWORD: ${DB_PASSWORD:-}\n")
+		b.WriteString("    healthcheck:\n      test: [\"CMD\", \"/hello\", \"healthcheck\"]\n      interval: 1s\n      timeout: 2s\n      retries: 10\n      start_period: 1s\n")
+		fmt.Fprintf(&b, "    networks:\n      edge:\n        aliases: [\"%s-%s\"]\n", svc, name)
+		if len(deps[svc]) > 0 {
+			fmt.Fprintf(&b, "    depends_on: [%s]\n", strings.Join(deps[svc], ", "))
+		}
+	}
+	fmt.Fprintf(&b, "networks:\n  edge:\n    external: true\n    name: %s\n", network)
+	return b.String()
+}
+
+// TestRollingSwitchesInDependsOnOrder: a chain web → api → db is switched in
+// that order, db first, each level once the one before has switched, and the
+// summary's apply row shows the order and each service's timings.
+func TestRollingSwitchesInDependsOnOrder(t *testing.T) {
+	t.Parallel()
+	testenv.NoSwarmChange(t)
+	a := testapp.New(t, "1.0.0")
+	network := "dk-edge-" + a.Name
+	testenv.SubnetNetwork(t, network)
+	t.Cleanup(a.Cleanup) // before the network goes
+	stack := chainStack(network, a.Name, []string{"db", "api", "web"}, map[string][]string{"web": {"api"}, "api": {"db"}})
+	require.NoError(t, os.WriteFile(filepath.Join(a.Dir, "chain.yaml"), []byte(stack), 0o644))
+	a.Git("add", "chain.yaml")
+	a.Git("commit", "-q", "-m", "the chain")
+	a.Git("tag", "-f", "v1.0.0")
+	args := []string{"--compose-file", "chain.yaml", "--strategy", "rolling", "--app-port", "8080", "--health-url", "", "--smoke-base-url", "", "--smoke-checks", ""}
+	r := a.Deploy(args...)
+	require.Equal(t, 0, r.Code, r.Log)
+
+	a.Release("2.0.0", false)
+	r = a.Deploy(args...)
+	require.Equal(t, 0, r.Code, r.Log)
+	timing := `created \S+, healthy \S+, checked \S+, switched \S+`
+	assert.Regexp(t, `\| apply \| done \| \S+ \| .*switched db \(level 1\): `+timing+`; api \(level 2\): `+timing+`; web \(level 3\): `+timing, r.Summary)
+	db, api, web := strings.Index(r.Log, "switched db on "), strings.Index(r.Log, "switched api on "), strings.Index(r.Log, "switched web on ")
+	assert.True(t, db >= 0 && db < api && api < web, "db, then api, then web: %d %d %d", db, api, web)
+	out, err := exec.Command("docker", "ps", "--filter", "label=com.docker.compose.project="+a.Name, "--format", `{{.Label "com.docker.compose.service"}}`).Output()
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"db", "api", "web"}, strings.Fields(string(out)), "one new container of each runs, the old ones stopped")
+}

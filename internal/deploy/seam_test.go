@@ -331,3 +331,30 @@ func TestSeamRollingInjectsSecrets(t *testing.T) {
 		`copy c1 /etc/shop/key "k-123" 5 400 1000:1001 dirs 0:0`,
 	}, copies)
 }
+
+// TestSeamRollingLevels: strategy rolling switches the services in depends_on
+// order, level by level; services of one level (none depends on another) go
+// side by side. A service depends only on the deployed services it names,
+// directly or through others; ones not deployed do not make a level.
+func TestSeamRollingLevels(t *testing.T) {
+	sm := newSeam(t)
+	img := "    image: registry.example.com/shop:${DEPLOY_TAG}\n"
+	require.NoError(t, os.WriteFile(filepath.Join(sm.ws, "compose.yaml"), []byte("name: shop\nservices:\n"+
+		"  web:\n"+img+"    depends_on: [api]\n  api:\n"+img+"    depends_on: [db]\n"+
+		"  worker:\n"+img+"    depends_on: [db, cache]\n  db:\n"+img+"  cache:\n"+img+"  cron:\n"+img), 0o644))
+	s := sm.state(t, DefaultOptions())
+	s.Runner.Logf = func(string, ...any) {}
+	require.NoError(t, s.loadProject(context.Background()))
+	assert.Equal(t, [][]string{{"cache", "cron", "db"}, {"api", "worker"}, {"web"}}, s.levels(s.Project.ServiceNames()))
+	assert.Equal(t, [][]string{{"api", "cron"}, {"web"}}, s.levels([]string{"api", "cron", "web"}), "db is not deployed: api is on the first level")
+
+	o := DefaultOptions()
+	o.RollingParallel = 0
+	o.HistoryFile = filepath.Join(sm.varDir, "history.log")
+	a := action.NewContext([]string{"GITHUB_WORKSPACE=" + sm.ws, "RUNNER_TEMP=" + t.TempDir(), "HOME=" + t.TempDir()}, &sm.log)
+	a.Spec = &Spec
+	_, err := newState(a, o)
+	require.Error(t, err)
+	assert.Equal(t, action.ExitUsage, action.ExitCode(err))
+	assert.Equal(t, "input rolling-parallel: 0: want 1 or more (how many services of one level strategy rolling switches side by side)", err.Error())
+}

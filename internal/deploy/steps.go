@@ -354,6 +354,9 @@ func (applyStep) Run(ctx context.Context, s *State) error {
 		s.Did("dry run: printed the commands above")
 	} else {
 		s.Did("%s %s is up", s.Compose.Name, s.Version)
+		if t, ok := s.Strategy.(interface{ timings() string }); ok && t.timings() != "" {
+			s.AddDetail(t.timings())
+		}
 	}
 	return nil
 }

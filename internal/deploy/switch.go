@@ -3,6 +3,7 @@ package deploy
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -48,6 +50,12 @@ type switched struct {
 	old, new []placed
 	routed   bool      // the new containers hold the aliases, the old ones drain
 	drained  time.Time // when the old ones left the alias
+	level    int       // its place in depends_on order (levels)
+	before   []docker.Container
+	// How long after its level began: its new containers were created, healthy
+	// (their healthcheck), checked (health-url and smoke at their address) and
+	// switched.
+	created, healthy, checked, switched time.Duration
 }
 
 // placed is a container and its endpoint on the route network as it was created.
@@ -159,8 +167,8 @@ func (r *rolling) Apply(ctx context.Context, s *State) error {
 			return fmt.Errorf("starting %s, which %s depend(s) on: %w", strings.Join(deps, ", "), strings.Join(services, ", "), err)
 		}
 	}
-	for _, name := range services {
-		if err := r.rollService(ctx, s, name, pullOnly); err != nil {
+	for i, level := range s.levels(services) {
+		if err := r.rollLevel(ctx, s, i+1, level, pullOnly); err != nil {
 			if !slices.ContainsFunc(r.switches, func(w *switched) bool { return w.routed }) {
 				r.oldServing = true // nothing switched: the old containers never stopped serving
 			}
@@ -168,6 +176,60 @@ func (r *rolling) Apply(ctx context.Context, s *State) error {
 		}
 	}
 	return nil
+}
+
+// levels orders services by depends_on among them: level 1 depends on none of
+// them, level n on some of level n-1 and none later. Services of one level are
+// switched side by side; a level starts once the one before has switched.
+func (s *State) levels(services []string) [][]string {
+	level := map[string]int{}
+	var depth func(name string, seen map[string]bool) int
+	depth = func(name string, seen map[string]bool) int {
+		if l, ok := level[name]; ok {
+			return l
+		}
+		l := 0
+		if svc, err := s.Project.GetService(name); err == nil && !seen[name] {
+			seen[name] = true
+			for dep := range svc.DependsOn {
+				if slices.Contains(services, dep) {
+					l = max(l, depth(dep, seen)+1)
+				}
+			}
+		}
+		level[name] = l
+		return l
+	}
+	var out [][]string
+	for _, name := range services {
+		l := depth(name, map[string]bool{})
+		for len(out) <= l {
+			out = append(out, nil)
+		}
+		out[l] = append(out[l], name)
+	}
+	for _, l := range out {
+		sort.Strings(l)
+	}
+	return out
+}
+
+// timings is each service's switch in order, for the apply row: from when its
+// level began to when its new containers were created, healthy, checked and
+// switched.
+func (r *rolling) timings() string {
+	var parts []string
+	for _, w := range r.switches {
+		if !w.routed {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s (level %d): created %s, healthy %s, checked %s, switched %s", w.service, w.level,
+			w.created.Round(time.Millisecond), w.healthy.Round(time.Millisecond), w.checked.Round(time.Millisecond), w.switched.Round(time.Millisecond)))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "switched " + strings.Join(parts, "; ")
 }
 
 // injectSecrets writes into a container created by `up --no-start` the secrets
@@ -238,41 +300,91 @@ func (s *State) dependencies(services []string) []string {
 	return deps
 }
 
-// rollService is steps 1 to 3 for one service.
-func (r *rolling) rollService(ctx context.Context, s *State, name string, pullOnly bool) error {
-	w := &switched{service: name, network: r.routes[name]}
-	before, err := s.serviceContainers(ctx, name)
-	if err != nil {
-		return err
-	}
-	for _, c := range before {
-		at, ok, err := s.Docker.Endpoint(ctx, c.ID, w.network)
+// rollLevel is steps 1 to 3 for the services of one level: their new
+// containers created by one compose command, then each service started,
+// checked and switched on its own, side by side (rolling-parallel at most).
+func (r *rolling) rollLevel(ctx context.Context, s *State, level int, names []string, pullOnly bool) error {
+	began := time.Now()
+	ws := make([]*switched, 0, len(names))
+	up := compose.UpOptions{Services: names, NoDeps: true, NoRecreate: true, PullMissing: pullOnly, NoStart: true, Scale: map[string]int{}}
+	for _, name := range names {
+		w := &switched{service: name, network: r.routes[name], level: level}
+		before, err := s.serviceContainers(ctx, name)
 		if err != nil {
 			return err
 		}
-		if ok {
-			w.old = append(w.old, placed{c, at})
+		w.before = before
+		for _, c := range before {
+			at, ok, err := s.Docker.Endpoint(ctx, c.ID, w.network)
+			if err != nil {
+				return err
+			}
+			if ok {
+				w.old = append(w.old, placed{c, at})
+			}
 		}
-	}
-	up := compose.UpOptions{Services: []string{name}, NoDeps: true, NoRecreate: true, PullMissing: pullOnly, NoStart: true}
-	if len(before) > 0 {
-		up.Scale = map[string]int{name: 2 * len(before)}
+		if len(before) > 0 {
+			up.Scale[name] = 2 * len(before)
+		}
+		ws = append(ws, w)
 	}
 	if s.Opts.DryRun {
 		_ = s.Exec.Run(ctx, s.Compose.Up(up)) // a dry run's Run only prints the command
-		s.A.Logf("    dry run: then start the new %s containers off the alias on %s, check each at its own address, give them the alias, take it from the %d old one(s), and stop those after verify and drain-timeout %s", name, w.network, len(before), s.Opts.DrainTimeout)
+		for _, w := range ws {
+			s.A.Logf("    dry run: then start the new %s containers off the alias on %s, check each at its own address, give them the alias, take it from the %d old one(s), and stop those after verify and drain-timeout %s", w.service, w.network, len(w.old), s.Opts.DrainTimeout)
+		}
 		return nil
 	}
-	r.switches = append(r.switches, w)
+	r.switches = append(r.switches, ws...)
 	if err := s.Exec.Run(ctx, s.Compose.Up(up)); err != nil {
-		return s.dropNew(ctx, w, fmt.Errorf("docker compose up --no-start failed: %w", err))
+		var errs []string
+		for _, w := range ws {
+			errs = append(errs, s.dropNew(ctx, w, fmt.Errorf("docker compose up --no-start failed: %w", err)).Error())
+		}
+		return errors.New(strings.Join(errs, "; "))
 	}
 	all, err := s.Docker.ProjectContainers(ctx, s.Compose.Name)
 	if err != nil {
-		return s.dropNew(ctx, w, err)
+		for _, w := range ws {
+			_ = s.dropNew(ctx, w, err)
+		}
+		return err
 	}
+	created := time.Since(began)
+	errs := make([]error, len(ws))
+	limit := make(chan struct{}, max(1, s.Opts.RollingParallel))
+	var wg sync.WaitGroup
+	for i, w := range ws {
+		w.created = created
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			limit <- struct{}{}
+			defer func() { <-limit }()
+			errs[i] = r.switchService(ctx, s, w, all, began)
+		}()
+	}
+	wg.Wait()
+	var failed []string
+	for _, err := range errs {
+		if err != nil {
+			failed = append(failed, err.Error())
+		}
+	}
+	if len(failed) > 0 {
+		return errors.New(strings.Join(failed, "; "))
+	}
+	return nil
+}
+
+// switchService takes a service's new containers (those of all that were not
+// running before) off the alias before they start, gives them their secrets,
+// starts them, checks each at its own address, and switches. A failure
+// before the switch removes them. Services of one level run it side by side.
+func (r *rolling) switchService(ctx context.Context, s *State, w *switched, all []docker.Container, began time.Time) error {
+	name := w.service
 	for _, c := range all {
-		if c.Service != name || slices.ContainsFunc(before, func(b docker.Container) bool { return b.ID == c.ID }) {
+		if c.Service != name || slices.ContainsFunc(w.before, func(b docker.Container) bool { return b.ID == c.ID }) {
 			continue
 		}
 		at, _, err := s.Docker.Endpoint(ctx, c.ID, w.network)
@@ -296,10 +408,18 @@ func (r *rolling) rollService(ctx context.Context, s *State, name string, pullOn
 	}
 	for i := range w.new {
 		n := &w.new[i]
+		if err := s.Docker.WaitHealthy(ctx, n.ID, s.Opts.WaitTimeout); err != nil {
+			return s.dropNew(ctx, w, fmt.Errorf("%s: %w", n.Name, err))
+		}
+	}
+	w.healthy = time.Since(began)
+	for i := range w.new {
+		n := &w.new[i]
 		if err := s.checkDirect(ctx, n, w.network); err != nil {
 			return s.dropNew(ctx, w, fmt.Errorf("%s: %w", n.Name, err))
 		}
 	}
+	w.checked = time.Since(began)
 	// The switch: new containers take the aliases, then the old ones leave them,
 	// each keeping its address.
 	for _, n := range w.new {
@@ -314,6 +434,7 @@ func (r *rolling) rollService(ctx context.Context, s *State, name string, pullOn
 		}
 	}
 	w.drained = time.Now()
+	w.switched = time.Since(began)
 	aliases := "its aliases"
 	if len(w.new) > 0 && len(w.new[0].at.Aliases) > 0 {
 		aliases = strings.Join(w.new[0].at.Aliases, ", ")
@@ -322,12 +443,9 @@ func (r *rolling) rollService(ctx context.Context, s *State, name string, pullOn
 	return nil
 }
 
-// checkDirect waits for a new container's healthcheck, then asks it for
-// health-url's path and every smoke-checks path at its own address and app-port.
+// checkDirect asks a new container, healthy, for health-url's path and every
+// smoke-checks path at its own address and app-port.
 func (s *State) checkDirect(ctx context.Context, n *placed, network string) error {
-	if err := s.Docker.WaitHealthy(ctx, n.ID, s.Opts.WaitTimeout); err != nil {
-		return err
-	}
 	at, _, err := s.Docker.Endpoint(ctx, n.ID, network)
 	if err != nil {
 		return err
