@@ -586,24 +586,44 @@ func (r *rolling) Verify(ctx context.Context, s *State) error {
 // Finish stops the old containers once the deploy has been verified (and
 // drained, see Verify), each with its stop_grace_period.
 func (r *rolling) Finish(ctx context.Context, s *State) {
-	drain := s.Opts.DrainTimeout
+	// Every old container drains drain-timeout from its own switch: wait once,
+	// for the one switched last, then stop them all side by side.
+	var last time.Time
+	var old []*switched
 	for _, w := range r.switches {
-		if wait := drain - time.Since(w.drained); wait > 0 && len(w.old) > 0 {
-			s.A.Logf("    draining the old %s containers for %s more", w.service, wait.Round(time.Millisecond))
-			time.Sleep(wait) // even when cancelled: the deploy was verified, the old ones must finish
+		if len(w.old) > 0 {
+			old = append(old, w)
+			if w.drained.After(last) {
+				last = w.drained
+			}
 		}
+	}
+	if wait := s.Opts.DrainTimeout - time.Since(last); wait > 0 && len(old) > 0 {
+		s.A.Logf("    draining the old containers for %s more", wait.Round(time.Millisecond))
+		time.Sleep(wait) // even when cancelled: the deploy was verified, the old ones must finish
+	}
+	limit := make(chan struct{}, max(1, s.Opts.RollingParallel))
+	var wg sync.WaitGroup
+	for _, w := range old {
 		svc, _ := s.Project.GetService(w.service)
 		grace := 10 * time.Second
 		if svc.StopGracePeriod != nil {
 			grace = time.Duration(*svc.StopGracePeriod)
 		}
 		for _, o := range w.old {
-			s.A.Logf("    stopping old %s (grace %s)", o.Name, grace)
-			if err := s.Docker.StopAndRemove(context.WithoutCancel(ctx), o.ID, grace); err != nil {
-				s.A.Warningf("stopping the old container %s: %v (it is off the alias; remove it by hand)", o.Name, err)
-			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				limit <- struct{}{}
+				defer func() { <-limit }()
+				s.A.Logf("    stopping old %s (grace %s)", o.Name, grace)
+				if err := s.Docker.StopAndRemove(context.WithoutCancel(ctx), o.ID, grace); err != nil {
+					s.A.Warningf("stopping the old container %s: %v (it is off the alias; remove it by hand)", o.Name, err)
+				}
+			}()
 		}
 	}
+	wg.Wait()
 	r.switches = nil
 }
 
