@@ -460,7 +460,8 @@ func stackOf(network, name string, services []string, deps map[string][]string, 
 			b.WriteString("    build: .\n")
 		}
 		b.WriteString("    environment:\n      APP_VERSION: ${DEPLOY_VERSION:-dev}\n      DB_PASSWORD: ${DB_PASSWORD:-}\n")
-		fmt.Fprintf(&b, "    healthcheck:\n      test: [\"CMD\", \"/hello\", \"healthcheck\"]\n      interval: %s\n      timeout: 2s\n      retries: 10\n", interval)
+		// HEALTH_<SERVICE> makes one service's healthcheck ask another path.
+		fmt.Fprintf(&b, "    healthcheck:\n      test: [\"CMD\", \"/hello\", \"healthcheck\", \"${HEALTH_%s:-/health}\"]\n      interval: %s\n      timeout: 2s\n      retries: 5\n", strings.ToUpper(svc), interval)
 		fmt.Fprintf(&b, "    networks:\n      edge:\n        aliases: [\"%s-%s\"]\n", svc, name)
 		if len(deps[svc]) > 0 {
 			fmt.Fprintf(&b, "    depends_on: [%s]\n", strings.Join(deps[svc], ", "))
@@ -568,4 +569,69 @@ func BenchmarkStackOf10(b *testing.B) {
 	b.ReportMetric(ms(tRolling), "ms-rolling/op")
 	b.ReportMetric(ms(tRecreate)/ms(tBare), "recreate/bare")
 	b.ReportMetric(ms(tRolling)/ms(tBare), "rolling/bare")
+}
+
+// TestRollingStackOf10StaysAtomic: ten independent services switch side by side
+// (one level); when the 7th's new containers never get healthy, every service
+// already switched goes back and the others' new containers are removed: each
+// alias is held by the container that held it before, nothing else runs, and
+// through Caddy and a proxy that never retries (to the 1st service, which
+// switches and switches back) not one request fails.
+func TestRollingStackOf10StaysAtomic(t *testing.T) {
+	t.Parallel()
+	testenv.NoSwarmChange(t)
+	a := testapp.New(t, "1.0.0")
+	network := "dk-edge-" + a.Name
+	var services []string
+	for i := 1; i <= 10; i++ {
+		services = append(services, fmt.Sprintf("s%02d", i))
+	}
+	caddy, plain := testenv.Proxies(t, a.Name, network, "s01-"+a.Name, a.Cleanup)
+	require.NoError(t, os.WriteFile(filepath.Join(a.Dir, "stack.yaml"), []byte(stackOf(network, a.Name, services, nil, "1s", true)), 0o644))
+	a.Git("add", "stack.yaml")
+	a.Git("commit", "-q", "-m", "ten services")
+	a.Git("tag", "-f", "v1.0.0")
+	args := []string{"--compose-file", "stack.yaml", "--strategy", "rolling", "--app-port", "8080", "--health-url", "", "--smoke-base-url", "", "--smoke-checks", ""}
+	r := a.Deploy(args...)
+	require.Equal(t, 0, r.Code, r.Log)
+	holders := func() map[string]string { // alias → the container holding it
+		out, err := exec.Command("docker", "network", "inspect", network, "--format", "{{range $id, $c := .Containers}}{{$id}} {{end}}").Output()
+		require.NoError(t, err)
+		got := map[string]string{}
+		for _, id := range strings.Fields(string(out)) {
+			aliases, err := exec.Command("docker", "inspect", id, "--format", `{{json (index .NetworkSettings.Networks "`+network+`").Aliases}}`).Output()
+			require.NoError(t, err)
+			for _, svc := range services {
+				if strings.Contains(string(aliases), `"`+svc+"-"+a.Name+`"`) {
+					require.Empty(t, got[svc], "one holder of %s's alias", svc)
+					got[svc] = id
+				}
+			}
+		}
+		return got
+	}
+	before := holders()
+	require.Len(t, before, 10)
+	testapp.WaitFor(t, "the proxy to serve 1.0.0", func() bool {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/version", caddy))
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+
+	a.Release("2.0.0", false)
+	a.Env = append(a.Env, "HEALTH_S07=/nope") // 2.0.0's s07 never gets healthy
+	l := startLoads(caddy, plain)
+	r = a.Deploy(append(args, "--wait-timeout", "20s")...)
+	l.finish().check(t, "the 7th of 10 services failing")
+	assert.Equal(t, 1, r.Code, r.Log)
+	assert.Equal(t, "rolled-back", r.Outputs["status"])
+	assert.Contains(t, r.Log, "the new s07 containers did not pass (")
+	assert.Contains(t, r.Log, "switched s01 on ", "the others of its level switched side by side")
+	assert.Equal(t, before, holders(), "every alias is back on the container that held it before")
+	out, err := exec.Command("docker", "ps", "-q", "--filter", "label=com.docker.compose.project="+a.Name).Output()
+	require.NoError(t, err)
+	assert.Len(t, strings.Fields(string(out)), 10, "the new containers were removed")
 }
