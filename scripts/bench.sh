@@ -13,6 +13,8 @@ go test ./internal/migrationsmoke -run '^$' -bench . -benchtime 3x
 # Deploys under load through the example's Caddy and a plain DNS-per-request proxy:
 # recreate vs rolling; healthy, /health-failing and smoke-failing releases.
 go test ./internal/deploy -run '^$' -bench DeployUnderLoad -benchtime 1x
+# A stack of 10 services: bare compose up vs recreate vs rolling.
+go test ./internal/deploy -run '^$' -bench StackOf10 -benchtime 2x -timeout 20m
 # backup: pgbench scale 20 (plain, and with random filler): deploykit backup vs
 # pg_dumpall | gzip vs pg_dumpall > /dev/null; deploykit's peak RSS.
 go test ./internal/backup -run '^$' -bench Backup -benchtime 3x -timeout 30m

@@ -129,6 +129,24 @@ type rolling struct {
 	routes     map[string]string
 	switches   []*switched
 	oldServing bool // failed before any switch: the old containers never stopped serving
+	// net serialises what takes an address on a route network while services
+	// switch side by side: a reconnect lets go of a container's address for a
+	// moment, and a start or connect without one could take it meanwhile.
+	net sync.Mutex
+}
+
+// reconnect is Docker.Reconnect, one at a time (r.net).
+func (r *rolling) reconnect(ctx context.Context, s *State, id, network string, e docker.Endpoint) error {
+	r.net.Lock()
+	defer r.net.Unlock()
+	return s.Docker.Reconnect(ctx, id, network, e)
+}
+
+// start is Docker.Start, one at a time with reconnects (r.net).
+func (r *rolling) start(ctx context.Context, s *State, id string) error {
+	r.net.Lock()
+	defer r.net.Unlock()
+	return s.Docker.Start(ctx, id)
 }
 
 // Preflight finds each deployed service's route network.
@@ -391,7 +409,7 @@ func (r *rolling) switchService(ctx context.Context, s *State, w *switched, all 
 		if err == nil {
 			w.new = append(w.new, placed{c, at})
 			// Off the alias before it ever starts: no request reaches it yet.
-			err = s.Docker.Reconnect(ctx, c.ID, w.network, docker.Endpoint{})
+			err = r.reconnect(ctx, s, c.ID, w.network, docker.Endpoint{})
 		}
 		if err != nil {
 			return s.dropNew(ctx, w, err)
@@ -402,7 +420,7 @@ func (r *rolling) switchService(ctx context.Context, s *State, w *switched, all 
 		if err := s.injectSecrets(ctx, name, n.ID); err != nil {
 			return s.dropNew(ctx, w, fmt.Errorf("%s: %w", n.Name, err))
 		}
-		if err := s.Docker.Start(ctx, n.ID); err != nil {
+		if err := r.start(ctx, s, n.ID); err != nil {
 			return s.dropNew(ctx, w, fmt.Errorf("starting %s: %w", n.Name, err))
 		}
 	}
@@ -423,13 +441,13 @@ func (r *rolling) switchService(ctx context.Context, s *State, w *switched, all 
 	// The switch: new containers take the aliases, then the old ones leave them,
 	// each keeping its address.
 	for _, n := range w.new {
-		if err := s.Docker.Reconnect(ctx, n.ID, w.network, n.at); err != nil {
+		if err := r.reconnect(ctx, s, n.ID, w.network, n.at); err != nil {
 			return s.dropNew(ctx, w, err)
 		}
 	}
 	w.routed = true
 	for _, o := range w.old {
-		if err := s.Docker.Reconnect(ctx, o.ID, w.network, docker.Endpoint{IP: o.at.IP}); err != nil {
+		if err := r.reconnect(ctx, s, o.ID, w.network, docker.Endpoint{IP: o.at.IP}); err != nil {
 			return fmt.Errorf("taking %s off the alias: %w", o.Name, err)
 		}
 	}
