@@ -324,11 +324,12 @@ func (rh *rehearsal) run(ctx context.Context, s *State) error {
 	}
 	rh.report.NewRelease = since(began)
 	rh.took = append(rh.took, fmt.Sprintf("%s started and passed its checks in %s", s.Version, rh.report.NewRelease))
-	if t == nil {
-		// SQLite: the copy's file is in its volume, not read from here.
-	} else if after, err := t.Schemas(ctx); err == nil && after != nil {
-		rh.report.Migrations = schemaText(before) + " → " + schemaText(after)
-		rh.took = append(rh.took, "migrations: "+rh.report.Migrations)
+	// (SQLite: the copy's file is in its volume, not read from here.)
+	if t != nil {
+		if after, err := t.Schemas(ctx); err == nil && after != nil {
+			rh.report.Migrations = schemaText(before) + " → " + schemaText(after)
+			rh.took = append(rh.took, "migrations: "+rh.report.Migrations)
+		}
 	}
 	if watch != nil {
 		if err := rh.locks(ctx, s, watch); err != nil {
