@@ -471,6 +471,18 @@ func stackOf(network, name string, services []string, deps map[string][]string, 
 	return b.String()
 }
 
+// rollingStack commits the compose file name (text) into a's checkout as part
+// of its release 1.0.0 and returns the deploy arguments that switch it with
+// strategy rolling, the containers' healthchecks deciding.
+func rollingStack(t *testing.T, a *testapp.App, name, text string) []string {
+	t.Helper()
+	require.NoError(t, os.WriteFile(filepath.Join(a.Dir, name), []byte(text), 0o644))
+	a.Git("add", name)
+	a.Git("commit", "-q", "-m", "the stack "+name)
+	a.Git("tag", "-f", "v1.0.0")
+	return []string{"--compose-file", name, "--strategy", "rolling", "--app-port", "8080", "--health-url", "", "--smoke-base-url", "", "--smoke-checks", ""}
+}
+
 // TestRollingSwitchesInDependsOnOrder: a chain web → api → db is switched in
 // that order, db first, each level once the one before has switched, and the
 // summary's apply row shows the order and each service's timings.
@@ -482,11 +494,7 @@ func TestRollingSwitchesInDependsOnOrder(t *testing.T) {
 	testenv.SubnetNetwork(t, network)
 	t.Cleanup(a.Cleanup) // before the network goes
 	stack := chainStack(network, a.Name, []string{"db", "api", "web"}, map[string][]string{"web": {"api"}, "api": {"db"}})
-	require.NoError(t, os.WriteFile(filepath.Join(a.Dir, "chain.yaml"), []byte(stack), 0o644))
-	a.Git("add", "chain.yaml")
-	a.Git("commit", "-q", "-m", "the chain")
-	a.Git("tag", "-f", "v1.0.0")
-	args := []string{"--compose-file", "chain.yaml", "--strategy", "rolling", "--app-port", "8080", "--health-url", "", "--smoke-base-url", "", "--smoke-checks", ""}
+	args := rollingStack(t, a, "chain.yaml", stack)
 	r := a.Deploy(args...)
 	require.Equal(t, 0, r.Code, r.Log)
 
@@ -587,11 +595,7 @@ func TestRollingStackOf10StaysAtomic(t *testing.T) {
 		services = append(services, fmt.Sprintf("s%02d", i))
 	}
 	caddy, plain := testenv.Proxies(t, a.Name, network, "s01-"+a.Name, a.Cleanup)
-	require.NoError(t, os.WriteFile(filepath.Join(a.Dir, "stack.yaml"), []byte(stackOf(network, a.Name, services, nil, "1s", true)), 0o644))
-	a.Git("add", "stack.yaml")
-	a.Git("commit", "-q", "-m", "ten services")
-	a.Git("tag", "-f", "v1.0.0")
-	args := []string{"--compose-file", "stack.yaml", "--strategy", "rolling", "--app-port", "8080", "--health-url", "", "--smoke-base-url", "", "--smoke-checks", ""}
+	args := rollingStack(t, a, "stack.yaml", stackOf(network, a.Name, services, nil, "1s", true))
 	r := a.Deploy(args...)
 	require.Equal(t, 0, r.Code, r.Log)
 	holders := func() map[string]string { // alias → the container holding it
