@@ -184,8 +184,7 @@ func newState(a *action.Context, o Options) (*State, error) {
 	}
 	// A SQLite file the app has not made yet (a first deploy) is looked for
 	// again by the backup step, once it knows whether the stack runs.
-	_, statErr := os.Stat(o.Backup.SQLitePath)
-	if o.Backup.Enabled && !(o.Backup.Engine == "sqlite" && o.Backup.SQLitePath != "" && errors.Is(statErr, fs.ErrNotExist)) {
+	if o.Backup.Enabled && !o.Backup.sqliteNotMade() {
 		if err := backup.Check(a, o.Backup.options("pre-deploy")); err != nil {
 			return nil, err
 		}
@@ -209,6 +208,16 @@ func newState(a *action.Context, o Options) (*State, error) {
 }
 
 // options is the backup before the change, from the backup-* inputs.
+// sqliteNotMade reports a SQLite file backup-sqlite-path that does not exist
+// (yet: the app makes it on its first start).
+func (o BackupOptions) sqliteNotMade() bool {
+	if o.Engine != "sqlite" || o.SQLitePath == "" {
+		return false
+	}
+	_, err := os.Stat(o.SQLitePath)
+	return errors.Is(err, fs.ErrNotExist)
+}
+
 func (o BackupOptions) options(prefix string) backup.Options {
 	return backup.Options{
 		Engine: o.Engine, Container: o.Container, DatabaseURL: o.DatabaseURL,

@@ -526,13 +526,9 @@ func (rh *rehearsal) check(ctx context.Context, s *State) error {
 
 // checkDirect checks each service of rh.direct at its address in the copy and
 // app-port, as strategy rolling checks a new container before it takes traffic
-// (State.checkDirect): health-url's path, then every smoke check.
+// (State.checkApp).
 func (rh *rehearsal) checkDirect(ctx context.Context, s *State) error {
-	health := ""
-	if u, err := url.Parse(s.Opts.HealthURL); err == nil && s.Opts.HealthURL != "" {
-		health = u.RequestURI()
-	}
-	if health == "" && len(s.Checks) == 0 {
+	if s.Opts.HealthURL == "" && len(s.Checks) == 0 {
 		return nil
 	}
 	for _, name := range rh.direct {
@@ -540,11 +536,7 @@ func (rh *rehearsal) checkDirect(ctx context.Context, s *State) error {
 		if err != nil {
 			return err
 		}
-		h := ""
-		if health != "" {
-			h = base + health
-		}
-		if _, err := s.checkAt(ctx, h, base); err != nil {
+		if err := s.checkApp(ctx, base); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 	}

@@ -2,9 +2,7 @@ package deploy
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -281,8 +279,7 @@ func (backupStep) Run(ctx context.Context, s *State) error {
 	if s.Opts.DryRun {
 		return Skip("dry run: would back up with the %s engine to %s", opts.Engine, opts.Dir)
 	}
-	_, statErr := os.Stat(opts.SQLitePath)
-	if opts.Container != "" || (opts.SQLitePath != "" && errors.Is(statErr, fs.ErrNotExist)) {
+	if opts.Container != "" || s.Opts.Backup.sqliteNotMade() {
 		// The stack's own database (or its SQLite file, not made yet) on its
 		// first deploy: there is nothing yet.
 		if running, err := s.Docker.ProjectContainers(ctx, s.Compose.Name); err == nil && len(running) == 0 {
@@ -354,8 +351,8 @@ func (applyStep) Run(ctx context.Context, s *State) error {
 		s.Did("dry run: printed the commands above")
 	} else {
 		s.Did("%s %s is up", s.Compose.Name, s.Version)
-		if t, ok := s.Strategy.(interface{ timings() string }); ok && t.timings() != "" {
-			s.AddDetail(t.timings())
+		if d := s.Strategy.Detail(); d != "" {
+			s.AddDetail(d)
 		}
 	}
 	return nil

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/org/deploy-kit/internal/action"
 	"github.com/org/deploy-kit/internal/compose"
@@ -232,10 +233,10 @@ func (s *State) levels(services []string) [][]string {
 	return out
 }
 
-// timings is each service's switch in order, for the apply row: from when its
+// Detail is each service's switch in order, for the apply row: from when its
 // level began to when its new containers were created, healthy, checked and
 // switched.
-func (r *rolling) timings() string {
+func (r *rolling) Detail() string {
 	var parts []string
 	for _, w := range r.switches {
 		if !w.routed {
@@ -291,29 +292,13 @@ func (s *State) injectSecrets(ctx context.Context, service, id string) error {
 // dependencies are the services that services depend on (depends_on, through
 // each other), which are not among them, sorted.
 func (s *State) dependencies(services []string) []string {
-	seen := map[string]bool{}
-	var walk func(name string)
-	walk = func(name string) {
-		svc, err := s.Project.GetService(name)
-		if err != nil {
-			return
-		}
-		for dep := range svc.DependsOn {
-			if !seen[dep] {
-				seen[dep] = true
-				walk(dep)
-			}
-		}
-	}
-	for _, name := range services {
-		walk(name)
-	}
 	var deps []string
-	for dep := range seen {
-		if !slices.Contains(services, dep) {
-			deps = append(deps, dep)
+	_ = s.Project.ForEachService(services, func(name string, _ *types.ServiceConfig) error {
+		if !slices.Contains(services, name) {
+			deps = append(deps, name)
 		}
-	}
+		return nil
+	}, types.IncludeDependencies)
 	sort.Strings(deps)
 	return deps
 }
@@ -370,19 +355,16 @@ func (r *rolling) rollLevel(ctx context.Context, s *State, level int, names []st
 	}
 	created := time.Since(began)
 	errs := make([]error, len(ws))
-	limit := make(chan struct{}, max(1, s.Opts.RollingParallel))
-	var wg sync.WaitGroup
+	var g errgroup.Group // every service's outcome is kept: none stops the others
+	g.SetLimit(max(1, s.Opts.RollingParallel))
 	for i, w := range ws {
 		w.created = created
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			limit <- struct{}{}
-			defer func() { <-limit }()
+		g.Go(func() error {
 			errs[i] = r.switchService(ctx, s, w, all, began)
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait()
 	var failed []string
 	for _, err := range errs {
 		if err != nil {
@@ -473,22 +455,23 @@ func (s *State) checkDirect(ctx context.Context, n *placed, network string) erro
 	if port == 0 {
 		return nil
 	}
-	base := "http://" + net.JoinHostPort(at.IP, strconv.Itoa(port))
-	logf := func(f string, a ...any) { s.A.Logf("    "+f, a...) }
-	if health := s.Opts.HealthURL; health != "" {
-		u, err := url.Parse(health)
+	return s.checkApp(ctx, "http://"+net.JoinHostPort(at.IP, strconv.Itoa(port)))
+}
+
+// checkApp asks the app at base (http://<address>:<app-port>) for health-url's
+// path, then every smoke-checks path: how strategy rolling checks a new
+// container before it takes traffic, and the rehearsal a service of its copy.
+func (s *State) checkApp(ctx context.Context, base string) error {
+	health := ""
+	if s.Opts.HealthURL != "" {
+		u, err := url.Parse(s.Opts.HealthURL)
 		if err != nil {
 			return err
 		}
-		b := verify.Backoff{Attempts: s.Opts.HealthAttempts, InitialDelay: s.Opts.HealthInitialDelay, MaxDelay: s.Opts.HealthMaxDelay}
-		if err := verify.Health(ctx, base+u.RequestURI(), b, logf); err != nil {
-			return err
-		}
+		health = base + u.RequestURI()
 	}
-	if len(s.Checks) > 0 {
-		return verify.Smoke(ctx, base, s.Checks, logf)
-	}
-	return nil
+	_, err := s.checkAt(ctx, health, base)
+	return err
 }
 
 // dropNew removes a service's new containers after a failure before its switch
@@ -620,8 +603,8 @@ func (r *rolling) Finish(ctx context.Context, s *State) {
 		s.A.Logf("    draining the old containers for %s more", wait.Round(time.Millisecond))
 		time.Sleep(wait) // even when cancelled: the deploy was verified, the old ones must finish
 	}
-	limit := make(chan struct{}, max(1, s.Opts.RollingParallel))
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(max(1, s.Opts.RollingParallel))
 	for _, w := range old {
 		svc, _ := s.Project.GetService(w.service)
 		grace := 10 * time.Second
@@ -629,19 +612,16 @@ func (r *rolling) Finish(ctx context.Context, s *State) {
 			grace = time.Duration(*svc.StopGracePeriod)
 		}
 		for _, o := range w.old {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				limit <- struct{}{}
-				defer func() { <-limit }()
+			g.Go(func() error {
 				s.A.Logf("    stopping old %s (grace %s)", o.Name, grace)
 				if err := s.Docker.StopAndRemove(context.WithoutCancel(ctx), o.ID, grace); err != nil {
 					s.A.Warningf("stopping the old container %s: %v (it is off the alias; remove it by hand)", o.Name, err)
 				}
-			}()
+				return nil
+			})
 		}
 	}
-	wg.Wait()
+	_ = g.Wait()
 	r.switches = nil
 }
 

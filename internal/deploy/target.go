@@ -134,6 +134,9 @@ type Strategy interface {
 	Preflight(ctx context.Context, s *State) ([]string, error)
 	// Apply replaces the containers.
 	Apply(ctx context.Context, s *State) error
+	// Detail is what Apply did, for the apply row of the summary ("": nothing
+	// to add).
+	Detail() string
 	// Verify runs after the deploy's own checks passed.
 	Verify(ctx context.Context, s *State) error
 	// Moved reports whether traffic moved in a way that Restore must undo itself
@@ -157,6 +160,7 @@ func (recreate) Moved() bool                                         { return fa
 func (recreate) OldServing() bool                                    { return false }
 func (recreate) Restore(context.Context, *State) error               { return nil }
 func (recreate) Finish(context.Context, *State)                      {}
+func (recreate) Detail() string                                      { return "" }
 
 func (recreate) Apply(ctx context.Context, s *State) error {
 	pullOnly, noCache := s.Opts.PullOnly, s.Opts.NoCache
