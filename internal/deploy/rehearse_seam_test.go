@@ -30,6 +30,8 @@ func TestSeamRehearsalRefusals(t *testing.T) {
 			"input rehearse: target swarm is not rehearsed"},
 		{"no backup-container", stack(web + db), func(o *Options) { o.Backup.Container = "" },
 			"input rehearse: set backup-container to the stack's database container"},
+		{"sqlite without backup-sqlite-path", stack(web + db), func(o *Options) { o.Backup.Engine, o.Backup.Container = "sqlite", "" },
+			"input rehearse: set backup-sqlite-path to the SQLite file the app's service bind-mounts: the rehearsal restores the pre-deploy backup into that mount of a copy of the stack"},
 		{"a container of another project", stack(web + db), func(o *Options) { o.Backup.Container = "other-db-1" },
 			"input rehearse: backup-container other-db-1 is not a container of the compose project shop (services: db, web)"},
 		{"a fixed container name", stack(web + db + "  cache:\n    image: redis\n    container_name: cache\n"), nil,
