@@ -121,7 +121,7 @@ func (s *State) planRehearsal() error {
 	}
 	if o.Strategy == "rolling" {
 		for _, name := range s.deployedServices() {
-			if name != rh.db {
+			if name != rh.db && s.switchless(name) == "" {
 				rh.direct = append(rh.direct, name)
 			}
 		}

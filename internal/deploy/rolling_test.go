@@ -314,7 +314,7 @@ func TestRollingRefusesBadInput(t *testing.T) {
 	}{
 		{"drain-timeout", []string{"--app-port", "8080", "--drain-timeout", "soon"}, nil, `input drain-timeout: invalid value "soon": want a duration such as 30s, 5m, 1h30m or 7d (or whole seconds)`},
 		{"no app-port", nil, nil, "strategy rolling checks each new container at its own address before it takes traffic: set app-port to the port the service listens on inside its containers"},
-		{"route-network the service is not on", []string{"--app-port", "8080", "--route-network", "elsewhere"}, nil, "input route-network: service web is not on the network elsewhere (its networks: edge)"},
+		{"route-network the service is not on", []string{"--app-port", "8080", "--route-network", "elsewhere"}, nil, "input route-network: no service deployed is on the network elsewhere (web is on edge)"},
 		{"route network without a subnet", []string{"--app-port", "8080"}, []string{"EDGE_NETWORK=" + flat}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -484,7 +484,7 @@ func rollingStack(t *testing.T, a *testapp.App, name, text string) []string {
 }
 
 // TestRollingSwitchesInDependsOnOrder: a chain web → api → db is switched in
-// that order, db first, each level once the one before has switched, and the
+// that order, db first, each service once the one it depends on has switched, and the
 // summary's apply row shows the order and each service's timings.
 func TestRollingSwitchesInDependsOnOrder(t *testing.T) {
 	t.Parallel()
@@ -501,7 +501,7 @@ func TestRollingSwitchesInDependsOnOrder(t *testing.T) {
 	a.Release("2.0.0", false)
 	r = a.Deploy(args...)
 	require.Equal(t, 0, r.Code, r.Log)
-	timing := `created \S+, healthy \S+, checked \S+, switched \S+`
+	timing := `created \S+, started \S+, healthy \S+, checked \S+, switched \S+`
 	assert.Regexp(t, `\| apply \| done \| \S+ \| .*switched db \(level 1\): `+timing+`; api \(level 2\): `+timing+`; web \(level 3\): `+timing, r.Summary)
 	db, api, web := strings.Index(r.Log, "switched db on "), strings.Index(r.Log, "switched api on "), strings.Index(r.Log, "switched web on ")
 	assert.True(t, db >= 0 && db < api && api < web, "db, then api, then web: %d %d %d", db, api, web)

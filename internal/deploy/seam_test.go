@@ -332,9 +332,9 @@ func TestSeamRollingInjectsSecrets(t *testing.T) {
 	}, copies)
 }
 
-// TestSeamRollingLevels: strategy rolling switches the services in depends_on
-// order, level by level; services of one level (none depends on another) go
-// side by side. A service depends only on the deployed services it names,
+// TestSeamRollingLevels: strategy rolling's levels, the services' depth in
+// depends_on order (shown in the summary; a service replaced in place waits
+// for the switched ones of its level). A service depends only on the deployed services it names,
 // directly or through others; ones not deployed do not make a level.
 func TestSeamRollingLevels(t *testing.T) {
 	sm := newSeam(t)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -134,7 +135,8 @@ func (s *State) loadProject(ctx context.Context) error {
 		services = []string{s.Opts.Service}
 	}
 	if s.Opts.Strategy == "rolling" {
-		if err := rollingFits(p, services); err != nil {
+		switched := slices.DeleteFunc(slices.Clone(services), func(name string) bool { return s.switchless(name) != "" })
+		if err := rollingFits(p, switched); err != nil {
 			return err
 		}
 	}
@@ -175,8 +177,9 @@ func (s *State) loadProject(ctx context.Context) error {
 	return nil
 }
 
-// rollingFits refuses services that cannot run twice at once, which a rolling
-// deploy needs: a fixed container_name, or a fixed host port.
+// rollingFits refuses services that cannot run twice at once, which the
+// traffic switch needs: a fixed container_name, or a fixed host port. (A
+// service replaced in place, switchless, may have them.)
 func rollingFits(p *types.Project, services []string) error {
 	var problems []string
 	for _, name := range services {

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -27,36 +28,48 @@ import (
 
 // The traffic switch of strategy rolling (README "The traffic switch"). A proxy
 // finds a service's containers by their network aliases on one network, the route
-// network, asking Docker's DNS. For each service, in order:
+// network, asking Docker's DNS. For the deployed services:
 //
-//  1. create the new containers beside the old ones (docker compose up --no-start
-//     --scale) and, before they start, take their aliases off the route network;
-//  2. start them and check each one directly, at its own address: its healthcheck,
-//     then health-url's path and every smoke-checks path at app-port;
+//  1. create every service's new containers beside the old ones, in one
+//     `docker compose up --no-start --scale`;
+//  2. for each service once the services it depends on have switched, side by
+//     side (rolling-parallel at most): take its new containers' aliases off the
+//     route network, start them and check each one directly, at its own
+//     address: its healthcheck, then health-url's path and every smoke-checks
+//     path at app-port;
 //  3. switch: give the new containers their aliases, then take the old ones' away
 //     (same address, so their requests in flight finish), and note when;
 //  4. keep the old containers running, off the alias, until the whole stack has
 //     passed verify; then (Finish) wait out drain-timeout and stop them with their
 //     stop_grace_period.
 //
-// A failure before a service's switch removes its new containers; a failure after
-// one (a later service, verify) or a cancelled job switches back: the old
-// containers get their aliases again first, then the new ones are removed. Nothing
-// is recreated.
+// A service with no switch (switchless: a worker, a scheduler) is replaced in
+// place as recreate does, once the services it depends on and the switched
+// services of its level have passed.
+//
+// A failure before a service's switch removes its new containers, and no
+// service starts after it; a failure after a switch (a later service, verify)
+// or a cancelled job switches back: the old containers get their aliases again
+// first, then the new ones are removed; a service replaced in place gets its
+// snapshot's image back. Nothing switched is recreated.
 
 // switched is one service's switch in progress.
 type switched struct {
 	service  string
-	network  string // the route network's engine name
+	network  string // the route network's engine name; "" when replaced in place
 	old, new []placed
 	routed   bool      // the new containers hold the aliases, the old ones drain
+	replaced bool      // replaced in place (no route network): Restore puts the snapshot back
+	passed   bool      // switched or replaced; read by the services waiting for it
 	drained  time.Time // when the old ones left the alias
 	level    int       // its place in depends_on order (levels)
 	before   []docker.Container
-	// How long after its level began: its new containers were created, healthy
-	// (their healthcheck), checked (health-url and smoke at their address) and
-	// switched.
-	created, healthy, checked, switched time.Duration
+	done     chan struct{} // closed when it passed, failed or was never started
+	// How long after the switch began: its new containers were created, it
+	// started (the services it waits for had passed), its new containers were
+	// healthy (their healthcheck), checked (health-url and smoke at their
+	// address) and switched.
+	created, started, healthy, checked, switched time.Duration
 }
 
 // placed is a container and its endpoint on the route network as it was created.
@@ -65,15 +78,47 @@ type placed struct {
 	at docker.Endpoint
 }
 
-// routeNetworks picks, for each service deployed, the network its proxy finds it
-// on (route-network, or the service's only external network, or its only network)
-// and checks that the kit can switch aliases there without moving a container.
+// switchless says why a deployed service gets no switch ("" when it gets one):
+// it shares another's network stack (network_mode), or route-network is set and
+// it is not on that network. Nothing finds such a service by an alias the kit
+// could move — a worker, a scheduler — so it is replaced in place, the way
+// strategy recreate replaces it (rolling.replace).
+func (s *State) switchless(name string) string {
+	svc, err := s.Project.GetService(name)
+	if err != nil {
+		return ""
+	}
+	if svc.NetworkMode != "" {
+		return "network_mode " + svc.NetworkMode
+	}
+	if want := s.Opts.RouteNetwork; want != "" && s.onNetwork(svc, want) == "" {
+		return "not on " + want
+	}
+	return ""
+}
+
+// onNetwork is the key of svc's network whose key or engine name is want, or "".
+func (s *State) onNetwork(svc types.ServiceConfig, want string) string {
+	for key := range svc.Networks {
+		if key == want || s.Project.Networks[key].Name == want {
+			return key
+		}
+	}
+	return ""
+}
+
+// routeNetworks picks, for each deployed service that gets a switch, the
+// network its proxy finds it on (route-network, or the service's only external
+// network, or its only network) and checks that the kit can switch aliases
+// there without moving a container. A service with no switch (switchless) maps
+// to "".
 func (s *State) routeNetworks(ctx context.Context) (map[string]string, error) {
 	if s.Opts.AppPort == 0 && (s.Opts.HealthURL != "" || len(s.Checks) > 0) {
 		return nil, action.Usagef("strategy rolling checks each new container at its own address before it takes traffic: set app-port to the port the service listens on inside its containers")
 	}
 	want := s.Opts.RouteNetwork
 	routes := map[string]string{}
+	var elsewhere []string
 	for _, name := range s.deployedServices() {
 		svc, _ := s.Project.GetService(name)
 		var keys, external []string
@@ -83,29 +128,27 @@ func (s *State) routeNetworks(ctx context.Context) (map[string]string, error) {
 				external = append(external, key)
 			}
 		}
-		if len(keys) == 0 {
+		if len(keys) == 0 && svc.NetworkMode == "" {
 			if _, ok := s.Project.Networks["default"]; ok {
 				keys = []string{"default"}
 			}
 		}
 		sort.Strings(keys)
+		if why := s.switchless(name); why != "" {
+			routes[name] = ""
+			elsewhere = append(elsewhere, fmt.Sprintf("%s is on %s", name, cmp.Or(strings.Join(keys, ", "), "none")))
+			continue
+		}
 		key := ""
 		switch {
 		case want != "":
-			for _, k := range keys {
-				if k == want || s.Project.Networks[k].Name == want {
-					key = k
-				}
-			}
-			if key == "" {
-				return nil, action.Usagef("input route-network: service %s is not on the network %s (its networks: %s)", name, want, strings.Join(keys, ", "))
-			}
+			key = s.onNetwork(svc, want)
 		case len(external) == 1:
 			key = external[0]
 		case len(keys) == 1:
 			key = keys[0]
 		default:
-			return nil, action.Usagef("strategy rolling: service %s is on the networks %s; set route-network to the one your proxy finds it on", name, strings.Join(keys, ", "))
+			return nil, action.Usagef("strategy rolling: service %s is on the networks %s; set route-network to the one your proxy finds it on (services not on it are replaced in place)", name, strings.Join(keys, ", "))
 		}
 		n := s.Project.Networks[key]
 		if n.External {
@@ -120,6 +163,9 @@ func (s *State) routeNetworks(ctx context.Context) (map[string]string, error) {
 			return nil, action.Usagef("strategy rolling: the route network %s of service %s has no subnet of its own, and only on such a network can the kit keep a container's address while it moves the alias: give it ipam: {config: [{subnet: …}]} in the compose file, or use an external network made with docker network create --subnet", key, name)
 		}
 		routes[name] = n.Name
+	}
+	if want != "" && len(elsewhere) == len(routes) {
+		return nil, action.Usagef("input route-network: no service deployed is on the network %s (%s)", want, strings.Join(elsewhere, "; "))
 	}
 	return routes, nil
 }
@@ -159,7 +205,11 @@ func (r *rolling) Preflight(ctx context.Context, s *State) ([]string, error) {
 	r.routes = routes
 	var notes []string
 	for _, svc := range s.deployedServices() {
-		notes = append(notes, fmt.Sprintf("%s switched on %s", svc, routes[svc]))
+		if routes[svc] == "" {
+			notes = append(notes, fmt.Sprintf("%s replaced in place (%s)", svc, s.switchless(svc)))
+		} else {
+			notes = append(notes, fmt.Sprintf("%s switched on %s", svc, routes[svc]))
+		}
 	}
 	return notes, nil
 }
@@ -186,20 +236,19 @@ func (r *rolling) Apply(ctx context.Context, s *State) error {
 			return fmt.Errorf("starting %s, which %s depend(s) on: %w", strings.Join(deps, ", "), strings.Join(services, ", "), err)
 		}
 	}
-	for i, level := range s.levels(services) {
-		if err := r.rollLevel(ctx, s, i+1, level, pullOnly); err != nil {
-			if !slices.ContainsFunc(r.switches, func(w *switched) bool { return w.routed }) {
-				r.oldServing = true // nothing switched: the old containers never stopped serving
-			}
-			return err
+	if err := r.roll(ctx, s, services, pullOnly); err != nil {
+		if !slices.ContainsFunc(r.switches, func(w *switched) bool { return w.routed || w.replaced }) {
+			r.oldServing = true // nothing switched: the old containers never stopped serving
 		}
+		return err
 	}
 	return nil
 }
 
 // levels orders services by depends_on among them: level 1 depends on none of
-// them, level n on some of level n-1 and none later. Services of one level are
-// switched side by side; a level starts once the one before has switched.
+// them, level n on some of level n-1 and none later. The summary shows each
+// service's level; a service replaced in place waits for the switched services
+// of its level.
 func (s *State) levels(services []string) [][]string {
 	level := map[string]int{}
 	var depth func(name string, seen map[string]bool) int
@@ -233,17 +282,21 @@ func (s *State) levels(services []string) [][]string {
 	return out
 }
 
-// Detail is each service's switch in order, for the apply row: from when its
-// level began to when its new containers were created, healthy, checked and
-// switched.
+// Detail is each service's switch in order, for the apply row: from when the
+// switch began to when its new containers were created, when it started (what
+// it waits for had passed), and when its new containers were healthy, checked
+// and switched — or when it was replaced in place.
 func (r *rolling) Detail() string {
+	ms := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
 	var parts []string
 	for _, w := range r.switches {
-		if !w.routed {
-			continue
+		switch {
+		case w.routed:
+			parts = append(parts, fmt.Sprintf("%s (level %d): created %s, started %s, healthy %s, checked %s, switched %s", w.service, w.level,
+				ms(w.created), ms(w.started), ms(w.healthy), ms(w.checked), ms(w.switched)))
+		case w.replaced && w.passed:
+			parts = append(parts, fmt.Sprintf("%s (level %d): replaced in place, started %s, healthy %s", w.service, w.level, ms(w.started), ms(w.healthy)))
 		}
-		parts = append(parts, fmt.Sprintf("%s (level %d): created %s, healthy %s, checked %s, switched %s", w.service, w.level,
-			w.created.Round(time.Millisecond), w.healthy.Round(time.Millisecond), w.checked.Round(time.Millisecond), w.switched.Round(time.Millisecond)))
 	}
 	if len(parts) == 0 {
 		return ""
@@ -303,68 +356,129 @@ func (s *State) dependencies(services []string) []string {
 	return deps
 }
 
-// rollLevel is steps 1 to 3 for the services of one level: their new
-// containers created by one compose command, then each service started,
-// checked and switched on its own, side by side (rolling-parallel at most).
-func (r *rolling) rollLevel(ctx context.Context, s *State, level int, names []string, pullOnly bool) error {
-	began := time.Now()
-	ws := make([]*switched, 0, len(names))
-	up := compose.UpOptions{Services: names, NoDeps: true, NoRecreate: true, PullMissing: pullOnly, NoStart: true, Scale: map[string]int{}}
-	for _, name := range names {
-		w := &switched{service: name, network: r.routes[name], level: level}
-		before, err := s.serviceContainers(ctx, name)
-		if err != nil {
-			return err
-		}
-		w.before = before
-		for _, c := range before {
-			at, ok, err := s.Docker.Endpoint(ctx, c.ID, w.network)
-			if err != nil {
-				return err
+// roll is steps 1 to 3 for the deployed services: every new container created
+// by one compose command, then each service started, checked and switched once
+// the services it waits for have passed, side by side (rolling-parallel at
+// most). After a failure no service starts; those that never started lose
+// their new containers.
+func (r *rolling) roll(ctx context.Context, s *State, services []string, pullOnly bool) error {
+	all, err := s.Docker.ProjectContainers(ctx, s.Compose.Name)
+	if err != nil {
+		return err
+	}
+	var ws []*switched
+	up := compose.UpOptions{NoDeps: true, NoRecreate: true, PullMissing: pullOnly, NoStart: true, Scale: map[string]int{}}
+	for i, level := range s.levels(services) {
+		for _, name := range level {
+			w := &switched{service: name, network: r.routes[name], level: i + 1, done: make(chan struct{})}
+			for _, c := range all {
+				if c.Service == name && c.State == "running" {
+					w.before = append(w.before, c)
+				}
 			}
-			if ok {
-				w.old = append(w.old, placed{c, at})
+			ws = append(ws, w)
+			if w.network == "" {
+				continue // replaced in place
+			}
+			up.Services = append(up.Services, name)
+			for _, c := range w.before {
+				at, ok, err := s.Docker.Endpoint(ctx, c.ID, w.network)
+				if err != nil {
+					return err
+				}
+				if ok {
+					w.old = append(w.old, placed{c, at})
+				}
+			}
+			if len(w.before) > 0 {
+				up.Scale[name] = 2 * len(w.before)
 			}
 		}
-		if len(before) > 0 {
-			up.Scale[name] = 2 * len(before)
-		}
-		ws = append(ws, w)
 	}
 	if s.Opts.DryRun {
-		_ = s.Exec.Run(ctx, s.Compose.Up(up)) // a dry run's Run only prints the command
+		if len(up.Services) > 0 {
+			_ = s.Exec.Run(ctx, s.Compose.Up(up)) // a dry run's Run only prints the command
+		}
 		for _, w := range ws {
+			if w.network == "" {
+				s.A.Logf("    dry run: then replace %s in place (%s), once the services it waits for have passed:", w.service, s.switchless(w.service))
+				_ = s.Exec.Run(ctx, s.Compose.Up(r.inPlace(s, w.service, pullOnly)))
+				continue
+			}
 			s.A.Logf("    dry run: then start the new %s containers off the alias on %s, check each at its own address, give them the alias, take it from the %d old one(s), and stop those after verify and drain-timeout %s", w.service, w.network, len(w.old), s.Opts.DrainTimeout)
 		}
 		return nil
 	}
-	r.switches = append(r.switches, ws...)
-	if err := s.Exec.Run(ctx, s.Compose.Up(up)); err != nil {
-		var errs []string
-		for _, w := range ws {
-			errs = append(errs, s.dropNew(ctx, w, fmt.Errorf("docker compose up --no-start failed: %w", err)).Error())
+	r.switches = ws
+	began := time.Now()
+	if len(up.Services) > 0 {
+		if err := s.Exec.Run(ctx, s.Compose.Up(up)); err != nil {
+			var errs []string
+			for _, w := range ws {
+				if w.network != "" {
+					errs = append(errs, s.dropNew(ctx, w, fmt.Errorf("docker compose up --no-start failed: %w", err)).Error())
+				}
+			}
+			return errors.New(strings.Join(errs, "; "))
 		}
-		return errors.New(strings.Join(errs, "; "))
-	}
-	all, err := s.Docker.ProjectContainers(ctx, s.Compose.Name)
-	if err != nil {
-		for _, w := range ws {
-			_ = s.dropNew(ctx, w, err)
+		if all, err = s.Docker.ProjectContainers(ctx, s.Compose.Name); err != nil {
+			for _, w := range ws {
+				if w.network != "" {
+					_ = s.dropNew(ctx, w, err)
+				}
+			}
+			return err
 		}
-		return err
 	}
 	created := time.Since(began)
+	slots := make(chan struct{}, max(1, s.Opts.RollingParallel))
+	var stop atomic.Bool // a service failed: no other starts
 	errs := make([]error, len(ws))
-	var g errgroup.Group // every service's outcome is kept: none stops the others
-	g.SetLimit(max(1, s.Opts.RollingParallel))
+	var wg sync.WaitGroup
 	for i, w := range ws {
-		w.created = created
-		g.Go(func() error {
-			errs[i] = r.switchService(ctx, s, w, all, began)
-			return nil
+		waits := r.waitsFor(s, w, ws)
+		wg.Go(func() {
+			defer close(w.done)
+			blocked := ""
+			for _, d := range waits {
+				<-d.done
+				if !d.passed && blocked == "" {
+					blocked = d.service + " did not pass"
+				}
+			}
+			if blocked == "" {
+				slots <- struct{}{}
+				defer func() { <-slots }()
+			}
+			switch {
+			case blocked != "":
+			case stop.Load():
+				blocked = "another service did not pass"
+			case ctx.Err() != nil:
+				blocked = "cancelled"
+			}
+			if blocked != "" {
+				if w.network != "" {
+					removed := s.removeNew(ctx, w.service, w.before)
+					s.A.Logf("    %s not started (%s): removed its %d new container(s)", w.service, blocked, removed)
+				}
+				return
+			}
+			w.started = time.Since(began)
+			if w.network == "" {
+				errs[i] = r.replace(ctx, s, w, pullOnly, began)
+			} else {
+				w.created = created
+				errs[i] = r.switchService(ctx, s, w, all, began)
+			}
+			if errs[i] != nil {
+				stop.Store(true)
+				return
+			}
+			w.passed = true
 		})
 	}
-	_ = g.Wait()
+	wg.Wait()
 	var failed []string
 	for _, err := range errs {
 		if err != nil {
@@ -374,13 +488,45 @@ func (r *rolling) rollLevel(ctx context.Context, s *State, level int, names []st
 	if len(failed) > 0 {
 		return errors.New(strings.Join(failed, "; "))
 	}
+	return ctx.Err()
+}
+
+// waitsFor are the switches w starts after: those of the deployed services it
+// depends on and, when it is replaced in place, the switched ones of its level.
+func (r *rolling) waitsFor(s *State, w *switched, ws []*switched) []*switched {
+	svc, _ := s.Project.GetService(w.service)
+	var out []*switched
+	for _, o := range ws {
+		_, dep := svc.DependsOn[o.service]
+		if dep || (w.network == "" && o.network != "" && o.level == w.level) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// inPlace is the compose command that replaces a switchless service in place.
+func (r *rolling) inPlace(s *State, service string, pullOnly bool) compose.UpOptions {
+	return compose.UpOptions{Services: []string{service}, NoDeps: true, PullMissing: pullOnly, WaitTimeout: s.Opts.WaitTimeout}
+}
+
+// replace replaces a switchless service's containers in place, as strategy
+// recreate does, and waits for them to be healthy; Restore puts the snapshot's
+// image back if the deploy fails later (or this does).
+func (r *rolling) replace(ctx context.Context, s *State, w *switched, pullOnly bool, began time.Time) error {
+	w.replaced = true
+	if err := s.Exec.Run(ctx, s.Compose.Up(r.inPlace(s, w.service, pullOnly))); err != nil {
+		return fmt.Errorf("replacing %s in place (%s): docker compose up failed: %w", w.service, s.switchless(w.service), err)
+	}
+	w.healthy = time.Since(began)
+	s.A.Logf("    replaced %s in place (%s)", w.service, s.switchless(w.service))
 	return nil
 }
 
 // switchService takes a service's new containers (those of all that were not
 // running before) off the alias before they start, gives them their secrets,
 // starts them, checks each at its own address, and switches. A failure
-// before the switch removes them. Services of one level run it side by side.
+// before the switch removes them. Services run it side by side (roll).
 func (r *rolling) switchService(ctx context.Context, s *State, w *switched, all []docker.Container, began time.Time) error {
 	name := w.service
 	for _, c := range all {
@@ -480,23 +626,16 @@ func (s *State) dropNew(ctx context.Context, w *switched, why error) error {
 	if strings.Contains(why.Error(), "user configured subnets") {
 		why = fmt.Errorf("%w (the route network %s needs a subnet of its own: docker network create --subnet …)", why, w.network)
 	}
-	removed := s.removeNew(ctx, w.service, containersOf(w.old))
+	removed := s.removeNew(ctx, w.service, w.before)
 	w.new = nil
 	return fmt.Errorf("the new %s containers did not pass (%w); removed %d new container(s), the old ones kept serving", w.service, why, removed)
-}
-
-func containersOf(ps []placed) []docker.Container {
-	out := make([]docker.Container, len(ps))
-	for i, p := range ps {
-		out[i] = p.Container
-	}
-	return out
 }
 
 // Restore undoes the switches, newest first: the old containers get their
 // aliases back, then the new ones leave theirs (keeping their address, so what
 // they are answering finishes), and after drain-timeout they are removed. The
-// alias is never empty.
+// alias is never empty. Services replaced in place get the snapshot's image
+// back (or, new in this release, lose their containers).
 func (r *rolling) Restore(ctx context.Context, s *State) error {
 	var errs []string
 	restored, drained := 0, false
@@ -524,12 +663,20 @@ func (r *rolling) Restore(ctx context.Context, s *State) error {
 		case <-time.After(s.Opts.DrainTimeout):
 		}
 	}
+	var inPlace []string
 	for _, w := range r.switches {
 		for _, n := range w.new {
 			if err := s.Docker.Remove(context.WithoutCancel(ctx), n.ID); err != nil {
 				errs = append(errs, fmt.Sprintf("removing %s: %v", n.Name, err))
 			}
 		}
+		if w.replaced {
+			inPlace = append(inPlace, w.service)
+			restored++
+		}
+	}
+	if err := s.restoreInPlace(ctx, inPlace); err != nil {
+		errs = append(errs, err.Error())
 	}
 	r.switches = nil
 	if len(errs) > 0 {

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -254,9 +255,15 @@ func (composeTarget) Restore(ctx context.Context, s *State) error {
 	if s.Strategy.Moved() { // strategy rolling: route the old containers back
 		return s.Strategy.Restore(ctx, s)
 	}
+	return s.restoreSnapshot(ctx, s.Snapshot.Names(), s.Opts.Service != "")
+}
+
+// restoreSnapshot brings services back up on their snapshot tags (noDeps: only
+// them).
+func (s *State) restoreSnapshot(ctx context.Context, services []string, noDeps bool) error {
 	images := map[string]string{}
-	for svc, img := range s.Snapshot.Services {
-		images[svc] = img.Ref
+	for _, svc := range services {
+		images[svc] = s.Snapshot.Services[svc].Ref
 	}
 	override, err := s.imageOverride(images)
 	if err != nil {
@@ -266,7 +273,35 @@ func (composeTarget) Restore(ctx context.Context, s *State) error {
 	p := s.Compose
 	p.Overrides = []string{override}
 	p.Env = s.composeEnv(s.previousVersionOr(""), s.previousSHA())
-	return s.Exec.Run(ctx, p.Up(compose.UpOptions{Services: s.Snapshot.Names(), NoDeps: s.Opts.Service != "", WaitTimeout: s.Opts.WaitTimeout}))
+	return s.Exec.Run(ctx, p.Up(compose.UpOptions{Services: services, NoDeps: noDeps, WaitTimeout: s.Opts.WaitTimeout}))
+}
+
+// restoreInPlace puts back services that strategy rolling replaced in place:
+// those in the snapshot on its image, those that did not run before removed.
+func (s *State) restoreInPlace(ctx context.Context, services []string) error {
+	var back, gone []string
+	for _, svc := range services {
+		if _, ok := s.Snapshot.Services[svc]; ok {
+			back = append(back, svc)
+		} else {
+			gone = append(gone, svc)
+		}
+	}
+	var errs []string
+	if len(back) > 0 {
+		if err := s.restoreSnapshot(context.WithoutCancel(ctx), back, true); err != nil {
+			errs = append(errs, fmt.Sprintf("putting back %s: %v", strings.Join(back, ", "), err))
+		}
+	}
+	for _, svc := range gone {
+		if n := s.removeNew(ctx, svc, nil); n > 0 {
+			s.A.Logf("    removed %d container(s) of %s, which did not run before", n, svc)
+		}
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
 }
 
 // previousVersionOr is the version that ran before, or def.

@@ -1,0 +1,253 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/org/deploy-kit/internal/command"
+	"github.com/org/deploy-kit/internal/command/commandtest"
+	"github.com/org/deploy-kit/internal/docker"
+)
+
+// switchEngine is the fake engine of a rolling deploy: each service of the
+// stack runs one container (<service>-old); after the compose command that
+// creates them, each switched service has one more (<service>-new). Every
+// call is one line of events, in the order made, commands included.
+type switchEngine struct {
+	*fakeEngine
+	mu        sync.Mutex
+	events    []string
+	created   bool
+	unhealthy map[string]bool // containers whose healthcheck fails
+	failAfter string          // … once an event containing this was made
+	services  []string
+	switched  []string
+}
+
+func (f *switchEngine) event(s ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.events = append(f.events, strings.Join(s, " "))
+}
+
+func (f *switchEngine) ProjectContainers(context.Context, string) ([]docker.Container, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []docker.Container
+	for _, svc := range f.services {
+		out = append(out, docker.Container{ID: svc + "-old", Name: svc + "-old", Service: svc, State: "running", ImageID: "sha256:" + svc})
+		if f.created && slices.Contains(f.switched, svc) {
+			out = append(out, docker.Container{ID: svc + "-new", Name: svc + "-new", Service: svc, State: "created"})
+		}
+	}
+	return out, nil
+}
+
+func (f *switchEngine) Endpoint(_ context.Context, id, network string) (docker.Endpoint, bool, error) {
+	return docker.Endpoint{IP: "10.0.0." + id, Aliases: []string{strings.Split(id, "-")[0]}}, true, nil
+}
+
+func (f *switchEngine) Reconnect(_ context.Context, id, network string, e docker.Endpoint) error {
+	f.event("reconnect", id, network, fmt.Sprint(e.Aliases))
+	return nil
+}
+
+func (f *switchEngine) Start(_ context.Context, id string) error {
+	f.event("start", id)
+	return nil
+}
+
+func (f *switchEngine) WaitHealthy(_ context.Context, id string, _ time.Duration) error {
+	if f.unhealthy[id] {
+		for f.failAfter != "" {
+			f.mu.Lock()
+			seen := index(f.events, f.failAfter) >= 0
+			f.mu.Unlock()
+			if seen {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		return errors.New("its healthcheck failed")
+	}
+	return nil
+}
+
+func (f *switchEngine) Remove(_ context.Context, id string) error {
+	f.event("remove", id)
+	return nil
+}
+
+// switchExec is the seam's recorder whose commands go into the engine's events
+// too, and whose compose up --no-start makes the new containers.
+type switchExec struct {
+	*commandtest.Recorder
+	f *switchEngine
+}
+
+func (x switchExec) Run(ctx context.Context, c command.Cmd) error {
+	argv := strings.Join(c.Argv, " ")
+	i := strings.Index(argv, " up ")
+	if i < 0 {
+		return x.Recorder.Run(ctx, c)
+	}
+	x.f.event("compose" + argv[i:])
+	if strings.Contains(argv, "--no-start") {
+		x.f.mu.Lock()
+		x.f.created = true
+		x.f.mu.Unlock()
+	}
+	return x.Recorder.Run(ctx, c)
+}
+
+// rollingSeam is a stack of db, api (depends on db), web (on api), worker (on
+// db, not on the route network) and cron (not on it): strategy rolling with
+// route-network edge, its preflight done, on a switchEngine.
+func rollingSeam(t *testing.T, parallel int) (*State, *switchEngine) {
+	t.Helper()
+	sm := newSeam(t)
+	img := "    image: registry.example.com/shop:${DEPLOY_TAG}\n"
+	edge := "    networks: [edge, default]\n"
+	require.NoError(t, os.WriteFile(filepath.Join(sm.ws, "compose.yaml"), []byte("name: shop\nservices:\n"+
+		"  web:\n"+img+edge+"    depends_on: [api]\n  api:\n"+img+edge+"    depends_on: [db]\n  db:\n"+img+edge+
+		"  worker:\n"+img+"    depends_on: [db]\n  cron:\n"+img+
+		"networks:\n  edge: {external: true, name: edge}\n"), 0o644))
+	o := DefaultOptions()
+	o.Strategy, o.RouteNetwork, o.AppPort, o.RollingParallel = "rolling", "edge", 0, parallel
+	o.HealthURL, o.SmokeBaseURL, o.SmokeChecks = "", "", nil
+	s := sm.state(t, o)
+	s.Runner.Logf = func(string, ...any) {}
+	f := &switchEngine{fakeEngine: sm.engine, unhealthy: map[string]bool{},
+		services: []string{"api", "cron", "db", "web", "worker"}, switched: []string{"api", "db", "web"}}
+	s.Docker = f
+	require.NoError(t, s.One(context.Background(), PreflightStep, s))
+	s.Exec = switchExec{Recorder: sm.exec, f: f}
+	s.Snapshot = Snapshot{Services: map[string]ServiceImage{}}
+	for _, svc := range f.services {
+		s.Snapshot.Services[svc] = ServiceImage{Image: "registry.example.com/shop:old", ImageID: "sha256:" + svc, Ref: "deploykit-snapshot/shop-" + svc + ":" + svc}
+	}
+	return s, f
+}
+
+// index is where the first event containing what is, or -1.
+func index(events []string, what string) int {
+	return slices.IndexFunc(events, func(e string) bool { return strings.Contains(e, what) })
+}
+
+// TestSeamRollingWaitsOnlyForDependencies: every new container is created by
+// one compose command; a service starts once the services it depends on have
+// switched (api after db, web after api), and a service with no route network
+// is replaced in place (compose up --wait) once the services it depends on and
+// the switched ones of its level have passed. The apply row shows each.
+func TestSeamRollingWaitsOnlyForDependencies(t *testing.T) {
+	s, f := rollingSeam(t, 4)
+	notes, err := s.Strategy.Preflight(context.Background(), s)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"api switched on edge", "cron replaced in place (not on edge)", "db switched on edge", "web switched on edge", "worker replaced in place (not on edge)"}, notes)
+	require.NoError(t, s.Strategy.Apply(context.Background(), s))
+	ev := f.events
+	creates := slices.DeleteFunc(slices.Clone(ev), func(e string) bool { return !strings.Contains(e, "--no-start") })
+	assert.Equal(t, []string{"compose up --no-start --remove-orphans --no-build --pull never --no-deps --no-recreate --scale api=2 --scale db=2 --scale web=2 db api web"}, creates, "one command creates every new container")
+	switchedTo := func(svc string) int { return index(ev, "reconnect "+svc+"-new edge ["+svc+"]") }
+	for _, step := range []struct{ after, before string }{
+		{"reconnect db-new edge [db]", "start api-new"},
+		{"reconnect api-new edge [api]", "start web-new"},
+		{"reconnect db-new edge [db]", "compose up -d --wait"},
+	} {
+		assert.Less(t, index(ev, step.after), index(ev, step.before), "%s before %s: %v", step.after, step.before, ev)
+	}
+	assert.Less(t, switchedTo("api"), index(ev, "--no-deps worker"), "worker (level 2) waits for api, switched on its level")
+	assert.Less(t, switchedTo("db"), index(ev, "--no-deps cron"), "cron (level 1) waits for db")
+	assert.Equal(t, -1, index(ev, "start worker"), "replaced in place, not switched")
+	assert.False(t, slices.ContainsFunc(ev, func(e string) bool { return strings.HasPrefix(e, "remove ") }), "nothing removed: %v", ev)
+	assert.Regexp(t, `^switched cron \(level 1\): replaced in place, started \S+, healthy \S+; db \(level 1\): created \S+, started \S+, healthy \S+, checked \S+, switched \S+; api \(level 2\): .*; worker \(level 2\): replaced in place, .*; web \(level 3\): created `, s.Strategy.Detail())
+}
+
+// TestSeamRollingStopsAtAFailure: when api's new container fails its
+// healthcheck (after cron, beside it, was replaced), what waits for it never
+// starts (web; worker, replaced in place after api's level) and loses its new
+// containers; the switch back then gives db's old container its alias first and
+// puts cron, replaced in place, back on its snapshot's image.
+func TestSeamRollingStopsAtAFailure(t *testing.T) {
+	s, f := rollingSeam(t, 2)
+	f.unhealthy["api-new"], f.failAfter = true, "--no-deps cron"
+	err := s.Strategy.Apply(context.Background(), s)
+	require.Error(t, err)
+	assert.Equal(t, "the new api containers did not pass (api-new: its healthcheck failed); removed 1 new container(s), the old ones kept serving", err.Error())
+	ev := f.events
+	assert.Equal(t, -1, index(ev, "start web-new"))
+	assert.Equal(t, -1, index(ev, "--no-deps worker"))
+	assert.NotEqual(t, -1, index(ev, "remove web-new"), "web's new container removed: %v", ev)
+	assert.NotEqual(t, -1, index(ev, "remove api-new"))
+	assert.True(t, s.Strategy.Moved())
+	assert.False(t, s.Strategy.OldServing(), "db was switched and cron replaced")
+
+	f.events = nil
+	s.Opts.DrainTimeout = 0
+	require.NoError(t, s.Strategy.Restore(context.Background(), s))
+	ev = f.events
+	assert.Less(t, index(ev, "reconnect db-old edge [db]"), index(ev, "reconnect db-new edge []"), "old first: %v", ev)
+	assert.Less(t, index(ev, "reconnect db-new edge []"), index(ev, "remove db-new"))
+	assert.Regexp(t, `compose up -d --wait --remove-orphans --wait-timeout \d+ --no-build --pull never --no-deps cron$`, ev[len(ev)-1], "cron back on its snapshot: %v", ev)
+	assert.Equal(t, -1, index(ev, "worker"), "worker never changed")
+}
+
+// TestSeamRollingRouteNetwork: route-network names the network the proxy finds
+// services on; those not on it (and those with a network_mode) are replaced in
+// place, and may publish a host port or have a container_name, which a switched
+// service may not. A route-network no deployed service is on is bad input.
+func TestSeamRollingRouteNetwork(t *testing.T) {
+	compose := "name: shop\nservices:\n" +
+		"  web:\n    image: shop:1\n    networks: [edge]\n" +
+		"  cron:\n    image: shop:1\n    container_name: shop-cron\n    ports: [\"9090:9090\"]\n" +
+		"  sidecar:\n    image: shop:1\n    network_mode: \"service:web\"\n" +
+		"networks:\n  edge: {external: true, name: proxy-edge}\n"
+	for _, tc := range []struct {
+		name, route, want string
+		notes             []string
+	}{
+		{"by its name", "proxy-edge", "", []string{"cron replaced in place (not on proxy-edge)", "sidecar replaced in place (network_mode service:web)", "web switched on proxy-edge"}},
+		{"by its key", "edge", "", []string{"cron replaced in place (not on edge)", "sidecar replaced in place (network_mode service:web)", "web switched on proxy-edge"}},
+		{"on none", "elsewhere", "input route-network: no service deployed is on the network elsewhere (cron is on default; sidecar is on none; web is on edge)", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sm := newSeam(t)
+			require.NoError(t, os.WriteFile(filepath.Join(sm.ws, "compose.yaml"), []byte(compose), 0o644))
+			o := DefaultOptions()
+			o.Strategy, o.RouteNetwork, o.AppPort = "rolling", tc.route, 8080
+			s := sm.state(t, o)
+			s.Runner.Logf = func(string, ...any) {}
+			require.NoError(t, s.loadProject(context.Background()), "cron's port and name are no problem: it is not switched")
+			notes, err := s.Strategy.Preflight(context.Background(), s)
+			if tc.want != "" {
+				require.Error(t, err)
+				assert.Equal(t, tc.want, err.Error())
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.notes, notes)
+		})
+	}
+
+	// Without route-network, cron's only network is its route: it is switched,
+	// and its port and name refuse the deploy.
+	sm := newSeam(t)
+	require.NoError(t, os.WriteFile(filepath.Join(sm.ws, "compose.yaml"), []byte(compose), 0o644))
+	o := DefaultOptions()
+	o.Strategy, o.AppPort = "rolling", 8080
+	s := sm.state(t, o)
+	err := s.loadProject(context.Background())
+	require.Error(t, err)
+	assert.Equal(t, "strategy rolling runs two containers of a service at once, which cannot be: service cron has container_name shop-cron; service cron publishes host port 9090. Remove them and route to the service through a reverse proxy on a shared network (see examples/rolling), or use strategy recreate", err.Error())
+}
