@@ -163,7 +163,7 @@ func newState(a *action.Context, o Options) (*State, error) {
 		return nil, action.Usagef("input history-file: %q must be an absolute path on the Docker host", o.HistoryFile)
 	}
 	if o.RollingParallel < 1 {
-		return nil, action.Usagef("input rolling-parallel: %d: want 1 or more (how many services of one level strategy rolling switches side by side)", o.RollingParallel)
+		return nil, action.Usagef("input rolling-parallel: %d: want 1 or more (how many services strategy rolling switches side by side)", o.RollingParallel)
 	}
 	if o.LockRefuse && (!o.Rehearse || o.LockLimit == 0) {
 		return nil, action.Usagef("input rehearse-lock-refuse: it stops a deploy whose rehearsed migrations held a lock longer than rehearse-lock-limit; set rehearse: true and a rehearse-lock-limit above 0 (now rehearse: %t, rehearse-lock-limit: %s)", o.Rehearse, o.LockLimit)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -57,7 +58,7 @@ type loads struct{ caddy, plain *load }
 
 func (e *edge) startLoads() loads { return startLoads(e.Port, e.plain) }
 
-func startLoads(caddy, plain int) loads { return loads{startLoad(caddy), startLoad(plain)} }
+func startLoads(caddy, plain int) loads { return loads{startLoad(caddy, ""), startLoad(plain, "")} }
 
 func (l loads) finish() loads {
 	l.caddy.finish()
@@ -93,7 +94,9 @@ type load struct {
 	done     chan struct{}
 }
 
-func startLoad(port int) *load {
+// startLoad sends the load to the proxy at port on loopback, with host (when
+// not "") as the Host header: the service a proxy for several picks.
+func startLoad(port int, host string) *load {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &load{stop: cancel, done: make(chan struct{}), answered: map[string]int{}, first: map[string]time.Time{}}
 	client := &http.Client{Timeout: 15 * time.Second}
@@ -113,7 +116,11 @@ func startLoad(port int) *load {
 			go func() {
 				defer wg.Done()
 				start := time.Now()
-				resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/version", port))
+				req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/version", port), nil)
+				if host != "" {
+					req.Host = host
+				}
+				resp, err := client.Do(req)
 				took := time.Since(start)
 				l.mu.Lock()
 				defer l.mu.Unlock()
@@ -579,63 +586,133 @@ func BenchmarkStackOf10(b *testing.B) {
 	b.ReportMetric(ms(tRolling)/ms(tBare), "rolling/bare")
 }
 
-// TestRollingStackOf10StaysAtomic: ten independent services switch side by side
-// (one level); when the 7th's new containers never get healthy, every service
-// already switched goes back and the others' new containers are removed: each
-// alias is held by the container that held it before, nothing else runs, and
-// through Caddy and a proxy that never retries (to the 1st service, which
-// switches and switches back) not one request fails.
-func TestRollingStackOf10StaysAtomic(t *testing.T) {
+// TestRollingStackOf10UnderLoad: ten independent services, each with its own
+// alias, behind Caddy and a proxy that never retries, 50 requests a second to
+// each service through each proxy (1000 a second in all). A healthy release
+// takes over with no failed request. A release whose 7th service never gets
+// healthy: the services already switched go back, the others' new containers
+// are removed, every alias is held by the container that held it before, and
+// no request fails or is answered by the 7th's failing containers. A deploy
+// cancelled while services are switched does the same.
+func TestRollingStackOf10UnderLoad(t *testing.T) {
 	t.Parallel()
 	testenv.NoSwarmChange(t)
 	a := testapp.New(t, "1.0.0")
 	network := "dk-edge-" + a.Name
-	var services []string
+	var services, aliases []string
 	for i := 1; i <= 10; i++ {
 		services = append(services, fmt.Sprintf("s%02d", i))
+		aliases = append(aliases, fmt.Sprintf("s%02d-%s", i, a.Name))
 	}
-	caddy, plain := testenv.Proxies(t, a.Name, network, "s01-"+a.Name, a.Cleanup)
+	caddy, plain := testenv.ProxiesFor(t, a.Name, network, aliases, a.Cleanup)
 	args := rollingStack(t, a, "stack.yaml", stackOf(network, a.Name, services, nil, "1s", true))
+	args = append(args, "--drain-timeout", "2s")
 	r := a.Deploy(args...)
 	require.Equal(t, 0, r.Code, r.Log)
-	holders := func() map[string]string { // alias → the container holding it
-		out, err := exec.Command("docker", "network", "inspect", network, "--format", "{{range $id, $c := .Containers}}{{$id}} {{end}}").Output()
-		require.NoError(t, err)
-		got := map[string]string{}
-		for _, id := range strings.Fields(string(out)) {
-			aliases, err := exec.Command("docker", "inspect", id, "--format", `{{json (index .NetworkSettings.Networks "`+network+`").Aliases}}`).Output()
-			require.NoError(t, err)
-			for _, svc := range services {
-				if strings.Contains(string(aliases), `"`+svc+"-"+a.Name+`"`) {
-					require.Empty(t, got[svc], "one holder of %s's alias", svc)
-					got[svc] = id
-				}
-			}
-		}
-		return got
+	holders := func() map[string]string { return aliasHolders(t, network, aliases) }
+	for _, alias := range aliases {
+		testapp.WaitFor(t, "both proxies to serve "+alias, func() bool {
+			return answers(caddy, alias) == "1.0.0" && answers(plain, alias) == "1.0.0"
+		})
 	}
+	// every alias's load through both proxies
+	type perAlias map[string]loads
+	start := func() perAlias {
+		l := perAlias{}
+		for _, alias := range aliases {
+			l[alias] = loads{startLoad(caddy, alias), startLoad(plain, alias)}
+		}
+		return l
+	}
+	finish := func(l perAlias, what string, never map[string]string) {
+		t.Helper()
+		time.Sleep(500 * time.Millisecond) // let the load see what serves after the deploy
+		for _, alias := range aliases {
+			l[alias].finish().check(t, what+", "+alias, never[alias])
+		}
+	}
+
+	// A healthy release: every service switches, not one request fails.
+	a.Release("2.0.0", false)
+	l := start()
+	r = a.Deploy(args...)
+	finish(l, "healthy 2.0.0", nil)
+	require.Equal(t, 0, r.Code, r.Log)
+	for _, alias := range aliases {
+		for _, ld := range []*load{l[alias].caddy, l[alias].plain} {
+			assert.Equal(t, "2.0.0", ld.versions[len(ld.versions)-1], "%s: versions seen: %v", alias, ld.versions)
+		}
+	}
+	assert.Regexp(t, `\| apply \| done \| \S+ \| switched (s\d\d \(level 1\): created \S+, started \S+, healthy \S+, checked \S+, switched \S+(; )?){10} \|`, r.Summary)
 	before := holders()
 	require.Len(t, before, 10)
-	testapp.WaitFor(t, "the proxy to serve 1.0.0", func() bool {
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/version", caddy))
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
 
-	a.Release("2.0.0", false)
-	a.Env = append(a.Env, "HEALTH_S07=/nope") // 2.0.0's s07 never gets healthy
-	l := startLoads(caddy, plain)
+	// The 7th service's new containers never get healthy.
+	a.Release("3.0.0", false)
+	a.Env = append(a.Env, "HEALTH_S07=/nope")
+	l = start()
 	r = a.Deploy(append(args, "--wait-timeout", "20s")...)
-	l.finish().check(t, "the 7th of 10 services failing")
+	finish(l, "the 7th of 10 services failing", map[string]string{aliases[6]: "3.0.0"})
 	assert.Equal(t, 1, r.Code, r.Log)
 	assert.Equal(t, "rolled-back", r.Outputs["status"])
 	assert.Contains(t, r.Log, "the new s07 containers did not pass (")
-	assert.Contains(t, r.Log, "switched s01 on ", "the others of its level switched side by side")
+	assert.Contains(t, r.Log, "switched s01 on ", "the others switched side by side")
 	assert.Equal(t, before, holders(), "every alias is back on the container that held it before")
-	out, err := exec.Command("docker", "ps", "-q", "--filter", "label=com.docker.compose.project="+a.Name).Output()
+	for _, alias := range aliases {
+		for _, ld := range []*load{l[alias].caddy, l[alias].plain} {
+			assert.Equal(t, "2.0.0", ld.versions[len(ld.versions)-1], "%s: versions seen: %v", alias, ld.versions)
+		}
+	}
+	assert.Len(t, a.Containers(), 10, "the new containers were removed")
+
+	// Cancelled once some services have switched (s07 still fails: the deploy
+	// cannot finish before the signal).
+	proc, wait := a.Background(append(args, "--wait-timeout", "60s")...)
+	l = start()
+	testapp.WaitFor(t, "a service to switch", func() bool {
+		now := holders()
+		return len(now) == 10 && !maps.Equal(now, before)
+	})
+	require.NoError(t, proc.Signal(syscall.SIGTERM))
+	r = wait()
+	finish(l, "a cancelled deploy", map[string]string{aliases[6]: "3.0.0"})
+	assert.NotEqual(t, 0, r.Code, r.Log)
+	assert.Regexp(t, `\| rollback \| done \| \S+ \| cancelled: the containers that ran before have their aliases back; the new ones were removed \|`, r.Summary)
+	assert.Equal(t, before, holders(), "every alias is back on the container that held it before")
+	assert.Len(t, a.Containers(), 10, "the new containers were removed")
+}
+
+// aliasHolders maps each of aliases to the container holding it on network.
+func aliasHolders(t *testing.T, network string, aliases []string) map[string]string {
+	t.Helper()
+	out, err := exec.Command("docker", "network", "inspect", network, "--format", "{{range $id, $c := .Containers}}{{$id}} {{end}}").Output()
 	require.NoError(t, err)
-	assert.Len(t, strings.Fields(string(out)), 10, "the new containers were removed")
+	got := map[string]string{}
+	for _, id := range strings.Fields(string(out)) {
+		held, err := exec.Command("docker", "inspect", id, "--format", `{{json (index .NetworkSettings.Networks "`+network+`").Aliases}}`).Output()
+		require.NoError(t, err)
+		for _, alias := range aliases {
+			if strings.Contains(string(held), `"`+alias+`"`) {
+				require.Empty(t, got[alias], "one holder of %s", alias)
+				got[alias] = id
+			}
+		}
+	}
+	return got
+}
+
+// answers is what GET /version answers through the proxy at port for host, or "".
+func answers(port int, host string) string {
+	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/version", port), nil)
+	req.Host = host
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return ""
+	}
+	return strings.TrimSpace(string(body))
 }

@@ -356,5 +356,5 @@ func TestSeamRollingLevels(t *testing.T) {
 	_, err := newState(a, o)
 	require.Error(t, err)
 	assert.Equal(t, action.ExitUsage, action.ExitCode(err))
-	assert.Equal(t, "input rolling-parallel: 0: want 1 or more (how many services of one level strategy rolling switches side by side)", err.Error())
+	assert.Equal(t, "input rolling-parallel: 0: want 1 or more (how many services strategy rolling switches side by side)", err.Error())
 }

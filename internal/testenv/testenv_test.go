@@ -1,7 +1,9 @@
 package testenv
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -48,4 +50,17 @@ func TestFreePortIsReserved(t *testing.T) {
 		require.False(t, seen[p], "port %d handed out twice", p)
 		seen[p] = true
 	}
+}
+
+// TestByHost: the example's reverse_proxy block, once per alias, each behind a
+// Host matcher; other hosts get 421.
+func TestByHost(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(RepoRoot(t), "examples", "rolling", "Caddyfile"))
+	require.NoError(t, err)
+	got := string(byHost(t, string(data), []string{"s01-x", "s02-x"}))
+	assert.Contains(t, got, "\t@a0 host s01-x\n\thandle @a0 {\n\t\treverse_proxy {\n\t\t\tdynamic a {\n\t\t\t\tname s01-x\n")
+	assert.Contains(t, got, "\t@a1 host s02-x\n\thandle @a1 {\n")
+	assert.Equal(t, 2, strings.Count(got, "lb_try_duration 10s"))
+	assert.Equal(t, strings.Count(got, "{"), strings.Count(got, "}"), got)
+	assert.True(t, strings.HasSuffix(got, "\thandle {\n\t\trespond \"no such service\" 421\n\t}\n}\n"), got)
 }

@@ -15,6 +15,8 @@
 //	                            (round robin), at APPPORT — no retries, no
 //	                            keep-alive, no health checks, as a minimal
 //	                            nginx-style setup behaves. An upstream error is a 502.
+//	                            HOST * takes the request's Host header as HOST:
+//	                            one proxy for several services, by name.
 package main
 
 import (
@@ -116,6 +118,13 @@ func proxy(port, host, appPort string) {
 	var next atomic.Uint64
 	transport := &http.Transport{DisableKeepAlives: true}
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := host
+		if host == "*" {
+			host = r.Host
+			if h, _, err := net.SplitHostPort(r.Host); err == nil {
+				host = h
+			}
+		}
 		addrs, err := net.DefaultResolver.LookupHost(r.Context(), host)
 		if err != nil || len(addrs) == 0 {
 			http.Error(w, fmt.Sprintf("no upstream for %s: %v", host, err), http.StatusBadGateway)
