@@ -251,3 +251,52 @@ func TestSeamRollingRouteNetwork(t *testing.T) {
 	require.Error(t, err)
 	assert.Equal(t, "strategy rolling runs two containers of a service at once, which cannot be: service cron has container_name shop-cron; service cron publishes host port 9090. Remove them and route to the service through a reverse proxy on a shared network (see examples/rolling), or use strategy recreate", err.Error())
 }
+
+// TestNetGate: starts go side by side, reconnects too, the two kinds never at
+// once.
+func TestNetGate(t *testing.T) {
+	var g netGate
+	// Two of a kind inside together: each waits inside for the other.
+	for _, kind := range []int{starting, reconnecting} {
+		var both sync.WaitGroup
+		both.Add(2)
+		done := make(chan struct{})
+		go func() {
+			var wg sync.WaitGroup
+			for range 2 {
+				wg.Go(func() {
+					defer g.enter(kind)()
+					both.Done()
+					both.Wait()
+				})
+			}
+			wg.Wait()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("two of kind %d never inside together", kind)
+		}
+	}
+	// Many of both kinds: never one of each inside.
+	var mu sync.Mutex
+	in := map[int]int{}
+	var wg sync.WaitGroup
+	for i := range 200 {
+		kind := starting + i%2
+		wg.Go(func() {
+			defer g.enter(kind)()
+			mu.Lock()
+			in[kind]++
+			mixed := in[starting] > 0 && in[reconnecting] > 0
+			mu.Unlock()
+			assert.False(t, mixed, "a start and a reconnect inside at once")
+			time.Sleep(100 * time.Microsecond)
+			mu.Lock()
+			in[kind]--
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+}

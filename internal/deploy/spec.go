@@ -129,7 +129,7 @@ var TargetInputs = []action.Input{
 	{Name: "app-port", Kind: action.Int, Description: "Port the service listens on inside its containers; with strategy rolling, each new container must answer health-url's path and every smoke-checks path there before it takes traffic (required then)."},
 	{Name: "strategy", Kind: action.Enum, Enum: []string{"recreate", "rolling"}, Default: "recreate", Description: "recreate replaces containers in place; rolling starts new ones beside the old, off the proxy's network alias until they pass every check, then switches the alias and drains the old (zero downtime behind a proxy; README \"The traffic switch\")."},
 	{Name: "route-network", Description: "Strategy rolling: the network your proxy finds the services on (its key or engine name); services not on it (workers, schedulers) are replaced in place. Empty picks each service's only external network, or its only network."},
-	{Name: "rolling-parallel", Kind: action.Int, Default: "4", Description: "Strategy rolling: how many services are started, checked and switched side by side; a service starts once the services it depends on have switched."},
+	{Name: "rolling-parallel", Kind: action.Int, Default: "10", Description: "Strategy rolling: how many services are started, checked and switched side by side (docker compose itself starts every service at once); a service starts once the services it depends on have switched."},
 	{Name: "drain-timeout", Kind: action.Duration, Default: "5s", Description: "Strategy rolling: how long an old container keeps answering after it left the route network's alias, before it is stopped with its stop_grace_period."},
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -151,7 +152,7 @@ func (s *State) routeNetworks(ctx context.Context) (map[string]string, error) {
 			return nil, action.Usagef("strategy rolling: service %s is on the networks %s; set route-network to the one your proxy finds it on (services not on it are replaced in place)", name, strings.Join(keys, ", "))
 		}
 		n := s.Project.Networks[key]
-		if n.External {
+		if bool(n.External) && !slices.Contains(slices.Collect(maps.Values(routes)), n.Name) { // once per network
 			sure, err := s.Docker.UserSubnet(ctx, n.Name)
 			if err != nil {
 				return nil, action.Failedf("inspecting network %s: %v", n.Name, err)
@@ -159,7 +160,7 @@ func (s *State) routeNetworks(ctx context.Context) (map[string]string, error) {
 			if !sure {
 				s.A.Warningf("strategy rolling: the route network %s shows a gateway with its subnet, as a network with an automatic subnet does; the switch needs one created with --subnet (docker network create --subnet 172.30.0.0/24 %s). If it has none, the deploy stops before any traffic moves", n.Name, n.Name)
 			}
-		} else if !slices.ContainsFunc(n.Ipam.Config, func(c *types.IPAMPool) bool { return c != nil && c.Subnet != "" }) {
+		} else if !bool(n.External) && !slices.ContainsFunc(n.Ipam.Config, func(c *types.IPAMPool) bool { return c != nil && c.Subnet != "" }) {
 			return nil, action.Usagef("strategy rolling: the route network %s of service %s has no subnet of its own, and only on such a network can the kit keep a container's address while it moves the alias: give it ipam: {config: [{subnet: …}]} in the compose file, or use an external network made with docker network create --subnet", key, name)
 		}
 		routes[name] = n.Name
@@ -176,24 +177,64 @@ type rolling struct {
 	routes     map[string]string
 	switches   []*switched
 	oldServing bool // failed before any switch: the old containers never stopped serving
-	// net serialises what takes an address on a route network while services
-	// switch side by side: a reconnect lets go of a container's address for a
-	// moment, and a start or connect without one could take it meanwhile.
-	net sync.Mutex
+	net        netGate
 }
 
-// reconnect is Docker.Reconnect, one at a time (r.net).
+// reconnect is Docker.Reconnect, beside other reconnects only (netGate).
 func (r *rolling) reconnect(ctx context.Context, s *State, id, network string, e docker.Endpoint) error {
-	r.net.Lock()
-	defer r.net.Unlock()
+	defer r.net.enter(reconnecting)()
 	return s.Docker.Reconnect(ctx, id, network, e)
 }
 
-// start is Docker.Start, one at a time with reconnects (r.net).
+// start is Docker.Start, beside other starts only (netGate).
 func (r *rolling) start(ctx context.Context, s *State, id string) error {
-	r.net.Lock()
-	defer r.net.Unlock()
+	defer r.net.enter(starting)()
 	return s.Docker.Start(ctx, id)
+}
+
+// netGate keeps what takes any free address on a route network apart from what
+// lets one go for a moment, while services switch side by side: a reconnect
+// releases a container's address and asks for that same address back, and a
+// start, which takes any free one, could take it in between. Reconnects ask
+// only for their own addresses, so they go side by side with each other, as
+// starts do; the two kinds never overlap, and a kind waiting lets no more of
+// the other in.
+type netGate struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	kind    int    // of those inside
+	inside  int    // how many
+	waiting [3]int // by kind
+}
+
+const (
+	starting = iota + 1
+	reconnecting
+)
+
+// enter waits until kind may go and returns the function that leaves.
+func (g *netGate) enter(kind int) func() {
+	g.mu.Lock()
+	if g.cond == nil {
+		g.cond = sync.NewCond(&g.mu)
+	}
+	other := starting + reconnecting - kind
+	g.waiting[kind]++
+	for g.inside > 0 && (g.kind != kind || g.waiting[other] > 0) {
+		g.cond.Wait()
+	}
+	g.waiting[kind]--
+	g.kind = kind
+	g.inside++
+	g.mu.Unlock()
+	return func() {
+		g.mu.Lock()
+		g.inside--
+		if g.inside == 0 {
+			g.cond.Broadcast()
+		}
+		g.mu.Unlock()
+	}
 }
 
 // Preflight finds each deployed service's route network.

@@ -70,7 +70,7 @@ func byHost(t testing.TB, caddyfile string, aliases []string) []byte {
 	start := strings.Index(caddyfile, "\treverse_proxy {")
 	end := strings.Index(caddyfile[start:], "\n\t}\n")
 	require.True(t, site >= 0 && start > site && end > 0, "examples/rolling/Caddyfile: one :8080 site with one reverse_proxy block")
-	block := caddyfile[start : start+end+3]
+	block := caddyfile[start : start+end+4] // through the closing brace and its newline
 	var b strings.Builder
 	b.WriteString(caddyfile[:site] + ":8080 {\n")
 	for i, alias := range aliases {

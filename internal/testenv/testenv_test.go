@@ -59,7 +59,7 @@ func TestByHost(t *testing.T) {
 	require.NoError(t, err)
 	got := string(byHost(t, string(data), []string{"s01-x", "s02-x"}))
 	assert.Contains(t, got, "\t@a0 host s01-x\n\thandle @a0 {\n\t\treverse_proxy {\n\t\t\tdynamic a {\n\t\t\t\tname s01-x\n")
-	assert.Contains(t, got, "\t@a1 host s02-x\n\thandle @a1 {\n")
+	assert.Contains(t, got, "\t\t}\n\t}\n\t@a1 host s02-x\n\thandle @a1 {\n")
 	assert.Equal(t, 2, strings.Count(got, "lb_try_duration 10s"))
 	assert.Equal(t, strings.Count(got, "{"), strings.Count(got, "}"), got)
 	assert.True(t, strings.HasSuffix(got, "\thandle {\n\t\trespond \"no such service\" 421\n\t}\n}\n"), got)
