@@ -633,7 +633,7 @@ func TestRollingStackOf10UnderLoad(t *testing.T) {
 	args = append(args, "--drain-timeout", "2s")
 	r := a.Deploy(args...)
 	require.Equal(t, 0, r.Code, r.Log)
-	holders := func() map[string]string { return aliasHolders(t, network, aliases) }
+	holders := func() map[string]string { return aliasHolders(t, network, aliases, true) }
 	for _, alias := range aliases {
 		testapp.WaitFor(t, "both proxies to serve "+alias, func() bool {
 			return answers(caddy, alias) == "1.0.0" && answers(plain, alias) == "1.0.0"
@@ -685,7 +685,7 @@ func TestRollingStackOf10UnderLoad(t *testing.T) {
 	l = startLoads(caddy, plain, aliases...)
 	proc, wait := a.Background(append(args, "--wait-timeout", "60s")...)
 	testapp.WaitFor(t, "a service to switch", func() bool {
-		now := holders()
+		now := aliasHolders(t, network, aliases, false) // mid-switch, two hold an alias for a moment
 		return len(now) == 10 && !maps.Equal(now, before)
 	})
 	require.NoError(t, proc.Signal(syscall.SIGTERM))
@@ -697,18 +697,23 @@ func TestRollingStackOf10UnderLoad(t *testing.T) {
 	assert.Len(t, strings.Fields(a.Containers()), 10, "the new containers were removed")
 }
 
-// aliasHolders maps each of aliases to the container holding it on network.
-func aliasHolders(t *testing.T, network string, aliases []string) map[string]string {
+// aliasHolders maps each of aliases to the container holding it on network;
+// with one, each must have a single holder (else the last one read counts).
+func aliasHolders(t *testing.T, network string, aliases []string, one bool) map[string]string {
 	t.Helper()
 	out, err := exec.Command("docker", "network", "inspect", network, "--format", "{{range $id, $c := .Containers}}{{$id}} {{end}}").Output()
 	require.NoError(t, err)
 	got := map[string]string{}
 	for _, id := range strings.Fields(string(out)) {
 		held, err := exec.Command("docker", "inspect", id, "--format", `{{json (index .NetworkSettings.Networks "`+network+`").Aliases}}`).Output()
-		require.NoError(t, err)
+		if err != nil {
+			continue // gone since the network was read: a deploy removed it
+		}
 		for _, alias := range aliases {
 			if strings.Contains(string(held), `"`+alias+`"`) {
-				require.Empty(t, got[alias], "one holder of %s", alias)
+				if one {
+					require.Empty(t, got[alias], "one holder of %s", alias)
+				}
 				got[alias] = id
 			}
 		}
