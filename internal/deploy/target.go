@@ -195,21 +195,6 @@ func (recreate) Apply(ctx context.Context, s *State) error {
 	return nil
 }
 
-// serviceContainers are a service's running containers.
-func (s *State) serviceContainers(ctx context.Context, service string) ([]docker.Container, error) {
-	all, err := s.Docker.ProjectContainers(ctx, s.Compose.Name)
-	if err != nil {
-		return nil, err
-	}
-	var out []docker.Container
-	for _, c := range all {
-		if c.Service == service && c.State == "running" {
-			out = append(out, c)
-		}
-	}
-	return out, nil
-}
-
 // removeNew removes a service's containers that were not among before.
 func (s *State) removeNew(ctx context.Context, service string, before []docker.Container) int {
 	all, err := s.Docker.ProjectContainers(context.WithoutCancel(ctx), s.Compose.Name)
