@@ -736,3 +736,59 @@ func answers(port int, host string) string {
 	}
 	return strings.TrimSpace(string(body))
 }
+
+// TestRollingReplacesWorkersInPlace: with route-network set, a service not on
+// it (worker) gets no switch: it is replaced in place, once web (switched, on
+// its level) has passed, and one container of it runs at a time. When a later
+// service (api, which depends on worker) fails, worker is started again on the
+// image and version it ran before, and web is switched back.
+func TestRollingReplacesWorkersInPlace(t *testing.T) {
+	t.Parallel()
+	testenv.NoSwarmChange(t)
+	a := testapp.New(t, "1.0.0")
+	network := "dk-edge-" + a.Name
+	testenv.SubnetNetwork(t, network)
+	t.Cleanup(a.Cleanup) // before the network goes
+	stack := stackOf(network, a.Name, []string{"web", "worker", "api"}, map[string][]string{"api": {"worker"}}, "1s", true)
+	onEdge := "    networks:\n      edge:\n        aliases: [\"worker-" + a.Name + "\"]\n"
+	require.Contains(t, stack, onEdge)
+	stack = strings.Replace(stack, onEdge, "    networks: [default]\n", 1)
+	args := append(rollingStack(t, a, "workers.yaml", stack), "--route-network", network, "--drain-timeout", "1s")
+	r := a.Deploy(args...)
+	require.Equal(t, 0, r.Code, r.Log)
+	workerEnv := func() []string {
+		out, err := exec.Command("docker", "ps", "-q", "--filter", "label=com.docker.compose.project="+a.Name, "--filter", "label=com.docker.compose.service=worker").Output()
+		require.NoError(t, err)
+		ids := strings.Fields(string(out))
+		require.Len(t, ids, 1, "one worker container")
+		env, err := exec.Command("docker", "inspect", ids[0], "--format", `{{range .Config.Env}}{{println .}}{{end}}`).Output()
+		require.NoError(t, err)
+		return []string{ids[0], strings.TrimSpace(string(env))}
+	}
+	first := workerEnv()
+	assert.Contains(t, first[1], "APP_VERSION=1.0.0")
+
+	a.Release("2.0.0", false)
+	r = a.Deploy(args...)
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.Contains(t, r.Summary, "worker replaced in place (not on "+network+")")
+	assert.Regexp(t, `\| apply \| done \| \S+ \| [^|]*switched web \(level 1\): created \S+, started \S+, healthy \S+, checked \S+, switched \S+; worker \(level 1\): replaced in place, started \S+, healthy \S+; api \(level 2\): created `, r.Summary)
+	web, worker := strings.Index(r.Log, "switched web on "), strings.Index(r.Log, "replaced worker in place")
+	assert.True(t, web >= 0 && web < worker, "worker after web, switched on its level: %d %d", web, worker)
+	second := workerEnv()
+	assert.NotEqual(t, first[0], second[0], "a new worker container")
+	assert.Contains(t, second[1], "APP_VERSION=2.0.0")
+
+	// api's new containers never get healthy: worker goes back to 2.0.0.
+	a.Release("3.0.0", false)
+	a.Env = append(a.Env, "HEALTH_API=/nope")
+	r = a.Deploy(append(args, "--wait-timeout", "15s")...)
+	assert.Equal(t, 1, r.Code, r.Log)
+	assert.Contains(t, r.Log, "replaced worker in place")
+	assert.Contains(t, r.Log, "the new api containers did not pass (")
+	back := workerEnv()
+	assert.Contains(t, back[1], "APP_VERSION=2.0.0", "worker runs the version it ran before")
+	out, err := exec.Command("docker", "ps", "--filter", "label=com.docker.compose.project="+a.Name, "--format", `{{.Label "com.docker.compose.service"}}`).Output()
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"web", "worker", "api"}, strings.Fields(string(out)), "one container of each, the new ones removed")
+}
