@@ -753,7 +753,7 @@ func TestRollingReplacesWorkersInPlace(t *testing.T) {
 	network := "dk-edge-" + a.Name
 	testenv.SubnetNetwork(t, network)
 	t.Cleanup(a.Cleanup) // before the network goes
-	stack := stackOf(network, a.Name, []string{"web", "worker", "api"}, map[string][]string{"api": {"worker"}}, "1s", true)
+	stack := chainStack(network, a.Name, []string{"web", "worker", "api"}, map[string][]string{"api": {"worker"}})
 	onEdge := "    networks:\n      edge:\n        aliases: [\"worker-" + a.Name + "\"]\n"
 	require.Contains(t, stack, onEdge)
 	stack = strings.Replace(stack, onEdge, "    networks: [default]\n", 1)
