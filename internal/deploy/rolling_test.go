@@ -489,8 +489,10 @@ func stackOf(network, name string, services []string, deps map[string][]string, 
 		b.WriteString("    environment:\n      APP_VERSION: ${DEPLOY_VERSION:-dev}\n      DB_PASSWORD: ${DB_PASSWORD:-}\n")
 		// HEALTH_<SERVICE> makes one service's healthcheck ask another path;
 		// START_<SERVICE>, a start period during which failures do not count
-		// (the container stays starting: a deploy held for a test).
-		fmt.Fprintf(&b, "    healthcheck:\n      test: [\"CMD\", \"/hello\", \"healthcheck\", \"${HEALTH_%s:-/health}\"]\n      interval: %s\n      timeout: 2s\n      retries: 5\n      start_period: ${START_%s:-0s}\n", strings.ToUpper(svc), interval, strings.ToUpper(svc))
+		// (the container stays starting: a deploy held for a test, or a
+		// probe on a busy machine that took longer than its timeout). A probe
+		// is an exec in the container: on a busy machine it can take seconds.
+		fmt.Fprintf(&b, "    healthcheck:\n      test: [\"CMD\", \"/hello\", \"healthcheck\", \"${HEALTH_%s:-/health}\"]\n      interval: %s\n      timeout: 10s\n      retries: 5\n      start_period: ${START_%s:-0s}\n", strings.ToUpper(svc), interval, strings.ToUpper(svc))
 		fmt.Fprintf(&b, "    networks:\n      edge:\n        aliases: [\"%s-%s\"]\n", svc, name)
 		if len(deps[svc]) > 0 {
 			fmt.Fprintf(&b, "    depends_on: [%s]\n", strings.Join(deps[svc], ", "))
@@ -631,6 +633,11 @@ func TestRollingStackOf10UnderLoad(t *testing.T) {
 		aliases = append(aliases, fmt.Sprintf("s%02d-%s", i, a.Name))
 	}
 	caddy, plain := testenv.ProxiesFor(t, a.Name, network, aliases, a.Cleanup)
+	// On a busy machine ten containers probed every second can miss a probe
+	// or five: failures count only for the service a phase makes fail.
+	for _, svc := range services {
+		a.Env = append(a.Env, "START_"+strings.ToUpper(svc)+"=300s")
+	}
 	args := rollingStack(t, a, "stack.yaml", stackOf(network, a.Name, services, nil, "1s", true))
 	args = append(args, "--drain-timeout", "2s")
 	r := a.Deploy(args...)
@@ -671,7 +678,7 @@ func TestRollingStackOf10UnderLoad(t *testing.T) {
 
 	// The 7th service's new containers never get healthy.
 	a.Release("3.0.0", false)
-	a.Env = append(a.Env, "HEALTH_S07=/nope")
+	a.Env = append(a.Env, "HEALTH_S07=/nope", "START_S07=0s")
 	l = startLoads(caddy, plain, aliases...)
 	r = a.Deploy(append(args, "--wait-timeout", "20s")...)
 	finish(l, "the 7th of 10 services failing", "2.0.0", "3.0.0")
