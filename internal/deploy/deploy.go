@@ -194,7 +194,7 @@ func newState(a *action.Context, o Options) (*State, error) {
 	}
 	s.History = history.File{Path: o.HistoryFile}
 	s.LockDir = lock.Dir(s.History.Path)
-	s.Target, s.Strategy = composeTarget{}, Strategy(recreate{})
+	s.Target, s.Strategy = &composeTarget{}, Strategy(recreate{})
 	if o.Strategy == "rolling" {
 		s.Strategy = &rolling{}
 	}

@@ -52,6 +52,9 @@ func (preflightStep) String() string { return "preflight" }
 // (the compose file and what pull-only forbids) exits 2, an environment that is
 // not ready exits 1.
 func (preflightStep) Run(ctx context.Context, s *State) error {
+	if t, ok := s.Target.(interface{ Begin(context.Context, *State) }); ok {
+		t.Begin(ctx, s) // its slow checks, beside git and the compose model
+	}
 	if err := s.planGit(ctx); err != nil {
 		return err
 	}

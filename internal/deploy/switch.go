@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/org/deploy-kit/internal/action"
 	"github.com/org/deploy-kit/internal/compose"
@@ -773,43 +772,39 @@ func (r *rolling) Verify(ctx context.Context, s *State) error {
 }
 
 // Finish stops the old containers once the deploy has been verified (and
-// drained, see Verify), each with its stop_grace_period.
+// drained, see Verify), each with its stop_grace_period. Every service's old
+// containers drain drain-timeout from their own switch and are stopped then,
+// side by side with the others' drains: a service switched early is gone
+// while the last one still drains.
 func (r *rolling) Finish(ctx context.Context, s *State) {
-	// Every old container drains drain-timeout from its own switch: wait once,
-	// for the one switched last, then stop them all side by side.
-	var last time.Time
-	var old []*switched
+	slots := make(chan struct{}, max(1, s.Opts.RollingParallel))
+	var wg sync.WaitGroup
 	for _, w := range r.switches {
-		if len(w.old) > 0 {
-			old = append(old, w)
-			if w.drained.After(last) {
-				last = w.drained
-			}
+		if len(w.old) == 0 {
+			continue
 		}
-	}
-	if wait := s.Opts.DrainTimeout - time.Since(last); wait > 0 && len(old) > 0 {
-		s.A.Logf("    draining the old containers for %s more", wait.Round(time.Millisecond))
-		time.Sleep(wait) // even when cancelled: the deploy was verified, the old ones must finish
-	}
-	var g errgroup.Group
-	g.SetLimit(max(1, s.Opts.RollingParallel))
-	for _, w := range old {
 		svc, _ := s.Project.GetService(w.service)
 		grace := 10 * time.Second
 		if svc.StopGracePeriod != nil {
 			grace = time.Duration(*svc.StopGracePeriod)
 		}
+		drained := w.drained.Add(s.Opts.DrainTimeout)
+		if wait := time.Until(drained); wait > 0 {
+			s.A.Logf("    draining the old %s containers for %s more", w.service, wait.Round(time.Millisecond))
+		}
 		for _, o := range w.old {
-			g.Go(func() error {
+			wg.Go(func() {
+				time.Sleep(time.Until(drained)) // even when cancelled: the deploy was verified, the old ones must finish
+				slots <- struct{}{}
+				defer func() { <-slots }()
 				s.A.Logf("    stopping old %s (grace %s)", o.Name, grace)
 				if err := s.Docker.StopAndRemove(context.WithoutCancel(ctx), o.ID, grace); err != nil {
 					s.A.Warningf("stopping the old container %s: %v (it is off the alias; remove it by hand)", o.Name, err)
 				}
-				return nil
 			})
 		}
 	}
-	_ = g.Wait()
+	wg.Wait()
 	r.switches = nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/org/deploy-kit/internal/action"
 	"github.com/org/deploy-kit/internal/command"
@@ -60,7 +61,18 @@ func (s Snapshot) Names() []string {
 
 // composeTarget deploys with docker compose; State.Strategy replaces the
 // containers.
-type composeTarget struct{}
+type composeTarget struct {
+	version func() (string, error) // docker compose version, asked once (Begin)
+}
+
+// Begin asks docker compose for its version while preflight reads git and the
+// compose file: starting the plugin's process is the slowest of preflight's
+// checks, and on a stack of many services the kit's own steps should cost
+// little beside compose's (BENCHMARKS.md).
+func (t *composeTarget) Begin(ctx context.Context, s *State) {
+	t.version = sync.OnceValues(func() (string, error) { return s.Exec.Output(ctx, compose.Version()) })
+	go func() { _, _ = t.version() }()
+}
 
 // services are the services this deploy touches.
 func (s *State) services() []string {
@@ -80,7 +92,7 @@ func snapshotRef(project, service, imageID string) string {
 	return "deploykit-snapshot/" + project + "-" + service + ":" + id
 }
 
-func (composeTarget) Snapshot(ctx context.Context, s *State) (Snapshot, error) {
+func (*composeTarget) Snapshot(ctx context.Context, s *State) (Snapshot, error) {
 	containers, err := s.Docker.ProjectContainers(ctx, s.Compose.Name)
 	if err != nil {
 		return Snapshot{}, err
@@ -125,7 +137,7 @@ func pruneSnapshots(ctx context.Context, s *State, keep string) {
 	}
 }
 
-func (composeTarget) Apply(ctx context.Context, s *State) error { return s.Strategy.Apply(ctx, s) }
+func (*composeTarget) Apply(ctx context.Context, s *State) error { return s.Strategy.Apply(ctx, s) }
 
 // Strategy is how the compose target replaces the containers of the services it
 // deploys (ARCHITECTURE.md, "Variants"): recreate in place, or rolling through the
@@ -236,7 +248,7 @@ func (s *State) imageOverride(images map[string]string) (string, error) {
 // Restore starts the snapshot's images again: an override file pins each service
 // to its snapshot tag, and compose runs with the previous version's DEPLOY_*
 // variables, never building or pulling.
-func (composeTarget) Restore(ctx context.Context, s *State) error {
+func (*composeTarget) Restore(ctx context.Context, s *State) error {
 	if s.Strategy.Moved() { // strategy rolling: route the old containers back
 		return s.Strategy.Restore(ctx, s)
 	}
@@ -305,7 +317,7 @@ func (s *State) previousSHA() string {
 	return s.Previous.SHA()
 }
 
-func (composeTarget) Failing(ctx context.Context, s *State) ([]docker.Container, error) {
+func (*composeTarget) Failing(ctx context.Context, s *State) ([]docker.Container, error) {
 	all, err := s.Docker.ProjectContainers(ctx, s.Compose.Name)
 	if err != nil {
 		return nil, err
@@ -327,16 +339,19 @@ func (composeTarget) Failing(ctx context.Context, s *State) ([]docker.Container,
 }
 
 // Preflight: the Compose v2 plugin is installed.
-func (composeTarget) Preflight(ctx context.Context, s *State) ([]string, error) {
-	if v, err := s.Exec.Output(ctx, compose.Version()); err != nil || !strings.HasPrefix(strings.TrimPrefix(strings.TrimSpace(v), "v"), "2.") {
+func (t *composeTarget) Preflight(ctx context.Context, s *State) ([]string, error) {
+	if t.version == nil {
+		t.Begin(ctx, s)
+	}
+	if v, err := t.version(); err != nil || !strings.HasPrefix(strings.TrimPrefix(strings.TrimSpace(v), "v"), "2.") {
 		return nil, action.Failedf("docker compose v2 is required (docker compose version: %q %v): install the Compose plugin", strings.TrimSpace(v), err)
 	}
 	return nil, nil
 }
 
-func (composeTarget) Finish(ctx context.Context, s *State) { s.Strategy.Finish(ctx, s) }
+func (*composeTarget) Finish(ctx context.Context, s *State) { s.Strategy.Finish(ctx, s) }
 
-func (composeTarget) ManualRollback(s *State) []string {
+func (*composeTarget) ManualRollback(s *State) []string {
 	var cmds []string
 	for _, svc := range s.Snapshot.Names() {
 		img := s.Snapshot.Services[svc]

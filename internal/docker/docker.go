@@ -24,6 +24,7 @@ import (
 	"github.com/docker/docker/pkg/jsonmessage"
 	"github.com/docker/docker/pkg/stdcopy"
 	"github.com/docker/go-connections/nat"
+	"golang.org/x/sync/errgroup"
 )
 
 // Engine is the Docker Engine as the kit uses it: Client is the real one. It is
@@ -193,13 +194,22 @@ func (c *Client) ProjectContainers(ctx context.Context, project string) ([]Conta
 	if err != nil {
 		return nil, err
 	}
-	var out []Container
-	for _, s := range list {
-		ct := Container{ID: s.ID, Service: s.Labels["com.docker.compose.service"], Image: s.Image, ImageID: s.ImageID, State: s.State}
+	// One inspect per container, side by side: a stack of many services has
+	// many, and every step that reads the project waits for all of them.
+	out := make([]Container, len(list))
+	var g errgroup.Group
+	g.SetLimit(8)
+	for i, s := range list {
+		ct := &out[i]
+		*ct = Container{ID: s.ID, Service: s.Labels["com.docker.compose.service"], Image: s.Image, ImageID: s.ImageID, State: s.State}
 		if len(s.Names) > 0 {
 			ct.Name = strings.TrimPrefix(s.Names[0], "/")
 		}
-		if ins, err := c.api.ContainerInspect(ctx, s.ID); err == nil {
+		g.Go(func() error {
+			ins, err := c.api.ContainerInspect(ctx, s.ID)
+			if err != nil {
+				return nil // gone since the list: what the list said stands
+			}
 			if ins.State != nil && ins.State.Health != nil {
 				ct.Health = string(ins.State.Health.Status)
 			}
@@ -214,9 +224,10 @@ func (c *Client) ProjectContainers(ctx context.Context, project string) ([]Conta
 				}
 				sort.Strings(ct.IPs)
 			}
-		}
-		out = append(out, ct)
+			return nil
+		})
 	}
+	_ = g.Wait()
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Service != out[j].Service {
 			return out[i].Service < out[j].Service
