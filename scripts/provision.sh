@@ -11,11 +11,13 @@
 #   - the MariaDB client tools (mariadb, mariadb-dump), for backups of a database URL
 #   - PostgreSQL and MariaDB server images built from Debian's packages
 #     (scripts/db-image.sh), for tests that start database containers
+#   - the image of a swarm node, Debian's Docker Engine (scripts/node-image.sh),
+#     for the tests that start a real three-node swarm
 # Tools built from Go modules go to $DEPLOYKIT_TOOLS (default ~/.cache/deploy-kit/tools)
 # and are rebuilt only when the pinned version changes. Prints the bin directory to add
 # to PATH as its last line.
 #
-# Usage: provision.sh [compose|buildx|act|actionlint|staticcheck|goreleaser|caddy|versitygw|postgres|mariadb-client|db-images ...]   (no argument: all)
+# Usage: provision.sh [compose|buildx|act|actionlint|staticcheck|goreleaser|caddy|versitygw|postgres|mariadb-client|db-images|swarm-node ...]   (no argument: all)
 set -euo pipefail
 
 COMPOSE_VERSION=v2.40.3
@@ -39,7 +41,7 @@ want() { # want NAME: true when NAME was asked for (or nothing was)
 }
 components=("$@")
 for c in "${components[@]}"; do
-	case "$c" in compose | buildx | act | actionlint | staticcheck | goreleaser | caddy | versitygw | postgres | mariadb-client | db-images) ;; *) echo "provision: unknown component $c (want compose, buildx, act, actionlint, staticcheck, goreleaser, caddy, versitygw, postgres, mariadb-client or db-images)" >&2; exit 2 ;; esac
+	case "$c" in compose | buildx | act | actionlint | staticcheck | goreleaser | caddy | versitygw | postgres | mariadb-client | db-images | swarm-node) ;; *) echo "provision: unknown component $c (want compose, buildx, act, actionlint, staticcheck, goreleaser, caddy, versitygw, postgres, mariadb-client, db-images or swarm-node)" >&2; exit 2 ;; esac
 done
 
 log() { printf 'provision: %s\n' "$*" >&2; }
@@ -140,6 +142,12 @@ fi
 
 if want db-images; then
 	"$(dirname "${BASH_SOURCE[0]}")/db-image.sh" postgres mariadb
+fi
+
+# The image of a swarm node (Debian's Docker Engine in a container) for the
+# tests that start a real three-node swarm (internal/multinode).
+if want swarm-node; then
+	"$(dirname "${BASH_SOURCE[0]}")/node-image.sh"
 fi
 
 log "tools ready in $bin"

@@ -703,7 +703,9 @@ func TestRollingStackOf10UnderLoad(t *testing.T) {
 	a.Env = append(a.Env, "START_S07=600s")
 	l = startLoads(caddy, plain, aliases...)
 	proc, wait := a.Background(append(args, "--wait-timeout", "300s")...)
-	testapp.WaitFor(t, "a service to switch", func() bool {
+	// Held by s07 (which never gets healthy), the deploy cannot end before the
+	// signal: wait for a switch as long as the deploy itself would wait.
+	testapp.WaitWithin(t, 300*time.Second, "a service to switch", func() bool {
 		now := aliasHolders(t, network, aliases, false) // mid-switch, two hold an alias for a moment
 		return len(now) == 10 && !maps.Equal(now, before)
 	})

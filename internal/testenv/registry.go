@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"crypto/subtle"
 	"io"
 	"log"
 	"net/http"
@@ -10,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/org/deploy-kit/internal/testenv/registryauth"
 )
 
 // Registry runs an OCI registry (go-containerregistry's) in the test process on
@@ -20,23 +20,9 @@ func Registry(t testing.TB, user, password string) string {
 	t.Helper()
 	var h http.Handler = registry.New(registry.Logger(log.New(io.Discard, "", 0)))
 	if user != "" {
-		h = basicAuth(h, user, password)
+		h = registryauth.BasicAuth(h, user, password)
 	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return strings.TrimPrefix(srv.URL, "http://")
-}
-
-func basicAuth(next http.Handler, user, password string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u, p, ok := r.BasicAuth()
-		if !ok || subtle.ConstantTimeCompare([]byte(u), []byte(user)) != 1 || subtle.ConstantTimeCompare([]byte(p), []byte(password)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Basic realm="deploykit-test"`)
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusUnauthorized)
-			_, _ = io.WriteString(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required: wrong user or password"}]}`)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
 }

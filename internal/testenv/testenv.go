@@ -197,7 +197,7 @@ var probeOnce = sync.OnceValues(func() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return buildImage("deploykit-test-probe:4", map[string][]byte{
+	return buildImage("deploykit-test-probe:5", map[string][]byte{
 		"probe":      data,
 		"Dockerfile": []byte("FROM scratch\nCOPY probe /probe\nENTRYPOINT [\"/probe\"]\n"),
 	})

@@ -17,6 +17,10 @@
 //	                            nginx-style setup behaves. An upstream error is a 502.
 //	                            HOST * takes the request's Host header as HOST:
 //	                            one proxy for several services, by name.
+//	probe registry PORT USER PASSWORD
+//	                            an OCI registry (go-containerregistry's, in
+//	                            memory) on :PORT that asks for basic auth: the
+//	                            registry of the test swarm (testenv.Cluster).
 package main
 
 import (
@@ -24,6 +28,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"os"
@@ -33,6 +38,9 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/org/deploy-kit/internal/testenv/registryauth"
 )
 
 func main() {
@@ -43,6 +51,12 @@ func main() {
 	if len(os.Args) == 5 && os.Args[1] == "proxy" {
 		proxy(os.Args[2], os.Args[3], os.Args[4])
 		return
+	}
+	if len(os.Args) == 5 && os.Args[1] == "registry" {
+		h := registryauth.BasicAuth(registry.New(registry.Logger(log.New(io.Discard, "", 0))), os.Args[3], os.Args[4])
+		srv := &http.Server{Addr: ":" + os.Args[2], Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		fmt.Fprintln(os.Stderr, srv.ListenAndServe())
+		os.Exit(1)
 	}
 	for _, name := range os.Args[1:] {
 		v, ok := os.LookupEnv(name)

@@ -375,10 +375,18 @@ func (a *App) NoSecretsLeft(t *testing.T) {
 // WaitFor polls cond until it holds or the deadline passes.
 func WaitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	WaitWithin(t, 60*time.Second, what, cond)
+}
+
+// WaitWithin is WaitFor with its own bound: for what a real process does at
+// its own pace (a deploy held until the test signals it), bounded by that
+// process's own timeout rather than by how busy the machine is.
+func WaitWithin(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+			t.Fatalf("timed out waiting for %s (%s)", what, d)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -1,0 +1,232 @@
+// Package multinode_test runs the swarm target on a real three-node swarm
+// (testenv.NewCluster): what a single-node swarm cannot show.
+package multinode_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/org/deploy-kit/internal/testenv"
+	"github.com/org/deploy-kit/internal/testenv/testapp"
+)
+
+// stack is the sample app as a swarm stack of three replicas (Swarm spreads
+// them over the nodes; a max_replicas_per_node of 1 would leave a start-first
+// update no node to start the new task on), its
+// image from the cluster's registry (HELLO_IMAGE), its DB_PASSWORD the swarm
+// secret the kit makes of the job's ENV_DB_PASSWORD, published nowhere: a proxy
+// task reaches the tasks on the stack's overlay network (endpoint_mode dnsrr:
+// this kernel has no IPVS for a virtual IP).
+const stack = `services:
+  web:
+    image: ${HELLO_IMAGE}:${DEPLOY_TAG:-dev}
+    environment:
+      APP_VERSION: ${DEPLOY_VERSION:-dev}
+      DB_PASSWORD_FILE: /run/secrets/DB_PASSWORD
+    secrets:
+      - DB_PASSWORD
+    healthcheck:
+      test: ["CMD", "/hello", "healthcheck"]
+      interval: 1s
+      timeout: 5s
+      retries: 3
+      start_period: 5s
+    deploy:
+      replicas: 3
+      endpoint_mode: dnsrr
+      update_config:
+        order: start-first
+        failure_action: rollback
+        monitor: 5s
+        parallelism: 1
+      rollback_config:
+        order: start-first
+        parallelism: 1
+    stop_grace_period: 10s
+secrets:
+  DB_PASSWORD:
+    external: true
+networks:
+  default:
+    attachable: true
+`
+
+// clusterApp is the sample app's checkout deployed to a three-node cluster: the
+// job's engine is the manager's (DOCKER_HOST), logged in to the cluster's
+// registry in a docker config of its own.
+type clusterApp struct {
+	*testapp.App
+	c *testenv.Cluster
+}
+
+func newClusterApp(t *testing.T) *clusterApp {
+	a := testapp.New(t, "1.0.0")
+	c := testenv.NewCluster(t, a.Name, 3)
+	require.NoError(t, os.WriteFile(filepath.Join(a.Dir, "stack.yaml"), []byte(stack), 0o644))
+	a.Git("add", "stack.yaml")
+	a.Git("commit", "-q", "-m", "the stack")
+	a.Git("tag", "-f", "v1.0.0")
+	config := t.TempDir() // with the user's CLI plugins (buildx)
+	if home, err := os.UserHomeDir(); err == nil {
+		require.NoError(t, os.Symlink(filepath.Join(home, ".docker", "cli-plugins"), filepath.Join(config, "cli-plugins")))
+	}
+	a.Env = append(a.Env, "DOCKER_HOST="+c.DockerHost(), "DOCKER_CONFIG="+config, "HELLO_IMAGE="+c.Registry+"/hello")
+	login := exec.Command("docker", "--config", config, "-H", c.DockerHost(), "login", c.Registry, "-u", c.User, "--password-stdin")
+	login.Stdin = strings.NewReader(c.Password)
+	out, err := login.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	return &clusterApp{App: a, c: c}
+}
+
+// build builds the checkout's image on the manager with build-image and pushes
+// it to the cluster's registry; it returns the pushed digest.
+func (a *clusterApp) build() string {
+	a.T.Helper()
+	r := a.Raw("build-image", "--image", a.c.Registry+"/hello", "--registry", a.c.Registry, "--username", a.c.User, "--password", a.c.Password)
+	require.Equal(a.T, 0, r.Code, r.Log)
+	require.NotEmpty(a.T, r.Outputs["digest"])
+	return r.Outputs["digest"]
+}
+
+func (a *clusterApp) deploy(extra ...string) testapp.Run {
+	args := append([]string{"--target", "swarm", "--compose-file", "stack.yaml", "--resolve-image", "always",
+		"--health-url", "", "--smoke-base-url", "", "--smoke-checks", "", "--wait-timeout", "4m"}, extra...)
+	return a.Deploy(args...)
+}
+
+// tasks are the running tasks of web: node → image.
+func (a *clusterApp) tasks() map[string]string {
+	a.T.Helper()
+	out := a.c.Docker(a.T, 0, "service", "ps", "--no-trunc", "--filter", "desired-state=running", "--format", "{{.Node}} {{.Image}} {{.CurrentState}}", a.Name+"_web")
+	got := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) >= 3 && f[2] == "Running" {
+			got[f[0]] = f[1]
+		}
+	}
+	return got
+}
+
+// proxy runs the plain proxy (the probe: one address of tasks.web per request,
+// no retries) as a service on the stack's network, on node1, its port published
+// on node1's address; it returns the proxy's URL.
+func (a *clusterApp) proxy() string {
+	a.T.Helper()
+	probe := testenv.ProbeImage(a.T)
+	save := exec.Command("docker", "save", probe)
+	load := exec.Command("docker", "-H", a.c.Nodes[0].Host(), "load")
+	pipe, err := save.StdoutPipe()
+	require.NoError(a.T, err)
+	load.Stdin = pipe
+	require.NoError(a.T, save.Start())
+	out, err := load.CombinedOutput()
+	require.NoError(a.T, err, "%s", out)
+	require.NoError(a.T, save.Wait())
+	a.c.Docker(a.T, 0, "service", "create", "-d", "--name", a.Name+"-proxy", "--network", a.Name+"_default",
+		"--constraint", "node.hostname==node1", "--publish", "mode=host,target=8081,published=8081",
+		probe, "proxy", "8081", "tasks.web", "8080")
+	return "http://" + a.c.Nodes[0].IP + ":8081"
+}
+
+// load sends rate requests a second to url+/version until stop, which returns
+// how many failed and who answered (body → count) and the last answer.
+func load(url string, rate int) (stop func() (failed int, answers map[string]int, last string)) {
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	var mu sync.Mutex
+	answers := map[string]int{}
+	failed, last := 0, ""
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(time.Second / time.Duration(rate))
+		defer tick.Stop()
+		for n := 0; n < 50*60*10; n++ { // bounded: ten minutes at most
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			wg.Go(func() {
+				resp, err := client.Get(url + "/version")
+				body := ""
+				if err == nil {
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					body = strings.TrimSpace(string(b))
+					if resp.StatusCode != http.StatusOK {
+						err = fmt.Errorf("%d %s", resp.StatusCode, body)
+					}
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					failed++
+					answers["error: "+err.Error()]++
+					return
+				}
+				answers[body]++
+				last = body
+			})
+		}
+	})
+	return func() (int, map[string]int, string) {
+		close(done)
+		wg.Wait()
+		return failed, answers, last
+	}
+}
+
+// TestClusterDeployByDigest: the image is built on the manager and pushed to
+// the cluster's registry by build-image; the kit deploys it by digest with the
+// registry's credentials sent to every node, three replicas on three nodes; the
+// next release replaces them under 50 requests a second through a proxy that
+// never retries, and not one fails.
+func TestClusterDeployByDigest(t *testing.T) {
+	t.Parallel()
+	a := newClusterApp(t)
+	digest := a.build()
+	r := a.deploy()
+	require.Equal(t, 0, r.Code, r.Log)
+	tasks := a.tasks()
+	require.Len(t, tasks, 3, "one task on each node: %v", tasks)
+	for node, image := range tasks {
+		assert.Contains(t, image, "@"+digest, "%s runs the pushed digest", node)
+	}
+	url := a.proxy()
+	testapp.WaitFor(t, "the proxy to answer 1.0.0", func() bool {
+		resp, err := http.Get(url + "/version")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), "1.0.0")
+	})
+
+	a.Release("2.0.0", false)
+	digest = a.build()
+	stop := load(url, 50)
+	r = a.deploy()
+	time.Sleep(time.Second) // what serves after the deploy
+	failed, answers, last := stop()
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.Zero(t, failed, "failed requests through the proxy: %v", answers)
+	assert.Contains(t, last, "2.0.0", "answers: %v", answers)
+	out := a.c.Docker(t, 0, "service", "ps", "--no-trunc", "--filter", "desired-state=running", "--format", "{{.Image}} {{.CurrentState}}", a.Name+"_web")
+	lines := strings.Split(out, "\n")
+	require.Len(t, lines, 3, "three tasks: %s", out)
+	for _, line := range lines {
+		assert.Contains(t, line, "@"+digest+" Running", "every task runs the new digest")
+	}
+}
