@@ -22,12 +22,15 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 )
 
-// broken is set at build time to make a version that never gets healthy ("true")
-// or one whose /version fails ("smoke").
+// broken is set at build time to make a version that never gets healthy ("true"),
+// one whose /version fails ("smoke"), or one that is unhealthy only on one swarm
+// node ("node:<hostname>", matched against NODE_HOSTNAME, which a stack sets to
+// {{.Node.Hostname}}).
 var broken = "false"
 
 func main() {
@@ -54,6 +57,8 @@ func main() {
 		switch {
 		case broken == "true":
 			http.Error(w, "this build is broken on purpose", http.StatusInternalServerError)
+		case strings.HasPrefix(broken, "node:") && os.Getenv("NODE_HOSTNAME") == strings.TrimPrefix(broken, "node:"):
+			http.Error(w, "this build is broken on "+os.Getenv("NODE_HOSTNAME")+" on purpose", http.StatusInternalServerError)
 		case password == "":
 			http.Error(w, "DB_PASSWORD is not set", http.StatusServiceUnavailable)
 		default:

@@ -13,6 +13,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -35,11 +36,39 @@ import (
 // failed deploy.
 type swarmTarget struct {
 	// secretNames are the swarm secrets this deploy wired in, by key; wanted
-	// the image it asked each service to run; failed the failed tasks'
-	// containers, with their logs.
+	// the image it asked each service to run; culprit the task Swarm named
+	// when it stopped a service's update, by service; failed the failed
+	// tasks' containers, with their logs.
 	secretNames map[string]string
 	wanted      map[string]string
+	culprit     map[string]string
 	failed      []docker.Container
+}
+
+// culpritTask finds the task Swarm names when it pauses or rolls back an
+// update ("update rolled back due to failure or early termination of task
+// <id>"); once the rollback has completed, the message no longer says.
+var culpritTask = regexp.MustCompile(`of task ([a-z0-9]+)`)
+
+// noteCulprits reads every deployed service's update status twice a second
+// until ctx ends, keeping the task Swarm names when it stops an update.
+func (st *swarmTarget) noteCulprits(ctx context.Context, s *State) {
+	st.culprit = map[string]string{}
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		for _, name := range s.deployedServices() {
+			svc, err := s.Docker.InspectService(ctx, s.Compose.Name+"_"+name)
+			if m := culpritTask.FindStringSubmatch(svc.Message); err == nil && m != nil {
+				st.culprit[name] = m[1]
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // secretLabel marks the swarm secrets the kit made for a stack.
@@ -330,10 +359,15 @@ func (st *swarmTarget) stackDeploy(ctx context.Context, s *State, images map[str
 	// healthy may never reach; the watch below has the last word.
 	cliCtx, cancel := context.WithTimeout(ctx, wait+30*time.Second)
 	defer cancel()
-	cliErr := s.Exec.Run(cliCtx, p.StackDeploy(s.Opts.ResolveImage))
 	if s.Opts.DryRun {
-		return cliErr
+		return s.Exec.Run(cliCtx, p.StackDeploy(s.Opts.ResolveImage))
 	}
+	noting, stopNoting := context.WithCancel(ctx)
+	noted := make(chan struct{})
+	go func() { defer close(noted); st.noteCulprits(noting, s) }()
+	cliErr := s.Exec.Run(cliCtx, p.StackDeploy(s.Opts.ResolveImage))
+	stopNoting()
+	<-noted
 	if cliErr != nil && ctx.Err() != nil {
 		return cliErr
 	}
@@ -434,16 +468,32 @@ func (st *swarmTarget) serviceDone(ctx context.Context, s *State, svc docker.Ser
 	return running > 0 && running >= svc.Replicas, nil
 }
 
-// failedTask is the newest task of a service that ran the image this deploy
-// asked for and did not stay.
+// failedTask is the task of a service that ran the image this deploy asked for
+// and did not stay: the one Swarm named when it stopped the update (noted while
+// the CLI waited), else the newest that ended with an error, else the newest
+// that stopped. After Swarm rolled an update back, every new task has stopped,
+// those that were healthy on other nodes too.
 func (st *swarmTarget) failedTask(ctx context.Context, s *State, svc docker.Service) (docker.Task, bool) {
 	want := st.wanted[svc.Short]
 	tasks, err := s.Docker.ServiceTasks(ctx, svc.ID)
 	if want == "" || err != nil {
 		return docker.Task{}, false
 	}
+	tasks = slices.DeleteFunc(tasks, func(t docker.Task) bool {
+		return t.Image != want && !strings.HasPrefix(t.Image, want+"@")
+	})
+	for _, t := range tasks {
+		if id := st.culprit[svc.Short]; id != "" && strings.HasPrefix(t.ID, id) {
+			return t, true
+		}
+	}
 	for _, t := range tasks { // newest first
-		if (t.Image == want || strings.HasPrefix(t.Image, want+"@")) && (t.Err != "" || t.Desired != "running") {
+		if t.Err != "" {
+			return t, true
+		}
+	}
+	for _, t := range tasks {
+		if t.Desired != "running" {
 			return t, true
 		}
 	}
@@ -495,16 +545,28 @@ func (st *swarmTarget) recordFailure(ctx context.Context, s *State, svc docker.S
 	if t.ContainerID == "" {
 		t.ContainerID = s.Docker.TaskContainer(ctx, t.ID)
 	}
-	logs := "(the task's container is already gone: no logs)"
-	if t.ContainerID != "" {
-		var err error
-		if logs, err = s.Docker.Logs(ctx, t.ContainerID, logLines); err != nil {
-			logs = fmt.Sprintf("(could not read the logs: %v)", err)
+	// Through the manager first: the task may have run on another node.
+	logs, err := s.Docker.TaskLogs(ctx, t.ID, logLines)
+	if err != nil || strings.TrimSpace(logs) == "" {
+		switch {
+		case t.ContainerID != "":
+			if logs, err = s.Docker.Logs(ctx, t.ContainerID, logLines); err != nil {
+				logs = fmt.Sprintf("(could not read the logs: %v)", err)
+			}
+		case err != nil:
+			logs = fmt.Sprintf("(could not read the task's logs through the manager: %v)", err)
+		default:
+			logs = "(the task's container is already gone: no logs)"
 		}
 	}
-	st.failed = append(st.failed, docker.Container{ID: t.ContainerID, Name: svc.Name + "." + t.ID[:min(12, len(t.ID))],
+	name, on := svc.Name+"."+t.ID[:min(12, len(t.ID))], ""
+	if t.Node != "" {
+		name += " on " + t.Node
+		on = " on node " + t.Node
+	}
+	st.failed = append(st.failed, docker.Container{ID: t.ContainerID, Name: name,
 		Service: svc.Short, Image: t.Image, State: t.State, Health: t.Err, Logs: cmp.Or(logs, "(no output)")})
-	return fmt.Sprintf("; task %.12s (%s) ended %s: %s", t.ID, t.Image, t.State, cmp.Or(t.Err, "no error recorded"))
+	return fmt.Sprintf("; task %.12s (%s)%s ended %s: %s", t.ID, t.Image, on, t.State, cmp.Or(t.Err, "no error recorded"))
 }
 
 func (st *swarmTarget) ManualRollback(s *State) []string {

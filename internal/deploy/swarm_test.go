@@ -206,7 +206,7 @@ func TestSwarmDeploy(t *testing.T) {
 	}
 	assert.Contains(t, r.Summary, "docker service rollback "+a.Name+"_web")
 	assert.Contains(t, r.Summary, "Swarm rolled the update of "+a.Name+"_web back")
-	assert.Regexp(t, `task \w+ \(deploykit-hello:sha-`+sha3+`\) ended \w+: `, r.Summary, "how the new task ended")
+	assert.Regexp(t, `task \w+ \(deploykit-hello:sha-`+sha3+`\) on node \S+ ended \w+: `, r.Summary, "how the new task ended")
 	assert.Contains(t, r.Summary, "log lines of web ("+a.Name+"_web.", "the failed task's logs")
 
 	// Roll back to 1.0.0 by hand: the stack is redeployed at that version.

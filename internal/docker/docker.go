@@ -74,6 +74,7 @@ type Engine interface {
 	ServiceDetails(ctx context.Context, name string) (Details, int, error)
 	ServiceTasks(ctx context.Context, serviceID string) ([]Task, error)
 	TaskContainer(ctx context.Context, taskID string) string
+	TaskLogs(ctx context.Context, taskID string, n int) (string, error)
 	EnsureSecret(ctx context.Context, name string, value []byte, labels map[string]string) (created bool, err error)
 	SecretsLabelled(ctx context.Context, label, value string) ([]string, error)
 	RemoveSecret(ctx context.Context, name string) error

@@ -1,6 +1,8 @@
 package docker
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"sort"
@@ -12,6 +14,7 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/swarm"
+	"github.com/docker/docker/pkg/stdcopy"
 )
 
 // SwarmManager reports whether the engine is a manager of an active swarm, and
@@ -105,6 +108,7 @@ type Task struct {
 	Err         string
 	Image       string
 	ContainerID string
+	Node        string // the hostname of the node it was given to ("" before that)
 	Updated     time.Time
 }
 
@@ -114,9 +118,16 @@ func (c *Client) ServiceTasks(ctx context.Context, serviceID string) ([]Task, er
 	if err != nil {
 		return nil, err
 	}
+	hostnames := map[string]string{} // node ID → hostname, asked once
+	if nodes, err := c.api.NodeList(ctx, swarm.NodeListOptions{}); err == nil {
+		for _, n := range nodes {
+			hostnames[n.ID] = n.Description.Hostname
+		}
+	}
 	var out []Task
 	for _, t := range list {
-		task := Task{ID: t.ID, State: string(t.Status.State), Desired: string(t.DesiredState), Err: t.Status.Err, Updated: t.UpdatedAt}
+		task := Task{ID: t.ID, State: string(t.Status.State), Desired: string(t.DesiredState), Err: t.Status.Err, Updated: t.UpdatedAt,
+			Node: cmp.Or(hostnames[t.NodeID], t.NodeID)}
 		if t.Spec.ContainerSpec != nil {
 			task.Image = t.Spec.ContainerSpec.Image
 		}
@@ -127,6 +138,21 @@ func (c *Client) ServiceTasks(ctx context.Context, serviceID string) ([]Task, er
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Updated.After(out[j].Updated) })
 	return out, nil
+}
+
+// TaskLogs returns the last n lines of a task's output, wherever in the swarm it
+// ran: the manager asks the task's node.
+func (c *Client) TaskLogs(ctx context.Context, taskID string, n int) (string, error) {
+	rc, err := c.api.TaskLogs(ctx, taskID, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: fmt.Sprint(n)})
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	var buf bytes.Buffer
+	if _, err := stdcopy.StdCopy(&buf, &buf, rc); err != nil {
+		return buf.String(), err
+	}
+	return buf.String(), nil
 }
 
 // TaskContainer finds the container of a swarm task on this engine (also one

@@ -25,7 +25,8 @@ import (
 // them over the nodes; a max_replicas_per_node of 1 would leave a start-first
 // update no node to start the new task on), its
 // image from the cluster's registry (HELLO_IMAGE), its DB_PASSWORD the swarm
-// secret the kit makes of the job's ENV_DB_PASSWORD, published nowhere: a proxy
+// secret the kit makes of the job's ENV_DB_PASSWORD, its NODE_HOSTNAME the
+// node's (testapp.Node2Broken fails there only), published nowhere: a proxy
 // task reaches the tasks on the stack's overlay network (endpoint_mode dnsrr:
 // this kernel has no IPVS for a virtual IP).
 const stack = `services:
@@ -34,6 +35,7 @@ const stack = `services:
     environment:
       APP_VERSION: ${DEPLOY_VERSION:-dev}
       DB_PASSWORD_FILE: /run/secrets/DB_PASSWORD
+      NODE_HOSTNAME: "{{.Node.Hostname}}"
     secrets:
       - DB_PASSWORD
     healthcheck:
@@ -139,6 +141,26 @@ func (a *clusterApp) proxy() string {
 	return "http://" + a.c.Nodes[0].IP + ":8081"
 }
 
+// running are the images of web's running tasks, with their state.
+func (a *clusterApp) running() []string {
+	a.T.Helper()
+	out := a.c.Docker(a.T, 0, "service", "ps", "--no-trunc", "--filter", "desired-state=running", "--format", "{{.Image}} {{.CurrentState}}", a.Name+"_web")
+	return strings.Split(out, "\n")
+}
+
+// answers waits until the proxy answers want.
+func answers(t *testing.T, url, want string) {
+	testapp.WaitFor(t, "the proxy to answer "+want, func() bool {
+		resp, err := http.Get(url + "/version")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.TrimSpace(string(b)) == want
+	})
+}
+
 // load sends rate requests a second to url+/version until stop, which returns
 // how many failed and who answered (body → count) and the last answer.
 func load(url string, rate int) (stop func() (failed int, answers map[string]int, last string)) {
@@ -204,29 +226,55 @@ func TestClusterDeployByDigest(t *testing.T) {
 		assert.Contains(t, image, "@"+digest, "%s runs the pushed digest", node)
 	}
 	url := a.proxy()
-	testapp.WaitFor(t, "the proxy to answer 1.0.0", func() bool {
-		resp, err := http.Get(url + "/version")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return strings.Contains(string(b), "1.0.0")
-	})
+	answers(t, url, "1.0.0")
 
 	a.Release("2.0.0", false)
 	digest = a.build()
 	stop := load(url, 50)
 	r = a.deploy()
 	time.Sleep(time.Second) // what serves after the deploy
-	failed, answers, last := stop()
+	failed, seen, last := stop()
+	t.Logf("through the proxy during the deploy: %d failed, answers %v", failed, seen)
 	require.Equal(t, 0, r.Code, r.Log)
-	assert.Zero(t, failed, "failed requests through the proxy: %v", answers)
-	assert.Contains(t, last, "2.0.0", "answers: %v", answers)
-	out := a.c.Docker(t, 0, "service", "ps", "--no-trunc", "--filter", "desired-state=running", "--format", "{{.Image}} {{.CurrentState}}", a.Name+"_web")
-	lines := strings.Split(out, "\n")
-	require.Len(t, lines, 3, "three tasks: %s", out)
-	for _, line := range lines {
+	assert.Zero(t, failed, "failed requests through the proxy: %v", seen)
+	assert.NotZero(t, seen["1.0.0"]+seen["2.0.0"], "the load ran")
+	assert.Equal(t, "2.0.0", last, "answers: %v", seen)
+	running := a.running()
+	require.Len(t, running, 3, "three tasks: %v", running)
+	for _, line := range running {
 		assert.Contains(t, line, "@"+digest+" Running", "every task runs the new digest")
+	}
+}
+
+// TestClusterFailureOnOneNode: a release that is unhealthy on node2 only. Swarm
+// rolls the update back; the kit exits 1 naming the service, the node and the
+// task's error (the task Swarm named, not one that was healthy on another node
+// and stopped by the rollback); the old release runs on every node and answers
+// last.
+func TestClusterFailureOnOneNode(t *testing.T) {
+	t.Parallel()
+	a := newClusterApp(t)
+	before := a.build()
+	r := a.deploy()
+	require.Equal(t, 0, r.Code, r.Log)
+	url := a.proxy()
+	answers(t, url, "1.0.0")
+
+	a.ReleaseBuild("2.0.0", testapp.Node2Broken)
+	a.build()
+	stop := load(url, 50)
+	r = a.deploy()
+	time.Sleep(time.Second) // what serves after the deploy
+	failed, seen, last := stop()
+	t.Logf("through the proxy during the deploy: %d failed, answers %v", failed, seen)
+	assert.Equal(t, 1, r.Code, r.Log)
+	assert.Equal(t, "rolled-back", r.Outputs["status"])
+	assert.Regexp(t, `Swarm rolled the update of `+a.Name+`_web back: .*; task \w+ \(\S+\) on node node2 ended \w+: `, r.Log)
+	assert.Contains(t, r.Summary, "on node2, ", "the failed task's logs are named by its node")
+	assert.Equal(t, "1.0.0", last, "answers: %v", seen)
+	running := a.running()
+	require.Len(t, running, 3, "three tasks: %v", running)
+	for _, line := range running {
+		assert.Contains(t, line, "@"+before+" Running", "every task runs the old digest")
 	}
 }

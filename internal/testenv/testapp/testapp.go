@@ -27,9 +27,10 @@ const Secret = `s3cr3t "pa$$word" #1 it's`
 
 // The builds of the sample app a release can carry.
 const (
-	Healthy     = "false" // answers everything
-	Broken      = "true"  // its /health fails
-	SmokeBroken = "smoke" // its /health passes, its /version fails
+	Healthy     = "false"      // answers everything
+	Broken      = "true"       // its /health fails
+	SmokeBroken = "smoke"      // its /health passes, its /version fails
+	Node2Broken = "node:node2" // its /health fails on the swarm node node2 only
 )
 
 var helloOnce = sync.OnceValues(func() (map[string]string, error) {
@@ -38,8 +39,8 @@ var helloOnce = sync.OnceValues(func() (map[string]string, error) {
 		return nil, err
 	}
 	bins := map[string]string{}
-	for _, broken := range []string{Healthy, Broken, SmokeBroken} {
-		out := filepath.Join(dir, "hello-broken-"+broken)
+	for _, broken := range []string{Healthy, Broken, SmokeBroken, Node2Broken} {
+		out := filepath.Join(dir, "hello-broken-"+strings.ReplaceAll(broken, ":", "-"))
 		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-X main.broken="+broken, "-o", out, "./examples/hello")
 		cmd.Dir = testenv.RepoRoot(nil)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -115,7 +116,7 @@ func (a *App) Release(version string, broken bool) {
 	a.ReleaseBuild(version, build)
 }
 
-// ReleaseBuild is Release with one of the builds: Healthy, Broken, SmokeBroken.
+// ReleaseBuild is Release with one of the builds: Healthy, Broken, SmokeBroken, Node2Broken.
 func (a *App) ReleaseBuild(version, build string) {
 	a.T.Helper()
 	bins, err := helloOnce()
