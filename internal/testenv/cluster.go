@@ -62,10 +62,13 @@ func (c *Cluster) Docker(t testing.TB, n int, args ...string) string {
 // and the registry, named after the test (name), and removes all of it, volumes
 // and network included, when the test ends, however it ends. Clusters of
 // different tests share nothing and may run side by side; the host engine's own
-// swarm state is not touched.
+// swarm state is not touched, but a cluster does not overlap the tests that use
+// the host's swarm (NoSwarmChange): its networks and engines coming and going
+// are load those tests' DNS-reading probes need not see.
 func NewCluster(t testing.TB, name string, n int) *Cluster {
 	t.Helper()
 	RequireDocker(t)
+	NoSwarmChange(t)
 	if err := exec.Command("docker", "image", "inspect", NodeImageTag).Run(); err != nil {
 		missing(t, "the swarm node image "+NodeImageTag+" (scripts/node-image.sh)")
 	}
