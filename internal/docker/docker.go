@@ -245,7 +245,16 @@ func (c *Client) Tag(ctx context.Context, image, ref string) error {
 
 // Logs returns the last n lines of a container's output (stdout and stderr).
 func (c *Client) Logs(ctx context.Context, id string, n int) (string, error) {
-	rc, err := c.api.ContainerLogs(ctx, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: fmt.Sprint(n)})
+	return lastLines(c.api.ContainerLogs(ctx, id, tail(n)))
+}
+
+// tail asks for the last n lines of stdout and stderr.
+func tail(n int) container.LogsOptions {
+	return container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: fmt.Sprint(n)}
+}
+
+// lastLines reads a multiplexed log stream (stdout and stderr) as text.
+func lastLines(rc io.ReadCloser, err error) (string, error) {
 	if err != nil {
 		return "", err
 	}

@@ -1,7 +1,6 @@
 package docker
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/swarm"
-	"github.com/docker/docker/pkg/stdcopy"
 )
 
 // SwarmManager reports whether the engine is a manager of an active swarm, and
@@ -143,16 +141,7 @@ func (c *Client) ServiceTasks(ctx context.Context, serviceID string) ([]Task, er
 // TaskLogs returns the last n lines of a task's output, wherever in the swarm it
 // ran: the manager asks the task's node.
 func (c *Client) TaskLogs(ctx context.Context, taskID string, n int) (string, error) {
-	rc, err := c.api.TaskLogs(ctx, taskID, container.LogsOptions{ShowStdout: true, ShowStderr: true, Tail: fmt.Sprint(n)})
-	if err != nil {
-		return "", err
-	}
-	defer rc.Close()
-	var buf bytes.Buffer
-	if _, err := stdcopy.StdCopy(&buf, &buf, rc); err != nil {
-		return buf.String(), err
-	}
-	return buf.String(), nil
+	return lastLines(c.api.TaskLogs(ctx, taskID, tail(n)))
 }
 
 // TaskContainer finds the container of a swarm task on this engine (also one

@@ -161,6 +161,28 @@ func answers(t *testing.T, url, want string) {
 	})
 }
 
+// loadSeen is what a load saw: failed requests, answers by body, the last one.
+type loadSeen struct {
+	failed int
+	seen   map[string]int
+	last   string
+}
+
+// deployUnderLoad builds and pushes the release now in the checkout and deploys
+// it while 50 requests a second go through the proxy at url; it returns the
+// deploy, the pushed digest and what the load saw until a second after.
+func (a *clusterApp) deployUnderLoad(url string) (testapp.Run, string, loadSeen) {
+	a.T.Helper()
+	digest := a.build()
+	stop := load(url, 50)
+	r := a.deploy()
+	time.Sleep(time.Second) // what serves after the deploy
+	var l loadSeen
+	l.failed, l.seen, l.last = stop()
+	a.T.Logf("through the proxy during the deploy: %d failed, answers %v", l.failed, l.seen)
+	return r, digest, l
+}
+
 // load sends rate requests a second to url+/version until stop, which returns
 // how many failed and who answered (body → count) and the last answer.
 func load(url string, rate int) (stop func() (failed int, answers map[string]int, last string)) {
@@ -229,16 +251,11 @@ func TestClusterDeployByDigest(t *testing.T) {
 	answers(t, url, "1.0.0")
 
 	a.Release("2.0.0", false)
-	digest = a.build()
-	stop := load(url, 50)
-	r = a.deploy()
-	time.Sleep(time.Second) // what serves after the deploy
-	failed, seen, last := stop()
-	t.Logf("through the proxy during the deploy: %d failed, answers %v", failed, seen)
+	r, digest, l := a.deployUnderLoad(url)
 	require.Equal(t, 0, r.Code, r.Log)
-	assert.Zero(t, failed, "failed requests through the proxy: %v", seen)
-	assert.NotZero(t, seen["1.0.0"]+seen["2.0.0"], "the load ran")
-	assert.Equal(t, "2.0.0", last, "answers: %v", seen)
+	assert.Zero(t, l.failed, "failed requests through the proxy: %v", l.seen)
+	assert.NotZero(t, l.seen["1.0.0"]+l.seen["2.0.0"], "the load ran")
+	assert.Equal(t, "2.0.0", l.last, "answers: %v", l.seen)
 	running := a.running()
 	require.Len(t, running, 3, "three tasks: %v", running)
 	for _, line := range running {
@@ -261,17 +278,12 @@ func TestClusterFailureOnOneNode(t *testing.T) {
 	answers(t, url, "1.0.0")
 
 	a.ReleaseBuild("2.0.0", testapp.Node2Broken)
-	a.build()
-	stop := load(url, 50)
-	r = a.deploy()
-	time.Sleep(time.Second) // what serves after the deploy
-	failed, seen, last := stop()
-	t.Logf("through the proxy during the deploy: %d failed, answers %v", failed, seen)
+	r, _, l := a.deployUnderLoad(url)
 	assert.Equal(t, 1, r.Code, r.Log)
 	assert.Equal(t, "rolled-back", r.Outputs["status"])
 	assert.Regexp(t, `Swarm rolled the update of `+a.Name+`_web back: .*; task \w+ \(\S+\) on node node2 ended \w+: `, r.Log)
 	assert.Contains(t, r.Summary, "on node2, ", "the failed task's logs are named by its node")
-	assert.Equal(t, "1.0.0", last, "answers: %v", seen)
+	assert.Equal(t, "1.0.0", l.last, "answers: %v", l.seen)
 	running := a.running()
 	require.Len(t, running, 3, "three tasks: %v", running)
 	for _, line := range running {
