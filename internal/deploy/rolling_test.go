@@ -253,6 +253,10 @@ func TestRollingSwitchesBackAfterALaterServiceFails(t *testing.T) {
 	second := strings.Replace(web, "  web:\n", "  worker:\n", 1)
 	second = strings.Replace(second, `test: ["CMD", "/hello", "healthcheck"]`, `test: ["CMD", "/hello", "healthcheck", "${WORKER_HEALTH_PATH:-/health}"]`, 1)
 	second = strings.Replace(second, `aliases: ["${APP_ALIAS:-hello-web}"]`, `aliases: ["${APP_ALIAS:-hello-web}-worker"]`, 1)
+	// WORKER_START: a start period during which worker's failing probes do not
+	// count, so a deploy can be held until the test signals it.
+	second = strings.Replace(second, "start_period: 1s", "start_period: ${WORKER_START:-1s}", 1)
+	require.Contains(t, second, "${WORKER_START:-1s}")
 	stack = strings.Replace(stack, web, web+second, 1)
 	require.NoError(t, os.WriteFile(filepath.Join(a.Dir, "two.yaml"), []byte(stack), 0o644))
 	args := []string{"--compose-file", "two.yaml", "--strategy", "rolling", "--app-port", "8080", "--drain-timeout", "1s", "--route-network", a.network}
@@ -279,9 +283,13 @@ func TestRollingSwitchesBackAfterALaterServiceFails(t *testing.T) {
 	assert.Equal(t, "1.0.0", v)
 	assert.ElementsMatch(t, ids, strings.Fields(a.Containers()), "the containers that ran before, not recreated, and nothing else")
 
-	// Cancelled while worker's new container is being checked, after web's switch.
-	proc, wait := a.Background(args...)
-	testapp.WaitFor(t, "web's new container to take the alias", func() bool {
+	// Cancelled while worker's new container is being checked, after web's
+	// switch: held starting (a start period longer than the test, failures do
+	// not count), the deploy cannot end before the signal, however slow the
+	// machine.
+	a.Env = append(a.Env, "WORKER_START=600s")
+	proc, wait := a.Background(append(args, "--wait-timeout", "300s")...)
+	testapp.WaitWithin(t, 300*time.Second, "web's new container to take the alias", func() bool {
 		return len(strings.Fields(a.Containers())) >= 4 && a.aliasHolders() == 1 && !slices.Contains(ids, a.aliasHolder())
 	})
 	l = a.startLoads()
