@@ -477,6 +477,20 @@ func TestRollingChecksNewContainersOverHTTP(t *testing.T) {
 	assert.Equal(t, "1.0.0", v)
 }
 
+// onRouteNetwork is the sample app's checkout (1.0.0) and a route network of
+// its own with a subnet, for a stack that chainStack or stackOf writes; the
+// test never overlaps a swarm change, and the app's containers go before the
+// network does.
+func onRouteNetwork(tb testing.TB) (*testapp.App, string) {
+	tb.Helper()
+	testenv.NoSwarmChange(tb)
+	a := testapp.New(tb, "1.0.0")
+	network := "dk-edge-" + a.Name
+	testenv.SubnetNetwork(tb, network)
+	tb.Cleanup(a.Cleanup) // before the network goes
+	return a, network
+}
+
 // chainStack is a compose file of hello services on the route network, each
 // with its own alias, depending on each other as deps says (service → the
 // services it depends on); the first service builds the image the others use.
@@ -527,11 +541,7 @@ func rollingStack(t *testing.T, a *testapp.App, name, text string) []string {
 // summary's apply row shows the order and each service's timings.
 func TestRollingSwitchesInDependsOnOrder(t *testing.T) {
 	t.Parallel()
-	testenv.NoSwarmChange(t)
-	a := testapp.New(t, "1.0.0")
-	network := "dk-edge-" + a.Name
-	testenv.SubnetNetwork(t, network)
-	t.Cleanup(a.Cleanup) // before the network goes
+	a, network := onRouteNetwork(t)
 	stack := chainStack(network, a.Name, []string{"db", "api", "web"}, map[string][]string{"web": {"api"}, "api": {"db"}})
 	args := rollingStack(t, a, "chain.yaml", stack)
 	r := a.Deploy(args...)
@@ -559,11 +569,7 @@ func TestRollingSwitchesInDependsOnOrder(t *testing.T) {
 // of each release is built before the clock starts. Reported: ms per deploy of
 // each and the ratios to bare (targets: recreate ≤ 1.05, rolling ≤ 1.5).
 func BenchmarkStackOf10(b *testing.B) {
-	testenv.NoSwarmChange(b)
-	a := testapp.New(b, "1.0.0")
-	network := "dk-edge-" + a.Name
-	testenv.SubnetNetwork(b, network)
-	b.Cleanup(a.Cleanup) // before the network goes
+	a, network := onRouteNetwork(b)
 	var services []string
 	for i := 1; i <= 10; i++ {
 		services = append(services, fmt.Sprintf("s%02d", i))
@@ -773,11 +779,7 @@ func answers(port int, host string) string {
 // image and version it ran before, and web is switched back.
 func TestRollingReplacesWorkersInPlace(t *testing.T) {
 	t.Parallel()
-	testenv.NoSwarmChange(t)
-	a := testapp.New(t, "1.0.0")
-	network := "dk-edge-" + a.Name
-	testenv.SubnetNetwork(t, network)
-	t.Cleanup(a.Cleanup) // before the network goes
+	a, network := onRouteNetwork(t)
 	stack := chainStack(network, a.Name, []string{"web", "worker", "api"}, map[string][]string{"api": {"worker"}})
 	onEdge := "    networks:\n      edge:\n        aliases: [\"worker-" + a.Name + "\"]\n"
 	require.Contains(t, stack, onEdge)

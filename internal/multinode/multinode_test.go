@@ -107,17 +107,44 @@ func (a *clusterApp) deploy(extra ...string) testapp.Run {
 	return a.Deploy(args...)
 }
 
-// tasks are the running tasks of web: node → image.
-func (a *clusterApp) tasks() map[string]string {
+// task is one of web's tasks that should run.
+type task struct{ node, image, state string }
+
+// tasks are web's tasks that should run (desired state running).
+func (a *clusterApp) tasks() []task {
 	a.T.Helper()
 	out := a.c.Docker(a.T, 0, "service", "ps", "--no-trunc", "--filter", "desired-state=running", "--format", "{{.Node}} {{.Image}} {{.CurrentState}}", a.Name+"_web")
-	got := map[string]string{}
+	var got []task
 	for _, line := range strings.Split(out, "\n") {
-		if f := strings.Fields(line); len(f) >= 3 && f[2] == "Running" {
-			got[f[0]] = f[1]
+		if f := strings.Fields(line); len(f) >= 3 {
+			got = append(got, task{f[0], f[1], f[2]})
 		}
 	}
 	return got
+}
+
+// allRun checks that web's three tasks run digest.
+func (a *clusterApp) allRun(digest string) []task {
+	a.T.Helper()
+	tasks := a.tasks()
+	require.Len(a.T, tasks, 3, "three tasks: %v", tasks)
+	for _, tk := range tasks {
+		assert.True(a.T, strings.HasSuffix(tk.image, "@"+digest) && tk.state == "Running", "%s runs %s: %v", tk.node, digest, tk)
+	}
+	return tasks
+}
+
+// firstRelease builds, pushes and deploys the checkout's release (1.0.0), starts
+// the proxy and waits until it answers 1.0.0; it returns the pushed digest and
+// the proxy's URL.
+func (a *clusterApp) firstRelease() (digest, url string) {
+	a.T.Helper()
+	digest = a.build()
+	r := a.deploy()
+	require.Equal(a.T, 0, r.Code, r.Log)
+	url = a.proxy()
+	answers(a.T, url, "1.0.0")
+	return digest, url
 }
 
 // proxy runs the plain proxy (the probe: one address of tasks.web per request,
@@ -141,15 +168,8 @@ func (a *clusterApp) proxy() string {
 	return "http://" + a.c.Nodes[0].IP + ":8081"
 }
 
-// running are the images of web's running tasks, with their state.
-func (a *clusterApp) running() []string {
-	a.T.Helper()
-	out := a.c.Docker(a.T, 0, "service", "ps", "--no-trunc", "--filter", "desired-state=running", "--format", "{{.Image}} {{.CurrentState}}", a.Name+"_web")
-	return strings.Split(out, "\n")
-}
-
 // answers waits until the proxy answers want.
-func answers(t *testing.T, url, want string) {
+func answers(t testing.TB, url, want string) {
 	testapp.WaitFor(t, "the proxy to answer "+want, func() bool {
 		resp, err := http.Get(url + "/version")
 		if err != nil {
@@ -239,16 +259,12 @@ func load(url string, rate int) (stop func() (failed int, answers map[string]int
 func TestClusterDeployByDigest(t *testing.T) {
 	t.Parallel()
 	a := newClusterApp(t)
-	digest := a.build()
-	r := a.deploy()
-	require.Equal(t, 0, r.Code, r.Log)
-	tasks := a.tasks()
-	require.Len(t, tasks, 3, "one task on each node: %v", tasks)
-	for node, image := range tasks {
-		assert.Contains(t, image, "@"+digest, "%s runs the pushed digest", node)
+	digest, url := a.firstRelease()
+	nodes := map[string]bool{}
+	for _, tk := range a.allRun(digest) {
+		nodes[tk.node] = true
 	}
-	url := a.proxy()
-	answers(t, url, "1.0.0")
+	assert.Len(t, nodes, 3, "one task on each node")
 
 	a.Release("2.0.0", false)
 	r, digest, l := a.deployUnderLoad(url)
@@ -256,11 +272,7 @@ func TestClusterDeployByDigest(t *testing.T) {
 	assert.Zero(t, l.failed, "failed requests through the proxy: %v", l.seen)
 	assert.NotZero(t, l.seen["1.0.0"]+l.seen["2.0.0"], "the load ran")
 	assert.Equal(t, "2.0.0", l.last, "answers: %v", l.seen)
-	running := a.running()
-	require.Len(t, running, 3, "three tasks: %v", running)
-	for _, line := range running {
-		assert.Contains(t, line, "@"+digest+" Running", "every task runs the new digest")
-	}
+	a.allRun(digest)
 }
 
 // TestClusterFailureOnOneNode: a release that is unhealthy on node2 only. Swarm
@@ -271,11 +283,7 @@ func TestClusterDeployByDigest(t *testing.T) {
 func TestClusterFailureOnOneNode(t *testing.T) {
 	t.Parallel()
 	a := newClusterApp(t)
-	before := a.build()
-	r := a.deploy()
-	require.Equal(t, 0, r.Code, r.Log)
-	url := a.proxy()
-	answers(t, url, "1.0.0")
+	before, url := a.firstRelease()
 
 	a.ReleaseBuild("2.0.0", testapp.Node2Broken)
 	r, _, l := a.deployUnderLoad(url)
@@ -284,9 +292,5 @@ func TestClusterFailureOnOneNode(t *testing.T) {
 	assert.Regexp(t, `Swarm rolled the update of `+a.Name+`_web back: .*; task \w+ \(\S+\) on node node2 ended \w+: `, r.Log)
 	assert.Contains(t, r.Summary, "on node2, ", "the failed task's logs are named by its node")
 	assert.Equal(t, "1.0.0", l.last, "answers: %v", l.seen)
-	running := a.running()
-	require.Len(t, running, 3, "three tasks: %v", running)
-	for _, line := range running {
-		assert.Contains(t, line, "@"+before+" Running", "every task runs the old digest")
-	}
+	a.allRun(before)
 }

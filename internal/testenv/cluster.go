@@ -51,9 +51,21 @@ func (n Node) Host() string { return "tcp://" + n.IP + ":2375" }
 // Docker runs the docker CLI against node n's engine and returns its output.
 func (c *Cluster) Docker(t testing.TB, n int, args ...string) string {
 	t.Helper()
-	out, err := exec.Command("docker", append([]string{"-H", c.Nodes[n].Host()}, args...)...).CombinedOutput()
+	return dockerCLI(t, append([]string{"-H", c.Nodes[n].Host()}, args...)...)
+}
+
+// address is a container's address on the cluster's network.
+func (c *Cluster) address(t testing.TB, container string) string {
+	t.Helper()
+	return dockerCLI(t, "inspect", "-f", "{{(index .NetworkSettings.Networks \""+c.Network+"\").IPAddress}}", container)
+}
+
+// dockerCLI runs the docker CLI and returns its output; a failure ends the test.
+func dockerCLI(t testing.TB, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("docker", args...).CombinedOutput()
 	if err != nil {
-		t.Fatalf("docker -H %s %s: %v\n%s", c.Nodes[n].Hostname, strings.Join(args, " "), err, out)
+		t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return strings.TrimSpace(string(out))
 }
@@ -73,21 +85,13 @@ func NewCluster(t testing.TB, name string, n int) *Cluster {
 		missing(t, "the swarm node image "+NodeImageTag+" (scripts/node-image.sh)")
 	}
 	c := &Cluster{Name: name, Network: name + "-net", User: "deployer", Password: "s3cret-" + name}
-	run := func(args ...string) string {
-		t.Helper()
-		out, err := exec.Command("docker", args...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return strings.TrimSpace(string(out))
-	}
 	t.Cleanup(func() { c.remove(n) })
-	run("network", "create", "--label", "org.deploykit.test="+name, c.Network)
-	run("run", "-d", "--name", name+"-registry", "--network", c.Network, "--label", "org.deploykit.test="+name,
+	dockerCLI(t, "network", "create", "--label", "org.deploykit.test="+name, c.Network)
+	dockerCLI(t, "run", "-d", "--name", name+"-registry", "--network", c.Network, "--label", "org.deploykit.test="+name,
 		ProbeImage(t), "registry", "5000", c.User, c.Password)
 	// By address: the host (build-image reads the digest back) reaches it as
 	// the nodes do, over plain HTTP as to any private address.
-	c.Registry = run("inspect", "-f", "{{(index .NetworkSettings.Networks \""+c.Network+"\").IPAddress}}", name+"-registry") + ":5000"
+	c.Registry = c.address(t, name+"-registry") + ":5000"
 	for i := 1; i <= n; i++ {
 		node := Node{Container: fmt.Sprintf("%s-node%d", name, i), Hostname: fmt.Sprintf("node%d", i)}
 		args := []string{"run", "-d", "--name", node.Container, "--hostname", node.Hostname, "--network", c.Network,
@@ -99,8 +103,8 @@ func NewCluster(t testing.TB, name string, n int) *Cluster {
 		}
 		args = append(args, NodeImageTag, "--storage-driver=overlay2", "--cgroup-parent="+node.Container,
 			"--insecure-registry="+c.Registry, "--tls=false", "-H", "unix:///var/run/docker.sock", "-H", "tcp://0.0.0.0:2375")
-		run(args...)
-		node.IP = run("inspect", "-f", "{{(index .NetworkSettings.Networks \""+c.Network+"\").IPAddress}}", node.Container)
+		dockerCLI(t, args...)
+		node.IP = c.address(t, node.Container)
 		c.Nodes = append(c.Nodes, node)
 	}
 	for _, node := range c.Nodes {
