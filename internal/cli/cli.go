@@ -87,12 +87,14 @@ func Usage(w io.Writer) {
 }
 
 // cancelGrace is how long a command gets to wind down after SIGINT/SIGTERM before
-// the cleanups run and the process exits anyway. Its commands get SIGTERM and,
-// after command.Runner's grace, SIGKILL, so it normally stops well within this.
-// Further signals meanwhile change nothing: cleaning up while the step still runs
-// is what must not happen (a SIGKILL drops the lock by itself, and the next run
-// sweeps the env file).
-const cancelGrace = 30 * time.Second
+// the cleanups run and the process exits anyway: the running step stops (its
+// commands get SIGTERM and, after command.Runner's 10 s grace, SIGKILL), then a
+// deploy that had changed the stack restores it on a deadline of its own of
+// 25 s (deploy's cancelledRestoreTimeout); this leaves both room, with 5 s to
+// spare. Further signals meanwhile change nothing: cleaning up while the step
+// still runs is what must not happen (a SIGKILL drops the lock by itself, and
+// the next run sweeps the env file).
+const cancelGrace = 40 * time.Second
 
 // Main runs deploykit with the given arguments (without the program name) and
 // environment, and returns the exit code.

@@ -89,8 +89,9 @@ var (
 	envName      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 )
 
-// cancelledRestoreTimeout bounds the restore after a cancelled job; the CLI waits
-// up to 30 s for a cancelled command before it cleans up anyway.
+// cancelledRestoreTimeout bounds the restore after a cancelled job, counted from
+// when the restore begins; the CLI waits up to 40 s after the signal for a
+// cancelled command (its running step's commands get 10 s to stop, then this).
 const cancelledRestoreTimeout = 25 * time.Second
 
 // Plan is what a run of the pipeline is for.

@@ -31,6 +31,7 @@ type switchEngine struct {
 	created   bool
 	unhealthy map[string]bool // containers whose healthcheck fails
 	failAfter string          // … once an event containing this was made
+	noConnect map[string]bool // containers a reconnect fails for
 	services  []string
 	switched  []string
 }
@@ -60,6 +61,9 @@ func (f *switchEngine) Endpoint(_ context.Context, id, network string) (docker.E
 
 func (f *switchEngine) Reconnect(_ context.Context, id, network string, e docker.Endpoint) error {
 	f.event("reconnect", id, network, fmt.Sprint(e.Aliases))
+	if f.noConnect[id] {
+		return errors.New("the engine refused")
+	}
 	return nil
 }
 
@@ -86,6 +90,13 @@ func (f *switchEngine) WaitHealthy(_ context.Context, id string, _ time.Duration
 
 func (f *switchEngine) Remove(_ context.Context, id string) error {
 	f.event("remove", id)
+	return nil
+}
+
+// StopAndRemove is how the old containers go after a verified deploy, and the
+// new ones after a switch back: with their grace.
+func (f *switchEngine) StopAndRemove(_ context.Context, id string, grace time.Duration) error {
+	f.event("stop", id, grace.String())
 	return nil
 }
 
@@ -198,9 +209,30 @@ func TestSeamRollingStopsAtAFailure(t *testing.T) {
 	require.NoError(t, s.Strategy.Restore(context.Background(), s))
 	ev = f.events
 	assert.Less(t, index(ev, "reconnect db-old edge [db]"), index(ev, "reconnect db-new edge []"), "old first: %v", ev)
-	assert.Less(t, index(ev, "reconnect db-new edge []"), index(ev, "remove db-new"))
+	assert.Less(t, index(ev, "reconnect db-new edge []"), index(ev, "stop db-new 10s"), "stopped with its grace once off the alias, never killed: %v", ev)
+	assert.Equal(t, -1, index(ev, "remove db-new"), "never killed: %v", ev)
 	assert.Regexp(t, `compose up -d --wait --remove-orphans --wait-timeout \d+ --no-build --pull never --no-deps cron$`, ev[len(ev)-1], "cron back on its snapshot: %v", ev)
 	assert.Equal(t, -1, index(ev, "worker"), "worker never changed")
+}
+
+// TestSeamRollingSwitchBackKeepsAnAliasHeld: when an old container cannot get
+// its alias back, its service's new containers keep theirs and keep running,
+// the error names both; the other services switch back and lose their new ones.
+func TestSeamRollingSwitchBackKeepsAnAliasHeld(t *testing.T) {
+	s, f := rollingSeam(t, 4)
+	require.NoError(t, s.Strategy.Apply(context.Background(), s))
+	f.events, f.noConnect = nil, map[string]bool{"api-old": true}
+	s.Opts.DrainTimeout = 0
+	err := s.Strategy.Restore(context.Background(), s)
+	require.Error(t, err)
+	assert.Equal(t, "switching back: api-old: the engine refused; api keeps its new container(s) on the alias, its old ones did not get it back", err.Error())
+	ev := f.events
+	assert.Equal(t, -1, index(ev, "reconnect api-new"), "api's new container keeps its alias: %v", ev)
+	assert.Equal(t, -1, index(ev, "stop api-new"), "and keeps running: %v", ev)
+	for _, svc := range []string{"db", "web"} {
+		assert.Less(t, index(ev, "reconnect "+svc+"-old edge ["+svc+"]"), index(ev, "reconnect "+svc+"-new edge []"), "old first: %v", ev)
+		assert.Less(t, index(ev, "reconnect "+svc+"-new edge []"), index(ev, "stop "+svc+"-new 10s"), ev)
+	}
 }
 
 // TestSeamRollingRouteNetwork: route-network names the network the proxy finds

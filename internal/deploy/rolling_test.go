@@ -724,10 +724,12 @@ func TestRollingStackOf10UnderLoad(t *testing.T) {
 		return len(now) == 10 && !maps.Equal(now, before)
 	})
 	require.NoError(t, proc.Signal(syscall.SIGTERM))
+	signalled := time.Now()
 	r = wait()
+	t.Logf("the cancelled deploy ended %s after the signal", time.Since(signalled).Round(time.Millisecond))
 	finish(l, "a cancelled deploy", "2.0.0", "3.0.0")
 	assert.NotEqual(t, 0, r.Code, r.Log)
-	assert.Regexp(t, `\| rollback \| done \| \S+ \| cancelled: the containers that ran before have their aliases back; the new ones were removed \|`, r.Summary)
+	assert.Regexp(t, `\| rollback \| done \| \S+ \| cancelled: the containers that ran before have their aliases back; the new ones were removed \|`, r.Summary, r.Log)
 	assert.Equal(t, before, holders(), "every alias is back on the container that held it before")
 	assert.Len(t, strings.Fields(a.Containers()), 10, "the new containers were removed")
 }

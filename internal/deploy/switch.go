@@ -671,50 +671,84 @@ func (s *State) dropNew(ctx context.Context, w *switched, why error) error {
 	return fmt.Errorf("the new %s containers did not pass (%w); removed %d new container(s), the old ones kept serving", w.service, why, removed)
 }
 
-// Restore undoes the switches, newest first: the old containers get their
-// aliases back, then the new ones leave theirs (keeping their address, so what
-// they are answering finishes), and after drain-timeout they are removed. The
-// alias is never empty. Services replaced in place get the snapshot's image
-// back (or, new in this release, lose their containers).
+// Restore undoes the switches, services side by side (rolling-parallel at a
+// time): a service's old containers get their aliases back, then its new ones
+// leave theirs (keeping their address, so what they are answering finishes),
+// and after drain-timeout they are stopped with their stop_grace_period and
+// removed. The alias is never empty: a service whose old containers did not get
+// it back keeps its new ones on it, and the error says so. Services replaced in
+// place get the snapshot's image back (or, new in this release, lose their
+// containers).
 func (r *rolling) Restore(ctx context.Context, s *State) error {
+	var mu sync.Mutex
 	var errs []string
-	restored, drained := 0, false
-	for i := len(r.switches) - 1; i >= 0; i-- {
-		w := r.switches[i]
+	fail := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		errs = append(errs, fmt.Sprintf(format, args...))
+	}
+	slots := make(chan struct{}, max(1, s.Opts.RollingParallel))
+	var leaving []*switched // their new containers left the aliases
+	var wg sync.WaitGroup
+	for _, w := range r.switches {
 		if !w.routed {
 			continue
 		}
-		for _, o := range w.old {
-			if err := s.Docker.Reconnect(ctx, o.ID, w.network, o.at); err != nil {
-				errs = append(errs, fmt.Sprintf("%s: %v", o.Name, err))
+		mu.Lock()
+		leaving = append(leaving, w)
+		mu.Unlock()
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			for _, o := range w.old {
+				if err := s.Docker.Reconnect(ctx, o.ID, w.network, o.at); err != nil {
+					fail("%s: %v", o.Name, err)
+					fail("%s keeps its new container(s) on the alias, its old ones did not get it back", w.service)
+					mu.Lock()
+					leaving = slices.DeleteFunc(leaving, func(l *switched) bool { return l == w })
+					mu.Unlock()
+					return
+				}
 			}
-		}
-		for _, n := range w.new {
-			if err := s.Docker.Reconnect(ctx, n.ID, w.network, docker.Endpoint{IP: n.at.IP}); err != nil {
-				errs = append(errs, fmt.Sprintf("%s: %v", n.Name, err))
+			for _, n := range w.new {
+				if err := s.Docker.Reconnect(ctx, n.ID, w.network, docker.Endpoint{IP: n.at.IP}); err != nil {
+					fail("%s: %v", n.Name, err)
+				}
 			}
-			drained = true
-		}
-		restored++
+		})
 	}
-	if drained {
+	wg.Wait()
+	if len(leaving) > 0 {
 		select {
 		case <-ctx.Done():
 		case <-time.After(s.Opts.DrainTimeout):
 		}
 	}
+	// Stopped, not killed: a request a new container took before the switch
+	// back and still answers after the drain (a slow one, or a busy host)
+	// finishes within the service's stop_grace_period.
+	restored := len(leaving)
 	var inPlace []string
 	for _, w := range r.switches {
+		if w.routed && !slices.Contains(leaving, w) {
+			continue // still serving: kept
+		}
+		grace := s.stopGrace(w.service)
 		for _, n := range w.new {
-			if err := s.Docker.Remove(context.WithoutCancel(ctx), n.ID); err != nil {
-				errs = append(errs, fmt.Sprintf("removing %s: %v", n.Name, err))
-			}
+			wg.Go(func() {
+				slots <- struct{}{}
+				defer func() { <-slots }()
+				if err := s.Docker.StopAndRemove(context.WithoutCancel(ctx), n.ID, grace); err != nil {
+					fail("removing %s: %v", n.Name, err)
+				}
+			})
 		}
 		if w.replaced {
 			inPlace = append(inPlace, w.service)
 			restored++
 		}
 	}
+	wg.Wait()
 	if err := s.restoreInPlace(ctx, inPlace); err != nil {
 		errs = append(errs, err.Error())
 	}
@@ -783,11 +817,7 @@ func (r *rolling) Finish(ctx context.Context, s *State) {
 		if len(w.old) == 0 {
 			continue
 		}
-		svc, _ := s.Project.GetService(w.service)
-		grace := 10 * time.Second
-		if svc.StopGracePeriod != nil {
-			grace = time.Duration(*svc.StopGracePeriod)
-		}
+		grace := s.stopGrace(w.service)
 		drained := w.drained.Add(s.Opts.DrainTimeout)
 		if wait := time.Until(drained); wait > 0 {
 			s.A.Logf("    draining the old %s containers for %s more", w.service, wait.Round(time.Millisecond))
@@ -806,6 +836,15 @@ func (r *rolling) Finish(ctx context.Context, s *State) {
 	}
 	wg.Wait()
 	r.switches = nil
+}
+
+// stopGrace is how long a service's containers get to finish what they are
+// answering when stopped: its stop_grace_period, or Docker's 10 s.
+func (s *State) stopGrace(service string) time.Duration {
+	if svc, err := s.Project.GetService(service); err == nil && svc.StopGracePeriod != nil {
+		return time.Duration(*svc.StopGracePeriod)
+	}
+	return 10 * time.Second
 }
 
 // cancelledSwitchStep switches a cancelled rolling deploy back (shown as the

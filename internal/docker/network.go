@@ -57,7 +57,10 @@ func (c *Client) Reconnect(ctx context.Context, id, net string, e Endpoint) erro
 	if e.IP != "" {
 		settings.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: e.IP}
 	}
-	if err := c.api.NetworkConnect(ctx, net, id, settings); err != nil {
+	// Once disconnected, the container goes back even when ctx has ended (a
+	// cancelled job, the deadline of a switch back): a reconnect cut in half
+	// leaves it off the network, its address and aliases gone.
+	if err := c.api.NetworkConnect(context.WithoutCancel(ctx), net, id, settings); err != nil {
 		return fmt.Errorf("connecting %.12s to %s: %w", id, net, err)
 	}
 	return nil
