@@ -520,7 +520,7 @@ func (rh *rehearsal) check(ctx context.Context, s *State) error {
 		}
 		base = u + strings.TrimSuffix(rh.smoke.path, "/")
 	}
-	_, err := s.checkAt(ctx, health, base)
+	_, err := s.checkAt(ctx, health, base, nil)
 	return err
 }
 

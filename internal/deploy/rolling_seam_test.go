@@ -1,9 +1,12 @@
 package deploy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -34,6 +37,7 @@ type switchEngine struct {
 	noConnect map[string]bool // containers a reconnect fails for
 	services  []string
 	switched  []string
+	log       *bytes.Buffer // the deploy's log
 }
 
 func (f *switchEngine) event(s ...string) {
@@ -140,7 +144,7 @@ func rollingSeam(t *testing.T, parallel int) (*State, *switchEngine) {
 	s := sm.state(t, o)
 	s.Runner.Logf = func(string, ...any) {}
 	f := &switchEngine{fakeEngine: sm.engine, unhealthy: map[string]bool{},
-		services: []string{"api", "cron", "db", "web", "worker"}, switched: []string{"api", "db", "web"}}
+		services: []string{"api", "cron", "db", "web", "worker"}, switched: []string{"api", "db", "web"}, log: &sm.log}
 	s.Docker = f
 	require.NoError(t, s.One(context.Background(), PreflightStep, s))
 	s.Exec = switchExec{Recorder: sm.exec, f: f}
@@ -233,6 +237,40 @@ func TestSeamRollingSwitchBackKeepsAnAliasHeld(t *testing.T) {
 		assert.Less(t, index(ev, "reconnect "+svc+"-old edge ["+svc+"]"), index(ev, "reconnect "+svc+"-new edge []"), "old first: %v", ev)
 		assert.Less(t, index(ev, "reconnect "+svc+"-new edge []"), index(ev, "stop "+svc+"-new 10s"), ev)
 	}
+}
+
+// TestSeamRollingMendsLostAliases: after the switch, the proxy finds no
+// container (as when Docker's DNS lost an alias a reconnect gave): once the
+// deploy's health check through it has failed twice, the new containers get
+// their aliases again, once, and the check passes.
+func TestSeamRollingMendsLostAliases(t *testing.T) {
+	s, f := rollingSeam(t, 4)
+	require.NoError(t, s.Strategy.Apply(context.Background(), s))
+	given := func() int {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		n := 0
+		for _, e := range f.events {
+			if e == "reconnect web-new edge [web]" {
+				n++
+			}
+		}
+		return n
+	}
+	require.Equal(t, 1, given(), "the switch gave web's alias: %v", f.events)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if given() < 2 {
+			http.Error(w, "no upstream", http.StatusBadGateway)
+		}
+	}))
+	defer proxy.Close()
+	s.Opts.HealthURL, s.Opts.HealthAttempts, s.Opts.HealthInitialDelay = proxy.URL+"/health", 5, time.Millisecond
+	require.NoError(t, s.verify(context.Background()))
+	assert.Equal(t, 2, given(), "given again once: %v", f.events)
+	for _, svc := range []string{"api", "db"} {
+		assert.Equal(t, 2, strings.Count(strings.Join(f.events, "\n"), "reconnect "+svc+"-new edge ["+svc+"]"), "every switched service's: %v", f.events)
+	}
+	assert.Equal(t, 1, strings.Count(f.log.String(), "warning: the proxy does not reach the new containers after the switch, which answered at their own address: giving them their aliases again\n"), f.log.String())
 }
 
 // TestSeamRollingRouteNetwork: route-network names the network the proxy finds

@@ -384,7 +384,11 @@ func (s *State) verify(ctx context.Context) error {
 	if health == "" && len(s.Checks) == 0 {
 		return Skip("no health-url or smoke-checks: the containers' own healthchecks decided (up --wait, or the swarm update)")
 	}
-	done, err := s.checkAt(ctx, health, base)
+	var retry func(int)
+	if r, ok := s.Strategy.(*rolling); ok && health != "" {
+		retry = r.mendAliases(ctx, s)
+	}
+	done, err := s.checkAt(ctx, health, base, retry)
 	if err != nil {
 		return action.Failedf("%v", err)
 	}
@@ -395,12 +399,12 @@ func (s *State) verify(ctx context.Context) error {
 // checkAt polls health (when set) with the health-* backoff, then runs the smoke
 // checks against base (when set), and says what passed: the deploy's checks
 // against production's URLs (verify), or the rehearsal's against a copy's
-// container addresses.
-func (s *State) checkAt(ctx context.Context, health, base string) ([]string, error) {
+// container addresses. retry (may be nil) is the backoff's Retry.
+func (s *State) checkAt(ctx context.Context, health, base string, retry func(int)) ([]string, error) {
 	logf := func(format string, args ...any) { s.A.Logf("    "+format, args...) }
 	var done []string
 	if health != "" {
-		b := verify.Backoff{Attempts: s.Opts.HealthAttempts, InitialDelay: s.Opts.HealthInitialDelay, MaxDelay: s.Opts.HealthMaxDelay}
+		b := verify.Backoff{Attempts: s.Opts.HealthAttempts, InitialDelay: s.Opts.HealthInitialDelay, MaxDelay: s.Opts.HealthMaxDelay, Retry: retry}
 		if err := verify.Health(ctx, health, b, logf); err != nil {
 			return nil, err
 		}

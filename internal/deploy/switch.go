@@ -656,7 +656,7 @@ func (s *State) checkApp(ctx context.Context, base string) error {
 		}
 		health = base + u.RequestURI()
 	}
-	_, err := s.checkAt(ctx, health, base)
+	_, err := s.checkAt(ctx, health, base, nil)
 	return err
 }
 
@@ -791,18 +791,51 @@ func (r *rolling) Verify(ctx context.Context, s *State) error {
 		return nil
 	}
 	s.A.Warningf("after the switch the proxy does not reach the new containers (%v): giving them their aliases again", err)
-	for _, w := range r.switches {
-		for _, n := range w.new {
-			if rerr := s.Docker.Reconnect(ctx, n.ID, w.network, n.at); rerr != nil {
-				return fmt.Errorf("after the switch the proxy does not reach the new containers (%v), and giving %s its aliases again failed: %w", err, n.Name, rerr)
-			}
-		}
+	if rerr := r.giveAliases(ctx, s); rerr != nil {
+		return fmt.Errorf("after the switch the proxy does not reach the new containers (%v), and %w", err, rerr)
 	}
 	if err := verify.Health(ctx, health, b, logf); err != nil {
 		return fmt.Errorf("after the switch the proxy does not reach the new containers, even with their aliases given again: %w", err)
 	}
 	s.AddDetail("the proxy reaches the new containers after their aliases were given again")
 	return nil
+}
+
+// giveAliases gives every switched service's new containers their aliases
+// again, as the switch gave them.
+func (r *rolling) giveAliases(ctx context.Context, s *State) error {
+	for _, w := range r.switches {
+		if !w.routed {
+			continue
+		}
+		for _, n := range w.new {
+			if err := s.Docker.Reconnect(ctx, n.ID, w.network, n.at); err != nil {
+				return fmt.Errorf("giving %s its aliases again failed: %w", n.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// mendAliases is the Retry of the deploy's health check through the proxy
+// after a switch: when its second attempt has failed too, the new containers
+// get their aliases again, once (Docker's DNS can lose an alias a reconnect
+// gave, see Verify; a proxy that finds no container would fail every attempt
+// left). The new containers passed the same check at their own address before
+// the switch.
+func (r *rolling) mendAliases(ctx context.Context, s *State) func(int) {
+	if !r.Moved() {
+		return nil
+	}
+	return func(attempt int) {
+		if attempt != 2 {
+			return
+		}
+		s.A.Warningf("the proxy does not reach the new containers after the switch, which answered at their own address: giving them their aliases again")
+		if err := r.giveAliases(ctx, s); err != nil {
+			s.A.Warningf("%v", err)
+		}
+	}
 }
 
 // Finish stops the old containers once the deploy has been verified (and

@@ -255,13 +255,14 @@ func load(url string, rate int) (stop func() (failed int, answers map[string]int
 // the cluster's registry by build-image; the kit deploys it by digest with the
 // registry's credentials sent to every node, three replicas on three nodes; the
 // next release replaces them under 50 requests a second through a proxy that
-// never retries, and not one fails.
+// never retries, and not one fails. A rollback to the release before puts its
+// digest back on every node, under the same load, and not one request fails.
 func TestClusterDeployByDigest(t *testing.T) {
 	t.Parallel()
 	a := newClusterApp(t)
-	digest, url := a.firstRelease()
+	first, url := a.firstRelease()
 	nodes := map[string]bool{}
-	for _, tk := range a.allRun(digest) {
+	for _, tk := range a.allRun(first) {
 		nodes[tk.node] = true
 	}
 	assert.Len(t, nodes, 3, "one task on each node")
@@ -273,6 +274,22 @@ func TestClusterDeployByDigest(t *testing.T) {
 	assert.NotZero(t, l.seen["1.0.0"]+l.seen["2.0.0"], "the load ran")
 	assert.Equal(t, "2.0.0", l.last, "answers: %v", l.seen)
 	a.allRun(digest)
+
+	// The rollback picks the release before from the history, resolves its
+	// tag in the registry to the digest build-image pushed, and redeploys it.
+	stop := load(url, 50)
+	r = a.Rollback("--target", "swarm", "--compose-file", "stack.yaml", "--resolve-image", "always",
+		"--health-url", "", "--smoke-base-url", "", "--smoke-checks", "", "--wait-timeout", "4m", "--confirm", "ROLLBACK")
+	time.Sleep(time.Second) // what serves after the rollback
+	failed, seen, last := stop()
+	t.Logf("through the proxy during the rollback: %d failed, answers %v", failed, seen)
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.Equal(t, "1.0.0", r.Outputs["version"])
+	assert.Equal(t, "2.0.0", r.Outputs["previous-version"])
+	assert.Zero(t, failed, "failed requests through the proxy: %v", seen)
+	assert.Equal(t, "1.0.0", last, "answers: %v", seen)
+	a.allRun(first)
+	assert.Contains(t, strings.Join(a.HistoryLines(), "\n"), "| production | rollback | 1.0.0 | success |")
 }
 
 // TestClusterFailureOnOneNode: a release that is unhealthy on node2 only. Swarm

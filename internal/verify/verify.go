@@ -68,6 +68,10 @@ type Backoff struct {
 	Attempts     int
 	InitialDelay time.Duration
 	MaxDelay     time.Duration
+	// Retry, when set, is called after each failed attempt that is followed by
+	// another, with the attempt's number: what a caller can mend before the
+	// next one.
+	Retry func(attempt int)
 }
 
 // Delays returns the waits between attempts: initial, doubled each time, capped.
@@ -140,6 +144,9 @@ func Health(ctx context.Context, u string, b Backoff, logf func(string, ...any))
 		// Not an error yet: a service that was just (re)started refuses or
 		// resets connections until it listens.
 		logf("health %s: not ready yet, %s (attempt %d/%d); waiting %s", u, last, attempt, b.Attempts, delays[attempt-1])
+		if b.Retry != nil {
+			b.Retry(attempt)
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

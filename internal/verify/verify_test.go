@@ -64,6 +64,19 @@ func TestHealthGivesUp(t *testing.T) {
 	assert.EqualError(t, err, "health check "+srv.URL+" failed after 3 attempts: HTTP 500 db down")
 }
 
+// TestHealthRetry: Retry is called after each failed attempt that another
+// follows, with its number, before the wait; not after the last one.
+func TestHealthRetry(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "no upstream", http.StatusBadGateway)
+	}))
+	defer srv.Close()
+	var retried []int
+	err := Health(context.Background(), srv.URL, Backoff{Attempts: 3, InitialDelay: time.Millisecond, Retry: func(n int) { retried = append(retried, n) }}, func(string, ...any) {})
+	require.Error(t, err)
+	assert.Equal(t, []int{1, 2}, retried)
+}
+
 func TestSmoke(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
