@@ -72,7 +72,7 @@ type clusterApp struct {
 	c *testenv.Cluster
 }
 
-func newClusterApp(t *testing.T) *clusterApp {
+func newClusterApp(t testing.TB) *clusterApp {
 	a := testapp.New(t, "1.0.0")
 	c := testenv.NewCluster(t, a.Name, 3)
 	require.NoError(t, os.WriteFile(filepath.Join(a.Dir, "stack.yaml"), []byte(stack), 0o644))
@@ -257,6 +257,7 @@ func load(url string, rate int) (stop func() (failed int, answers map[string]int
 // next release replaces them under 50 requests a second through a proxy that
 // never retries, and not one fails. A rollback to the release before puts its
 // digest back on every node, under the same load, and not one request fails.
+// A rotated secret reaches every task and no node's disk.
 func TestClusterDeployByDigest(t *testing.T) {
 	t.Parallel()
 	a := newClusterApp(t)
@@ -290,6 +291,61 @@ func TestClusterDeployByDigest(t *testing.T) {
 	assert.Equal(t, "1.0.0", last, "answers: %v", seen)
 	a.allRun(first)
 	assert.Contains(t, strings.Join(a.HistoryLines(), "\n"), "| production | rollback | 1.0.0 | success |")
+
+	// A rotated secret: the checkout's release again with a new value. A new
+	// swarm secret reaches every task on every node, the old one is removed once
+	// the deploy is verified, and the value is on no node's disk: Swarm keeps
+	// secrets in its encrypted store and hands them to tasks in memory.
+	old := a.secrets()
+	require.Len(t, old, 1)
+	const rotated = "rotated across the cluster"
+	a.Env = append(a.Env, "ENV_DB_PASSWORD="+rotated)
+	r = a.deploy()
+	require.Equal(t, 0, r.Code, r.Log)
+	now := a.secrets()
+	require.Len(t, now, 1, "the old secret is removed")
+	assert.NotEqual(t, old[0], now[0])
+	assert.Contains(t, r.Log, "removed swarm secret "+old[0]+" (no longer used)")
+	// Start-first places each new task while the old one still runs, so Swarm
+	// may put two on one node; spreading to the emptiest node, it never puts
+	// all three on one.
+	nodes = map[string]bool{}
+	for _, tk := range a.allRun(digest) {
+		nodes[tk.node] = true
+	}
+	assert.GreaterOrEqual(t, len(nodes), 2, "the tasks run on more than one node: %v", nodes)
+	// The proxy sends each request to the next task in turn: six in a row
+	// ask each of the three tasks twice.
+	for i := range 6 {
+		assert.Equal(t, http.StatusOK, verifySecret(t, url, rotated), "request %d: the task has the new value", i)
+		assert.Equal(t, http.StatusForbidden, verifySecret(t, url, testapp.Secret), "request %d: not the old one", i)
+	}
+	for _, n := range a.c.Nodes {
+		// grep exits 1 when it finds nothing; the tasks' secrets are tmpfs mounts
+		// under containers/<id>/mounts, in memory.
+		out, err := exec.Command("docker", "exec", n.Container, "grep", "-rlsF", "--exclude-dir=mounts", rotated,
+			"/var/lib/docker", "/etc", "/root", "/tmp", "/var/log", "/run").CombinedOutput()
+		assert.Error(t, err, "%s: %s", n.Hostname, out)
+		assert.Empty(t, strings.TrimSpace(string(out)), "%s keeps the secret's value on disk", n.Hostname)
+	}
+	assert.NotContains(t, r.Log+r.Summary, rotated)
+}
+
+// secrets are the swarm secrets the kit made for the stack.
+func (a *clusterApp) secrets() []string {
+	a.T.Helper()
+	return strings.Fields(a.c.Docker(a.T, 0, "secret", "ls", "--filter", "label=org.deploykit.stack="+a.Name, "--format", "{{.Name}}"))
+}
+
+// verifySecret asks the task the proxy at url picks whether value is its
+// DB_PASSWORD, and returns the HTTP status (200 yes, 403 no).
+func verifySecret(t *testing.T, url, value string) int {
+	t.Helper()
+	resp, err := http.Post(url+"/secret/verify", "text/plain", strings.NewReader(value))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode
 }
 
 // TestClusterFailureOnOneNode: a release that is unhealthy on node2 only. Swarm
@@ -310,4 +366,64 @@ func TestClusterFailureOnOneNode(t *testing.T) {
 	assert.Contains(t, r.Summary, "on node2, ", "the failed task's logs are named by its node")
 	assert.Equal(t, "1.0.0", l.last, "answers: %v", l.seen)
 	a.allRun(before)
+}
+
+// BenchmarkClusterDeploy: a new release of the three-replica stack on the
+// three-node cluster, built and pushed by build-image before the clock starts,
+// deployed by `docker stack deploy --detach=false --with-registry-auth` alone
+// (a stack of its own: the same file, update settings and registry, the image
+// resolved by the CLI, a secret made by hand) and by deploykit deploy (target
+// swarm, resolve-image always, the secret made from ENV_DB_PASSWORD, the update
+// watched to its end), each node having pulled the image already. Reported: ms
+// per deploy of each and their ratio.
+func BenchmarkClusterDeploy(b *testing.B) {
+	a := newClusterApp(b)
+	bare := "bare" + a.Name
+	secret := filepath.Join(b.TempDir(), "secret")
+	require.NoError(b, os.WriteFile(secret, []byte(testapp.Secret), 0o600))
+	a.c.Docker(b, 0, "secret", "create", "DB_PASSWORD", secret)
+	stackDeploy := func(version, tag string) {
+		cmd := exec.Command("docker", "stack", "deploy", "--detach=false", "--with-registry-auth", "-c", "stack.yaml", bare)
+		cmd.Dir = a.Dir
+		cmd.Env = append(a.BaseEnv(), "DEPLOY_VERSION="+version, "DEPLOY_TAG="+tag)
+		out, err := cmd.CombinedOutput()
+		require.NoError(b, err, "%s", out)
+	}
+	n := 0
+	// Every node has the release's image before either deploys it: both are
+	// timed without the pull.
+	release := func() (version, tag string) {
+		n++
+		version = fmt.Sprintf("1.%d.0", n)
+		a.Release(version, false)
+		a.build()
+		tag = "sha-" + a.Git("rev-parse", "--short=7", "HEAD")
+		for _, node := range a.c.Nodes {
+			pull := exec.Command("docker", "pull", "-q", a.c.Registry+"/hello:"+tag)
+			pull.Env = append(a.BaseEnv(), "DOCKER_HOST="+node.Host())
+			out, err := pull.CombinedOutput()
+			require.NoError(b, err, "%s", out)
+		}
+		return version, tag
+	}
+	stackDeploy(release()) // both stacks exist before the clock starts
+	r := a.deploy()
+	require.Equal(b, 0, r.Code, r.Log)
+	testenv.Deploykit(b)
+	var tBare, tKit time.Duration
+	for b.Loop() {
+		version, tag := release()
+		start := time.Now()
+		stackDeploy(version, tag)
+		tBare += time.Since(start)
+
+		start = time.Now()
+		r := a.deploy()
+		tKit += time.Since(start)
+		require.Equal(b, 0, r.Code, r.Log)
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Milliseconds()) / float64(b.N) }
+	b.ReportMetric(ms(tBare), "ms-stack-deploy/op")
+	b.ReportMetric(ms(tKit), "ms-deploykit/op")
+	b.ReportMetric(ms(tKit)/ms(tBare), "deploykit/stack-deploy")
 }
