@@ -372,6 +372,7 @@ func (st *swarmTarget) stackDeploy(ctx context.Context, s *State, images map[str
 		return cliErr
 	}
 	watchErr := st.watchStack(ctx, s, before, wait)
+	st.warnNodesDown(ctx, s)
 	if watchErr != nil {
 		return watchErr
 	}
@@ -379,6 +380,34 @@ func (st *swarmTarget) stackDeploy(ctx context.Context, s *State, images map[str
 		return fmt.Errorf("docker stack deploy failed: %w", cliErr)
 	}
 	return nil
+}
+
+// warnNodesDown warns, once the update has ended whichever way, about the
+// swarm's active nodes that are not ready: a node lost during the update.
+// Swarm gives their tasks to the other nodes, so a deploy can succeed on fewer
+// nodes than the cluster has; the warning says so, and which.
+func (st *swarmTarget) warnNodesDown(ctx context.Context, s *State) {
+	nodes, err := s.Docker.Nodes(ctx)
+	if err != nil {
+		s.A.Warningf("listing the swarm's nodes after the update: %v", err)
+		return
+	}
+	if down := nodesDown(nodes); down != "" {
+		s.A.Warningf("swarm node(s) not ready after the update: %s; Swarm runs their tasks on the other nodes", down)
+		s.AddDetail("node(s) not ready: " + down)
+	}
+}
+
+// nodesDown names the active nodes that are not ready, with their state ("":
+// none).
+func nodesDown(nodes []docker.Node) string {
+	var down []string
+	for _, n := range nodes {
+		if n.State != "ready" && n.Availability == "active" {
+			down = append(down, fmt.Sprintf("%s (%s)", n.Hostname, n.State))
+		}
+	}
+	return strings.Join(down, ", ")
 }
 
 // stackState is each service of the stack now, by short name.

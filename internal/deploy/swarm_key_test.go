@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/org/deploy-kit/internal/docker"
 	"github.com/org/deploy-kit/internal/secretfile"
 )
 
@@ -63,4 +64,16 @@ func TestInterpolatedSecrets(t *testing.T) {
 	require.NoError(t, os.WriteFile(file, []byte("services: [\n"), 0o644))
 	_, err = interpolatedSecrets(file, secrets)
 	assert.ErrorContains(t, err, "compose file "+file+" is not valid YAML: ")
+}
+
+// TestNodesDown: only active nodes that are not ready are named (a drained or
+// paused node is the operator's choice, not a loss), with their state.
+func TestNodesDown(t *testing.T) {
+	assert.Empty(t, nodesDown([]docker.Node{{Hostname: "node1", State: "ready", Availability: "active"}}))
+	assert.Equal(t, "node2 (down), node3 (unknown)", nodesDown([]docker.Node{
+		{Hostname: "node1", State: "ready", Availability: "active"},
+		{Hostname: "node2", State: "down", Availability: "active"},
+		{Hostname: "node3", State: "unknown", Availability: "active"},
+		{Hostname: "node4", State: "down", Availability: "drain"},
+	}))
 }

@@ -73,6 +73,7 @@ type Engine interface {
 	InspectService(ctx context.Context, name string) (Service, error)
 	ServiceDetails(ctx context.Context, name string) (Details, int, error)
 	ServiceTasks(ctx context.Context, serviceID string) ([]Task, error)
+	Nodes(ctx context.Context) ([]Node, error)
 	TaskContainer(ctx context.Context, taskID string) string
 	TaskLogs(ctx context.Context, taskID string, n int) (string, error)
 	EnsureSecret(ctx context.Context, name string, value []byte, labels map[string]string) (created bool, err error)

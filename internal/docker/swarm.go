@@ -138,6 +138,27 @@ func (c *Client) ServiceTasks(ctx context.Context, serviceID string) ([]Task, er
 	return out, nil
 }
 
+// Node is a swarm node as the manager sees it.
+type Node struct {
+	Hostname     string
+	State        string // ready, down, unknown or disconnected
+	Availability string // active, pause or drain
+}
+
+// Nodes lists the swarm's nodes, by hostname.
+func (c *Client) Nodes(ctx context.Context) ([]Node, error) {
+	list, err := c.api.NodeList(ctx, swarm.NodeListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Node, 0, len(list))
+	for _, n := range list {
+		out = append(out, Node{Hostname: cmp.Or(n.Description.Hostname, n.ID), State: string(n.Status.State), Availability: string(n.Spec.Availability)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Hostname < out[j].Hostname })
+	return out, nil
+}
+
 // TaskLogs returns the last n lines of a task's output, wherever in the swarm it
 // ran: the manager asks the task's node.
 func (c *Client) TaskLogs(ctx context.Context, taskID string, n int) (string, error) {

@@ -101,10 +101,13 @@ func (a *clusterApp) build() string {
 	return r.Outputs["digest"]
 }
 
-func (a *clusterApp) deploy(extra ...string) testapp.Run {
-	args := append([]string{"--target", "swarm", "--compose-file", "stack.yaml", "--resolve-image", "always",
+func (a *clusterApp) deploy(extra ...string) testapp.Run { return a.Deploy(deployArgs(extra...)...) }
+
+// deployArgs are the cluster deploy's inputs: target swarm by digest, the
+// tasks' own healthchecks deciding, wait-timeout 4m.
+func deployArgs(extra ...string) []string {
+	return append([]string{"--target", "swarm", "--compose-file", "stack.yaml", "--resolve-image", "always",
 		"--health-url", "", "--smoke-base-url", "", "--smoke-checks", "", "--wait-timeout", "4m"}, extra...)
-	return a.Deploy(args...)
 }
 
 // task is one of web's tasks that should run.
@@ -329,6 +332,69 @@ func TestClusterDeployByDigest(t *testing.T) {
 		assert.Empty(t, strings.TrimSpace(string(out)), "%s keeps the secret's value on disk", n.Hostname)
 	}
 	assert.NotContains(t, r.Log+r.Summary, rotated)
+}
+
+// TestClusterNodeLostMidUpdate: node3's engine is killed while the update of
+// 2.0.0 waits between tasks (update_config.delay 20s, after the first task was
+// replaced). The kit's outcome is what Swarm did, and it ends within
+// wait-timeout: an update Swarm completed on the nodes left is a success whose
+// warning names node3; one it rolled back is rolled-back, one it paused is
+// failed, one still going at wait-timeout fails saying so.
+func TestClusterNodeLostMidUpdate(t *testing.T) {
+	t.Parallel()
+	a := newClusterApp(t)
+	slow := strings.Replace(stack, "        monitor: 5s\n", "        monitor: 5s\n        delay: 20s\n", 1)
+	require.NoError(t, os.WriteFile(filepath.Join(a.Dir, "stack.yaml"), []byte(slow), 0o644))
+	a.Git("commit", "-q", "-am", "a delay between tasks")
+	a.Git("tag", "-f", "v1.0.0")
+	before, url := a.firstRelease()
+
+	a.Release("2.0.0", false)
+	digest := a.build()
+	_, wait := a.Watched(deployArgs()...)
+	svc := a.Name + "_web"
+	testapp.WaitWithin(t, 4*time.Minute, "the first task of 2.0.0 to run, the others not yet", func() bool {
+		updated := 0
+		for _, tk := range a.tasks() {
+			if strings.HasSuffix(tk.image, "@"+digest) && tk.state == "Running" {
+				updated++
+			}
+		}
+		return updated == 1
+	})
+	out, err := exec.Command("docker", "kill", a.c.Nodes[2].Container).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	r := wait()
+	state := strings.TrimSpace(a.c.Docker(t, 0, "service", "inspect", "--format", "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}", svc))
+	t.Logf("Swarm's update ended %q; the kit exited %d, status %q", state, r.Code, r.Outputs["status"])
+	assert.Regexp(t, `::warning::swarm node\(s\) not ready after the update: node3 \((down|unknown|disconnected)\); Swarm runs their tasks on the other nodes`, r.Log)
+	running := map[string]int{}
+	for _, tk := range a.tasks() {
+		if tk.state == "Running" {
+			running[tk.node]++
+		}
+	}
+	t.Logf("running tasks by node: %v", running)
+	switch state {
+	case "completed":
+		assert.Equal(t, 0, r.Code, r.Log)
+		assert.Equal(t, "success", r.Outputs["status"])
+		a.allRun(digest)
+		assert.Zero(t, running["node3"], "nothing runs on the lost node")
+		answers(t, url, "2.0.0")
+	case "rollback_completed":
+		assert.Equal(t, 1, r.Code, r.Log)
+		assert.Equal(t, "rolled-back", r.Outputs["status"])
+		a.allRun(before)
+		answers(t, url, "1.0.0")
+	case "paused", "rollback_paused":
+		assert.Equal(t, 1, r.Code, r.Log)
+		assert.Equal(t, "failed", r.Outputs["status"])
+		assert.Contains(t, r.Log, "the update of "+svc+" is "+state)
+	default:
+		assert.Equal(t, 1, r.Code, r.Log)
+		assert.Contains(t, r.Log, "did not finish its update within wait-timeout 4m0s", "Swarm's update is %q", state)
+	}
 }
 
 // secrets are the swarm secrets the kit made for the stack.
