@@ -25,6 +25,7 @@ type TargetOptions struct {
 	RouteNetwork    string        `input:"route-network"`
 	DrainTimeout    time.Duration `input:"drain-timeout"`
 	RollingParallel int           `input:"rolling-parallel"`
+	WaitTimeout     time.Duration `input:"wait-timeout"`
 }
 
 // VerifyOptions are the VerifyInputs.
@@ -99,7 +100,6 @@ type Options struct {
 	RequiresVerified string        `input:"requires-verified"`
 	Force            bool          `input:"force"`
 	MinFreeDisk      float64       `input:"min-free-disk"`
-	WaitTimeout      time.Duration `input:"wait-timeout"`
 	Rehearse         bool          `input:"rehearse"`
 	LockLimit        time.Duration `input:"rehearse-lock-limit"`
 	LockRefuse       bool          `input:"rehearse-lock-refuse"`
@@ -131,6 +131,7 @@ var TargetInputs = []action.Input{
 	{Name: "route-network", Description: "Strategy rolling: the network your proxy finds the services on (its key or engine name); services not on it (workers, schedulers) are replaced in place. Empty picks each service's only external network, or its only network."},
 	{Name: "rolling-parallel", Kind: action.Int, Default: "10", Description: "Strategy rolling: how many services are started, checked and switched side by side (docker compose itself starts every service at once); a service starts once the services it depends on have switched."},
 	{Name: "drain-timeout", Kind: action.Duration, Default: "5s", Description: "Strategy rolling: how long an old container keeps answering after it left the route network's alias, before it is stopped with its stop_grace_period."},
+	{Name: "wait-timeout", Kind: action.Duration, Default: "2m", Description: "How long containers get to be running and healthy: docker compose up --wait, a rolling service's new containers, or a swarm update to complete."},
 }
 
 // VerifyInputs drive the health and smoke checks after a change; rollback takes them too.
@@ -183,7 +184,6 @@ var Spec = action.Spec{
 		{Name: "requires-verified", Description: "Refuse a version not verified under this name first (e.g. staging), unless force is true."},
 		{Name: "force", Kind: action.Bool, Default: "false", Description: "Deploy an unverified version anyway; recorded as FORCED."},
 		{Name: "min-free-disk", Kind: action.Percent, Default: "20%", Description: "Refuse to deploy when Docker's data root has less free space than this."},
-		{Name: "wait-timeout", Kind: action.Duration, Default: "2m", Description: "How long docker compose up --wait waits for containers to be running and healthy."},
 		{Name: "rehearse", Kind: action.Bool, Default: "false", Description: "Before production changes, restore the pre-deploy backup into a private copy of the stack (its own project, no published ports, none of production's networks), start this release there and check it (health-url's and smoke-checks' paths, at the service's own address), then the running release against the migrated copy; any failure stops the deploy. Needs backup-container (the stack's database service; implies backup); target compose only."},
 		{Name: "rehearse-lock-limit", Kind: action.Duration, Default: "5s", Description: "With rehearse on PostgreSQL: the longest a migration may hold a lock that blocks the app's writes (or reads) on a table, as measured on the copy's production-sized data; a longer one is a warning, or stops the deploy with rehearse-lock-refuse. 0: no limit (the longest lock is still reported)."},
 		{Name: "rehearse-lock-refuse", Kind: action.Bool, Default: "false", Description: "Stop the deploy, before production changes, when a rehearsed migration held a lock longer than rehearse-lock-limit."},

@@ -283,7 +283,7 @@ func TestClusterDeployByDigest(t *testing.T) {
 	// tag in the registry to the digest build-image pushed, and redeploys it.
 	stop := load(url, 50)
 	r = a.Rollback("--target", "swarm", "--compose-file", "stack.yaml", "--resolve-image", "always",
-		"--health-url", "", "--smoke-base-url", "", "--smoke-checks", "", "--confirm", "ROLLBACK")
+		"--health-url", "", "--smoke-base-url", "", "--smoke-checks", "", "--wait-timeout", "4m", "--confirm", "ROLLBACK")
 	time.Sleep(time.Second) // what serves after the rollback
 	failed, seen, last := stop()
 	t.Logf("through the proxy during the rollback: %d failed, answers %v", failed, seen)
