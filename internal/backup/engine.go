@@ -77,6 +77,9 @@ func newEngine(a *action.Context, j *job, o Options) (Engine, error) {
 		if o.Container != "" || o.DatabaseURL != "" {
 			return nil, fmt.Errorf("inputs %s and %s do not apply to engine sqlite: give %s only", o.name("container"), o.name("database-url"), o.name("sqlite-path"))
 		}
+		if o.SwarmService != "" {
+			return nil, fmt.Errorf("input %s does not apply to engine sqlite: give %s only", o.name("swarm-service"), o.name("sqlite-path"))
+		}
 		path, _ := filepath.Abs(o.SQLitePath)
 		if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() {
 			return nil, fmt.Errorf("input %s: %s is not a file", o.name("sqlite-path"), o.SQLitePath)
@@ -87,7 +90,16 @@ func newEngine(a *action.Context, j *job, o Options) (Engine, error) {
 	if o.SQLitePath != "" {
 		return nil, fmt.Errorf("input %s applies to engine sqlite only, not %s", o.name("sqlite-path"), j.name)
 	}
+	if o.SwarmService != "" {
+		if o.Container != "" || o.DatabaseURL != "" {
+			return nil, fmt.Errorf("input %s names the database server by its swarm service: give it without %s or %s", o.name("swarm-service"), o.name("container"), o.name("database-url"))
+		}
+		return swarmServer(a, c, o, build)
+	}
 	if (o.Container == "") == (o.DatabaseURL == "") {
+		if o.InputPrefix == "" { // backup and restore, which take swarm-service
+			return nil, fmt.Errorf("engine %s needs exactly one of the inputs container (dump inside the database's container), swarm-service (the database's swarm service, on any node) and database-url (dump from the runner)", j.name)
+		}
 		return nil, fmt.Errorf("engine %s needs exactly one of the inputs %s (dump inside the database's container) and %s (dump from the runner)", j.name, o.name("container"), o.name("database-url"))
 	}
 	if o.Container != "" {
@@ -154,6 +166,10 @@ type server struct {
 	user      string
 	password  string
 	labels    map[string]string
+	// With swarm-service: what Source says, and what removes the throwaway
+	// container the tools ran in (nil when they ran in the task's own).
+	swarm  string
+	remove func()
 }
 
 // passwordEnv passes the password to a tool through its environment variable.
@@ -174,6 +190,9 @@ func (s server) Ready(ctx context.Context) error {
 }
 
 func (s server) Close() error {
+	if s.remove != nil {
+		s.remove()
+	}
 	if s.client != nil {
 		return s.client.Close()
 	}

@@ -34,6 +34,9 @@ func (m *mysql) dumpTool() string {
 func (m *mysql) clientTool() string { return m.flavor } // mysql or mariadb
 
 func (m *mysql) Source() string {
+	if m.all() && m.swarm != "" {
+		return fmt.Sprintf("%s server of %s (%s --all-databases as %s)", m.flavor, m.swarm, m.dumpTool(), m.user)
+	}
 	if m.all() {
 		return fmt.Sprintf("%s server in container %s (%s --all-databases as %s)", m.flavor, m.container, m.dumpTool(), m.user)
 	}

@@ -23,6 +23,9 @@ type postgres struct {
 func (p *postgres) cluster() bool { return p.url == nil }
 
 func (p *postgres) Source() string {
+	if p.cluster() && p.swarm != "" {
+		return fmt.Sprintf("PostgreSQL cluster of %s (pg_dumpall as %s)", p.swarm, p.user)
+	}
 	if p.cluster() {
 		return fmt.Sprintf("PostgreSQL cluster in container %s (pg_dumpall as %s)", p.container, p.user)
 	}

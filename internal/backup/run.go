@@ -170,6 +170,7 @@ func (j *job) run(ctx context.Context) error {
 type Options struct {
 	Engine       string `input:"engine"` // postgres, mysql, mariadb or sqlite
 	Container    string `input:"container"`
+	SwarmService string `input:"swarm-service"`
 	DatabaseURL  string `input:"database-url"`
 	DBUser       string `input:"db-user"`
 	DBPassword   string `input:"db-password"`

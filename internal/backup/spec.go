@@ -14,6 +14,9 @@ import (
 // 6, sometimes smaller, and keeps the backup as fast as the dump itself.
 const DefaultLevel = 1
 
+// SwarmServiceDescription is the swarm-service input of backup and restore.
+const SwarmServiceDescription = "Instead of container, the database server's swarm service (<stack>_<service>, one task), wherever Swarm runs it: on the job's engine the tools run in the task's container; on another node in a throwaway container of the task's image on the service's network (declare it attachable), connecting to the task's address there as db-user with db-password."
+
 // Spec is the backup subcommand and action.
 var Spec = action.Spec{
 	Name:        "backup",
@@ -21,6 +24,7 @@ var Spec = action.Spec{
 	Inputs: slices.Concat([]action.Input{
 		{Name: "engine", Kind: action.Enum, Enum: []string{"postgres", "mysql", "mariadb", "sqlite"}, Default: "postgres", Description: "Database engine."},
 		{Name: "container", Description: "Running container of the database server; the dump runs inside it (docker exec): pg_dumpall, mysqldump or mariadb-dump."},
+		{Name: "swarm-service", Description: SwarmServiceDescription},
 		{Name: "database-url", Secret: true, Description: "Database to dump from the runner instead of a container (pg_dump, mysqldump or mariadb-dump on PATH): postgres://user:password@host:port/db or mysql://user:password@host:port/db."},
 		{Name: "db-user", Description: "Database user for the dump inside the container (default: postgres for postgres, root for mysql and mariadb)."},
 		{Name: "db-password", Secret: true, Description: "Password of db-user inside the container, if it needs one (given to the dump through its environment, never its command line)."},

@@ -68,7 +68,7 @@ func TestBadInputExitsTwoNamingTheInput(t *testing.T) {
 func TestActionCommandsCheckRequiredInputs(t *testing.T) {
 	code, stdout, _ := run(t, nil, "backup")
 	assert.Equal(t, action.ExitUsage, code)
-	assert.Equal(t, "error: engine postgres needs exactly one of the inputs container (dump inside the database's container) and database-url (dump from the runner)\nstatus=bad-input\n", stdout)
+	assert.Equal(t, "error: engine postgres needs exactly one of the inputs container (dump inside the database's container), swarm-service (the database's swarm service, on any node) and database-url (dump from the runner)\nstatus=bad-input\n", stdout)
 
 	code, stdout, _ = run(t, nil, "rollback")
 	assert.Equal(t, action.ExitUsage, code)

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -85,8 +86,9 @@ var _ Engine = (*Client)(nil)
 
 // Client is an Engine API client.
 type Client struct {
-	api  *client.Client
-	host string
+	api    *client.Client
+	host   string
+	config string // the job's docker CLI configuration directory: registry credentials
 }
 
 // New connects to the engine the job's environment names, negotiating the API
@@ -125,7 +127,11 @@ func New(env []string) (*Client, error) {
 	if host == "" {
 		host = api.DaemonHost()
 	}
-	return &Client{api: api, host: host}, nil
+	config := getenv("DOCKER_CONFIG")
+	if config == "" && getenv("HOME") != "" {
+		config = filepath.Join(getenv("HOME"), ".docker")
+	}
+	return &Client{api: api, host: host, config: config}, nil
 }
 
 // Host is the engine address.

@@ -26,6 +26,15 @@ func (c *Client) SwarmManager(ctx context.Context) (bool, string, error) {
 	return info.Swarm.LocalNodeState == swarm.LocalNodeStateActive && info.Swarm.ControlAvailable, string(info.Swarm.LocalNodeState), nil
 }
 
+// NodeID is the swarm node ID of this engine ("" outside a swarm).
+func (c *Client) NodeID(ctx context.Context) (string, error) {
+	info, err := c.api.Info(ctx)
+	if err != nil {
+		return "", err
+	}
+	return info.Swarm.NodeID, nil
+}
+
 // ImageHasHealthcheck reports whether a local image defines a HEALTHCHECK (false
 // also when the image is not on this engine).
 func (c *Client) ImageHasHealthcheck(ctx context.Context, ref string) bool {
@@ -107,6 +116,8 @@ type Task struct {
 	Image       string
 	ContainerID string
 	Node        string // the hostname of the node it was given to ("" before that)
+	NodeID      string
+	Addresses   map[string]string // its address on each network, by network name
 	Updated     time.Time
 }
 
@@ -125,7 +136,13 @@ func (c *Client) ServiceTasks(ctx context.Context, serviceID string) ([]Task, er
 	var out []Task
 	for _, t := range list {
 		task := Task{ID: t.ID, State: string(t.Status.State), Desired: string(t.DesiredState), Err: t.Status.Err, Updated: t.UpdatedAt,
-			Node: cmp.Or(hostnames[t.NodeID], t.NodeID)}
+			Node: cmp.Or(hostnames[t.NodeID], t.NodeID), NodeID: t.NodeID, Addresses: map[string]string{}}
+		for _, at := range t.NetworksAttachments {
+			if len(at.Addresses) > 0 {
+				ip, _, _ := strings.Cut(at.Addresses[0], "/")
+				task.Addresses[at.Network.Spec.Name] = ip
+			}
+		}
 		if t.Spec.ContainerSpec != nil {
 			task.Image = t.Spec.ContainerSpec.Image
 		}

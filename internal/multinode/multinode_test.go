@@ -397,6 +397,82 @@ func TestClusterNodeLostMidUpdate(t *testing.T) {
 	}
 }
 
+// TestClusterBackupRestoreOnAnotherNode: a PostgreSQL service whose task runs on
+// node2, its image in the cluster's registry, its overlay network attachable.
+// backup with swarm-service finds the task on node2 and dumps it through a
+// throwaway container of the task's image on that network, on the job's engine
+// (the manager, which had to pull the image with the job's login); the backup
+// is verified and restore-checked row for row. Rows deleted afterwards come
+// back with restore, by the same way. No throwaway container is left.
+func TestClusterBackupRestoreOnAnotherNode(t *testing.T) {
+	t.Parallel()
+	a := newClusterApp(t)
+	manager := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("docker", args...)
+		cmd.Env = a.BaseEnv() // the manager, with the job's login
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "docker %v: %s", args, out)
+		return strings.TrimSpace(string(out))
+	}
+	pg := testenv.PostgresImage(t)
+	image := a.c.Registry + "/postgres:15"
+	save := exec.Command("docker", "save", pg)
+	load := exec.Command("docker", "-H", a.c.DockerHost(), "load")
+	pipe, err := save.StdoutPipe()
+	require.NoError(t, err)
+	load.Stdin = pipe
+	require.NoError(t, save.Start())
+	out, err := load.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.NoError(t, save.Wait())
+	manager("tag", pg, image)
+	manager("push", "-q", image)
+	manager("rmi", image, pg) // the job's engine must pull it
+
+	network, svc := a.Name+"-db", a.Name+"_db"
+	const password = "db pass, with spaces"
+	manager("network", "create", "-d", "overlay", "--attachable", network)
+	manager("service", "create", "-d", "--name", svc, "--network", network, "--constraint", "node.hostname==node2",
+		"--with-registry-auth", "-e", "POSTGRES_PASSWORD="+password, image)
+	psql := func(sql string) string {
+		t.Helper()
+		id := strings.TrimSpace(a.c.Docker(t, 1, "ps", "-q", "--filter", "label=com.docker.swarm.service.name="+svc))
+		require.NotEmpty(t, id, "the task's container on node2")
+		return strings.TrimSpace(a.c.Docker(t, 1, "exec", id, "psql", "-X", "-At", "-U", "postgres", "-c", sql))
+	}
+	testapp.WaitWithin(t, 3*time.Minute, "PostgreSQL to answer on node2", func() bool {
+		id := strings.TrimSpace(a.c.Docker(t, 1, "ps", "-q", "--filter", "label=com.docker.swarm.service.name="+svc))
+		if id == "" {
+			return false
+		}
+		return exec.Command("docker", "-H", a.c.Nodes[1].Host(), "exec", id, "pg_isready", "-U", "postgres", "-h", "/var/run/postgresql").Run() == nil
+	})
+	psql("CREATE TABLE notes (id int PRIMARY KEY, body text); INSERT INTO notes SELECT g, 'note ' || g FROM generate_series(1, 500) g")
+	sidecars := func() string {
+		return manager("ps", "-aq", "--filter", "label=org.deploykit.role=backup-restore-check")
+	}
+
+	dir := t.TempDir()
+	r := a.Raw("backup", "--engine", "postgres", "--swarm-service", svc, "--db-password", password, "--dir", dir,
+		"--prefix", "db", "--restore-check", "true", "--min-size", "100")
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.Contains(t, r.Log, "PostgreSQL cluster of swarm service "+svc+" (pg_dumpall as postgres)")
+	assert.Regexp(t, svc+`: task \w+ runs on node node2, at [0-9.]+ on `+network+`: the tools run in a throwaway container of `, r.Log)
+	assert.Regexp(t, `restored into a scratch container of \S+: row counts of 1 tables \(500 rows\) equal the source`, r.Log)
+	assert.FileExists(t, r.Outputs["path"])
+	assert.NotContains(t, r.Log+r.Summary, password)
+	assert.Empty(t, sidecars(), "the throwaway containers are removed")
+
+	psql("DELETE FROM notes WHERE id > 100")
+	r = a.Raw("restore", "--file", r.Outputs["path"], "--engine", "postgres", "--swarm-service", svc, "--db-password", password,
+		"--dir", dir, "--history-file", a.History, "--confirm", "RESTORE")
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.Equal(t, "500 125250", psql("SELECT count(*) || ' ' || sum(id) FROM notes"), "every row is back")
+	assert.NotContains(t, r.Log+r.Summary, password)
+	assert.Empty(t, sidecars(), "the throwaway containers are removed")
+}
+
 // secrets are the swarm secrets the kit made for the stack.
 func (a *clusterApp) secrets() []string {
 	a.T.Helper()

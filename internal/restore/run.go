@@ -119,7 +119,7 @@ func confirmStep(ctx context.Context, r *run) error {
 		return action.Usagef("input confirm: %q is not RESTORE: type RESTORE, in capitals, to confirm the restore", c)
 	}
 	r.safetyOpts = backup.Options{
-		Engine: in.Engine, Container: in.Container, DatabaseURL: in.DatabaseURL,
+		Engine: in.Engine, Container: in.Container, SwarmService: in.SwarmService, DatabaseURL: in.DatabaseURL,
 		DBUser: in.DBUser, DBPassword: in.DBPassword, SQLitePath: in.SQLitePath,
 		Dir: cmp.Or(in.SafetyDir, in.Dir), Prefix: "pre-restore", Level: backup.DefaultLevel,
 		Keep: backup.Keep{All: true}, // a safety backup is never pruned by the next one

@@ -21,6 +21,7 @@ type Options struct {
 	Prefix       string        `input:"prefix"`
 	Engine       string        `input:"engine"`
 	Container    string        `input:"container"`
+	SwarmService string        `input:"swarm-service"`
 	DatabaseURL  string        `input:"database-url"`
 	DBUser       string        `input:"db-user"`
 	DBPassword   string        `input:"db-password"`
@@ -61,6 +62,7 @@ var Spec = action.Spec{
 		{Name: "prefix", Default: "backup", Description: "File name prefix of the backups, for file: latest."},
 		{Name: "engine", Kind: action.Enum, Enum: []string{"postgres", "sqlite", "mysql", "mariadb"}, Default: "postgres", Description: "Database engine."},
 		{Name: "container", Description: "Running container of the database server: the whole server is restored inside it from a pg_dumpall or mysqldump --all-databases backup."},
+		{Name: "swarm-service", Description: backup.SwarmServiceDescription},
 		{Name: "database-url", Secret: true, Description: "Database to restore a pg_dump or mysqldump backup of one database into, from the runner: postgres://… or mysql://user:password@host:port/db."},
 		{Name: "db-user", Description: "Database superuser inside the container (default postgres, or root for mysql and mariadb)."},
 		{Name: "db-password", Secret: true, Description: "Password of db-user inside the container, if it needs one."},
