@@ -15,6 +15,8 @@ go test ./internal/migrationsmoke -run '^$' -bench . -benchtime 3x
 go test ./internal/deploy -run '^$' -bench DeployUnderLoad -benchtime 1x
 # A stack of 10 services: bare compose up vs recreate vs rolling.
 go test ./internal/deploy -run '^$' -bench StackOf10 -benchtime 2x -timeout 20m
+# Three-node swarm: docker stack deploy --detach=false alone vs deploykit deploy.
+go test ./internal/multinode -run '^$' -bench ClusterDeploy -benchtime 3x -timeout 30m
 # backup: pgbench scale 20 (plain, and with random filler): deploykit backup vs
 # pg_dumpall | gzip vs pg_dumpall > /dev/null; deploykit's peak RSS.
 go test ./internal/backup -run '^$' -bench Backup -benchtime 3x -timeout 30m
