@@ -75,20 +75,28 @@ func swarmServer(a *action.Context, c conn, o Options, build func(conn) (Engine,
 	if network == "" {
 		return fail(fmt.Errorf("task %.12s of %s runs on node %s, and none of its networks (%s) is attachable: declare the stack's network attachable: true, so that a container of the job's engine can reach it", task.ID, svc.Name, task.Node, strings.Join(slices.Sorted(maps.Keys(task.Addresses)), ", ")))
 	}
+	c.Server.swarm = "swarm service " + svc.Name
+	if o.DryRun { // the plan only: nothing is started
+		a.Logf("    %s: task %.12s runs on node %s, at %s on %s: the tools would run in a throwaway container of %s on that network", svc.Name, task.ID, task.Node, address, network, task.Image)
+		r := remoteFor(c.Engine, address)
+		r.execRunner, r.image, r.network = execRunner{client: client, container: svc.Name, mask: a.MaskString}, task.Image, network
+		c.Container, c.Server.container, c.Src = svc.Name, svc.Name, r // a server in a container: its tools' way, never run
+		return build(c)
+	}
 	id, err := client.Sidecar(ctx, docker.SidecarSpec{Image: task.Image, Network: network, Labels: labels})
 	if err != nil {
 		return fail(err)
 	}
 	c.Container, c.Server.container = id, id
-	c.Server.swarm = "swarm service " + svc.Name
 	a.Logf("    %s: task %.12s runs on node %s, at %s on %s: the tools run in a throwaway container of %s on that network", svc.Name, task.ID, task.Node, address, network, task.Image)
 	c.Server.remove = func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		_ = client.Remove(ctx, id)
 	}
-	c.Src = remoteRunner{execRunner: execRunner{client: client, container: id, mask: a.MaskString},
-		host: hostOptions(c.Engine, address), image: task.Image, network: network}
+	r := remoteFor(c.Engine, address)
+	r.execRunner, r.image, r.network = execRunner{client: client, container: id, mask: a.MaskString}, task.Image, network
+	c.Src = r
 	e, err := build(c)
 	if err != nil {
 		c.Server.remove()
@@ -98,13 +106,13 @@ func swarmServer(a *action.Context, c conn, o Options, build func(conn) (Engine,
 	return e, nil
 }
 
-// hostOptions are the options that point an engine's tools at a server's
-// address over TCP.
-func hostOptions(engine, address string) []string {
+// remoteFor is the remote runner of an engine's tools: the options that point
+// them at a server's address over TCP, and the variable their password goes in.
+func remoteFor(engine, address string) remoteRunner {
 	if engine == "postgres" {
-		return []string{"-h", address}
+		return remoteRunner{host: []string{"-h", address}, password: "PGPASSWORD"}
 	}
-	return []string{"--host=" + address, "--protocol=TCP"}
+	return remoteRunner{host: []string{"--host=" + address, "--protocol=TCP"}, password: "MYSQL_PWD"}
 }
 
 // remoteRunner runs a database's tools in a throwaway container on the
@@ -112,6 +120,7 @@ func hostOptions(engine, address string) []string {
 type remoteRunner struct {
 	execRunner
 	host           []string
+	password       string // the tools' password variable: over TCP, always needed
 	image, network string
 }
 
@@ -125,6 +134,9 @@ func (r remoteRunner) shell(argv []string, envNames ...string) string {
 	cmd := []string{"docker", "run", "--rm", "-i", "--network", r.network}
 	for _, n := range envNames {
 		cmd = append(cmd, "-e", n)
+	}
+	if !slices.Contains(envNames, r.password) {
+		cmd = append(cmd, "-e", r.password)
 	}
 	return command.Join(slices.Concat(cmd, []string{r.image}, r.argv(argv)))
 }

@@ -454,7 +454,13 @@ func TestClusterBackupRestoreOnAnotherNode(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	r := a.Raw("backup", "--engine", "postgres", "--swarm-service", svc, "--db-password", password, "--dir", dir,
+	r := a.Raw("backup", "--engine", "postgres", "--swarm-service", svc, "--db-password", password, "--dir", dir, "--dry-run", "true")
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.Regexp(t, svc+`: task \w+ runs on node node2, at [0-9.]+ on `+network+`: the tools would run in a throwaway container of `, r.Log)
+	assert.Regexp(t, `docker run --rm -i --network `+network+` -e PGPASSWORD \S+ pg_dumpall -h [0-9.]+ --no-password -U postgres`, r.Log, "the plan")
+	assert.Empty(t, sidecars(), "a dry run starts nothing")
+
+	r = a.Raw("backup", "--engine", "postgres", "--swarm-service", svc, "--db-password", password, "--dir", dir,
 		"--prefix", "db", "--restore-check", "true", "--min-size", "100")
 	require.Equal(t, 0, r.Code, r.Log)
 	assert.Contains(t, r.Log, "PostgreSQL cluster of swarm service "+svc+" (pg_dumpall as postgres)")

@@ -122,7 +122,8 @@ func confirmStep(ctx context.Context, r *run) error {
 		Engine: in.Engine, Container: in.Container, SwarmService: in.SwarmService, DatabaseURL: in.DatabaseURL,
 		DBUser: in.DBUser, DBPassword: in.DBPassword, SQLitePath: in.SQLitePath,
 		Dir: cmp.Or(in.SafetyDir, in.Dir), Prefix: "pre-restore", Level: backup.DefaultLevel,
-		Keep: backup.Keep{All: true}, // a safety backup is never pruned by the next one
+		Keep:   backup.Keep{All: true}, // a safety backup is never pruned by the next one
+		DryRun: in.DryRun,              // a dry run starts nothing to reach the database with
 	}
 	if action.HasControl(in.Prefix) {
 		return action.Usagef("input prefix: %s holds control characters", action.Name(in.Prefix))
