@@ -52,11 +52,10 @@ func swarmServer(a *action.Context, c conn, o Options, build func(conn) (Engine,
 	}
 	task := running[0]
 	labels := map[string]string{"org.deploykit.role": "backup-restore-check", "org.deploykit.run-id": a.Getenv("GITHUB_RUN_ID")}
-	c.Server = server{client: client, user: o.DBUser, password: o.DBPassword, labels: labels}
+	c.Server = server{client: client, user: o.DBUser, password: o.DBPassword, labels: labels, swarm: "swarm service " + svc.Name}
 	if local, err := client.NodeID(ctx); err == nil && local == task.NodeID {
 		if id := client.TaskContainer(ctx, task.ID); id != "" {
 			c.Container, c.Server.container = id, id
-			c.Server.swarm = "swarm service " + svc.Name
 			a.Logf("    %s: task %.12s runs on this node (%s), in container %.12s", svc.Name, task.ID, task.Node, id)
 			c.Src = execRunner{client: client, container: id, mask: a.MaskString}
 			return build(c)
@@ -75,32 +74,26 @@ func swarmServer(a *action.Context, c conn, o Options, build func(conn) (Engine,
 	if network == "" {
 		return fail(fmt.Errorf("task %.12s of %s runs on node %s, and none of its networks (%s) is attachable: declare the stack's network attachable: true, so that a container of the job's engine can reach it", task.ID, svc.Name, task.Node, strings.Join(slices.Sorted(maps.Keys(task.Addresses)), ", ")))
 	}
-	c.Server.swarm = "swarm service " + svc.Name
-	if o.DryRun { // the plan only: nothing is started
-		a.Logf("    %s: task %.12s runs on node %s, at %s on %s: the tools would run in a throwaway container of %s on that network", svc.Name, task.ID, task.Node, address, network, task.Image)
-		r := remoteFor(c.Engine, address)
-		r.execRunner, r.image, r.network = execRunner{client: client, container: svc.Name, mask: a.MaskString}, task.Image, network
-		c.Container, c.Server.container, c.Src = svc.Name, svc.Name, r // a server in a container: its tools' way, never run
-		return build(c)
+	// A dry run only plans: the tools' way is named, nothing is started.
+	id, verb := svc.Name, "would run"
+	if !o.DryRun {
+		if id, err = client.Sidecar(ctx, docker.SidecarSpec{Image: task.Image, Network: network, Labels: labels}); err != nil {
+			return fail(err)
+		}
+		verb = "run"
+		c.Server.remove = func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_ = client.Remove(ctx, id)
+		}
 	}
-	id, err := client.Sidecar(ctx, docker.SidecarSpec{Image: task.Image, Network: network, Labels: labels})
-	if err != nil {
-		return fail(err)
-	}
-	c.Container, c.Server.container = id, id
-	a.Logf("    %s: task %.12s runs on node %s, at %s on %s: the tools run in a throwaway container of %s on that network", svc.Name, task.ID, task.Node, address, network, task.Image)
-	c.Server.remove = func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = client.Remove(ctx, id)
-	}
+	a.Logf("    %s: task %.12s runs on node %s, at %s on %s: the tools %s in a throwaway container of %s on that network", svc.Name, task.ID, task.Node, address, network, verb, task.Image)
 	r := remoteFor(c.Engine, address)
 	r.execRunner, r.image, r.network = execRunner{client: client, container: id, mask: a.MaskString}, task.Image, network
-	c.Src = r
+	c.Container, c.Server.container, c.Src = id, id, r
 	e, err := build(c)
 	if err != nil {
-		c.Server.remove()
-		_ = client.Close()
+		_ = c.Server.Close()
 		return nil, err
 	}
 	return e, nil

@@ -376,18 +376,13 @@ type RunSpec struct {
 	Labels map[string]string
 }
 
-// Run creates and starts a container, pulling the image when it is not local, and
+// Run creates and starts a container, pulling the image when it is not local
+// (with the job's registry credentials, see pull), and
 // returns its ID and the 127.0.0.1 port its Port is published on.
 func (c *Client) Run(ctx context.Context, spec RunSpec) (id, hostPort string, err error) {
 	if !c.ImageExists(ctx, spec.Image) {
-		rc, err := c.api.ImagePull(ctx, spec.Image, image.PullOptions{})
-		if err != nil {
-			return "", "", fmt.Errorf("image %s is not here and cannot be pulled: %w", spec.Image, err)
-		}
-		_, err = io.Copy(io.Discard, rc)
-		rc.Close()
-		if err != nil {
-			return "", "", fmt.Errorf("pulling %s: %w", spec.Image, err)
+		if err := c.pull(ctx, spec.Image); err != nil {
+			return "", "", err
 		}
 	}
 	port := nat.Port(spec.Port)
