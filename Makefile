@@ -17,7 +17,7 @@ test:
 bench:
 	./scripts/bench.sh
 
-# Regenerate actions/*/action.yml, action.yml and the README tables from the Go input definitions.
+# Regenerate actions/*/action.yml, action.yml and the docs/ tables from the Go input definitions.
 generate:
 	go test ./internal/actionyml -run TestGeneratedFilesAreUpToDate -update
 

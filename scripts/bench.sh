@@ -15,6 +15,10 @@ go test ./internal/migrationsmoke -run '^$' -bench . -benchtime 3x
 go test ./internal/deploy -run '^$' -bench DeployUnderLoad -benchtime 1x
 # A stack of 10 services: bare compose up vs recreate vs rolling.
 go test ./internal/deploy -run '^$' -bench StackOf10 -benchtime 2x -timeout 20m
+# The deploy after one killed mid-drain (SIGKILL to the step group) vs a normal one.
+go test ./internal/deploy -run '^$' -bench RepairAfterKill -benchtime 5x
+# A deploy over SSH (docker-host) from a fresh runner vs the same deploy run on the server.
+go test ./internal/deploy -run '^$' -bench DeployOverSSH -benchtime 3x -timeout 30m
 # Three-node swarm: docker stack deploy --detach=false alone vs deploykit deploy.
 go test ./internal/multinode -run '^$' -bench ClusterDeploy -benchtime 3x -timeout 30m
 # backup: pgbench scale 20 (plain, and with random filler): deploykit backup vs

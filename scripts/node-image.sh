@@ -4,7 +4,8 @@
 # is reachable: a Debian root filesystem made by mmdebstrap with docker.io (the
 # Docker Engine Debian ships), iptables, iproute2 and ca-certificates, imported
 # with `docker import`. A node is a container of this image running dockerd; the
-# tests start three and make them a swarm. Idempotent: an image that exists is
+# tests start three and make them a swarm. The entrypoint removes the pid files a
+# killed dockerd leaves, so a node whose engine was killed starts again. Idempotent: an image that exists is
 # kept; the tag's revision changes whenever the image's recipe does. Needs root
 # (mmdebstrap --mode=root, apt-get).
 #
@@ -13,7 +14,7 @@ set -euo pipefail
 log() { printf 'node-image: %s\n' "$*" >&2; }
 
 # Keep this tag in step with internal/testenv (NodeImageTag).
-tag=deploykit-test/swarm-node:20.10-r1
+tag=deploykit-test/swarm-node:20.10-r2
 
 if docker image inspect "$tag" >/dev/null 2>&1; then
 	exit 0
@@ -34,6 +35,6 @@ mmdebstrap --quiet --mode=root --variant=essential \
 	"$suite" "$work/rootfs.tar"
 docker import \
 	--change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-	--change 'ENTRYPOINT ["/usr/sbin/dockerd"]' \
+	--change 'ENTRYPOINT ["/bin/sh", "-c", "rm -f /var/run/docker.pid /run/docker/containerd/containerd.pid; exec /usr/sbin/dockerd \"$@\"", "dockerd"]' \
 	"$work/rootfs.tar" "$tag" >/dev/null
 log "built $tag"

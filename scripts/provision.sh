@@ -13,11 +13,13 @@
 #     (scripts/db-image.sh), for tests that start database containers
 #   - the image of a swarm node, Debian's Docker Engine (scripts/node-image.sh),
 #     for the tests that start a real three-node swarm
+#   - the image of a "VPS", Debian's Docker Engine and OpenSSH server
+#     (scripts/vps-image.sh), for the tests that deploy over SSH
 # Tools built from Go modules go to $DEPLOYKIT_TOOLS (default ~/.cache/deploy-kit/tools)
 # and are rebuilt only when the pinned version changes. Prints the bin directory to add
 # to PATH as its last line.
 #
-# Usage: provision.sh [compose|buildx|act|actionlint|staticcheck|goreleaser|caddy|versitygw|postgres|mariadb-client|db-images|swarm-node ...]   (no argument: all)
+# Usage: provision.sh [compose|buildx|act|actionlint|staticcheck|goreleaser|caddy|versitygw|postgres|mariadb-client|db-images|swarm-node|vps ...]   (no argument: all)
 set -euo pipefail
 
 COMPOSE_VERSION=v2.40.3
@@ -41,7 +43,7 @@ want() { # want NAME: true when NAME was asked for (or nothing was)
 }
 components=("$@")
 for c in "${components[@]}"; do
-	case "$c" in compose | buildx | act | actionlint | staticcheck | goreleaser | caddy | versitygw | postgres | mariadb-client | db-images | swarm-node) ;; *) echo "provision: unknown component $c (want compose, buildx, act, actionlint, staticcheck, goreleaser, caddy, versitygw, postgres, mariadb-client, db-images or swarm-node)" >&2; exit 2 ;; esac
+	case "$c" in compose | buildx | act | actionlint | staticcheck | goreleaser | caddy | versitygw | postgres | mariadb-client | db-images | swarm-node | vps) ;; *) echo "provision: unknown component $c (want compose, buildx, act, actionlint, staticcheck, goreleaser, caddy, versitygw, postgres, mariadb-client, db-images, swarm-node or vps)" >&2; exit 2 ;; esac
 done
 
 log() { printf 'provision: %s\n' "$*" >&2; }
@@ -148,6 +150,12 @@ fi
 # tests that start a real three-node swarm (internal/multinode).
 if want swarm-node; then
 	"$(dirname "${BASH_SOURCE[0]}")/node-image.sh"
+fi
+
+# The image of a "VPS" (Debian's Docker Engine and OpenSSH server) for the tests
+# that deploy from a runner elsewhere over SSH (internal/remote).
+if want vps; then
+	"$(dirname "${BASH_SOURCE[0]}")/vps-image.sh"
 fi
 
 log "tools ready in $bin"

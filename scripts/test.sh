@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The full test suite, as CI runs it: provision the tools the tests need (idempotent,
-# cached), check formatting, vet and staticcheck, then run every Go test against the real Docker
-# Engine, docker compose, Postgres, act and actionlint.
+# cached), check formatting, vet and staticcheck, run the fast tests under the race
+# detector, then run every Go test against the real Docker Engine, docker compose,
+# Postgres, act and actionlint. The whole suite under the race detector (slow):
+#   go test -race -count=1 -timeout 90m ./...
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -17,4 +19,6 @@ if [[ -n "$unformatted" ]]; then
 fi
 go vet ./...
 staticcheck ./...
+echo "go test -race -short ./... (the fast tests, under the race detector)"
+go test -race -short -count=1 -timeout 20m ./...
 go test -count=1 -timeout 50m "$@" ./...

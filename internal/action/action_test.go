@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -363,5 +364,27 @@ func TestDurationsTakeDays(t *testing.T) {
 		in, err := ParseInputs(&testSpec, []string{"--delay=" + raw}, env(), nil)
 		require.NoError(t, err, raw)
 		assert.Equal(t, want, in.duration("delay"), raw)
+	}
+}
+
+// TestExitCodeOfWrappedErrors: the code chosen where the error was made
+// survives wrapping, by fmt.Errorf or by Failedf; a plain error is a failure.
+func TestExitCodeOfWrappedErrors(t *testing.T) {
+	usage := Usagef("input file: %s does not exist", "x")
+	for _, c := range []struct {
+		err  error
+		want int
+	}{
+		{nil, ExitOK},
+		{errors.New("plain"), ExitFailed},
+		{usage, ExitUsage},
+		{fmt.Errorf("confirm: %w", usage), ExitUsage},
+		{Failedf("restore failed at confirm: %w", usage), ExitUsage},
+		{fmt.Errorf("outer: %w", Failedf("middle: %w", fmt.Errorf("inner: %w", usage))), ExitUsage},
+		{Failedf("the restore failed: %w", errors.New("disk full")), ExitFailed},
+		{Usagef("bad: %w", Failedf("ran: %w", errors.New("x"))), ExitFailed},
+		{Failedf("flattened: %v", usage), ExitFailed}, // %v keeps the text, not the error
+	} {
+		assert.Equal(t, c.want, ExitCode(c.err), "%v", c.err)
 	}
 }

@@ -77,6 +77,30 @@ func NewContext(environ []string, stdout io.Writer) *Context {
 // Getenv reads the job's environment.
 func (c *Context) Getenv(key string) string { return c.getenv(key) }
 
+// SetEnv sets (or, with value "", removes) a variable of the run's
+// environment: what the commands it runs see, and Getenv. The edge sets
+// DOCKER_HOST so when the run reaches its Docker host through a socket of its
+// own (remote.Connect).
+func (c *Context) SetEnv(key, value string) {
+	var env []string
+	for _, kv := range c.environ {
+		if k, _, _ := strings.Cut(kv, "="); k != key {
+			env = append(env, kv)
+		}
+	}
+	if value != "" {
+		env = append(env, key+"="+value)
+	}
+	c.environ = env
+	old := c.getenv
+	c.getenv = func(k string) string {
+		if k == key {
+			return value
+		}
+		return old(k)
+	}
+}
+
 // Environ is the job's environment as KEY=value pairs.
 func (c *Context) Environ() []string { return c.environ }
 
@@ -163,8 +187,7 @@ func (c *Context) Flush() error { return c.masker.Flush() }
 // and IDs are global: a run number there opens some other repository's or
 // workflow's run) address runs by GITHUB_RUN_ID. A forge that still addresses
 // them by number (Gitea before 1.26, Forgejo) is told so with
-// DEPLOYKIT_RUN_LINK=number in the job's environment (README "Hosting the kit on
-// Gitea").
+// DEPLOYKIT_RUN_LINK=number in the job's environment (docs/gitea.md).
 func (c *Context) JobURL() string {
 	server := strings.TrimRight(c.getenv("GITHUB_SERVER_URL"), "/")
 	repo := c.getenv("GITHUB_REPOSITORY")

@@ -32,14 +32,18 @@ func Failedf(format string, args ...any) error {
 }
 
 // ExitCode maps an error to the process exit code: nil is 0, an ExitError its own
-// code, anything else 1.
+// code, anything else 1. The code chosen where the error was made wins: a usage
+// error a caller wrapped as a failure (Failedf("…: %w", err)) still exits 2.
 func ExitCode(err error) int {
 	if err == nil {
 		return ExitOK
 	}
-	var ee *ExitError
-	if errors.As(err, &ee) {
-		return ee.Code
+	code := ExitFailed
+	for {
+		var ee *ExitError
+		if !errors.As(err, &ee) {
+			return code
+		}
+		code, err = ee.Code, ee.Err
 	}
-	return ExitFailed
 }

@@ -16,7 +16,7 @@ import (
 // a misspelt or forgotten name fails a test rather than a run.
 //
 // A struct-typed field without a tag (embedded or named) is a group of inputs
-// several subcommands share (notify.Target, deploy.VerifyOptions) and is filled the
+// several subcommands share (notify.Webhook, deploy.VerifyOptions) and is filled the
 // same way; other untagged fields are not inputs and are left alone.
 
 var durationType = reflect.TypeFor[time.Duration]()

@@ -1,10 +1,12 @@
-// Package actionyml renders the kit's action.yml files and the README's input and
-// output tables from the Go input definitions, so that there is one source of truth.
+// Package actionyml renders the kit's action.yml files and the input and output
+// tables of docs/ from the Go input definitions, so that there is one source of
+// truth.
 // `make generate` rewrites them; the tests fail when a committed file differs.
 package actionyml
 
 import (
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -53,7 +55,10 @@ func Render(spec *action.Spec) string {
 	for _, in := range spec.Inputs {
 		fmt.Fprintf(&b, "        %s: ${{ inputs.%s }}\n", in.EnvName(), in.Name)
 	}
-	fmt.Fprintf(&b, "      run: '\"$DEPLOYKIT\" %s'\n", spec.Name)
+	// exec: deploykit becomes the step's entry process, the one a runner
+	// signals when the job is cancelled (GitHub signals only that process;
+	// behind a shell that waits for it, deploykit would never hear).
+	fmt.Fprintf(&b, "      run: 'exec \"$DEPLOYKIT\" %s'\n", spec.Name)
 	return b.String()
 }
 
@@ -84,29 +89,69 @@ func writeInstallStep(b *strings.Builder, script string) {
 // yamlString quotes s as a YAML double-quoted scalar (JSON strings are valid YAML).
 func yamlString(s string) string { return strconv.Quote(s) }
 
-// InputsTable renders a subcommand's inputs and outputs as Markdown tables.
-func InputsTable(spec *action.Spec) string {
-	var b strings.Builder
-	if len(spec.Inputs) > 0 {
-		b.WriteString("| input | type | default | description |\n|---|---|---|---|\n")
-		for _, in := range spec.Inputs {
-			kind := in.Kind.String()
-			if in.Kind == action.Enum {
-				kind = strings.Join(in.Enum, " \\| ")
+// Shared is a group of inputs several actions take, documented once on a page
+// of its own (Page, relative to the repository root): the tables of the
+// actions that take the whole group link there instead of repeating it.
+type Shared struct {
+	Name   string // its table's marker: <!-- begin NAME inputs -->
+	Title  string // e.g. "notification inputs"
+	Page   string // e.g. docs/notifications.md
+	Inputs []action.Input
+}
+
+// takes reports whether spec takes every input of the group, as defined there.
+func (g Shared) takes(spec *action.Spec) bool {
+	for _, in := range g.Inputs {
+		found := false
+		for _, s := range spec.Inputs {
+			if s.Name == in.Name && s.Description == in.Description {
+				found = true
+				break
 			}
-			def := "`" + in.Default + "`"
-			switch {
-			case in.Required:
-				def = "required"
-			case in.Default == "":
-				def = ""
-			}
-			desc := in.Description
-			if in.Secret {
-				desc += " Masked."
-			}
-			fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", in.Name, kind, def, cell(desc))
 		}
+		if !found {
+			return false
+		}
+	}
+	return len(g.Inputs) > 0
+}
+
+// InputsTable renders a subcommand's inputs and outputs as Markdown tables for
+// the page page (relative to the repository root): the inputs of a shared
+// group the spec takes whole are a line linking to the group's page.
+func InputsTable(spec *action.Spec, shared []Shared, page string) string {
+	var b strings.Builder
+	var groups []Shared
+	grouped := map[string]bool{}
+	for _, g := range shared {
+		if g.Page != page && g.takes(spec) {
+			groups = append(groups, g)
+			for _, in := range g.Inputs {
+				grouped[in.Name] = true
+			}
+		}
+	}
+	var own []action.Input
+	for _, in := range spec.Inputs {
+		if !grouped[in.Name] {
+			own = append(own, in)
+		}
+	}
+	b.WriteString(inputRows(own))
+	if len(groups) > 0 {
+		var also []string
+		for _, g := range groups {
+			rel, _ := filepath.Rel(filepath.Dir(page), g.Page)
+			names := make([]string, len(g.Inputs))
+			for i, in := range g.Inputs {
+				names[i] = "`" + in.Name + "`"
+			}
+			also = append(also, fmt.Sprintf("the [%s](%s) (%s)", g.Title, filepath.ToSlash(rel), strings.Join(names, ", ")))
+		}
+		if b.Len() > 0 {
+			b.WriteString("\n")
+		}
+		b.WriteString("Also " + strings.Join(also, "; ") + ".\n")
 	}
 	if len(spec.Outputs) > 0 {
 		if b.Len() > 0 {
@@ -116,6 +161,37 @@ func InputsTable(spec *action.Spec) string {
 		for _, o := range spec.Outputs {
 			fmt.Fprintf(&b, "| `%s` | %s |\n", o.Name, cell(o.Description))
 		}
+	}
+	return b.String()
+}
+
+// SharedTable renders a shared group's inputs, for its own page.
+func SharedTable(g Shared) string { return inputRows(g.Inputs) }
+
+// inputRows is the Markdown table of inputs ("" for none).
+func inputRows(inputs []action.Input) string {
+	if len(inputs) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("| input | type | default | description |\n|---|---|---|---|\n")
+	for _, in := range inputs {
+		kind := in.Kind.String()
+		if in.Kind == action.Enum {
+			kind = strings.Join(in.Enum, " \\| ")
+		}
+		def := "`" + in.Default + "`"
+		switch {
+		case in.Required:
+			def = "required"
+		case in.Default == "":
+			def = ""
+		}
+		desc := in.Description
+		if in.Secret {
+			desc += " Masked."
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", in.Name, kind, def, cell(desc))
 	}
 	return b.String()
 }

@@ -2,6 +2,7 @@ package actionyml_test
 
 import (
 	"flag"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,28 +16,78 @@ import (
 
 	"github.com/org/deploy-kit/internal/action"
 	"github.com/org/deploy-kit/internal/actionyml"
+	"github.com/org/deploy-kit/internal/backup"
 	"github.com/org/deploy-kit/internal/cli"
+	"github.com/org/deploy-kit/internal/deploy"
+	"github.com/org/deploy-kit/internal/notify"
+	"github.com/org/deploy-kit/internal/remote"
+	"github.com/org/deploy-kit/internal/stackcopy"
 	"github.com/org/deploy-kit/internal/testenv"
 )
 
-var update = flag.Bool("update", false, "rewrite the generated action.yml files and README tables")
+var update = flag.Bool("update", false, "rewrite the generated action.yml files and the docs' tables")
+
+// shared are the input groups documented once, on their own pages.
+var shared = []actionyml.Shared{
+	{Name: "notify", Title: "notification inputs", Page: "docs/notifications.md", Inputs: notify.Inputs},
+	{Name: "checks", Title: "health and smoke check inputs", Page: "docs/checks.md", Inputs: deploy.VerifyInputs},
+	{Name: "copy", Title: "copy inputs", Page: "docs/rehearsal.md", Inputs: stackcopy.Inputs},
+	{Name: "ssh", Title: "SSH inputs", Page: "docs/remote.md", Inputs: remote.Inputs},
+	{Name: "offsite", Title: "offsite connection inputs", Page: "docs/offsite.md", Inputs: backup.OffsiteConnInputs},
+}
+
+// docPages are README.md and every page under docs/, by path relative to
+// the repo root.
+func docPages(t *testing.T, root string) map[string]string {
+	t.Helper()
+	pages := map[string]string{}
+	read := func(rel string) {
+		data, err := os.ReadFile(filepath.Join(root, rel))
+		require.NoError(t, err)
+		pages[rel] = string(data)
+	}
+	read("README.md")
+	require.NoError(t, filepath.WalkDir(filepath.Join(root, "docs"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".md") {
+			rel, _ := filepath.Rel(root, p)
+			read(rel)
+		}
+		return err
+	}))
+	return pages
+}
 
 // generated is every file this package renders, by path relative to the repo root.
 func generated(t *testing.T, root string) map[string]string {
 	files := map[string]string{"action.yml": actionyml.RenderSetup()}
-	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
-	require.NoError(t, err)
-	doc := string(readme)
+	pages := docPages(t, root)
+	// replace puts content between the markers of name, which exactly one page holds.
+	replace := func(name string, content func(page string) string) {
+		var holders []string
+		for rel, doc := range pages {
+			if strings.Contains(doc, "<!-- begin "+name+" inputs -->\n") {
+				holders = append(holders, rel)
+			}
+		}
+		require.Len(t, holders, 1, "pages with the markers of the %s inputs", name)
+		doc, err := actionyml.ReplaceBetween(pages[holders[0]], name+" inputs", content(holders[0]))
+		require.NoError(t, err, holders[0])
+		pages[holders[0]] = doc
+	}
 	for _, c := range cli.Commands {
 		if c.Action {
 			files[filepath.Join("actions", c.Spec.Name, "action.yml")] = actionyml.Render(c.Spec)
 		}
 		if len(c.Spec.Inputs)+len(c.Spec.Outputs) > 0 && c.Spec.Name != "version" {
-			doc, err = actionyml.ReplaceBetween(doc, c.Spec.Name+" inputs", actionyml.InputsTable(c.Spec))
-			require.NoError(t, err, "README.md")
+			replace(c.Spec.Name, func(page string) string { return actionyml.InputsTable(c.Spec, shared, page) })
 		}
 	}
-	files["README.md"] = doc
+	for _, g := range shared {
+		replace(g.Name, func(string) string { return actionyml.SharedTable(g) })
+	}
+	for rel, doc := range pages {
+		files[rel] = doc
+	}
 	return files
 }
 

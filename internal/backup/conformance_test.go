@@ -146,7 +146,7 @@ func TestEngineConformance(t *testing.T) {
 			assert.Equal(t, r.SHA256+"  "+filepath.Base(r.Path)+"\n", string(side))
 			assert.Contains(t, log.String(), "==> restore-check")
 
-			target, err := bk.NewTarget(a, o)
+			target, err := bk.NewLiveDB(a, o)
 			require.NoError(t, err)
 			defer target.Close()
 			if f.password != "" {
@@ -160,11 +160,22 @@ func TestEngineConformance(t *testing.T) {
 			_, _, err = target.Verify(cut)
 			require.Error(t, err, "a dump cut before its end, with a right checksum, is refused")
 
+			counts, err := target.Counts(ctx)
+			require.NoError(t, err)
+			require.NotEmpty(t, counts, "the live database's row counts, table by table")
 			damage()
 			require.NotEqual(t, want, fingerprint())
 			_, err = target.Restore(ctx, r.Path)
 			require.NoError(t, err, "%s", log.String())
 			assert.Equal(t, want, fingerprint(), "every row is back")
+			after, err := target.Counts(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, counts, after)
+			left, err := target.Leftovers(ctx)
+			require.NoError(t, err)
+			assert.Empty(t, left, "a finished restore leaves nothing beside the database")
+			_, err = target.Schemas(ctx)
+			require.NoError(t, err, "no schema_migrations anywhere is no state, not an error")
 		})
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/org/deploy-kit/internal/action"
 	"github.com/org/deploy-kit/internal/command"
 	"github.com/org/deploy-kit/internal/docker"
+	"github.com/org/deploy-kit/internal/lock"
 )
 
 // Engine is one kind of database the kit backs up. Each engine is one file
@@ -37,6 +38,8 @@ type Engine interface {
 	RestoreCheck(ctx context.Context, file string) (string, error)
 	// Close releases what the engine holds (temp copies, connections).
 	Close() error
+	// Live is the restore side (live.go).
+	Live
 }
 
 // Engines are the backup engines by the name the engine input gives
@@ -107,7 +110,7 @@ func newEngine(a *action.Context, j *job, o Options) (Engine, error) {
 		if err != nil {
 			return nil, err
 		}
-		labels := map[string]string{"org.deploykit.role": "backup-restore-check", "org.deploykit.run-id": a.Getenv("GITHUB_RUN_ID")}
+		labels := o.throwawayLabels(a)
 		c.Src = execRunner{client: client, container: o.Container, mask: a.MaskString}
 		c.Server = server{client: client, container: o.Container, user: o.DBUser, password: o.DBPassword, labels: labels}
 		return build(c)
@@ -161,7 +164,7 @@ type Format interface {
 // client, the container, the database user and password, and the labels of the
 // scratch containers a restore check starts.
 type server struct {
-	client    docker.Engine // nil in URL mode
+	client    serverEngine // nil in URL mode
 	container string
 	user      string
 	password  string
@@ -181,6 +184,14 @@ func (s server) passwordEnv(name string) []string {
 }
 
 // Ready checks, in container mode, that the container exists and runs.
+// sweepDead removes the throwaway containers of killed runs of this host.
+func (s server) sweepDead(ctx context.Context) (docker.Removed, error) {
+	if s.client == nil { // a database URL: no engine, no throwaway containers
+		return docker.Removed{}, nil
+	}
+	return s.client.RemoveDeadOwners(ctx, lock.Alive)
+}
+
 func (s server) Ready(ctx context.Context) error {
 	if s.client == nil {
 		return nil

@@ -1,7 +1,6 @@
 package backup_test
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/org/deploy-kit/internal/cli"
 	"github.com/org/deploy-kit/internal/testenv"
 	"github.com/org/deploy-kit/internal/testenv/testapp"
 )
@@ -25,48 +25,42 @@ type result struct {
 	Summary string
 }
 
-// runnerEnv is a runner-like environment for deploykit; extra is appended.
-func runnerEnv(t *testing.T, extra ...string) []string {
-	env := []string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
-		"GITHUB_ACTIONS=true", "RUNNER_TEMP=" + t.TempDir(), "GITHUB_WORKSPACE=" + t.TempDir(),
-		"GITHUB_SERVER_URL=https://git.example.com", "GITHUB_REPOSITORY=team/app",
-		"GITHUB_RUN_ID=" + fmt.Sprintf("backup-test-%d", os.Getpid()),
-	}
-	if h := os.Getenv("DOCKER_HOST"); h != "" {
-		env = append(env, "DOCKER_HOST="+h)
-	}
-	return append(env, extra...)
-}
-
-// command prepares `deploykit backup args…` and returns it with its output and
+// command prepares `deploykit backup args…` as a runner starts it, env
+// appended to the runner's environment, and returns it with its output and
 // summary files.
 func command(t *testing.T, env []string, args ...string) (*exec.Cmd, string, string) {
-	files := t.TempDir()
-	output, summary := filepath.Join(files, "output"), filepath.Join(files, "summary")
 	cmd := exec.Command(testenv.Deploykit(t), append([]string{"backup"}, args...)...)
-	cmd.Env = append(runnerEnv(t, env...), "GITHUB_OUTPUT="+output, "GITHUB_STEP_SUMMARY="+summary)
+	environ, output, summary := runner.Env(t, env...)
+	cmd.Env = environ
 	return cmd, output, summary
 }
 
-// backup runs `deploykit backup args…` to completion.
+// backup runs `deploykit backup args…` to completion, in this process
+// (cli.Main, as the binary's main calls it): a run the tests do not signal or
+// kill needs no process of its own.
 func backup(t *testing.T, env []string, args ...string) result {
 	t.Helper()
-	cmd, output, summary := command(t, env, args...)
-	var buf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &buf, &buf
-	_ = cmd.Run()
-	return collect(cmd, buf.String(), output, summary)
+	environ, output, summary := runner.Env(t, env...)
+	var log testenv.SyncBuffer
+	code := cli.Main(append([]string{"backup"}, args...), environ, &log, &log)
+	return collected(code, log.String(), output, summary)
 }
 
+// runner is the environment every backup test runs in.
+var runner = testenv.Runner{RunID: fmt.Sprintf("backup-test-%d", os.Getpid())}
+
 func collect(cmd *exec.Cmd, log, output, summary string) result {
+	return collected(cmd.ProcessState.ExitCode(), log, output, summary)
+}
+
+func collected(code int, log, output, summary string) result {
 	var kept []string
 	for _, line := range strings.Split(log, "\n") {
 		if !strings.HasPrefix(line, "::add-mask::") { // the one place a secret may be
 			kept = append(kept, line)
 		}
 	}
-	r := result{Code: cmd.ProcessState.ExitCode(), Log: strings.Join(kept, "\n"), Outputs: map[string]string{}}
+	r := result{Code: code, Log: strings.Join(kept, "\n"), Outputs: map[string]string{}}
 	if data, err := os.ReadFile(output); err == nil {
 		r.Outputs = testapp.ParseOutputs(string(data))
 	}

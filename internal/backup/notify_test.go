@@ -17,15 +17,22 @@ import (
 func TestBackupNotifies(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
-	var titles, bodies []string
+	var titlesSeen, bodiesSeen []string
 	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		mu.Lock()
 		defer mu.Unlock()
-		titles = append(titles, r.Header.Get("Title"))
-		bodies = append(bodies, string(body))
+		titlesSeen = append(titlesSeen, r.Header.Get("Title"))
+		bodiesSeen = append(bodiesSeen, string(body))
 	}))
 	t.Cleanup(srv.Close)
+	// got is what the server received so far: its handler runs on its own
+	// goroutine, and an HTTP answer is no happens-before for the race detector.
+	got := func() (titles, bodies []string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), titlesSeen...), append([]string(nil), bodiesSeen...)
+	}
 	root := t.TempDir()
 	path := filepath.Join(root, "app.db")
 	sqliteDB(t, path, 100)
@@ -34,6 +41,7 @@ func TestBackupNotifies(t *testing.T) {
 	r := backup(t, nil, "--engine", "sqlite", "--sqlite-path", path, "--dir", dir, "--min-size", "0",
 		"--notify-url", srv.URL+"/backups", "--notify-format", "ntfy", "--notify-on", "success")
 	require.Equal(t, 0, r.Code, r.Log)
+	titles, bodies := got()
 	require.Len(t, bodies, 1)
 	assert.Equal(t, "deploykit backup: succeeded - SQLite database "+path+" (VACUUM INTO)", titles[0])
 	assert.Contains(t, bodies[0], r.Outputs["path"]+" (")
@@ -43,11 +51,13 @@ func TestBackupNotifies(t *testing.T) {
 	// notify-on failure (the default): nothing for a success.
 	r = backup(t, nil, "--engine", "sqlite", "--sqlite-path", path, "--dir", filepath.Join(root, "second"), "--min-size", "0", "--notify-url", srv.URL+"/backups")
 	require.Equal(t, 0, r.Code, r.Log)
+	_, bodies = got()
 	assert.Len(t, bodies, 1)
 
 	// A failed backup is told, with what was kept.
 	r = backup(t, nil, "--engine", "sqlite", "--sqlite-path", path, "--dir", filepath.Join(root, "third"), "--min-size", "999999999", "--notify-url", srv.URL+"/backups", "--notify-format", "ntfy")
 	require.Equal(t, 1, r.Code, r.Log)
+	titles, bodies = got()
 	require.Len(t, bodies, 2)
 	assert.Equal(t, "deploykit backup: failed - SQLite database "+path+" (VACUUM INTO)", titles[1])
 	assert.Contains(t, bodies[1], "No backup file was kept and nothing was deleted.")

@@ -22,7 +22,7 @@ import (
 	"github.com/org/deploy-kit/internal/action"
 )
 
-// The offsite copy (README "Offsite copies"): a verified backup and its .sha256
+// The offsite copy (docs/offsite.md): a verified backup and its .sha256
 // in S3-compatible storage, through minio-go (no hand-made request signing).
 // Publishing relies on S3's atomic uploads: an object appears under its name only
 // once its upload completed, so an interrupted upload never leaves an object a
@@ -324,7 +324,7 @@ func FetchOffsite(ctx context.Context, a *action.Context, conn OffsiteConn, file
 	if file == "latest" {
 		list, ignored, err := o.remote(ctx, prefix, ext)
 		if err != nil {
-			return "", action.Failedf("%v", err)
+			return "", action.Failedf("%w", err)
 		}
 		o.warnIgnored(a, ignored)
 		if len(list) == 0 {
@@ -342,12 +342,12 @@ func FetchOffsite(ctx context.Context, a *action.Context, conn OffsiteConn, file
 		return "", action.Usagef("input file: %s: a backup whose name holds control characters is refused (rename it)", action.Name(key))
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", action.Failedf("%v", err)
+		return "", action.Failedf("%w", err)
 	}
 	local := filepath.Join(dir, path.Base(key))
 	for _, k := range []string{key + ".sha256", key} {
 		if err := o.client.FGetObject(ctx, o.bucket, k, filepath.Join(dir, path.Base(k)), minio.GetObjectOptions{}); err != nil {
-			return "", action.Failedf("%v", o.explain("downloading "+path.Base(k), err))
+			return "", action.Failedf("%w", o.explain("downloading "+path.Base(k), err))
 		}
 	}
 	return local, nil

@@ -221,7 +221,7 @@ func TestPostgresFailures(t *testing.T) {
 
 		r := backup(t, nil, "--container", name, "--dir", dir)
 		file := checkPublished(t, r, dir, "backup", "sql")
-		assert.Contains(t, r.Log, "removed temp files of backups that did not finish: "+filepath.Base(partial))
+		assert.Contains(t, r.Log, "removed what backups that did not finish left: "+filepath.Base(partial))
 		assert.Equal(t, []string{filepath.Base(file), filepath.Base(file) + ".sha256"}, files(t, dir))
 	})
 

@@ -25,15 +25,15 @@ import (
 // cannot be swapped, is cleared and replayed — the caller puts the safety backup
 // back the same way if that fails.
 
-// Target is a live database to restore into.
-type Target struct {
+// LiveDB is a live database to restore into.
+type LiveDB struct {
 	engine Engine
 }
 
-// NewTarget checks o (the backup action's engine inputs: engine, container or
-// database-url or sqlite-path, db-user, db-password) and builds the target; a
+// NewLiveDB checks o (the backup action's engine inputs: engine, container or
+// database-url or sqlite-path, db-user, db-password) and builds it; a
 // problem is a usage error and nothing has been touched.
-func NewTarget(a *action.Context, o Options) (*Target, error) {
+func NewLiveDB(a *action.Context, o Options) (*LiveDB, error) {
 	dir := o.Dir
 	if o.SQLitePath != "" {
 		dir = filepath.Dir(o.SQLitePath)
@@ -43,22 +43,22 @@ func NewTarget(a *action.Context, o Options) (*Target, error) {
 	if err != nil {
 		return nil, action.Usagef("%v", err)
 	}
-	return &Target{engine: e}, nil
+	return &LiveDB{engine: e}, nil
 }
 
 // Source says what is restored into, for the log and summary.
-func (t *Target) Source() string { return t.engine.Source() }
+func (t *LiveDB) Source() string { return t.engine.Source() }
 
-// Close releases what the target holds.
-func (t *Target) Close() error { return t.engine.Close() }
+// Close releases what it holds.
+func (t *LiveDB) Close() error { return t.engine.Close() }
 
-// Ext is the extension of the target's backups before .gz.
-func (t *Target) Ext() string { return t.engine.Ext() }
+// Ext is the extension of the database's backups before .gz.
+func (t *LiveDB) Ext() string { return t.engine.Ext() }
 
 // Verify checks a backup before anything is touched: its .sha256 (required), the
-// whole gzip stream, and that it is a complete dump of this target's kind. It
+// whole gzip stream, and that it is a complete dump of this database's kind. It
 // returns the file's SHA-256 and the checks made.
-func (t *Target) Verify(file string) (string, []string, error) {
+func (t *LiveDB) Verify(file string) (string, []string, error) {
 	v, sum, err := verifyFile(file, 1, formats)
 	if err != nil {
 		return "", nil, err
@@ -87,54 +87,19 @@ func Latest(dir, prefix, ext string) (string, error) {
 	return filepath.Join(dir, list[0].Name), nil
 }
 
-// Counts are the target's row counts by table, for the summary.
-func (t *Target) Counts(ctx context.Context) (map[string]int64, error) {
-	switch e := t.engine.(type) {
-	case *sqlite:
-		return checkSQLite(ctx, e.path)
-	case *postgres:
-		if e.cluster() {
-			return e.liveConn().counts(ctx, nil)
-		}
-		return e.urlConn().counts(ctx, []string{strings.TrimPrefix(e.url.Path, "/")})
-	case *mysql:
-		return e.live().counts(ctx, e.db)
-	}
-	return nil, errors.ErrUnsupported
-}
+// Counts are the live database's row counts by table, for the summary.
+func (t *LiveDB) Counts(ctx context.Context) (map[string]int64, error) { return t.engine.Counts(ctx) }
 
-// Restore puts file (verified) into the live database. For a target that Swaps,
+// Restore puts file (verified) into the live database. For an engine that Swaps,
 // it also says what the live database holds at the end, checked: the restored
 // backup, or the data from before.
-func (t *Target) Restore(ctx context.Context, file string) (string, error) {
-	switch e := t.engine.(type) {
-	case *sqlite:
-		if err := e.restoreLive(ctx, file); err != nil {
-			return fmt.Sprintf("%s is as it was: the restored copy was not renamed over it", e.path), err
-		}
-		return e.path + " holds the restored backup", nil
-	case *postgres:
-		if e.cluster() {
-			return "", e.restoreLiveCluster(ctx, file)
-		}
-		return e.restoreLiveDatabase(ctx, file)
-	case *mysql:
-		return "", e.restoreLive(ctx, file)
-	}
-	return "", errors.ErrUnsupported
+func (t *LiveDB) Restore(ctx context.Context, file string) (string, error) {
+	return t.engine.RestoreLive(ctx, file)
 }
 
 // Swaps reports whether a failed restore leaves the live data as it was by
 // itself; otherwise the caller restores the safety backup.
-func (t *Target) Swaps() bool {
-	switch e := t.engine.(type) {
-	case *postgres:
-		return !e.cluster()
-	case *mysql:
-		return false // neither a server nor a database can be renamed into place
-	}
-	return true
-}
+func (t *LiveDB) Swaps() bool { return t.engine.Swaps() }
 
 // restoreLive loads the backup into a file beside the live database, checks it,
 // and renames it over the live one (removing the old one's journal files).
@@ -332,7 +297,7 @@ func (sw *pgSwap) settle(ctx context.Context, failed error) (string, error) {
 		if failed == nil {
 			failed = errors.New("the restore ran, but its outcome could not be checked")
 		}
-		return "", fmt.Errorf("%w; reading pg_database afterwards failed too (%v): look with psql \\l for databases %s, %s and %s, and see the README's restore section", failed, err, sw.live, sw.fresh, sw.old)
+		return "", fmt.Errorf("%w; reading pg_database afterwards failed too (%v): look with psql \\l for databases %s, %s and %s, and see docs/actions/restore.md", failed, err, sw.live, sw.fresh, sw.old)
 	}
 	drop := func(db string) error {
 		return sw.q(ctx, "template1", "DROP DATABASE IF EXISTS "+pgIdent(db)+" WITH (FORCE)")
@@ -409,17 +374,14 @@ func nameTag(db string) string {
 }
 
 // Leftovers lists the databases an earlier restore by URL (or restore check) of
-// the target's database left on its server when it was killed, each with what
-// it is and what to do; nil for other targets.
-func (t *Target) Leftovers(ctx context.Context) ([]string, error) {
-	p, ok := t.engine.(*postgres)
-	if !ok || p.cluster() {
-		return nil, nil
-	}
-	return p.leftovers(ctx)
-}
+// the live database left on its server when it was killed, each with what
+// it is and what to do; nil for other engines.
+func (t *LiveDB) Leftovers(ctx context.Context) ([]string, error) { return t.engine.Leftovers(ctx) }
 
-func (p *postgres) leftovers(ctx context.Context) ([]string, error) {
+func (p *postgres) Leftovers(ctx context.Context) ([]string, error) {
+	if p.cluster() {
+		return nil, nil // a cluster is replayed in place: it leaves no databases beside it
+	}
 	conn := p.urlConn()
 	live := strings.TrimPrefix(p.url.Path, "/")
 	out, err := output(ctx, p.src, program{Argv: conn.psql("template1", "-At", "-c",
@@ -504,20 +466,9 @@ func (m *mysql) restoreLive(ctx context.Context, file string) error {
 }
 
 // MigrationVersion reads golang-migrate's schema_migrations in database on the
-// target's server: the version, or an error when there is none or it is dirty.
-func (t *Target) MigrationVersion(ctx context.Context, database string) (string, error) {
-	const query = "SELECT version, dirty FROM schema_migrations"
-	var out string
-	var err error
-	switch e := t.engine.(type) {
-	case *postgres:
-		conn := e.liveConn()
-		out, err = output(ctx, e.src, program{Argv: conn.psql(database, "-At", "-F", " ", "-c", query), Env: conn.env})
-	case *mysql:
-		out, err = e.live().query(ctx, database, query)
-	default:
-		return "", errors.ErrUnsupported
-	}
+// live database's server: the version, or an error when there is none or it is dirty.
+func (t *LiveDB) MigrationVersion(ctx context.Context, database string) (string, error) {
+	out, err := t.engine.MigrationRow(ctx, database)
 	if err != nil {
 		return "", err
 	}
@@ -531,44 +482,30 @@ func (t *Target) MigrationVersion(ctx context.Context, database string) (string,
 	return fields[0], nil
 }
 
-// Schemas reads golang-migrate's state in every database of the target that
+// migrationsQuery reads golang-migrate's state: "<version> <dirty>".
+const migrationsQuery = "SELECT version, dirty FROM schema_migrations"
+
+func (p *postgres) MigrationRow(ctx context.Context, database string) (string, error) {
+	conn := p.liveConn()
+	return output(ctx, p.src, program{Argv: conn.psql(database, "-At", "-F", " ", "-c", migrationsQuery), Env: conn.env})
+}
+
+func (m *mysql) MigrationRow(ctx context.Context, database string) (string, error) {
+	return m.live().query(ctx, database, migrationsQuery)
+}
+
+func (s *sqlite) MigrationRow(context.Context, string) (string, error) {
+	return "", errors.ErrUnsupported
+}
+
+// Schemas reads golang-migrate's state in every database of the server that
 // has a schema_migrations table: database → "<version>" or "<version> (dirty)".
 // A deploy compares it before and after a failed release (did the database
-// move?). Other targets (SQLite) give nil.
-func (t *Target) Schemas(ctx context.Context) (map[string]string, error) {
-	const query = "SELECT version, dirty FROM schema_migrations"
-	var dbs []string
-	var read func(db string) (string, error)
-	switch e := t.engine.(type) {
-	case *postgres:
-		conn := e.liveConn()
-		if !e.cluster() {
-			conn = e.urlConn()
-			dbs = []string{strings.TrimPrefix(e.url.Path, "/")}
-		} else {
-			out, err := output(ctx, e.src, program{Argv: conn.psql("template1", "-At", "-c", pgDatabasesQuery), Env: conn.env})
-			if err != nil {
-				return nil, fmt.Errorf("listing the databases: %w", err)
-			}
-			dbs = strings.Fields(out)
-		}
-		read = func(db string) (string, error) {
-			return output(ctx, e.src, program{Argv: conn.psql(db, "-At", "-F", " ", "-c", query), Env: conn.env})
-		}
-	case *mysql:
-		conn := e.live()
-		if e.all() {
-			out, err := conn.query(ctx, "", "SELECT table_schema FROM information_schema.tables WHERE table_name = 'schema_migrations' ORDER BY 1")
-			if err != nil {
-				return nil, fmt.Errorf("listing the databases: %w", err)
-			}
-			dbs = strings.Fields(out)
-		} else {
-			dbs = []string{e.db}
-		}
-		read = func(db string) (string, error) { return conn.query(ctx, db, query) }
-	default:
-		return nil, nil
+// move?). Other engines (SQLite) give nil.
+func (t *LiveDB) Schemas(ctx context.Context) (map[string]string, error) {
+	dbs, read, err := t.engine.MigrationTables(ctx)
+	if err != nil || read == nil {
+		return nil, err
 	}
 	states := map[string]string{}
 	for _, db := range dbs {
@@ -584,4 +521,39 @@ func (t *Target) Schemas(ctx context.Context) (map[string]string, error) {
 		}
 	}
 	return states, nil
+}
+
+func (p *postgres) MigrationTables(ctx context.Context) ([]string, func(db string) (string, error), error) {
+	conn := p.liveConn()
+	var dbs []string
+	if !p.cluster() {
+		conn = p.urlConn()
+		dbs = []string{strings.TrimPrefix(p.url.Path, "/")}
+	} else {
+		out, err := output(ctx, p.src, program{Argv: conn.psql("template1", "-At", "-c", pgDatabasesQuery), Env: conn.env})
+		if err != nil {
+			return nil, nil, fmt.Errorf("listing the databases: %w", err)
+		}
+		dbs = strings.Fields(out)
+	}
+	return dbs, func(db string) (string, error) {
+		return output(ctx, p.src, program{Argv: conn.psql(db, "-At", "-F", " ", "-c", migrationsQuery), Env: conn.env})
+	}, nil
+}
+
+func (m *mysql) MigrationTables(ctx context.Context) ([]string, func(db string) (string, error), error) {
+	conn := m.live()
+	dbs := []string{m.db}
+	if m.all() {
+		out, err := conn.query(ctx, "", "SELECT table_schema FROM information_schema.tables WHERE table_name = 'schema_migrations' ORDER BY 1")
+		if err != nil {
+			return nil, nil, fmt.Errorf("listing the databases: %w", err)
+		}
+		dbs = strings.Fields(out)
+	}
+	return dbs, func(db string) (string, error) { return conn.query(ctx, db, migrationsQuery) }, nil
+}
+
+func (s *sqlite) MigrationTables(context.Context) ([]string, func(db string) (string, error), error) {
+	return nil, nil, nil
 }

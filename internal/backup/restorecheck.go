@@ -92,7 +92,7 @@ func gunzipFile(file string) (*pgzip.Reader, func(), error) {
 // env the way its official image is) to restore into, and waits until ready
 // succeeds in it. The container carries the job's labels and is removed by the
 // returned function.
-func scratchServer(ctx context.Context, client docker.Engine, image string, env []string, port string, labels map[string]string, ready program) (execRunner, func(), error) {
+func scratchServer(ctx context.Context, client serverEngine, image string, env []string, port string, labels map[string]string, ready program) (execRunner, func(), error) {
 	id, _, err := client.Run(ctx, docker.RunSpec{Image: image, Env: env, Port: port, Labels: labels})
 	if err != nil {
 		return execRunner{}, nil, err

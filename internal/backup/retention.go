@@ -1,8 +1,10 @@
 package backup
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -25,22 +27,63 @@ func fileName(prefix, id, ext string) string { return prefix + "-" + id + "." + 
 // that do not match the name exactly (other prefixes, temp files, checksums)
 // are never listed, so retention cannot touch them.
 func listBackups(dir, prefix, ext string) ([]stored, error) {
-	entries, err := os.ReadDir(dir)
+	names, err := localShelf(dir).list(context.Background())
 	if err != nil {
 		return nil, err
 	}
+	return backupsIn(names, prefix, ext), nil
+}
+
+// backupsIn are the backups of prefix among the file names, newest first.
+func backupsIn(names []string, prefix, ext string) []stored {
 	var out []stored
-	for _, e := range entries {
-		name := e.Name()
-		if !e.Type().IsRegular() {
-			continue
-		}
+	for _, name := range names {
 		if at, ok := backupTime(name, prefix, ext); ok {
 			out = append(out, stored{Name: name, At: at})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].At.After(out[j].At) })
-	return out, nil
+	return out
+}
+
+// shelf is a directory backups are kept in: this machine's, or one on the
+// Docker host (hostShelf).
+type shelf interface {
+	list(ctx context.Context) ([]string, error) // its regular files' names
+	remove(ctx context.Context, name string) error
+}
+
+// localShelf is a directory of this machine.
+type localShelf string
+
+func (d localShelf) list(context.Context) ([]string, error) {
+	entries, err := os.ReadDir(string(d))
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range entries {
+		if e.Type().IsRegular() {
+			names = append(names, e.Name())
+		}
+	}
+	return names, nil
+}
+
+func (d localShelf) remove(_ context.Context, name string) error {
+	return os.Remove(filepath.Join(string(d), name))
+}
+
+// hostShelf is a directory on the Docker host.
+type hostShelf struct {
+	host Host
+	dir  string
+}
+
+func (h hostShelf) list(ctx context.Context) ([]string, error) { return h.host.List(ctx, h.dir) }
+
+func (h hostShelf) remove(ctx context.Context, name string) error {
+	return h.host.RemoveFile(ctx, path.Join(h.dir, name))
 }
 
 // backupTime is the time in a backup's name, <prefix>-<timestamp>.<ext>.gz;
@@ -99,14 +142,15 @@ func keepSet(backups []stored, k Keep) map[string]bool {
 	return keep
 }
 
-// prune deletes the backups of prefix in dir that keepSet does not keep, with
-// their checksum files, and returns the names it deleted and kept. justMade
-// always stays, even if a file with a later time exists.
-func prune(dir, prefix, ext, justMade string, k Keep) (deleted, kept []string, err error) {
-	backups, err := listBackups(dir, prefix, ext)
+// prune deletes the backups of prefix on the shelf that keepSet does not
+// keep, with their checksum files, and returns the names it deleted and kept.
+// justMade always stays, even if a file with a later time exists.
+func prune(ctx context.Context, on shelf, prefix, ext, justMade string, k Keep) (deleted, kept []string, err error) {
+	names, err := on.list(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
+	backups := backupsIn(names, prefix, ext)
 	keep := keepSet(backups, k)
 	keep[justMade] = true
 	for _, b := range backups {
@@ -114,11 +158,10 @@ func prune(dir, prefix, ext, justMade string, k Keep) (deleted, kept []string, e
 			kept = append(kept, b.Name)
 			continue
 		}
-		path := filepath.Join(dir, b.Name)
-		if err := os.Remove(path); err != nil {
+		if err := on.remove(ctx, b.Name); err != nil {
 			return deleted, kept, err
 		}
-		_ = os.Remove(path + ".sha256")
+		_ = on.remove(ctx, b.Name+".sha256")
 		deleted = append(deleted, b.Name)
 	}
 	return deleted, kept, nil

@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"sort"
@@ -30,7 +31,7 @@ func TestRetention40BackupsOver100Days(t *testing.T) {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o600))
 	}
 
-	deleted, kept, err := prune(dir, "db", "sql", newest, Keep{Daily: 7, Weekly: 4, Monthly: 6})
+	deleted, kept, err := prune(context.Background(), localShelf(dir), "db", "sql", newest, Keep{Daily: 7, Weekly: 4, Monthly: 6})
 	require.NoError(t, err)
 	assert.Len(t, deleted, 30)
 	assert.Len(t, kept, 10)
@@ -62,7 +63,7 @@ func TestRetentionKeepsTheNewBackup(t *testing.T) {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, fileName("db", id, "sql")), nil, 0o600))
 	}
 	justMade := fileName("db", "2026-05-02T000000Z", "sql")
-	deleted, kept, err := prune(dir, "db", "sql", justMade, Keep{})
+	deleted, kept, err := prune(context.Background(), localShelf(dir), "db", "sql", justMade, Keep{})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"db-2030-01-01T000000Z.sql.gz", justMade}, kept)
 	assert.Equal(t, []string{"db-2026-05-01T000000Z.sql.gz"}, deleted)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -14,8 +15,10 @@ import (
 	"unicode"
 
 	"github.com/org/deploy-kit/internal/action"
+	"github.com/org/deploy-kit/internal/docker"
 	"github.com/org/deploy-kit/internal/lock"
 	"github.com/org/deploy-kit/internal/notify"
+	"github.com/org/deploy-kit/internal/remote"
 	"github.com/org/deploy-kit/internal/steps"
 )
 
@@ -28,6 +31,7 @@ var Pipeline = []steps.Step[*job]{
 	steps.Func("verify", verifyStep),              // full decompression; header, trailer, min-size
 	steps.Func("restore-check", restoreCheckStep), // restore into a scratch database, compare row counts
 	steps.Func("publish", publishStep),            // rename to <prefix>-<id>.<ext>.gz, write .sha256
+	steps.Func("docker-host", dockerHostStep),     // with docker-host: upload to dir on the host, SHA-256 compared there
 	steps.Func("host-copy", hostCopyStep),         // copy to host-path
 	steps.Func("offsite", offsiteStep),            // copy to S3-compatible storage, read back, remote retention
 	steps.Func("retention", retentionStep),        // keep-daily/weekly/monthly; delete the rest
@@ -38,6 +42,7 @@ func skip(format string, args ...any) error { return steps.Skip(format, args...)
 // job is one backup run.
 type job struct {
 	a       *action.Context
+	opts    Options // as given, for a job built again (locked)
 	engine  Engine
 	name    string // engine input
 	dir     string
@@ -48,6 +53,10 @@ type job struct {
 	minSize int64
 	keep    Keep
 	host    string
+	// remote is the Docker host a runner elsewhere keeps the backup on (in
+	// onHost), nil when dir is this machine's.
+	remote  Host
+	onHost  string
 	restore bool
 	dryRun  bool
 	// artifact: the workflow uploads the published file (the artifact input, as
@@ -59,6 +68,7 @@ type job struct {
 	wrote       written
 	checked     verified
 	restored    string
+	lockNote    string // the stack lock the backup action held, for the summary
 	hostFile    string
 	offsite     *offsite
 	offsiteCopy string
@@ -82,23 +92,55 @@ func Run(ctx context.Context, a *action.Context, ao ActionOptions) error {
 	if o.Offsite, err = newOffsite(ao.Remote); err != nil {
 		return action.Usagef("%v", err)
 	}
+	var conn *remote.Conn
+	if ao.DockerHost.Remote() {
+		if _, _, err := remote.Parse(ao.DockerHost, a.TempDir()); err != nil {
+			return err
+		}
+		// The dump, the restore check's container and the backup's place
+		// are all on the host from here on.
+		if conn, err = remote.Connect(ctx, a, ao.DockerHost); err != nil {
+			return action.Failedf("%w", err)
+		}
+		defer conn.End()
+		o.Host = conn
+	}
 	j, err := newJob(a, o)
 	if err != nil {
 		return err
 	}
-	defer j.engine.Close()
+	stack, explicit := stackOf(ctx, a, o, ao.StackLock) // inputs checked: only now is the engine asked
 	if j.dryRun {
+		defer j.engine.Close()
+		if stack != "" {
+			a.Logf("would take the lock of stack %s: %s", stack, lock.PathFor(lock.Dir(ao.HistoryFile), stack))
+		}
 		return j.plan()
 	}
 	start := time.Now()
-	failed := j.run(ctx)
+	var failed error
+	if stack == "" {
+		j.lockNote = "none: the database is in no compose project or swarm stack here (project-name names one)"
+	} else {
+		var release func()
+		j, release, failed = j.locked(ctx, conn, ao.StackLock, stack, explicit)
+		defer release()
+	}
+	defer j.engine.Close()
+	if failed == nil {
+		failed = j.run(ctx)
+	}
 	took := time.Since(start)
+	if j.remote != nil && !(failed == nil && j.artifact) {
+		// Kept on the host; the runner's copy stays only for the artifact.
+		defer os.RemoveAll(j.dir)
+	}
 	if failed == nil {
 		if err := a.SetOutputs(
 			action.Out{Name: "upload-artifact", Value: strconv.FormatBool(j.artifact)},
 			action.Out{Name: "artifact-name", Value: j.prefix + "-" + j.id},
 			action.Out{Name: "artifact-path", Value: j.final + "\n" + j.final + ".sha256"},
-			action.Out{Name: "path", Value: j.final},
+			action.Out{Name: "path", Value: j.keptAt()},
 			action.Out{Name: "size", Value: strconv.FormatInt(j.wrote.Size, 10)},
 			action.Out{Name: "sha256", Value: j.wrote.SHA256},
 			action.Out{Name: "backup-id", Value: j.id},
@@ -109,6 +151,9 @@ func Run(ctx context.Context, a *action.Context, ao ActionOptions) error {
 		}
 	}
 	summary := j.summary(took, failed)
+	if conn != nil {
+		summary += "\nDocker host: " + conn.Stats() + "\n"
+	}
 	if target.Wants(failed == nil) {
 		summary += "\n" + j.notify(ctx, target, failed) + "\n"
 	}
@@ -123,10 +168,23 @@ func Run(ctx context.Context, a *action.Context, ao ActionOptions) error {
 
 // Result is a finished, verified backup.
 type Result struct {
-	Path   string
+	Path string // where it is kept: on the Docker host with Options.Host
+	// Local is the file on this machine: Path, or with Options.Host the
+	// runner's copy in a directory of its own, which Discard removes.
+	Local  string
 	Size   int64
 	SHA256 string
 	ID     string
+	// Where is Path for people: "… on user@host:port" with Options.Host.
+	Where string
+}
+
+// Discard removes the runner's copy of a backup kept on the Docker host; a
+// backup kept on this machine stays.
+func (r Result) Discard() {
+	if r.Local != r.Path {
+		os.RemoveAll(filepath.Dir(r.Local))
+	}
 }
 
 // Check validates o the way the backup action validates its inputs, touching
@@ -151,7 +209,31 @@ func Make(ctx context.Context, a *action.Context, o Options) (Result, error) {
 	if err := j.run(ctx); err != nil {
 		return Result{}, err
 	}
-	return Result{Path: j.final, Size: j.wrote.Size, SHA256: j.wrote.SHA256, ID: j.id}, nil
+	return Result{Path: j.keptAt(), Local: j.final, Size: j.wrote.Size, SHA256: j.wrote.SHA256, ID: j.id, Where: j.where()}, nil
+}
+
+// keptAt is the backup's path where it is kept: on the Docker host, or here.
+func (j *job) keptAt() string {
+	if j.remote != nil {
+		return path.Join(j.onHost, filepath.Base(j.final))
+	}
+	return j.final
+}
+
+// where is keptAt for people.
+func (j *job) where() string {
+	if j.remote != nil {
+		return j.keptAt() + " on " + j.remote.String()
+	}
+	return j.final
+}
+
+// keptDir is the directory the backups are kept in, where they are kept.
+func (j *job) keptDir() string {
+	if j.remote != nil {
+		return j.onHost
+	}
+	return j.dir
 }
 
 // run runs the pipeline, removing its temp files on every exit.
@@ -160,6 +242,9 @@ func (j *job) run(ctx context.Context) error {
 	j.Defer(j.removeScratch)
 	defer j.Cleanup()
 	if failed, err := j.Run(ctx, Pipeline, j, nil); err != nil {
+		if j.remote != nil {
+			os.RemoveAll(j.dir) // nothing of it was kept
+		}
 		return fmt.Errorf("backup failed at %s: %w", failed, err)
 	}
 	return nil
@@ -187,9 +272,28 @@ type Options struct {
 	// Offsite is the checked offsite target (the backup action's offsite-*
 	// inputs), or nil.
 	Offsite *offsite
+	// Host, when set, is the Docker host reached over SSH (docker-host): Dir
+	// is a directory there, the backup is made in the runner's temp
+	// directory and kept in Dir, and retention runs there (host.go).
+	Host Host
 	// InputPrefix goes before input names in messages: deploy's inputs are
 	// backup-container, backup-dir, ….
 	InputPrefix string
+	// Stack, when the run holds a stack's lock (a deploy's pre-deploy backup,
+	// a restore's safety backup), is that stack: the throwaway containers the
+	// run starts carry it (docker.LabelStack), and the next run holding the
+	// lock removes what a killed one left.
+	Stack string
+}
+
+// throwawayLabels are the labels of a throwaway container the run starts: a
+// scratch server of a restore check, a sidecar on a swarm service's network.
+func (o Options) throwawayLabels(a *action.Context) map[string]string {
+	labels := map[string]string{"org.deploykit.role": "backup-restore-check", "org.deploykit.run-id": a.Getenv("GITHUB_RUN_ID"), docker.LabelOwner: docker.Owner()}
+	if o.Stack != "" {
+		labels[docker.LabelStack] = o.Stack
+	}
+	return labels
 }
 
 func (o Options) name(input string) string { return o.InputPrefix + input }
@@ -197,8 +301,10 @@ func (o Options) name(input string) string { return o.InputPrefix + input }
 // ActionOptions are the backup action's inputs, decoded at the edge.
 type ActionOptions struct {
 	Options
+	StackLock
+	DockerHost remote.Options // the Docker host, over SSH from a runner elsewhere
 	Remote     OffsiteOptions
-	Notify     notify.Target
+	Notify     notify.Webhook
 	VerifyOnly string `input:"verify-only"`
 }
 
@@ -207,6 +313,7 @@ type ActionOptions struct {
 func newJob(a *action.Context, o Options) (*job, error) {
 	j := &job{
 		a:        a,
+		opts:     o,
 		name:     o.Engine,
 		prefix:   o.Prefix,
 		pid:      os.Getpid(),
@@ -217,6 +324,7 @@ func newJob(a *action.Context, o Options) (*job, error) {
 		dryRun:   o.DryRun,
 		artifact: o.Artifact,
 		offsite:  o.Offsite,
+		remote:   o.Host,
 		id:       time.Now().UTC().Format(idLayout),
 	}
 	var problems []string
@@ -230,15 +338,34 @@ func newJob(a *action.Context, o Options) (*job, error) {
 			bad("input %s: %q contains a control character (a line break?): want a directory path", o.name(p.input), p.value)
 		}
 	}
-	if o.Dir == "" {
+	switch {
+	case o.Dir == "":
 		bad("input %s is empty: want the directory backups are written to", o.name("dir"))
-	} else if abs, err := filepath.Abs(o.Dir); err == nil {
+	case o.Host != nil:
+		// Made on the runner, kept on the host.
+		j.onHost = path.Clean(o.Dir)
+		j.dir = filepath.Join(a.TempDir(), fmt.Sprintf("deploykit-backup-%d", j.pid))
+		if !path.IsAbs(o.Dir) {
+			bad("input %s: %q is a directory on the Docker host %s (docker-host): want an absolute path", o.name("dir"), o.Dir, o.Host)
+		}
+		if o.HostPath != "" {
+			bad("input %s: with docker-host the backup is kept on the Docker host, in %s; for a second copy elsewhere use offsite-url", o.name("host-path"), o.name("dir"))
+		}
+		if o.Engine == "sqlite" {
+			bad("input %s: a SQLite file is on the Docker host, where a runner elsewhere cannot read it; back it up from a runner on the host, without docker-host", o.name("engine"))
+		}
+	default:
+		abs, err := filepath.Abs(o.Dir)
+		if err != nil {
+			bad("input %s: %v", o.name("dir"), err)
+			break
+		}
 		j.dir = abs
 		if st, err := os.Stat(abs); err == nil && !st.IsDir() {
 			bad("input %s: %s is not a directory", o.name("dir"), abs)
 		}
 	}
-	if o.HostPath != "" {
+	if o.HostPath != "" && o.Host == nil {
 		j.host, _ = filepath.Abs(o.HostPath)
 		if sameDir(j.host, j.dir) {
 			bad("input %s: %s is %s itself; give another directory (another disk) or leave it empty", o.name("host-path"), o.HostPath, o.name("dir"))
@@ -318,17 +445,33 @@ func (j *job) plan() error {
 		}
 		j.a.Logf("would copy its .sha256 and then it to %s (%s), read it back, and apply the same retention there", o.where(), every)
 	}
-	j.a.Logf("would keep %d daily, %d weekly, %d monthly backups of %s-* in %s and delete the rest", j.keep.Daily, j.keep.Weekly, j.keep.Monthly, j.prefix, j.dir)
+	if j.remote != nil {
+		j.a.Logf("would keep it in %s on %s: its .sha256 and then it uploaded, its SHA-256 computed there and compared", j.onHost, j.remote)
+	}
+	j.a.Logf("would keep %d daily, %d weekly, %d monthly backups of %s-* in %s and delete the rest", j.keep.Daily, j.keep.Weekly, j.keep.Monthly, j.prefix, j.keptDir())
 	return nil
 }
 
-func cleanStep(_ context.Context, j *job) error {
+func cleanStep(ctx context.Context, j *job) error {
+	var removed []string
+	// Throwaway containers (restore-check servers, sidecars) of runs of this
+	// host that were killed.
+	if sw, ok := j.engine.(interface {
+		sweepDead(context.Context) (docker.Removed, error)
+	}); ok && !j.dryRun {
+		gone, err := sw.sweepDead(ctx)
+		if err != nil {
+			j.a.Warningf("%v", err)
+		}
+		if !gone.Empty() {
+			removed = append(removed, "containers "+strings.Join(gone.Containers, ", "))
+		}
+	}
 	// dir is made by dump, once the source is known to be there.
 	matches, err := filepath.Glob(filepath.Join(j.dir, "."+j.prefix+"-*.partial-*"))
 	if err != nil {
 		return err
 	}
-	var removed []string
 	for _, m := range matches {
 		pid, err := strconv.Atoi(m[strings.LastIndex(m, ".partial-")+len(".partial-"):])
 		if err != nil || pid == j.pid || lock.Alive(pid) {
@@ -340,9 +483,9 @@ func cleanStep(_ context.Context, j *job) error {
 		removed = append(removed, filepath.Base(m))
 	}
 	if len(removed) == 0 {
-		return skip("no temp files of earlier runs")
+		return skip("no temp files or throwaway containers of earlier runs")
 	}
-	j.Did("removed temp files of backups that did not finish: %s", strings.Join(removed, ", "))
+	j.Did("removed what backups that did not finish left: %s", strings.Join(removed, ", "))
 	return nil
 }
 
@@ -424,7 +567,7 @@ func publishStep(_ context.Context, j *job) error {
 	if err := os.Remove(j.tmp); err != nil {
 		return err
 	}
-	j.published = true
+	j.published = j.remote == nil // else once it is on the host
 	if err := writeSumFile(j.final, j.wrote.SHA256); err != nil {
 		return fmt.Errorf("writing %s.sha256: %w", j.final, err)
 	}
@@ -432,6 +575,18 @@ func publishStep(_ context.Context, j *job) error {
 		return err
 	}
 	j.Did("%s", j.final)
+	return nil
+}
+
+func dockerHostStep(ctx context.Context, j *job) error {
+	if j.remote == nil {
+		return skip("no docker-host: kept in %s on this machine", j.dir)
+	}
+	if _, err := keepOnHost(ctx, j.remote, j.final, j.onHost, j.wrote.SHA256); err != nil {
+		return err
+	}
+	j.published = true
+	j.Did("%s (its SHA-256 computed there matches)", j.where())
 	return nil
 }
 
@@ -486,11 +641,15 @@ func copyFile(from, to string) (err error) {
 	return os.Rename(tmp, to)
 }
 
-func retentionStep(_ context.Context, j *job) error {
+func retentionStep(ctx context.Context, j *job) error {
 	if j.keep.All {
 		return skip("every backup of this prefix is kept")
 	}
-	deleted, kept, err := prune(j.dir, j.prefix, j.engine.Ext(), filepath.Base(j.final), j.keep)
+	var on shelf = localShelf(j.dir)
+	if j.remote != nil {
+		on = hostShelf{j.remote, j.onHost}
+	}
+	deleted, kept, err := prune(ctx, on, j.prefix, j.engine.Ext(), filepath.Base(j.final), j.keep)
 	j.deleted, j.kept = deleted, kept
 	if err != nil {
 		return err
@@ -515,12 +674,12 @@ func bytesText(n int64) string {
 
 // notify tells target how the backup went and returns a line for the summary; a
 // failed notification is a warning and never changes the result.
-func (j *job) notify(ctx context.Context, target *notify.Target, failed error) string {
+func (j *job) notify(ctx context.Context, target *notify.Webhook, failed error) string {
 	m := notify.Message{Action: "backup", Status: "success", OK: failed == nil, JobURL: j.a.JobURL()}
 	var text strings.Builder
 	if failed == nil {
 		m.Title = "deploykit backup: succeeded — " + j.engine.Source()
-		fmt.Fprintf(&text, "%s (%s, sha256 %s), verified", j.final, bytesText(j.wrote.Size), j.wrote.SHA256)
+		fmt.Fprintf(&text, "%s (%s, sha256 %s), verified", j.where(), bytesText(j.wrote.Size), j.wrote.SHA256)
 		if j.restored != "" {
 			fmt.Fprintf(&text, "; restore check: %s", j.restored)
 		}
@@ -530,7 +689,7 @@ func (j *job) notify(ctx context.Context, target *notify.Target, failed error) s
 		m.Title = "deploykit backup: failed — " + j.engine.Source()
 		fmt.Fprintf(&text, "%v\n", failed)
 		if j.published {
-			fmt.Fprintf(&text, "The verified backup %s was kept.\n", j.final)
+			fmt.Fprintf(&text, "The verified backup %s was kept.\n", j.where())
 		} else {
 			text.WriteString("No backup file was kept and nothing was deleted.\n")
 		}

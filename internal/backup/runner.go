@@ -14,6 +14,24 @@ import (
 	"github.com/org/deploy-kit/internal/docker"
 )
 
+// execer runs a command in a container (docker exec).
+type execer interface {
+	Exec(ctx context.Context, container string, spec docker.ExecSpec) (int, error)
+}
+
+// serverEngine is what the engines ask of the Docker Engine for a database in
+// a container: exec into it, read its image, start and remove throwaway
+// containers (a restore check's scratch server), and sweep what killed runs
+// left.
+type serverEngine interface {
+	execer
+	ContainerImage(ctx context.Context, name string) (string, error)
+	Run(ctx context.Context, spec docker.RunSpec) (id, hostPort string, err error)
+	Remove(ctx context.Context, id string) error
+	RemoveDeadOwners(ctx context.Context, alive func(pid int) bool) (docker.Removed, error)
+	Close() error
+}
+
 // program is one run of a database tool: argv, extra environment (passwords go
 // here, never into argv), stdin and stdout.
 type program struct {
@@ -45,7 +63,7 @@ type runner interface {
 
 // execRunner runs tools in a running container.
 type execRunner struct {
-	client    docker.Engine
+	client    execer
 	container string
 	mask      func(string) string
 }

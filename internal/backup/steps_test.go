@@ -39,7 +39,7 @@ func TestStepsOfASQLiteBackup(t *testing.T) {
 	require.NoError(t, err)
 	defer j.engine.Close()
 	require.NoError(t, j.run(context.Background()))
-	assert.Equal(t, []string{"clean: skipped", "dump: done", "verify: done", "restore-check: done", "publish: done", "host-copy: done", "offsite: skipped", "retention: done"}, steps.Outcomes(j.Results))
+	assert.Equal(t, []string{"clean: skipped", "dump: done", "verify: done", "restore-check: done", "publish: done", "docker-host: skipped", "host-copy: done", "offsite: skipped", "retention: done"}, steps.Outcomes(j.Results))
 	assert.FileExists(t, filepath.Join(host, filepath.Base(j.final)))
 
 	// Without restore-check and host-path those steps say why they did nothing.
@@ -54,6 +54,7 @@ func TestStepsOfASQLiteBackup(t *testing.T) {
 	}
 	assert.Equal(t, "not requested (restore-check: false)", got["restore-check"])
 	assert.Equal(t, "no host-path", got["host-copy"])
+	assert.Equal(t, "no docker-host: kept in "+dir+" on this machine", got["docker-host"])
 	assert.Equal(t, "no offsite-url", got["offsite"])
 }
 
@@ -70,7 +71,7 @@ func TestStepsStopAtAFailedVerify(t *testing.T) {
 	err = j.run(context.Background())
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "backup failed at verify: ")
-	assert.Equal(t, []string{"clean: skipped", "dump: done", "verify: failed", "restore-check: skipped", "publish: skipped", "host-copy: skipped", "offsite: skipped", "retention: skipped"}, steps.Outcomes(j.Results))
+	assert.Equal(t, []string{"clean: skipped", "dump: done", "verify: failed", "restore-check: skipped", "publish: skipped", "docker-host: skipped", "host-copy: skipped", "offsite: skipped", "retention: skipped"}, steps.Outcomes(j.Results))
 	left, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	assert.Empty(t, left, "no temp file, no backup")

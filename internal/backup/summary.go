@@ -27,7 +27,7 @@ func (j *job) summary(took time.Duration, failed error) string {
 	fmt.Fprintf(&b, "### deploykit backup: %s — %s\n\n", status, j.name)
 	switch {
 	case failed != nil && j.published:
-		fmt.Fprintf(&b, "**%s.** The verified backup %s was kept; the steps after it did not all run.\n\n", action.Cell(failed.Error()), j.final)
+		fmt.Fprintf(&b, "**%s.** The verified backup %s was kept; the steps after it did not all run.\n\n", action.Cell(failed.Error()), j.where())
 	case failed != nil:
 		fmt.Fprintf(&b, "**%s.** No backup file was kept and nothing was deleted.\n\n", action.Cell(failed.Error()))
 	}
@@ -40,8 +40,11 @@ func (j *job) summary(took time.Duration, failed error) string {
 	row := func(k, v string) { fmt.Fprintf(&b, "| %s | %s |\n", k, action.Cell(v)) }
 	row("Engine", j.name)
 	row("Source", j.engine.Source())
+	if j.lockNote != "" {
+		row("Lock", j.lockNote)
+	}
 	if failed == nil || j.published {
-		row("File", j.final)
+		row("File", j.where())
 		row("Size", bytesText(j.wrote.Size))
 		ratio := 0.0
 		if j.wrote.Size > 0 {
@@ -62,28 +65,14 @@ func (j *job) summary(took time.Duration, failed error) string {
 	}
 	b.WriteString("\n" + steps.Table(j.Results))
 	if failed == nil || j.published {
+		note := j.engine.RestoreNote()
+		if j.remote != nil {
+			note = "On " + j.remote.String() + ". " + note
+		}
 		fmt.Fprintf(&b, "\n#### Restore this backup\n\n%s\n\n```sh\ncd %s && sha256sum -c %s\n%s\n```\n",
-			restoreNote(j.engine), command.Quote(j.dir), command.Quote(filepath.Base(j.final)+".sha256"), j.engine.RestoreCommand(j.final))
+			note, command.Quote(j.keptDir()), command.Quote(filepath.Base(j.final)+".sha256"), j.engine.RestoreCommand(j.keptAt()))
 	}
 	return b.String()
-}
-
-func restoreNote(e Engine) string {
-	switch e := e.(type) {
-	case *postgres:
-		if e.cluster() {
-			return "Into a fresh server (an empty data volume): the dump recreates roles and databases; the error that role postgres already exists is expected."
-		}
-		return "Into an empty database; DATABASE_URL is its postgres:// URL."
-	case *mysql:
-		if e.all() {
-			return "Into the server's container (a fresh data volume restores everything, users included). MYSQL_PWD is the user's password, when it has one."
-		}
-		return "Into the (empty) database of the URL; MYSQL_PWD is the user's password."
-	case *sqlite:
-		return "Stop every writer of the database first, and remove its -wal and -shm files."
-	}
-	return ""
 }
 
 // verifyOnly is `deploykit backup --verify-only <file>`: the verify step on an

@@ -18,7 +18,7 @@ import (
 const swarmLookupTimeout = 5 * time.Minute
 
 // swarmServer finds the database server of input swarm-service wherever Swarm
-// runs its task (README "Running on more than one node"): on this engine, the
+// runs its task (docs/swarm.md): on this engine, the
 // tools run in the task's container, as with input container; on another node,
 // in a throwaway container of the task's image on the service's attachable
 // network, pointed at the task's address there.
@@ -51,10 +51,14 @@ func swarmServer(a *action.Context, c conn, o Options, build func(conn) (Engine,
 		return fail(fmt.Errorf("swarm service %s has %d running tasks: a database server runs exactly one", svc.Name, len(running)))
 	}
 	task := running[0]
-	labels := map[string]string{"org.deploykit.role": "backup-restore-check", "org.deploykit.run-id": a.Getenv("GITHUB_RUN_ID")}
+	labels := o.throwawayLabels(a)
 	c.Server = server{client: client, user: o.DBUser, password: o.DBPassword, labels: labels, swarm: "swarm service " + svc.Name}
 	if local, err := client.NodeID(ctx); err == nil && local == task.NodeID {
-		if id := client.TaskContainer(ctx, task.ID); id != "" {
+		id, err := client.TaskContainer(ctx, task.ID)
+		if err != nil {
+			return fail(err)
+		}
+		if id != "" {
 			c.Container, c.Server.container = id, id
 			a.Logf("    %s: task %.12s runs on this node (%s), in container %.12s", svc.Name, task.ID, task.Node, id)
 			c.Src = execRunner{client: client, container: id, mask: a.MaskString}

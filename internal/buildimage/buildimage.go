@@ -3,6 +3,7 @@ package buildimage
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -60,12 +61,21 @@ var (
 	secretLikeArg   = regexp.MustCompile(`(?i)pass|secret|token|key|credential|auth`)
 )
 
+// registryEngine is what build-image asks of the Docker Engine: that it
+// answers, a login, and each push.
+type registryEngine interface {
+	Ping(ctx context.Context) error
+	Login(ctx context.Context, a docker.Auth) error
+	Push(ctx context.Context, ref string, a *docker.Auth, log io.Writer) (string, error)
+	Close() error
+}
+
 // job is one build-image run: its options, what each step learnt, the results.
 type job struct {
 	a      *action.Context
 	o      Options
 	exec   command.Executor
-	client docker.Engine
+	client registryEngine
 	steps.Runner[*job]
 
 	sha     string
@@ -124,7 +134,7 @@ func engineStep(ctx context.Context, j *job) error {
 	if j.client == nil {
 		client, err := docker.New(j.a.Environ())
 		if err != nil {
-			return action.Failedf("%v", err)
+			return action.Failedf("%w", err)
 		}
 		j.client = client
 		j.Defer(func() { _ = client.Close() })
@@ -133,11 +143,11 @@ func engineStep(ctx context.Context, j *job) error {
 		return steps.Skip("dry run")
 	}
 	if err := j.client.Ping(ctx); err != nil {
-		return action.Failedf("%v", err)
+		return action.Failedf("%w", err)
 	}
 	if j.o.Push && j.auth != nil {
 		if err := j.client.Login(ctx, *j.auth); err != nil {
-			return action.Failedf("%v", err)
+			return action.Failedf("%w", err)
 		}
 		j.a.Logf("logged in to %s as %s", j.auth.Registry, j.auth.Username)
 	}
@@ -178,7 +188,7 @@ func pushStep(ctx context.Context, j *job) error {
 			j.a.Logf("pushing %s", ref)
 			digest, err := j.client.Push(ctx, ref, j.auth, j.a.Log)
 			if err != nil {
-				return action.Failedf("%v", err)
+				return action.Failedf("%w", err)
 			}
 			if p.Digest != "" && digest != p.Digest {
 				return action.Failedf("pushing %s: digest %s differs from the other tags' %s", ref, digest, p.Digest)
@@ -186,7 +196,7 @@ func pushStep(ctx context.Context, j *job) error {
 			p.Digest = digest
 		}
 		if err := checkDigest(p.Tags[0], p.Digest, j.auth); err != nil {
-			return action.Failedf("%v", err)
+			return action.Failedf("%w", err)
 		}
 	}
 	j.Did("pushed %d image(s), digests read back from the registry", len(j.results))

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -23,12 +24,20 @@ import (
 // Fast tests of build-image's steps at the executor seam: git and docker build
 // are a commandtest.Recorder, the engine a fake; nothing is built.
 
+// fakeEngine answers and records; a login or a push fails the test's run
+// (pushEngine does them).
 type fakeEngine struct {
-	docker.Engine // any call not faked here panics
-	calls         []string
+	calls []string
 }
 
 func (f *fakeEngine) Ping(context.Context) error { f.calls = append(f.calls, "ping"); return nil }
+func (f *fakeEngine) Close() error               { return nil }
+func (f *fakeEngine) Login(context.Context, docker.Auth) error {
+	return errors.New("fakeEngine: no login expected")
+}
+func (f *fakeEngine) Push(context.Context, string, *docker.Auth, io.Writer) (string, error) {
+	return "", errors.New("fakeEngine: no push expected")
+}
 
 func seamJob(t *testing.T, o Options) (*job, *commandtest.Recorder, *fakeEngine) {
 	t.Helper()

@@ -1,4 +1,4 @@
-// Package buildimage builds, labels, tags and pushes images (README "build-image").
+// Package buildimage builds, labels, tags and pushes images (docs/actions/build-image.md).
 package buildimage
 
 import "github.com/org/deploy-kit/internal/action"

@@ -86,16 +86,6 @@ func Usage(w io.Writer) {
 	fmt.Fprintln(w, "\nRun 'deploykit <command> --help' for a command's inputs and outputs.")
 }
 
-// cancelGrace is how long a command gets to wind down after SIGINT/SIGTERM before
-// the cleanups run and the process exits anyway: the running step stops (its
-// commands get SIGTERM and, after command.Runner's 10 s grace, SIGKILL), then a
-// deploy that had changed the stack restores it on a deadline of its own of
-// 25 s (deploy's cancelledRestoreTimeout); this leaves both room, with 5 s to
-// spare. Further signals meanwhile change nothing: cleaning up while the step
-// still runs is what must not happen (a SIGKILL drops the lock by itself, and
-// the next run sweeps the env file).
-const cancelGrace = 40 * time.Second
-
 // Main runs deploykit with the given arguments (without the program name) and
 // environment, and returns the exit code.
 func Main(args, environ []string, stdout, stderr io.Writer) int {
@@ -148,15 +138,20 @@ func Main(args, environ []string, stdout, stderr io.Writer) int {
 	select {
 	case err = <-done:
 	case caught = <-sigs:
-		// Stop the running step first and let it wind down (its commands get
-		// SIGTERM, then SIGKILL): the env file and the lock it is using must
-		// outlive it. Only then run what cleanups are left, newest first.
-		a.Logf("deploykit: received %v: cleaning up", caught)
+		// The first signal: start nothing new. The running step stops (its
+		// commands get SIGTERM, then SIGKILL), the run puts production back in
+		// a serving state by the cancel deadline, records and reports; the env
+		// file and the lock it uses outlive it. A second signal, or the end of
+		// the budget, exits at once: what is left, the next run repairs.
+		a.Cancelling(time.Now())
+		a.Logf("deploykit: received %v: stopping within %s; what is left, the next run repairs", caught, action.CancelBudget)
 		cancel()
 		select {
 		case <-done:
-		case <-time.After(cancelGrace):
-			a.Logf("deploykit: %s did not stop within %s: cleaning up anyway", cmd.Spec.Name, cancelGrace)
+		case again := <-sigs:
+			a.Logf("deploykit: received %v again: exiting now; the next run repairs what is left", again)
+		case <-time.After(action.CancelWait):
+			a.Logf("deploykit: %s did not finish within %s of the signal: exiting; the next run repairs what is left", cmd.Spec.Name, action.CancelWait)
 		}
 		a.RunExitHooks()
 		err = action.Failedf("deploykit %s was cancelled (%v)", cmd.Spec.Name, caught)

@@ -2,6 +2,9 @@ package cli
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/org/deploy-kit/internal/action"
 )
@@ -122,7 +126,7 @@ func TestGuardCommand(t *testing.T) {
 	environ, output, _ = guardEnv(t, "workflow_run", `{"workflow_run":{"conclusion":"success","event":"push","display_title":"Fix","head_sha":"acb5820ced9479c074f688cc328bf03f341a511d"}}`)
 	code, stdout, _ = run(t, append(environ, "GITEA_ACTIONS=true"), "guard")
 	assert.Equal(t, action.ExitOK, code)
-	assert.Contains(t, stdout, "::warning::workflow_run: could not read commit acb5820ced9479c074f688cc328bf03f341a511d (git log -1 --format=%25B acb5820ced9479c074f688cc328bf03f341a511d --: fatal: not a git repository")
+	assert.Contains(t, stdout, "::warning::workflow_run: could not read commit acb5820ced9479c074f688cc328bf03f341a511d (git log acb5820ced9479c074f688cc328bf03f341a511d failed (exit status 128): fatal: not a git repository")
 	data, err = os.ReadFile(output)
 	require.NoError(t, err)
 	assert.Contains(t, string(data), "skip<<_GitHubActionsFileCommandDelimeter_\nfalse\n")
@@ -143,4 +147,23 @@ func TestOptionsMatchSpec(t *testing.T) {
 	for _, c := range Commands {
 		assert.NoError(t, action.CheckOptions(c.Spec, c.Options), c.Spec.Name)
 	}
+}
+
+// TestUsageErrorDeepInsideExitsTwo: bad input found deep inside an action —
+// restore's connection to the Docker host, inside its confirm step, inside
+// its pipeline — still exits 2 with status bad-input, nothing touched.
+func TestUsageErrorDeepInsideExitsTwo(t *testing.T) {
+	key := filepath.Join(t.TempDir(), "id")
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(key, pem.EncodeToMemory(block), 0o600))
+	data, err := os.ReadFile(key)
+	require.NoError(t, err)
+	code, stdout, _ := run(t, []string{"INPUT_SSH_KEY=" + string(data), "RUNNER_TEMP=" + t.TempDir()}, "restore", "--confirm", "RESTORE", "--file", "latest",
+		"--engine", "sqlite", "--sqlite-path", filepath.Join(t.TempDir(), "app.db"), "--docker-host", "ssh://deploy@127.0.0.1:1",
+		"--ssh-known-hosts", "127.0.0.1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl")
+	assert.Equal(t, action.ExitUsage, code, stdout)
+	assert.Contains(t, stdout, "error: input docker-host: a SQLite file is on the Docker host, where a runner elsewhere cannot restore it; restore it from a runner on the host, without docker-host\nstatus=bad-input\n")
 }

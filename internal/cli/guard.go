@@ -22,7 +22,7 @@ var guardSpec = action.Spec{
 func runGuard(ctx context.Context, a *action.Context, _ struct{}) error {
 	d, err := guard.Check(ctx, a, command.For(a, false))
 	if err != nil {
-		return action.Failedf("%v", err)
+		return action.Failedf("%w", err)
 	}
 	if d.Warning != "" {
 		a.Warningf("%s", d.Warning)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -12,13 +13,14 @@ import (
 	"github.com/org/deploy-kit/internal/command"
 	"github.com/org/deploy-kit/internal/git"
 	"github.com/org/deploy-kit/internal/history"
+	"github.com/org/deploy-kit/internal/remote"
 )
 
 var historySpec = action.Spec{
 	Name:        "history",
 	Description: "List the deploy history, filtered, as a table or JSON; with --stats, each stack and environment's deploy frequency, change failure rate, time to restore and lead time.",
-	Inputs: []action.Input{
-		{Name: "history-file", Default: "/var/lib/deploy-kit/history.log", Description: "Deploy history file on the Docker host."},
+	Inputs: append([]action.Input{
+		{Name: "history-file", Default: "/var/lib/deploy-kit/history.log", Description: "Deploy history file on the Docker host (read over SSH when docker-host is set)."},
 		{Name: "stack", Description: "Only this stack (compose project or swarm stack)."},
 		{Name: "environment", Description: "Only this environment."},
 		{Name: "action", Kind: action.Enum, Enum: []string{"any", history.ActionDeploy, history.ActionRollback, history.ActionVerified}, Default: "any", Description: "Only this kind of entry."},
@@ -26,27 +28,40 @@ var historySpec = action.Spec{
 		{Name: "format", Kind: action.Enum, Enum: []string{"table", "json"}, Default: "table", Description: "table for people, json for scripts."},
 		{Name: "stats", Kind: action.Bool, Default: "false", Description: "Report the figures per stack and environment instead of the entries."},
 		{Name: "window", Kind: action.Duration, Default: "30d", Description: "With stats: the stretch of time the figures cover, ending now."},
-	},
+	}, remote.Inputs...),
 }
 
 // runHistory is `deploykit history`. Lead times need the commits' times: they are
 // read from the git checkout the command runs in, when there is one.
 type historyOptions struct {
-	File   string        `input:"history-file"`
-	Stack  string        `input:"stack"`
-	Env    string        `input:"environment"`
-	Action string        `input:"action"`
-	Since  time.Duration `input:"since"`
-	Format string        `input:"format"`
-	Stats  bool          `input:"stats"`
-	Window time.Duration `input:"window"`
+	File   string         `input:"history-file"`
+	Stack  string         `input:"stack"`
+	Env    string         `input:"environment"`
+	Action string         `input:"action"`
+	Since  time.Duration  `input:"since"`
+	Format string         `input:"format"`
+	Stats  bool           `input:"stats"`
+	Window time.Duration  `input:"window"`
+	Remote remote.Options // the Docker host, when the history is read from elsewhere
 }
 
 func runHistory(ctx context.Context, a *action.Context, o historyOptions) error {
 	file := history.File{Path: o.File}
+	if o.Remote.Remote() {
+		if _, _, err := remote.Parse(o.Remote, a.TempDir()); err != nil {
+			return err
+		}
+		o.Remote.Log = os.Stderr // stdout is the history
+		conn, err := remote.Connect(ctx, a, o.Remote)
+		if err != nil {
+			return action.Failedf("%w", err)
+		}
+		defer conn.End()
+		file.Host = conn
+	}
 	entries, skipped, err := file.ReadCounting()
 	if err != nil {
-		return action.Failedf("%v", err)
+		return action.Failedf("%w", err)
 	}
 	if skipped > 0 {
 		a.Warningf("%d line(s) of %s are not history lines and were skipped", skipped, file.Path)

@@ -1,8 +1,8 @@
 package cli
 
 import (
-	"bytes"
 	"context"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/org/deploy-kit/internal/action"
 	"github.com/org/deploy-kit/internal/steps"
+	"github.com/org/deploy-kit/internal/testenv"
 )
 
 // recorder is the order of events a test's subcommand reports.
@@ -31,16 +32,28 @@ func (r *recorder) record(e string) {
 // once the subcommand closed started, and returns Main's log.
 func sigterm(t *testing.T, name string, run func(ctx context.Context, a *action.Context, started chan<- struct{}) error) string {
 	t.Helper()
+	return signalled(t, name, run, syscall.SIGTERM)
+}
+
+// signalled is sigterm with the signals given, sent one after the other (the
+// next once Main logged that it received the one before).
+func signalled(t *testing.T, name string, run func(ctx context.Context, a *action.Context, started chan<- struct{}) error, sigs ...syscall.Signal) string {
+	t.Helper()
 	started := make(chan struct{})
 	Commands = append(Commands, typed(&action.Spec{Name: name, Description: "test only"}, func(ctx context.Context, a *action.Context, _ struct{}) error {
 		return run(ctx, a, started)
 	}))
 	t.Cleanup(func() { Commands = Commands[:len(Commands)-1] })
-	var out bytes.Buffer
+	out := &testenv.SyncBuffer{}
 	code := make(chan int, 1)
-	go func() { code <- Main([]string{name}, nil, &out, &out) }()
+	go func() { code <- Main([]string{name}, nil, out, out) }()
 	<-started
-	require.NoError(t, syscall.Kill(syscall.Getpid(), syscall.SIGTERM))
+	for i, sig := range sigs {
+		require.NoError(t, syscall.Kill(syscall.Getpid(), sig))
+		if i < len(sigs)-1 {
+			require.Eventually(t, func() bool { return strings.Count(out.String(), "deploykit: received") > i }, 10*time.Second, 5*time.Millisecond)
+		}
+	}
 	select {
 	case c := <-code:
 		assert.Equal(t, action.ExitFailed, c)
@@ -71,8 +84,36 @@ func TestSIGTERMCleansUpAfterTheStepStopped(t *testing.T) {
 		return windDown(ctx, started, &r)
 	})
 	assert.Equal(t, []string{"step stopped", "shred the env file", "release the lock"}, r.events)
-	assert.Contains(t, out, "deploykit: received terminated: cleaning up\n")
+	assert.Contains(t, out, "deploykit: received terminated: stopping within 7s; what is left, the next run repairs\n")
 	assert.Contains(t, out, "error: deploykit signal-test was cancelled (terminated)")
+}
+
+// TestSecondSignalExitsAtOnce: GitHub's runner sends SIGTERM 7.5 s after the
+// SIGINT; a run still busy then exits at once, its cleanups run, and the run's
+// cancel deadline, set at the first signal, is what it had to end by.
+func TestSecondSignalExitsAtOnce(t *testing.T) {
+	var r recorder
+	deadlines := make(chan time.Time, 1)
+	start := time.Now()
+	out := signalled(t, "signal-twice-test", func(ctx context.Context, a *action.Context, started chan<- struct{}) error {
+		a.OnExit(func() { r.record("shred the env file") })
+		close(started)
+		<-ctx.Done()
+		deadline, _ := a.CancelDeadline()
+		deadlines <- deadline
+		select {} // never stops by itself
+	}, syscall.SIGINT, syscall.SIGTERM)
+	assert.Less(t, time.Since(start), action.CancelBudget, "exited at the second signal, not at the end of the budget")
+	assert.Equal(t, []string{"shred the env file"}, r.events)
+	assert.Contains(t, out, "deploykit: received interrupt: stopping within 7s; what is left, the next run repairs\n")
+	assert.Contains(t, out, "deploykit: received terminated again: exiting now; the next run repairs what is left\n")
+	// The step goroutine outlives Main by design; it hands over what it saw.
+	select {
+	case deadline := <-deadlines:
+		assert.WithinDuration(t, start.Add(action.CancelBudget-2*time.Second), deadline, time.Second)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the cancelled step never saw its context end")
+	}
 }
 
 // TestSIGTERMStepRunnerCleansUpAfterTheStepStopped: the same through the shared

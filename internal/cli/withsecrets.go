@@ -50,7 +50,7 @@ func runWithSecrets(ctx context.Context, a *action.Context, o withSecretsOptions
 	}
 	env := append(append([]string(nil), a.Environ()...), "DEPLOYKIT_ENV_FILE="+f.Path)
 	if err := command.For(a, false).Run(ctx, command.Cmd{Argv: args, Env: env, Dir: a.Workspace()}); err != nil {
-		return action.Failedf("%v", err)
+		return action.Failedf("%w", err)
 	}
 	return nil
 }

@@ -21,11 +21,14 @@ import (
 
 var secretValues = testenv.SecretValues()
 
-// deploykit runs the built binary with a clean environment plus extra.
+// deploykit runs deploykit as a process of its own (this test binary, as
+// TestMain makes it) with a clean environment plus extra.
 func deploykit(t *testing.T, extra []string, args ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(testenv.Deploykit(t), args...)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, extra...)
+	self, err := os.Executable()
+	require.NoError(t, err)
+	cmd := exec.Command(self, args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), asDeploykit + "=1"}, extra...)
 	return cmd
 }
 
@@ -87,7 +90,7 @@ func TestWithSecretsFailingCommand(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	require.Error(t, err)
 	assert.Equal(t, 1, cmd.ProcessState.ExitCode())
-	assert.Contains(t, string(out), "error: false: exit status 1\n")
+	assert.Contains(t, string(out), "error: false failed (exit status 1)\n")
 	assert.Empty(t, envFiles(t, tmp))
 }
 
@@ -162,7 +165,7 @@ func TestWithSecretsRemovesTheFileOnSignals(t *testing.T) {
 			assert.Equal(t, 1, cmd.ProcessState.ExitCode(), out.String())
 			assert.Less(t, time.Since(start), 20*time.Second, "the child was stopped, not waited for")
 			assert.NoFileExists(t, path)
-			assert.Contains(t, out.String(), fmt.Sprintf("deploykit: received %v: cleaning up", sig))
+			assert.Contains(t, out.String(), fmt.Sprintf("deploykit: received %v: stopping within 7s", sig))
 			assert.Contains(t, out.String(), fmt.Sprintf("error: deploykit with-secrets was cancelled (%v)", sig))
 		})
 	}

@@ -75,8 +75,90 @@ type Runner struct {
 	Log    io.Writer           // where commands and their output are shown (already masked)
 	Mask   func(string) string // masks secrets in what Runner itself prints; nil: none
 	DryRun bool                // Run prints the command instead of running it
-	// Grace is how long a cancelled command gets between SIGTERM and SIGKILL.
+	// Grace is how long a cancelled command gets between SIGTERM and SIGKILL
+	// (default 2 s: a cancelled job has seconds, action.CancelBudget).
 	Grace time.Duration
+	// Temp, when set, is the runner's temp directory, shown as $RUNNER_TEMP
+	// in a failed command line (Error.Command).
+	Temp string
+}
+
+// Error is a command that failed. Its text leads with the reason: which
+// tool, how it ended, and the last line it printed; Command is the whole
+// command line (masked, the runner's temp directory shortened to
+// $RUNNER_TEMP), for a person who wants to run it again.
+type Error struct {
+	Name    string // the tool and its subcommand, e.g. docker compose up
+	Command string
+	Err     error  // how it ended (an *exec.ExitError, a context's error)
+	Output  string // the last line it printed (masked), or ""
+}
+
+func (e *Error) Error() string {
+	s := e.Name + " failed (" + e.Err.Error() + ")"
+	if e.Output != "" {
+		s += ": " + e.Output
+	}
+	return s
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// failed wraps err, the end of c, as an *Error.
+func (r *Runner) failed(c Cmd, err error, output string) error {
+	line := r.mask(c.String())
+	if r.Temp != "" {
+		line = strings.ReplaceAll(line, r.Temp, "$RUNNER_TEMP")
+	}
+	return &Error{Name: Name(c.Argv), Command: line, Err: err, Output: r.mask(lastLine(output))}
+}
+
+// valued are the flags of git, docker and docker compose that take the next
+// argument as their value: Name skips both.
+var valued = map[string]bool{"-p": true, "-f": true, "-c": true, "-C": true, "--env-file": true, "--project-name": true, "--file": true, "--project-directory": true, "--context": true, "-H": true, "--host": true}
+
+// Name is a command's tool and subcommand, without flags and paths: docker
+// compose up, git push origin.
+func Name(argv []string) string {
+	if len(argv) == 0 {
+		return ""
+	}
+	words := []string{filepathBase(argv[0])}
+	for i := 1; i < len(argv) && len(words) < 3; i++ {
+		a := argv[i]
+		switch {
+		case valued[a]:
+			i++
+		case strings.HasPrefix(a, "-"), strings.Contains(a, "/"):
+		default:
+			words = append(words, a)
+		}
+	}
+	return strings.Join(words, " ")
+}
+
+func filepathBase(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[i+1:]
+	}
+	return p
+}
+
+// lastLine is the last non-empty line of output.
+func lastLine(output string) string {
+	lines := strings.Split(strings.TrimSpace(output), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+// tail keeps the last bytes written to it.
+type tail struct{ b []byte }
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > 4096 {
+		t.b = t.b[len(t.b)-2048:]
+	}
+	return len(p), nil
 }
 
 func (r *Runner) mask(s string) string {
@@ -93,7 +175,7 @@ func (r *Runner) command(ctx context.Context, c Cmd) *exec.Cmd {
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = r.Grace
 	if cmd.WaitDelay == 0 {
-		cmd.WaitDelay = 10 * time.Second
+		cmd.WaitDelay = 2 * time.Second
 	}
 	return cmd
 }
@@ -107,12 +189,14 @@ func (r *Runner) Run(ctx context.Context, c Cmd) error {
 	}
 	fmt.Fprintf(r.Log, "$ %s\n", r.mask(c.String()))
 	cmd := r.command(ctx, c)
-	cmd.Stdout, cmd.Stderr = r.Log, r.Log
+	var last tail
+	out := io.MultiWriter(r.Log, &last)
+	cmd.Stdout, cmd.Stderr = out, out
 	start := time.Now()
 	err := cmd.Run()
 	fmt.Fprintf(r.Log, "  (%s, %s)\n", c.Argv[0], time.Since(start).Round(time.Millisecond))
 	if err != nil {
-		return fmt.Errorf("%s: %w", r.mask(c.String()), err)
+		return r.failed(c, err, string(last.b))
 	}
 	return nil
 }
@@ -126,10 +210,10 @@ func (r *Runner) Output(ctx context.Context, c Cmd) (string, error) {
 	if err := cmd.Run(); err != nil {
 		msg := strings.TrimSpace(stderr.String())
 		var ee *exec.ExitError
-		if errors.As(err, &ee) && msg != "" {
-			return stdout.String(), fmt.Errorf("%s: %s", r.mask(c.String()), r.mask(msg))
+		if !errors.As(err, &ee) {
+			msg = ""
 		}
-		return stdout.String(), fmt.Errorf("%s: %w", r.mask(c.String()), err)
+		return stdout.String(), r.failed(c, err, msg)
 	}
 	return stdout.String(), nil
 }
@@ -145,5 +229,9 @@ func (r *Runner) Stream(ctx context.Context, c Cmd, stdout, stderr io.Writer) er
 // For is the executor of one run of a subcommand: it logs to the run's masked log
 // and masks its secrets in what it prints itself.
 func For(a *action.Context, dryRun bool) *Runner {
-	return &Runner{Log: a.Log, Mask: a.MaskString, DryRun: dryRun}
+	r := &Runner{Log: a.Log, Mask: a.MaskString, DryRun: dryRun}
+	if a.Getenv("RUNNER_TEMP") != "" {
+		r.Temp = a.TempDir()
+	}
+	return r
 }

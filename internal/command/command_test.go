@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -43,18 +44,43 @@ func TestDryRunChangesNothing(t *testing.T) {
 	assert.Equal(t, "hi\n", out)
 }
 
-func TestErrorsCarryTheCommandAndItsStderr(t *testing.T) {
-	r := &Runner{Log: &bytes.Buffer{}}
-	_, err := r.Output(context.Background(), Cmd{Argv: []string{"git", "-C", t.TempDir(), "log", "-1"}})
+// TestErrorsLeadWithTheReason: a failed command's error says which tool
+// failed, how, and the last line it printed; the whole command line (masked,
+// the runner's temp directory shortened) is kept apart for a details block.
+func TestErrorsLeadWithTheReason(t *testing.T) {
+	temp := t.TempDir()
+	r := &Runner{Log: &bytes.Buffer{}, Temp: temp, Mask: func(s string) string { return strings.ReplaceAll(s, "hunter2", "***") }}
+	dir := t.TempDir()
+	_, err := r.Output(context.Background(), Cmd{Argv: []string{"git", "-C", dir, "log", "-1"}})
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "git -C ")
-	assert.Contains(t, err.Error(), ": fatal: not a git repository")
+	assert.Regexp(t, `^git log failed \(exit status 128\): fatal: not a git repository`, err.Error())
+	var ce *Error
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "git -C "+dir+" log -1", ce.Command)
+	var exit *exec.ExitError
+	assert.ErrorAs(t, err, &exit, "the tool's own error is kept")
+
+	err = r.Run(context.Background(), Cmd{Argv: []string{"sh", "-c", "echo starting; echo 'container web-1 is unhealthy (hunter2)' >&2; exit 1", "--env-file", temp + "/deploykit-secrets-0/x.env"}})
+	assert.EqualError(t, err, "sh failed (exit status 1): container web-1 is unhealthy (***)")
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, `sh -c 'echo starting; echo '\''container web-1 is unhealthy (***)'\'' >&2; exit 1' --env-file $RUNNER_TEMP/deploykit-secrets-0/x.env`, ce.Command)
 
 	err = r.Run(context.Background(), Cmd{Argv: []string{"false"}})
-	assert.EqualError(t, err, "false: exit status 1")
+	assert.EqualError(t, err, "false failed (exit status 1)")
 
 	err = r.Run(context.Background(), Cmd{Argv: []string{"no-such-program-deploykit"}})
-	assert.EqualError(t, err, `no-such-program-deploykit: exec: "no-such-program-deploykit": executable file not found in $PATH`)
+	assert.EqualError(t, err, `no-such-program-deploykit failed (exec: "no-such-program-deploykit": executable file not found in $PATH)`)
+}
+
+func TestName(t *testing.T) {
+	for argv, want := range map[string]string{
+		"docker compose -p shop -f /w/compose.yaml -f /t/o.yaml --env-file /t/e.env up -d --wait --wait-timeout 120": "docker compose up",
+		"git -C /w push origin HEAD:refs/heads/main":                                                                 "git push origin",
+		"docker stack deploy --with-registry-auth -c /w/stack.yaml shop":                                             "docker stack deploy",
+		"/usr/bin/psql -X": "psql",
+	} {
+		assert.Equal(t, want, Name(strings.Fields(argv)), argv)
+	}
 }
 
 func TestCancelStopsTheCommand(t *testing.T) {
@@ -65,5 +91,5 @@ func TestCancelStopsTheCommand(t *testing.T) {
 	cancel()
 	err := <-done
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "sleep 60: ")
+	assert.Equal(t, "sleep 60 failed (context canceled)", err.Error())
 }

@@ -28,10 +28,10 @@ type Project struct {
 
 // Load parses the compose file exactly as docker compose will: with env for
 // interpolation (the job environment plus the kit's DEPLOY_* and secret variables),
-// the env files given (--env-file, e.g. DotEnv), and the project name ("" derives
-// it).
-func Load(ctx context.Context, file, name string, env, envFiles []string) (*types.Project, error) {
-	opts, err := cli.NewProjectOptions([]string{file},
+// the env files given (--env-file, e.g. DotEnv), the project name ("" derives
+// it) and overrides merged on top (-f).
+func Load(ctx context.Context, file, name string, env, envFiles []string, overrides ...string) (*types.Project, error) {
+	opts, err := cli.NewProjectOptions(append([]string{file}, overrides...),
 		cli.WithWorkingDirectory(filepath.Dir(file)),
 		cli.WithEnv(env),
 		cli.WithEnvFiles(envFiles...),
@@ -77,15 +77,19 @@ type UpOptions struct {
 	Scale       map[string]int
 	WaitTimeout time.Duration // --wait-timeout
 	NoStart     bool          // create the containers, start none (--no-start)
+	NoWait      bool          // start them and return, without --wait (a cancelled job has seconds)
 }
 
 // Up starts the project and waits for every container to be running and healthy
 // (with NoStart: only creates the containers).
 func (p Project) Up(o UpOptions) command.Cmd {
 	args := []string{"up", "-d", "--wait", "--remove-orphans"}
-	if o.NoStart {
+	switch {
+	case o.NoStart:
 		args = []string{"up", "--no-start", "--remove-orphans"}
-	} else if o.WaitTimeout > 0 {
+	case o.NoWait:
+		args = []string{"up", "-d", "--remove-orphans"}
+	case o.WaitTimeout > 0:
 		args = append(args, "--wait-timeout", fmt.Sprint(int(o.WaitTimeout.Round(time.Second).Seconds())))
 	}
 	switch {
@@ -149,7 +153,8 @@ func (p Project) StackDeploy(resolveImage string) command.Cmd {
 	return command.Cmd{Argv: append(argv, p.Name), Dir: filepath.Dir(p.File), Env: p.Env}
 }
 
-// ServiceRollback returns a swarm service to its previous spec and waits.
-func ServiceRollback(service string) command.Cmd {
-	return command.Cmd{Argv: []string{"docker", "service", "rollback", "--detach=false", service}}
+// ServiceRollback returns a swarm service to its previous spec and waits
+// (detach: starts the rollback and returns, Swarm carries it out).
+func ServiceRollback(service string, detach bool) command.Cmd {
+	return command.Cmd{Argv: []string{"docker", "service", "rollback", fmt.Sprintf("--detach=%t", detach), service}}
 }

@@ -60,3 +60,39 @@ func BenchmarkKitOverhead(b *testing.B) {
 	b.ReportMetric(float64(kit.Nanoseconds())/float64(round), "deploykit-ns/deploy")
 	b.ReportMetric(float64(kit)/float64(plain), "overhead-ratio")
 }
+
+// BenchmarkRepairAfterKill: the deploy that runs after a deploy killed as
+// Gitea kills (SIGKILL to the step's group) mid-drain, beside a normal deploy
+// of the same kind (the sample app's rolling stack of one service behind
+// Caddy): the repairing deploy records the killed one and removes its
+// leftover container before its own switch. Reported: ns per deploy of each
+// and their ratio (target ≤ 1.2).
+func BenchmarkRepairAfterKill(b *testing.B) {
+	e, args := rollingOne(b)
+	deploy := func() time.Duration {
+		start := time.Now()
+		r := e.Deploy(args...)
+		took := time.Since(start)
+		require.Equal(b, 0, r.Code, r.Log)
+		return took
+	}
+	deploy()
+	var normal, repairing time.Duration
+	round := 0
+	for b.Loop() {
+		round++
+		e.Release(fmt.Sprintf("2.%d.0", 2*round), false)
+		normal += deploy()
+
+		b.StopTimer()
+		e.Release(fmt.Sprintf("2.%d.0", 2*round+1), false)
+		step, _ := e.Step("deploy", append(args, "--drain-timeout", "300s")...)
+		step.WaitLog("draining the old web containers for", 2*time.Minute)
+		step.KillGitea()
+		b.StartTimer()
+		repairing += deploy()
+	}
+	b.ReportMetric(float64(normal.Nanoseconds())/float64(round), "normal-ns/deploy")
+	b.ReportMetric(float64(repairing.Nanoseconds())/float64(round), "repairing-ns/deploy")
+	b.ReportMetric(float64(repairing)/float64(normal), "repair-ratio")
+}

@@ -13,7 +13,7 @@ import (
 	"github.com/org/deploy-kit/internal/steps"
 )
 
-// A failed deploy that changed the database says so (README "deploy", step
+// A failed deploy that changed the database says so (docs/actions/deploy.md, step
 // rollback): a switch back restores containers, not a schema. After a failure
 // that reached the stack, the kit compares golang-migrate's state with what it
 // was before apply, and checks the release it switched back to; when the schema
@@ -40,7 +40,7 @@ func (s *State) schemas(ctx context.Context) (map[string]string, error) {
 	if !s.Opts.Backup.Enabled || (s.Opts.Backup.Container == "" && s.Opts.Backup.DatabaseURL == "") {
 		return nil, nil
 	}
-	t, err := backup.NewTarget(s.A, s.Opts.Backup.options("schema"))
+	t, err := backup.NewLiveDB(s.A, s.Opts.Backup.options("schema"))
 	if err != nil {
 		return nil, err
 	}
@@ -73,8 +73,8 @@ func (s *State) checkDegraded(ctx context.Context) {
 			why = append(why, fmt.Sprintf("the database moved while %s ran: before %s, now %s", orUnknown(s.Version), schemaText(s.schemaBefore), schemaText(after)))
 		}
 	}
-	if s.RollbackErr != nil {
-		why = append(why, fmt.Sprintf("%s does not pass its checks again: %v", s.rollbackVersion(), s.RollbackErr))
+	if s.Out.RollbackErr != nil {
+		why = append(why, fmt.Sprintf("%s does not pass its checks again: %v", s.rollbackVersion(), s.Out.RollbackErr))
 	} else if s.Strategy.OldServing() {
 		// The old containers never stopped; after a rollback the rollback step
 		// verified them. What serves now must pass the checks either way.
@@ -85,20 +85,25 @@ func (s *State) checkDegraded(ctx context.Context) {
 	if len(why) == 0 {
 		return
 	}
-	s.Degraded = strings.Join(why, "; ")
-	s.RolledBack = false
-	s.HandOff += "\n#### Production is degraded\n\n- " + strings.Join(why, "\n- ") + "\n- " + s.restoreAdvice() + "\n"
+	s.Out.Degraded = strings.Join(why, "; ")
+	s.Out.RolledBack = false
+	s.Out.HandOff += "\n#### Production is degraded\n\n- " + strings.Join(why, "\n- ") + "\n- " + s.restoreAdvice() + "\n"
 }
 
 // restoreAdvice is how to put the database back as it was before the deploy.
 func (s *State) restoreAdvice() string {
-	if s.BackupPath == "" {
+	if s.Backup.Path == "" {
 		return "No pre-deploy backup was taken (backup: true takes one): restore the newest backup from before this deploy, with the restore action."
 	}
 	b := s.Opts.Backup
 	// dir: the safety backup of what is there now goes beside the pre-deploy ones.
-	argv := []string{"deploykit", "restore", "--confirm", "RESTORE", "--file", s.BackupPath, "--dir", b.Dir, "--engine", b.Engine}
+	argv := []string{"deploykit", "restore", "--confirm", "RESTORE", "--file", s.Backup.Kept, "--dir", b.Dir, "--engine", b.Engine}
 	secrets := "" // given from the environment, never written out
+	if s.Remote != nil {
+		// The same restore from a runner elsewhere; on the host, without these.
+		argv = append(argv, "--docker-host", s.Opts.Remote.Host)
+		secrets += ` --ssh-key "$DEPLOY_SSH_KEY" --ssh-known-hosts "$DEPLOY_KNOWN_HOSTS"`
+	}
 	switch {
 	case b.Container != "":
 		argv = append(argv, "--container", b.Container)

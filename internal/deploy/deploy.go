@@ -24,6 +24,7 @@ import (
 	"github.com/org/deploy-kit/internal/history"
 	"github.com/org/deploy-kit/internal/lock"
 	"github.com/org/deploy-kit/internal/notify"
+	"github.com/org/deploy-kit/internal/remote"
 	"github.com/org/deploy-kit/internal/secretfile"
 	"github.com/org/deploy-kit/internal/steps"
 	"github.com/org/deploy-kit/internal/verify"
@@ -55,32 +56,51 @@ type State struct {
 	Previous        *history.Entry // the last live deploy of this stack+environment
 	Forced          string         // why the deploy was forced, when it was
 	EnvFile         *secretfile.File
-	Lock            *lock.Lock
-	lockHolder      lock.Holder
+	Lock            Held // the stack's lock, from the lock step on
 	Snapshot        Snapshot
-	BackupPath      string            // the pre-deploy backup, when one was made
+	Backup          madeBackup        // the pre-deploy backup, when one was made
 	schemaBefore    map[string]string // golang-migrate's state before apply, where it can be read (degraded.go)
-	Degraded        string            // why production is degraded after a failure, when it is
 	rehearsal       *rehearsal        // what preflight found for the rehearsal (rehearse.go)
 
-	// Outcome; the step runner keeps each step's result.
+	// The step runner keeps each step's result; Out is how the run ended.
 	steps.Runner[*State]
-	Skipped     bool
+	Out Outcome
+	// Strategy replaces the containers (compose): recreate, or rolling with
+	// its route networks and the switches made so far (switch.go).
+	Strategy Strategy
+	// Remote is the Docker host reached over SSH from a runner elsewhere
+	// (docker-host), nil on the host itself: its lock and history are there.
+	Remote *remote.Conn
+	trend  string    // the stack's figures over the last 30 days, for the summary
+	Plan   *PlanDiff // what apply changes, from the plan step
+	notify notification
+
+	plan Plan
+}
+
+// Outcome is how a run ended: what the rollback, the history line, the
+// notification, the outputs and the summary report.
+type Outcome struct {
+	Skipped     bool // the guard skipped the deploy
 	FailedStep  string
 	FailedErr   error
 	Cancelled   bool // the job was cancelled (SIGINT/SIGTERM)
 	RolledBack  bool
 	RollbackErr error
-	// Strategy replaces the containers (compose): recreate, or rolling with
-	// its route networks and the switches made so far (switch.go).
-	Strategy Strategy
-	HandOff  string    // Markdown for a person, on failure
-	trend    string    // the stack's figures over the last 30 days, for the summary
-	Plan     *PlanDiff // what apply changes, from the plan step
-	notify   *notify.Target
-	notified string // how the notification went, for the summary
+	Degraded    string // why production is degraded after a failure, when it is
+	HandOff     string // Markdown for a person, on failure
+}
 
-	plan Plan
+// madeBackup is the pre-deploy backup a run made.
+type madeBackup struct {
+	Path string // on the runner
+	Kept string // where it is kept: Path, or its path on the Docker host
+}
+
+// notification is where the run's outcome is sent, and how sending went.
+type notification struct {
+	to   *notify.Webhook
+	sent string // for the summary
 }
 
 var (
@@ -89,9 +109,9 @@ var (
 	envName      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 )
 
-// cancelledRestoreTimeout bounds the restore after a cancelled job, counted from
-// when the restore begins; the CLI waits up to 40 s after the signal for a
-// cancelled command (its running step's commands get 10 s to stop, then this).
+// cancelledRestoreTimeout bounds the restore after a job cancelled without a
+// signal (a context ended); after a signal, action.Context.CancelDeadline
+// bounds it (docs/cancel.md).
 const cancelledRestoreTimeout = 25 * time.Second
 
 // Plan is what a run of the pipeline is for.
@@ -101,6 +121,12 @@ type Plan struct {
 	// ImageTemplate, when set, pins every service deployed to this image, with
 	// {sha}, {short}, {tag} (sha-<short>) and {version} filled in.
 	ImageTemplate string
+	// Lock, when set, is the stack's lock, taken before the pipeline (a
+	// rollback reads its target from the history under it).
+	Lock *Held
+	// Remote, when set, is the connection to the Docker host a rollback made
+	// before the pipeline (to take the lock there).
+	Remote *remote.Conn
 }
 
 // Run is `deploykit deploy`.
@@ -117,8 +143,11 @@ func RunPlan(ctx context.Context, a *action.Context, o Options, plan Plan) error
 		return err
 	}
 	s.plan = plan
+	if plan.Remote != nil {
+		s.Remote, s.History.Host = plan.Remote, plan.Remote
+	}
 	defer s.Cleanup()
-	return s.run(ctx)
+	return s.runPlan(ctx)
 }
 
 // newState validates every input — a bad one stops the deploy before anything is
@@ -190,8 +219,16 @@ func newState(a *action.Context, o Options) (*State, error) {
 			return nil, err
 		}
 	}
-	if s.notify, err = o.Notify.Checked(); err != nil {
+	if s.notify.to, err = o.Notify.Checked(); err != nil {
 		return nil, err
+	}
+	if o.Remote.Remote() {
+		if _, _, err := remote.Parse(o.Remote, a.TempDir()); err != nil {
+			return nil, err
+		}
+		if o.Backup.Engine == "sqlite" && (o.Backup.Enabled || o.Rehearse) {
+			return nil, action.Usagef("input docker-host: a SQLite file is on the host, where a runner elsewhere cannot back it up or rehearse on it; run this deploy on the host (a self-hosted runner), or without backup and rehearse")
+		}
 	}
 	s.History = history.File{Path: o.HistoryFile}
 	s.LockDir = lock.Dir(s.History.Path)
@@ -229,41 +266,48 @@ func (o BackupOptions) options(prefix string) backup.Options {
 	}
 }
 
-func (s *State) run(ctx context.Context) error {
+// runPlan runs the plan's steps (with the embedded steps.Runner's Run), then
+// the rollback a failure or a cancel asks for, the history line, the
+// notification, the outputs and summary, and returns the run's error.
+func (s *State) runPlan(ctx context.Context) error {
 	failed, stepErr := s.Run(ctx, s.plan.Steps, s, func() string {
-		if s.Skipped {
+		if s.Out.Skipped {
 			return "the guard skipped this deploy"
 		}
 		return ""
 	})
 	if stepErr != nil {
-		s.FailedStep, s.FailedErr = failed.String(), stepErr
+		s.Out.FailedStep, s.Out.FailedErr = failed.String(), stepErr
 	}
-	s.Cancelled = ctx.Err() != nil
+	s.Out.Cancelled = ctx.Err() != nil
 	switch {
-	case stepErr != nil && !s.Cancelled:
+	case stepErr != nil && !s.Out.Cancelled:
 		_ = s.One(ctx, rollbackStep{}, s)
-		if changedSteps[s.FailedStep] && !s.Opts.DryRun {
+		if changedSteps[s.Out.FailedStep] && !s.Opts.DryRun {
 			s.checkDegraded(ctx)
 		}
-	case s.Cancelled && (s.Strategy.Moved() || changedSteps[s.FailedStep]):
+	case s.Out.Cancelled && (s.Strategy.Moved() || changedSteps[s.Out.FailedStep]):
 		// A job cancelled after the stack changed restores what ran before, with a
-		// deadline of its own that ends before the CLI stops waiting for it.
-		back, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelledRestoreTimeout)
-		if s.Strategy.Moved() {
+		// deadline of its own that ends before the CLI stops waiting for it; one
+		// cancelled before anything switched restores nothing (rollbackStep says
+		// so): the containers that ran before never stopped serving.
+		back, cancel := s.A.CancelContext(ctx, cancelledRestoreTimeout)
+		if s.Strategy.Moved() && !s.Strategy.OldServing() {
 			_ = s.One(back, cancelledSwitchStep{}, s)
 		} else {
 			_ = s.One(back, rollbackStep{}, s)
 		}
 		cancel()
 	}
-	if stepErr == nil && !s.Skipped && s.Docker != nil {
+	if stepErr == nil && !s.Out.Skipped && s.Docker != nil {
 		s.Target.Finish(ctx, s)
 	}
-	if !s.Skipped {
+	if !s.Out.Skipped {
 		_ = s.One(context.WithoutCancel(ctx), historyStep{}, s)
 	}
-	s.notified = s.sendNotification(ctx)
+	notifyCtx, cancelNotify := s.A.CancelContext(ctx, time.Minute)
+	s.notify.sent = s.sendNotification(notifyCtx)
+	cancelNotify()
 	if err := s.finish(ctx); err != nil {
 		return err
 	}
@@ -272,12 +316,12 @@ func (s *State) run(ctx context.Context) error {
 		return nil
 	case action.ExitCode(stepErr) == action.ExitUsage:
 		return stepErr
-	case s.Degraded != "":
-		return action.Failedf("%s of %s failed at %s (%v), and production is degraded: %s; the summary has the command that restores the pre-deploy backup", s.plan.Action, orUnknown(s.Version), s.FailedStep, stepErr, s.Degraded)
-	case s.RolledBack:
-		return action.Failedf("%s of %s failed at %s (%v); rolled back to %s", s.plan.Action, s.Version, s.FailedStep, stepErr, s.rollbackVersion())
+	case s.Out.Degraded != "":
+		return action.Failedf("%s of %s failed at %s (%v), and production is degraded: %s; the summary has the command that restores the pre-deploy backup", s.plan.Action, orUnknown(s.Version), s.Out.FailedStep, stepErr, s.Out.Degraded)
+	case s.Out.RolledBack:
+		return action.Failedf("%s of %s failed at %s (%v); rolled back to %s", s.plan.Action, s.Version, s.Out.FailedStep, stepErr, s.rollbackVersion())
 	default:
-		return action.Failedf("%s of %s failed at %s: %v", s.plan.Action, orUnknown(s.Version), s.FailedStep, stepErr)
+		return action.Failedf("%s of %s failed at %s: %v", s.plan.Action, orUnknown(s.Version), s.Out.FailedStep, stepErr)
 	}
 }
 
@@ -291,13 +335,13 @@ func orUnknown(v string) string {
 // status is the deploy's status output.
 func (s *State) status() string {
 	switch {
-	case s.Skipped:
+	case s.Out.Skipped:
 		return "skipped"
-	case s.FailedErr == nil:
+	case s.Out.FailedErr == nil:
 		return action.StatusSuccess
-	case s.RolledBack:
+	case s.Out.RolledBack:
 		return "rolled-back"
-	case action.ExitCode(s.FailedErr) == action.ExitUsage:
+	case action.ExitCode(s.Out.FailedErr) == action.ExitUsage:
 		return action.StatusBadInput // refused in preflight, before anything changed
 	}
 	return action.StatusFailed
@@ -313,8 +357,8 @@ func (s *State) finish(ctx context.Context) error {
 		action.Out{Name: "version", Value: s.Version},
 		action.Out{Name: "previous-version", Value: s.PreviousVersion},
 		action.Out{Name: "status", Value: s.status()},
-		action.Out{Name: "skipped", Value: strconv.FormatBool(s.Skipped)},
-		action.Out{Name: "rolled-back", Value: strconv.FormatBool(s.RolledBack)},
+		action.Out{Name: "skipped", Value: strconv.FormatBool(s.Out.Skipped)},
+		action.Out{Name: "rolled-back", Value: strconv.FormatBool(s.Out.RolledBack)},
 		action.Out{Name: "url", Value: url},
 		action.Out{Name: "plan", Value: s.planJSON()},
 	)}
@@ -326,12 +370,18 @@ func (s *State) finish(ctx context.Context) error {
 // composeEnv is the environment docker compose runs with: the job's, plus the
 // DEPLOY_* variables a compose file may interpolate.
 func (s *State) composeEnv(version, sha string) []string {
-	env := append([]string(nil), s.A.Environ()...)
+	return ComposeEnv(s.A.Environ(), version, sha, s.Opts.Environment)
+}
+
+// ComposeEnv is environ plus the DEPLOY_* variables the kit gives a compose
+// file to interpolate (docs/actions/deploy.md).
+func ComposeEnv(environ []string, version, sha, environment string) []string {
+	env := append([]string(nil), environ...)
 	return append(env,
 		"DEPLOY_VERSION="+version,
 		"DEPLOY_SHA="+sha,
 		"DEPLOY_TAG="+git.ImageTag(sha),
-		"DEPLOY_ENV="+s.Opts.Environment,
+		"DEPLOY_ENV="+environment,
 	)
 }
 
@@ -339,9 +389,9 @@ func (s *State) composeEnv(version, sha string) []string {
 func since(t time.Time) string { return time.Since(t).Round(time.Millisecond).String() }
 
 // trendLine is the stack and environment's figures over the last 30 days from the
-// history file (README "history"), or "" when there is nothing to say.
+// history file (docs/history.md), or "" when there is nothing to say.
 func (s *State) trendLine(ctx context.Context) string {
-	if s.Skipped || s.Opts.DryRun || s.History.Path == "" || s.Compose.Name == "" {
+	if s.Out.Skipped || s.Opts.DryRun || s.History.Path == "" || s.Compose.Name == "" || (s.Opts.Remote.Remote() && s.Remote == nil) {
 		return ""
 	}
 	entries, err := s.History.Read()
@@ -369,8 +419,8 @@ func (s *State) trendLine(ctx context.Context) string {
 // and returns a line for the summary. A failed notification is a warning: it never
 // changes the result.
 func (s *State) sendNotification(ctx context.Context) string {
-	ok := s.FailedErr == nil
-	if s.Skipped || s.Opts.DryRun || !s.notify.Wants(ok) {
+	ok := s.Out.FailedErr == nil
+	if s.Out.Skipped || s.Opts.DryRun || !s.notify.to.Wants(ok) {
 		return ""
 	}
 	name := s.Compose.Name
@@ -387,17 +437,17 @@ func (s *State) sendNotification(ctx context.Context) string {
 		fmt.Fprintf(&text, "%s is live on %s (was %s).\n", s.Version, s.Opts.Environment, s.PreviousVersion)
 	case ok:
 		fmt.Fprintf(&text, "%s is live on %s.\n", s.Version, s.Opts.Environment)
-	case s.HandOff != "":
-		text.WriteString(s.HandOff)
+	case s.Out.HandOff != "":
+		text.WriteString(s.Out.HandOff)
 	default:
-		fmt.Fprintf(&text, "Failed at %s: %v\n", s.FailedStep, s.FailedErr)
+		fmt.Fprintf(&text, "Failed at %s: %v\n", s.Out.FailedStep, s.Out.FailedErr)
 		if job := s.A.JobURL(); job != "" {
 			fmt.Fprintf(&text, "\nJob: %s\n", job)
 		}
 	}
 	m := notify.Message{Action: s.plan.Action, Stack: name, Env: s.Opts.Environment, Version: s.Version, Status: s.status(), OK: ok,
 		Title: title, Text: text.String(), JobURL: s.A.JobURL()}
-	return notify.Tell(ctx, s.A, s.notify, m, s.plan.Action)
+	return notify.Tell(ctx, s.A, s.notify.to, m, s.plan.Action)
 }
 
 // planJSON is the plan output: the plan diff as JSON, or "" when none was made.

@@ -65,6 +65,8 @@ func TestUpgradeThenBrokenReleaseRollsBack(t *testing.T) {
 	assert.Contains(t, r.Summary, "#### Hand-off: deploy of 3.0.0 failed at apply")
 	assert.Contains(t, r.Summary, "- Job: https://git.example.com/team/hello/actions/runs/4242")
 	assert.Contains(t, r.Summary, "- Failing step: **apply**: docker compose up failed")
+	assert.Contains(t, r.Summary, "<details><summary>The command that failed</summary>", "the reason leads, the command line is kept apart")
+	assert.NotContains(t, r.Summary, "- Failing step: **apply**: docker compose -p", "no command line before the reason")
 	assert.Contains(t, r.Summary, "Last 100 log lines of web")
 	assert.Contains(t, r.Summary, "hello 3.0.0 listening on :8080 (broken=true)")
 	assert.Contains(t, r.Summary, "docker tag deploykit-snapshot/"+a.Name+"-web:")

@@ -26,7 +26,7 @@ type GitInfo struct {
 	ReadOnly  string // why the version is read-only
 }
 
-const remote = "origin"
+const origin = "origin"
 
 // planGit resolves what is deployed and its version, without writing anything:
 // on the default branch with a version bump, the next version; otherwise VERSION
@@ -111,23 +111,23 @@ func (s *State) notDefaultTip(ctx context.Context, g GitInfo) (string, error) {
 	if !git.ValidRef(g.Default) {
 		return "", action.Failedf("the default branch name %q is not a branch name", g.Default)
 	}
-	out, err := s.Exec.Output(ctx, git.RemoteBranch(g.Dir, remote, g.Default))
+	out, err := s.Exec.Output(ctx, git.RemoteBranch(g.Dir, origin, g.Default))
 	if err != nil {
-		return "", action.Failedf("version-bump: cannot read %s/%s to check that %s is its tip: %v", remote, g.Default, g.SHA[:7], err)
+		return "", action.Failedf("version-bump: cannot read %s/%s to check that %s is its tip: %v", origin, g.Default, g.SHA[:7], err)
 	}
 	tip, _, _ := strings.Cut(strings.TrimSpace(out), "\t")
 	switch {
 	case tip == "":
-		return fmt.Sprintf("%s has no branch %s", remote, g.Default), nil
+		return fmt.Sprintf("%s has no branch %s", origin, g.Default), nil
 	case tip != g.SHA:
-		return fmt.Sprintf("%s is not the tip of %s/%s (%s): versions are bumped only there", g.SHA[:7], remote, g.Default, tip[:min(7, len(tip))]), nil
+		return fmt.Sprintf("%s is not the tip of %s/%s (%s): versions are bumped only there", g.SHA[:7], origin, g.Default, tip[:min(7, len(tip))]), nil
 	}
 	changes, err := s.Exec.Output(ctx, git.TrackedChanges(g.Dir))
 	if err != nil {
 		return "", action.Failedf("version-bump: %v", err)
 	}
 	if changes = strings.TrimSpace(changes); changes != "" {
-		return "", action.Failedf("version-bump: the checkout %s has uncommitted changes to tracked files (%s): a release is cut only from a clean checkout of %s/%s; commit or discard them first", g.Dir, strings.Join(strings.Fields(changes), " "), remote, g.Default)
+		return "", action.Failedf("version-bump: the checkout %s has uncommitted changes to tracked files (%s): a release is cut only from a clean checkout of %s/%s; commit or discard them first", g.Dir, strings.Join(strings.Fields(changes), " "), origin, g.Default)
 	}
 	return "", nil
 }

@@ -4,16 +4,15 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/org/deploy-kit/internal/action"
 	"github.com/org/deploy-kit/internal/lock"
 	"github.com/org/deploy-kit/internal/testenv/testapp"
 
@@ -35,18 +34,18 @@ func TestConcurrentDeploysOfOneStack(t *testing.T) {
 	// A deploy gives up after lock-timeout, naming the holder.
 	r := a.Deploy("--lock-timeout", "300ms")
 	assert.Equal(t, 1, r.Code, r.Log)
-	assert.Contains(t, r.Log, "another deploy or restore holds the lock "+a.LockFile()+fmt.Sprintf(" (pid %d on ci-host ", os.Getpid()))
+	assert.Contains(t, r.Log, "another deploy, rollback, restore or backup holds the lock "+a.LockFile()+fmt.Sprintf(" (pid %d on ci-host ", os.Getpid()))
 	assert.Contains(t, r.Log, "deploying 1.0.0, job https://git.example.com/team/hello/actions/runs/4242); waited 300ms")
 
 	// The lock is the project's, whatever the environment is called.
 	r = a.Deploy("--lock-timeout", "300ms", "--environment", "Production")
 	assert.Equal(t, 1, r.Code, r.Log)
-	assert.Contains(t, r.Log, "another deploy or restore holds the lock "+a.LockFile()+fmt.Sprintf(" (pid %d on ci-host ", os.Getpid()))
+	assert.Contains(t, r.Log, "another deploy, rollback, restore or backup holds the lock "+a.LockFile()+fmt.Sprintf(" (pid %d on ci-host ", os.Getpid()))
 
 	// One with a longer timeout waits for it, and deploys once it is released.
 	log, wait := a.Watched("--lock-timeout", "2m")
 	testapp.WaitFor(t, "the deploy to wait for the lock", func() bool {
-		return strings.Contains(log(), "waiting up to 2m0s for the deploy holding "+a.LockFile())
+		return strings.Contains(log(), "waiting up to 2m0s for the run holding "+a.LockFile())
 	})
 	require.NoError(t, held.Release())
 	r = wait()
@@ -54,53 +53,45 @@ func TestConcurrentDeploysOfOneStack(t *testing.T) {
 	assert.NoFileExists(t, a.LockFile())
 }
 
-func TestSIGTERMReleasesTheLockAndShredsSecrets(t *testing.T) {
+// TestCancelledOrKilledDeployLeavesNoSecret: cancelled as GitHub's runner
+// cancels (SIGINT to the step's process) while its secret env file exists,
+// the deploy shreds it, releases the lock and records "cancelled" within the
+// budget. Killed as Gitea's runner kills (SIGKILL to the group), it leaves
+// both: the next run removes the stale env file, takes the lock, records the
+// killed run and deploys.
+func TestCancelledOrKilledDeployLeavesNoSecret(t *testing.T) {
 	t.Parallel()
 	a := testapp.New(t, "1.0.0")
-	proc, wait := a.Background()
-	testapp.WaitFor(t, "the deploy to write its secret env file", func() bool {
+	envFile := func() bool {
 		m, _ := filepath.Glob(filepath.Join(secretfile.Dir(a.Tmp), secretfile.FilePrefix+"*"))
 		return len(m) == 1
-	})
+	}
+	step, result := a.Step("deploy")
+	testapp.WaitFor(t, "the deploy to write its secret env file", envFile)
 	require.FileExists(t, a.LockFile())
-	require.NoError(t, proc.Signal(syscall.SIGTERM))
-	start := time.Now()
-	r := wait()
-	assert.Less(t, time.Since(start), 30*time.Second)
+	last, took := step.CancelGitHub()
+	r := result()
+	assert.Equal(t, "SIGINT", last, r.Log)
+	assert.Less(t, took, action.CancelBudget)
 	assert.Equal(t, 1, r.Code, r.Log)
-	assert.Contains(t, r.Log, "deploykit: received terminated: cleaning up")
-	assert.Contains(t, r.Log, "::error::deploykit deploy was cancelled (terminated)")
+	assert.Contains(t, r.Log, "deploykit: received interrupt: stopping within 7s")
+	assert.Contains(t, r.Log, "::error::deploykit deploy was cancelled (interrupt)")
 	assert.NoFileExists(t, a.LockFile())
 	a.NoSecretsLeft(t)
 	lines := a.HistoryLines()
 	require.NotEmpty(t, lines)
 	assert.Regexp(t, `\| deploy \| 1\.0\.0 \| cancelled \| sha=[0-9a-f]{40}; cancelled at `, lines[len(lines)-1])
 	assert.NotContains(t, r.Log, testapp.Secret)
-}
 
-// TestSIGTERMDuringApplyRestoresWhatRanBefore: a job cancelled while the new
-// version is being applied puts the version that ran before back (with a deadline
-// of its own) and says so.
-func TestSIGTERMDuringApplyRestoresWhatRanBefore(t *testing.T) {
-	t.Parallel()
-	a := testapp.New(t, "1.0.0")
-	require.Equal(t, 0, a.Deploy().Code)
-	a.Release("2.0.0", true) // never healthy: apply waits for it
-	newImage := "deploykit-hello:sha-" + a.Git("rev-parse", "--short=7", "HEAD")
-	proc, wait := a.Background()
-	testapp.WaitFor(t, "the 2.0.0 container to start", func() bool {
-		out, _ := exec.Command("docker", "ps", "--filter", "label=com.docker.compose.project="+a.Name, "--format", "{{.Image}}").Output()
-		return strings.Contains(string(out), newImage)
-	})
-	require.NoError(t, proc.Signal(syscall.SIGTERM))
-	r := wait()
-	assert.Equal(t, 1, r.Code, r.Log)
-	assert.Contains(t, r.Log, "::error::deploykit deploy was cancelled (terminated)")
-	assert.Regexp(t, `\| rollback \| done \| \S+ \| restored 1\.0\.0 and verified it \|`, r.Summary)
-	_, v := a.Get("/version")
-	assert.Equal(t, "1.0.0", v)
-	assert.NoFileExists(t, a.LockFile())
+	step, _ = a.Step("deploy")
+	testapp.WaitFor(t, "the deploy to write its secret env file", envFile)
+	step.KillGitea()
+	require.True(t, envFile(), "a SIGKILL leaves the env file")
+	require.FileExists(t, a.LockFile(), "and the lock file")
+	r = a.Deploy()
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.Contains(t, r.Log, "removed a stale secret env file left by a killed run: ")
+	assert.Regexp(t, `\| repair \| done \| \S+ \| a killed deploy of 1\.0\.0 recorded \(killed in step `, r.Summary)
 	a.NoSecretsLeft(t)
-	lines := a.HistoryLines()
-	assert.Regexp(t, `\| deploy \| 2\.0\.0 \| cancelled \| `, strings.Join(lines, "\n"))
+	assert.NoFileExists(t, a.LockFile())
 }

@@ -2,38 +2,21 @@ package deploy_test
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httptest"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/org/deploy-kit/internal/testenv"
 	"github.com/org/deploy-kit/internal/testenv/testapp"
 )
-
-// webhook is a loopback server that records what it is sent and answers status.
-func webhook(t *testing.T, status int) (url string, bodies func() []string) {
-	var mu sync.Mutex
-	var got []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		got = append(got, string(body))
-		mu.Unlock()
-		w.WriteHeader(status)
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL + "/hooks/t0ken", func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), got...) }
-}
 
 // TestNotifiesAFailedDeploy: a deploy that fails and rolls back posts its
 // hand-off to notify-url; a successful one does not with notify-on failure.
 func TestNotifiesAFailedDeploy(t *testing.T) {
 	t.Parallel()
-	url, bodies := webhook(t, http.StatusOK)
+	url, bodies := testenv.Webhook(t, http.StatusOK)
 	a := testapp.New(t, "1.0.0")
 	r := a.Deploy("--notify-url", url)
 	require.Equal(t, 0, r.Code, r.Log)
@@ -65,7 +48,7 @@ func TestNotifiesAFailedDeploy(t *testing.T) {
 // failed.
 func TestAFailingWebhookDoesNotChangeTheResult(t *testing.T) {
 	t.Parallel()
-	url, bodies := webhook(t, http.StatusInternalServerError)
+	url, bodies := testenv.Webhook(t, http.StatusInternalServerError)
 	a := testapp.New(t, "1.0.0")
 	r := a.Deploy("--notify-url", url, "--notify-on", "always", "--notify-format", "slack", "--notify-timeout", "2s")
 	require.Equal(t, 0, r.Code, r.Log)

@@ -6,13 +6,16 @@ import "github.com/org/deploy-kit/internal/steps"
 type Step = steps.Step[*State]
 
 // Pipeline is the deploy, top to bottom (ARCHITECTURE.md, "Each action's steps"). Preflight, which only reads,
-// runs before lock and version: a deploy that preflight refuses must not leave a
-// pushed release commit and tag behind, so everything that can refuse the deploy
-// runs before the first write.
+// runs before lock and version, and promotion (the history, read under the
+// lock) before version: a deploy that is refused must not leave a pushed
+// release commit and tag behind, so everything that can refuse the deploy runs
+// before the first write.
 var Pipeline = []Step{
 	GuardStep,     // loop protection: skip markers, a workflow_run that did not succeed or came from a pull request
-	PreflightStep, // version plan, compose file, pull-only rules, engine, disk, networks, promotion
+	PreflightStep, // version plan, compose file, pull-only rules, engine, disk, networks
 	LockStep,      // one deploy per stack (compose project or swarm stack) at a time
+	RepairStep,    // what a killed run left: recorded, removed, started again; a half-restored database refuses
+	PromotionStep, // the running release from the history, under the lock; requires-verified
 	VersionStep,   // on the clean tip of the default branch: bump VERSION, commit [skip ci], tag, push — else read-only
 	SecretsStep,   // ENV_* variables into a 0600 env file, shredded on every exit
 	BackupStep,    // the backup engine before the change (hook)
@@ -31,6 +34,8 @@ var (
 	GuardStep     Step = guardStep{}
 	PreflightStep Step = preflightStep{}
 	LockStep      Step = lockStep{}
+	RepairStep    Step = repairStep{}
+	PromotionStep Step = promotionStep{}
 	VersionStep   Step = versionStep{}
 	SecretsStep   Step = secretsStep{}
 	BackupStep    Step = backupStep{}

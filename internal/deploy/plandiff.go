@@ -19,7 +19,7 @@ import (
 	"github.com/org/deploy-kit/internal/schema"
 )
 
-// The plan diff (README "The plan diff"): before apply, what the deploy changes in
+// The plan diff (docs/actions/deploy.md, step plan): before apply, what the deploy changes in
 // each service, from the running containers to the compose model. Environment
 // variables are compared by value but shown by name only; a healthcheck, whose
 // command may hold a password, as a digest.
@@ -410,7 +410,10 @@ func (s *State) diffAgainst(ctx context.Context, runs map[string]*running, swarm
 		if s.plan.ImageTemplate != "" {
 			image = s.templateImage()
 		}
-		id := s.Docker.ImageID(ctx, image)
+		id, err := s.Docker.ImageID(ctx, image)
+		if err != nil {
+			return PlanDiff{}, err
+		}
 		switch {
 		case swarm && runs[name] != nil && runs[name].details.Image == image:
 			id = runs[name].details.ImageID
@@ -475,11 +478,7 @@ func (planStep) String() string { return "plan" }
 // Run shows, before apply, what the deploy changes. It never stops a deploy: a
 // plan that cannot be made is a warning.
 func (planStep) Run(ctx context.Context, s *State) error {
-	build := s.planDiff
-	if s.Opts.Target == "swarm" {
-		build = s.swarmPlanDiff
-	}
-	plan, err := build(ctx)
+	plan, err := s.Target.PlanDiff(ctx, s)
 	if err != nil {
 		s.A.Warningf("the plan diff could not be made: %v", err)
 		return Skip("could not be made: %v", err)

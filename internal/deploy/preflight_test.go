@@ -166,7 +166,7 @@ func TestPromotionRequiresVerification(t *testing.T) {
 	before := a.Containers()
 	r = a.Deploy("--requires-verified", "staging")
 	assert.Equal(t, 1, r.Code, r.Log)
-	assert.Contains(t, r.Log, "::error::deploy of 2.0.0 failed at preflight: version 2.0.0 was not verified on staging: deploy it there first (with verifies: staging), or set force: true to deploy it anyway (recorded as FORCED)")
+	assert.Contains(t, r.Log, "::error::deploy of 2.0.0 failed at promotion: version 2.0.0 was not verified on staging: deploy it there first (with verifies: staging), or set force: true to deploy it anyway (recorded as FORCED)")
 	assert.Equal(t, before, a.Containers())
 	_, v := a.Get("/version")
 	assert.Equal(t, "1.0.0", v)

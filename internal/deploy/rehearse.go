@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -21,9 +21,10 @@ import (
 	"github.com/org/deploy-kit/internal/backup"
 	"github.com/org/deploy-kit/internal/compose"
 	"github.com/org/deploy-kit/internal/docker"
+	"github.com/org/deploy-kit/internal/stackcopy"
 )
 
-// The rehearsal (README "Rehearsal"; ARCHITECTURE.md, "Each action's steps"):
+// The rehearsal (docs/rehearsal.md; ARCHITECTURE.md, "Each action's steps"):
 // before production changes, the pre-deploy backup is restored into a private
 // copy of the stack — its own project, no published ports, none of
 // production's networks — where the new release must start and pass its checks
@@ -43,7 +44,9 @@ type rehearsal struct {
 	// switch does, every service deployed but the database is checked at its
 	// own address and app-port.
 	direct []string
-	name   string // the copy's project name
+	name   string          // the copy's project name
+	plan   *stackcopy.Copy // how the copy is isolated (preflight)
+	target *backup.LiveDB  // the copy's database, once restored
 	copy   compose.Project
 	took   []string // what took how long, for the summary
 	report *RehearsalReport
@@ -81,57 +84,46 @@ type target struct {
 	path    string // the URL's path and query
 }
 
-var unsafeProject = regexp.MustCompile(`[^a-z0-9_-]+`)
-
 // planRehearsal checks, before anything changes, that the stack can be
-// rehearsed: backup-container is one of its services, no service has a fixed
-// container name or writes into a bind mount (a copy would share it with
-// production), and health-url and smoke-base-url reach a published port.
-func (s *State) planRehearsal() error {
+// rehearsed: backup-container is one of its services, a private copy of the
+// stack can be isolated from production (stackcopy.New, then its merged model
+// checked), and health-url and smoke-base-url reach a published port.
+func (s *State) planRehearsal(ctx context.Context) error {
 	if !s.Opts.Rehearse {
 		return nil
 	}
 	p, o := s.Project, s.Opts
 	rh := &rehearsal{}
 	rh.db = dbService(p, o.Backup.Container)
+	var own []stackcopy.Mount
 	if o.Backup.Engine == "sqlite" {
 		var err error
 		if rh.sqlite, err = sqliteIn(p, o.Backup.SQLitePath); err != nil {
 			return err
 		}
+		own = append(own, stackcopy.Mount{Service: rh.sqlite.service, Target: rh.sqlite.target, Volume: sqliteVolume})
 	}
-	for _, name := range p.ServiceNames() {
-		svc := p.Services[name]
-		rh.started = append(rh.started, name)
-		if svc.ContainerName != "" {
-			return action.Usagef("input rehearse: service %s has container_name %s: a copy of the stack cannot run beside it", name, svc.ContainerName)
-		}
-		for _, v := range svc.Volumes {
-			if rh.sqlite != nil && name == rh.sqlite.service && v.Target == rh.sqlite.target {
-				continue // the copy mounts a volume of its own there
-			}
-			if v.Type == types.VolumeTypeBind && !v.ReadOnly {
-				return action.Usagef("input rehearse: service %s bind-mounts %s writable: a copy of the stack would write into production's files (use a named volume, or mount it read-only)", name, v.Source)
-			}
-		}
-	}
+	rh.started = p.ServiceNames()
 	if rh.sqlite == nil && rh.db == "" {
 		return action.Usagef("input rehearse: backup-container %s is not a container of the compose project %s (services: %s): the rehearsal restores the pre-deploy backup into that service of a copy of the stack",
 			o.Backup.Container, p.Name, strings.Join(p.ServiceNames(), ", "))
 	}
-	if o.Strategy == "rolling" {
-		for _, name := range s.deployedServices() {
-			if name != rh.db && s.switchless(name) == "" {
-				rh.direct = append(rh.direct, name)
-			}
+	plan, err := stackcopy.New(p, stackcopy.Rehearsal, "rehearse", o.Copy, own)
+	if err != nil {
+		return err
+	}
+	if err := plan.Check(ctx, s.Compose, s.loadEnv()); err != nil {
+		return action.Failedf("%w", err)
+	}
+	rh.plan, rh.name = plan, plan.Name
+	if direct, ok := s.Strategy.Rehearsed(s, rh.db); ok {
+		if len(direct) == 0 {
+			return action.Usagef("input rehearse: strategy %s deploys only %s, the database the rehearsal restores: there is no release to rehearse", o.Strategy, rh.db)
 		}
-		if len(rh.direct) == 0 {
-			return action.Usagef("input rehearse: strategy rolling deploys only %s, the database the rehearsal restores: there is no release to rehearse", rh.db)
-		}
+		rh.direct = direct
 		s.rehearsal = rh
 		return nil
 	}
-	var err error
 	if rh.health, err = published(p, "health-url", o.HealthURL); err != nil {
 		return err
 	}
@@ -222,55 +214,34 @@ func (rehearseStep) Run(ctx context.Context, s *State) error {
 	if s.Opts.DryRun {
 		return Skip("dry run: would restore the pre-deploy backup into %s of a copy of %s, start this release there and check it, then the running release", rh.db, s.Compose.Name)
 	}
-	if s.BackupPath == "" {
+	if s.Backup.Path == "" {
 		if len(s.Snapshot.Services) == 0 {
 			return Skip("first deploy: there is no production data to rehearse on yet")
 		}
 		return action.Failedf("no pre-deploy backup to rehearse on")
 	}
-	rh.name = unsafeProject.ReplaceAllString(strings.ToLower(s.Compose.Name+"-rehearsal-"+time.Now().UTC().Format("20060102t150405")), "-")
-	override := filepath.Join(s.A.TempDir(), "deploykit-rehearsal-"+rh.name+".yaml")
-	if err := os.WriteFile(override, []byte(CopyOverride(rh.started)), 0o600); err != nil {
-		return action.Failedf("%v", err)
+	cp, remove, err := rh.plan.Project(s.Compose, s.A.TempDir())
+	if err != nil {
+		return action.Failedf("%w", err)
 	}
-	rh.copy = s.Compose
-	rh.copy.Name = rh.name
-	rh.copy.Overrides = append(append([]string{}, s.Compose.Overrides...), override)
-	if m := rh.sqlite; m != nil {
-		// The SQLite file's bind mount becomes a volume of the copy's own
-		// (service volumes merge by their target).
-		vol := filepath.Join(s.A.TempDir(), "deploykit-rehearsal-"+rh.name+"-sqlite.yaml")
-		text := fmt.Sprintf("services:\n  %s:\n    volumes:\n      - type: volume\n        source: %s\n        target: %s\nvolumes:\n  %s: {}\n",
-			m.service, sqliteVolume, strconv.Quote(m.target), sqliteVolume)
-		if err := os.WriteFile(vol, []byte(text), 0o600); err != nil {
-			return action.Failedf("%v", err)
-		}
-		defer os.Remove(vol)
-		rh.copy.Overrides = append(rh.copy.Overrides, vol)
-	}
+	rh.copy = cp
 	defer func() {
+		if _, cancelled := s.A.CancelDeadline(); cancelled {
+			// A cancelled job has seconds: the copy serves no one, the
+			// next run removes it (repair).
+			s.A.Logf("    the copy %s is left for the next run to remove", rh.name)
+			remove()
+			return
+		}
 		// The copy goes whatever happened, on a context of its own.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rehearseTimeout)
 		defer cancel()
 		if err := s.Exec.Run(ctx, rh.copy.Down()); err != nil {
 			s.A.Warningf("removing the rehearsal's copy %s: %v (docker compose -p %s down --volumes)", rh.name, err, rh.name)
 		}
-		os.Remove(override)
+		remove()
 	}()
 	return rh.run(ctx, s)
-}
-
-// CopyOverride is the compose file merged over a stack's for a private copy of
-// it (the rehearsal, and the restore drill): no published ports, and only the
-// copy's own default network (not production's networks, on which a proxy could
-// send users to the copy).
-func CopyOverride(services []string) string {
-	var b strings.Builder
-	b.WriteString("services:\n")
-	for _, name := range services {
-		fmt.Fprintf(&b, "  %s:\n    ports: !reset []\n    networks: !reset []\n", name)
-	}
-	return b.String()
 }
 
 func (rh *rehearsal) run(ctx context.Context, s *State) error {
@@ -278,7 +249,7 @@ func (rh *rehearsal) run(ctx context.Context, s *State) error {
 	up := compose.UpOptions{Build: !s.Opts.PullOnly, PullMissing: s.Opts.PullOnly, WaitTimeout: wait}
 
 	began := time.Now()
-	var t *backup.Target
+	var t *backup.LiveDB
 	if rh.sqlite != nil {
 		if err := rh.restoreSQLite(ctx, s, up); err != nil {
 			return err
@@ -292,13 +263,14 @@ func (rh *rehearsal) run(ctx context.Context, s *State) error {
 		opts := s.Opts.Backup.options("rehearsal")
 		opts.Container = rh.name + "-" + rh.db + "-1"
 		var err error
-		if t, err = backup.NewTarget(s.A, opts); err != nil {
+		if t, err = backup.NewLiveDB(s.A, opts); err != nil {
 			return err
 		}
 		defer t.Close()
-		if _, err := t.Restore(ctx, s.BackupPath); err != nil {
+		if _, err := t.Restore(ctx, s.Backup.Path); err != nil {
 			return action.Failedf("restoring the pre-deploy backup into the rehearsal's copy: %v", err)
 		}
+		rh.target = t
 	}
 	rh.report = &RehearsalReport{Copy: rh.name, Restore: since(began)}
 	rh.took = append(rh.took, "restored the pre-deploy backup in "+rh.report.Restore)
@@ -309,6 +281,11 @@ func (rh *rehearsal) run(ctx context.Context, s *State) error {
 		// The locks this release's migrations take, on production-sized data.
 		var err error
 		if watch, err = t.WatchLocks(ctx, 2*wait+time.Minute); err != nil && !errors.Is(err, errors.ErrUnsupported) {
+			if s.Opts.LockRefuse {
+				// Asked to stop on long locks: unwatched, one would pass.
+				return rh.failedWith(ctx, s, "the copy's locks could not be watched (rehearse-lock-refuse needs them)", err,
+					"The watch is a psql session in the copy's database container: look at why it could not connect (the error above), or run without rehearse-lock-refuse.")
+			}
 			s.A.Warningf("rehearsal: cannot watch the copy's locks: %v", err)
 		}
 		if watch != nil {
@@ -341,7 +318,7 @@ func (rh *rehearsal) run(ctx context.Context, s *State) error {
 		began = time.Now()
 		old := filepath.Join(s.A.TempDir(), "deploykit-rehearsal-"+rh.name+"-running.yaml")
 		if err := os.WriteFile(old, []byte(runningOverride(s.Snapshot, rh.running(s.Snapshot))), 0o600); err != nil {
-			return action.Failedf("%v", err)
+			return action.Failedf("%w", err)
 		}
 		defer os.Remove(old)
 		running := rh.copy
@@ -356,7 +333,7 @@ func (rh *rehearsal) run(ctx context.Context, s *State) error {
 		rh.report.Running = since(began)
 		rh.took = append(rh.took, fmt.Sprintf("%s started and passed its checks on the migrated copy in %s", s.rollbackVersion(), rh.report.Running))
 	}
-	s.Did("on a copy of production's data (project %s, removed after): %s", rh.name, strings.Join(rh.took, "; "))
+	s.Did("on a copy of production's data (project %s, removed after; %s): %s", rh.name, rh.plan.Summary(), strings.Join(rh.took, "; "))
 	return nil
 }
 
@@ -373,21 +350,21 @@ func (rh *rehearsal) restoreSQLite(ctx context.Context, s *State, up compose.UpO
 	}
 	dir, err := os.MkdirTemp(s.A.TempDir(), "deploykit-rehearsal-sqlite-")
 	if err != nil {
-		return action.Failedf("%v", err)
+		return action.Failedf("%w", err)
 	}
 	defer os.RemoveAll(dir)
 	opts := s.Opts.Backup.options("rehearsal")
 	opts.SQLitePath = filepath.Join(dir, path.Base(m.name))
 	// The restore replaces a file (the engine wants one there to start with).
 	if err := os.WriteFile(opts.SQLitePath, nil, 0o600); err != nil {
-		return action.Failedf("%v", err)
+		return action.Failedf("%w", err)
 	}
-	t, err := backup.NewTarget(s.A, opts)
+	t, err := backup.NewLiveDB(s.A, opts)
 	if err != nil {
 		return err
 	}
 	defer t.Close()
-	if _, err := t.Restore(ctx, s.BackupPath); err != nil {
+	if _, err := t.Restore(ctx, s.Backup.Path); err != nil {
 		return action.Failedf("restoring the pre-deploy backup for the rehearsal's copy: %v", err)
 	}
 	owner := docker.FileOwner{Mode: 0o644}
@@ -404,7 +381,7 @@ func (rh *rehearsal) restoreSQLite(ctx context.Context, s *State, up compose.UpO
 	}
 	all, err := s.Docker.ProjectContainers(ctx, rh.name)
 	if err != nil {
-		return action.Failedf("%v", err)
+		return action.Failedf("%w", err)
 	}
 	copied := 0
 	for _, c := range all {
@@ -422,8 +399,13 @@ func (rh *rehearsal) restoreSQLite(ctx context.Context, s *State, up compose.UpO
 	return nil
 }
 
+// fileCopier writes a file into a container (the rehearsal's SQLite copy).
+type fileCopier interface {
+	CopyFile(ctx context.Context, id, dir, name string, content io.Reader, size int64, owner docker.FileOwner) error
+}
+
 // copyFile copies the local file src into container id as dir/name.
-func copyFile(ctx context.Context, d docker.Engine, id, dir, name, src string, owner docker.FileOwner) error {
+func copyFile(ctx context.Context, d fileCopier, id, dir, name, src string, owner docker.FileOwner) error {
 	f, err := os.Open(src)
 	if err != nil {
 		return err
@@ -434,6 +416,61 @@ func copyFile(ctx context.Context, d docker.Engine, id, dir, name, src string, o
 		return err
 	}
 	return d.CopyFile(ctx, id, dir, name, f, info.Size(), owner)
+}
+
+// copyLogs adds to a hand-off the last log lines of the copy's containers that
+// are not running healthy. When the app wrote nothing at all (it never got to
+// serve: its migrations did not finish), what the database did instead: its
+// own log and every session's activity, what a migration waited for.
+func (rh *rehearsal) copyLogs(ctx context.Context, s *State, b *strings.Builder) {
+	all, err := s.Docker.ProjectContainers(ctx, rh.name)
+	if err != nil {
+		return
+	}
+	block := func(title, text string) {
+		fmt.Fprintf(b, "\n%s:\n\n```\n%s\n```\n", title, strings.ReplaceAll(strings.TrimRight(text, "\n"), "```", "'''"))
+	}
+	healthy := func(c docker.Container) bool {
+		return c.State == "running" && (c.Health == "" || c.Health == "healthy")
+	}
+	silent, apps := true, 0
+	for _, c := range all {
+		if c.Service == rh.db {
+			continue
+		}
+		apps++
+		logs, err := s.Docker.Logs(ctx, c.ID, logLines)
+		if err != nil {
+			continue
+		}
+		if strings.TrimSpace(logs) != "" {
+			silent = false
+		}
+		if healthy(c) {
+			continue
+		}
+		if strings.TrimSpace(logs) == "" {
+			logs = "(no output)"
+		}
+		block(fmt.Sprintf("Last %d log lines of the copy's %s (%s, %s)", logLines, c.Service, c.Image, c.State), logs)
+	}
+	silent = silent && apps > 0
+	for _, c := range all {
+		if c.Service != rh.db || !silent && healthy(c) {
+			continue
+		}
+		if silent {
+			fmt.Fprintf(b, "\nThe copy's app wrote nothing: it never got to start (did a migration not finish?). What its database %s did:\n", rh.db)
+		}
+		if logs, err := s.Docker.Logs(ctx, c.ID, logLines); err == nil {
+			block(fmt.Sprintf("Last %d log lines of the copy's %s (%s, %s)", logLines, c.Service, c.Image, c.State), logs)
+		}
+		if silent && rh.target != nil {
+			if act, err := rh.target.Activity(ctx); err == nil {
+				block(fmt.Sprintf("Sessions of the copy's %s (pg_stat_activity): what each waits for, and who blocks it", c.Service), act)
+			}
+		}
+	}
 }
 
 // locks stops the watch and reports the longest lock this release's start held
@@ -454,19 +491,22 @@ func (rh *rehearsal) locks(ctx context.Context, s *State, watch *backup.LockWatc
 	if l.Held >= backup.LockSample {
 		held = l.Held.String()
 	}
-	rh.report.LongestLock = fmt.Sprintf("%s on %s (database %s) for %s, blocking %s: %s", l.Mode, l.Table, l.Database, held, l.Blocks(), l.Query)
+	// Names and the statement come from the database: escaped, so a name
+	// with a line break cannot hide the lock or forge a line.
+	table, query := action.Name(l.Table), action.Name(l.Query)
+	rh.report.LongestLock = fmt.Sprintf("%s on %s (database %s) for %s, blocking %s: %s", action.Name(l.Mode), table, action.Name(l.Database), held, l.Blocks(), query)
 	rh.took = append(rh.took, "longest lock: "+rh.report.LongestLock)
 	limit := s.Opts.LockLimit
 	if limit == 0 || l.Held <= limit {
 		return nil
 	}
 	what := fmt.Sprintf("a migration of %s held %s on table %s for %s (rehearse-lock-limit %s): on production the app's %s on %s wait that long",
-		s.Version, l.Mode, l.Table, held, limit, l.Blocks(), l.Table)
+		s.Version, action.Name(l.Mode), table, held, limit, l.Blocks(), table)
 	if !s.Opts.LockRefuse {
-		s.A.Warningf("rehearsal: %s. Statement: %s", what, l.Query)
+		s.A.Warningf("rehearsal: %s. Statement: %s", what, query)
 		return nil
 	}
-	return rh.failedWith(ctx, s, what, fmt.Errorf("the statement: %s", l.Query),
+	return rh.failedWith(ctx, s, what, fmt.Errorf("the statement: %s", query),
 		"Make the migration take shorter locks: CREATE INDEX CONCURRENTLY (in a migration of its own, outside a transaction), "+
 			"add a column without a volatile default, add a constraint NOT VALID and VALIDATE it in a later migration, "+
 			"backfill in batches; or deploy it in a maintenance window with rehearse-lock-limit raised.")
@@ -520,7 +560,7 @@ func (rh *rehearsal) check(ctx context.Context, s *State) error {
 		}
 		base = u + strings.TrimSuffix(rh.smoke.path, "/")
 	}
-	_, err := s.checkAt(ctx, health, base, nil)
+	_, err := s.checkAt(s.fromHost(ctx), health, base, nil)
 	return err
 }
 
@@ -573,20 +613,10 @@ func (rh *rehearsal) failedWith(ctx context.Context, s *State, what string, caus
 		fmt.Fprintf(&b, "- Job: %s\n", job)
 	}
 	fmt.Fprintf(&b, "- %s: %s\n", action.Cell(what), action.Cell(cause.Error()))
+	b.WriteString(commandDetails(cause))
 	fmt.Fprintf(&b, "- %s\n", advice)
-	if all, err := s.Docker.ProjectContainers(ctx, rh.name); err == nil {
-		for _, c := range all {
-			if c.State == "running" && (c.Health == "" || c.Health == "healthy") && c.Service == rh.db {
-				continue
-			}
-			logs, err := s.Docker.Logs(ctx, c.ID, logLines)
-			if err != nil {
-				continue
-			}
-			fmt.Fprintf(&b, "\nLast %d log lines of the copy's %s (%s, %s):\n\n```\n%s\n```\n", logLines, c.Service, c.Image, c.State,
-				strings.ReplaceAll(strings.TrimRight(logs, "\n"), "```", "'''"))
-		}
-	}
-	s.HandOff = b.String()
+	fmt.Fprintf(&b, "- The copy (project %s, removed): %s\n", rh.name, action.Cell(rh.plan.Summary()))
+	rh.copyLogs(ctx, s, &b)
+	s.Out.HandOff = b.String()
 	return action.Failedf("%s: %v; production was not changed", what, cause)
 }

@@ -181,7 +181,7 @@ func engineScenario(t *testing.T, st *rehearsed, e engineSQL) {
 	}))
 	r = st.deploy("--rehearse")
 	require.Equal(t, 0, r.Code, r.Log)
-	assert.Regexp(t, `\| rehearse \| done \| \S+ \| on a copy of production's data \(project `+st.name+`-rehearsal-\S+, removed after\): restored the pre-deploy backup in \S+; 2\.1\.0 started and passed its checks in \S+`+regexp.QuoteMeta(e.migrated)+`; 1\.0\.0 started and passed its checks on the migrated copy in \S+ \|`, r.Summary)
+	assert.Regexp(t, `\| rehearse \| done \| \S+ \| on a copy of production's data \(project `+st.name+`-rehearsal-\S+, removed after; networks of its own, internal, volumes of its own, no published ports\): restored the pre-deploy backup in \S+; 2\.1\.0 started and passed its checks in \S+`+regexp.QuoteMeta(e.migrated)+`; 1\.0\.0 started and passed its checks on the migrated copy in \S+ \|`, r.Summary)
 	_, v = st.get("/version")
 	assert.Equal(t, "2.1.0", v)
 	assert.Equal(t, "2|0", e.schema())

@@ -15,8 +15,10 @@ import (
 // TestSeamRehearsalRefusals: every input or stack that cannot be rehearsed is
 // refused with exit 2 before anything changes: the swarm target, no
 // backup-container, a backup-container that is not one of the stack's services,
-// a service with a fixed container name or a writable bind mount (a copy would
-// share it with production), a health-url no service publishes.
+// a service with a fixed container name, a writable bind mount, another
+// network stack (network_mode host, container:) or another container's
+// volumes (a copy would share them with production), a bad copy-env line, a
+// health-url no service publishes.
 func TestSeamRehearsalRefusals(t *testing.T) {
 	stack := func(services string) string { return "name: shop\nservices:\n" + services }
 	db := "  db:\n    image: postgres:17\n"
@@ -38,6 +40,14 @@ func TestSeamRehearsalRefusals(t *testing.T) {
 			"input rehearse: service cache has container_name cache: a copy of the stack cannot run beside it"},
 		{"a writable bind mount", stack(web + db + "  files:\n    image: nginx\n    volumes: [\"/srv/uploads:/uploads\"]\n"), nil,
 			"input rehearse: service files bind-mounts /srv/uploads writable: a copy of the stack would write into production's files"},
+		{"network_mode host", stack(web + db + "  agent:\n    image: agent\n    network_mode: host\n"), nil,
+			"input rehearse: service agent has network_mode host: a copy of it would share the host's network"},
+		{"network_mode container:", stack(web + db + "  agent:\n    image: agent\n    network_mode: container:vpn\n"), nil,
+			"input rehearse: service agent has network_mode container:vpn: a copy of it would share that container's network"},
+		{"volumes_from a container", stack(web + db + "  agent:\n    image: agent\n    volumes_from: [\"container:files\"]\n"), nil,
+			"input rehearse: service agent has volumes_from container:files: a copy of it would write into that container's volumes"},
+		{"a bad copy-env line", stack(web + db), func(o *Options) { o.Copy.Env = []string{"WEBHOOK_URL=", "not a variable=x"} },
+			"input copy-env: not a variable=… is not KEY=value"},
 		{"rehearse-lock-refuse without rehearse", stack(web + db), func(o *Options) { o.Rehearse, o.LockRefuse = false, true },
 			"input rehearse-lock-refuse: it stops a deploy whose rehearsed migrations held a lock longer than rehearse-lock-limit; set rehearse: true and a rehearse-lock-limit above 0 (now rehearse: false, rehearse-lock-limit: 5s)"},
 		{"rehearse-lock-refuse without a limit", stack(web + db), func(o *Options) { o.LockRefuse, o.LockLimit = true, 0 },
@@ -92,8 +102,9 @@ func TestSeamRehearsalPlan(t *testing.T) {
 	assert.Equal(t, target{service: "web", port: 3000, path: "/health?deep=1"}, s.rehearsal.health)
 	assert.Equal(t, target{service: "web", port: 3000, path: "/"}, s.rehearsal.smoke)
 
-	assert.Equal(t, "services:\n  db:\n    ports: !reset []\n    networks: !reset []\n  web:\n    ports: !reset []\n    networks: !reset []\n",
-		CopyOverride(s.rehearsal.started), "the copy publishes nothing and joins none of production's networks")
+	require.NotNil(t, s.rehearsal.plan, "the copy is planned and its model checked in preflight")
+	assert.Regexp(t, `^shop-rehearsal-\d{8}t\d{6}$`, s.rehearsal.name)
+	assert.Equal(t, "networks of its own, internal, volumes of its own, no published ports", s.rehearsal.plan.Summary())
 	snap := Snapshot{Services: map[string]ServiceImage{
 		"web": {Image: "registry.example.com/shop:sha-1", ImageID: "sha256:aa", Ref: "deploykit-snapshot/shop-web:aa"},
 		"db":  {Image: "postgres:17", ImageID: "sha256:bb", Ref: "deploykit-snapshot/shop-db:bb"},

@@ -11,12 +11,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/org/deploy-kit/internal/action"
 	"github.com/org/deploy-kit/internal/testenv"
 	"github.com/org/deploy-kit/internal/testenv/testapp"
 )
@@ -125,6 +125,24 @@ func (st *rehearsed) release(version, id string) {
 	require.NoError(st.t, err, "%s", out)
 }
 
+// step starts the stack's deploy as a runner starts the action's run step
+// (testenv.StepCommand), and what collects its result once it ended.
+func (st *rehearsed) step(extra ...string) (*testenv.Step, func() testapp.Run) {
+	st.t.Helper()
+	cmd, _ := st.command(extra...)
+	step := testenv.StartStep(st.t, testenv.StepCommand(st.t, cmd.Dir, cmd.Env, cmd.Args[1:]...))
+	files := map[string]string{}
+	for _, kv := range cmd.Env {
+		if k, v, ok := strings.Cut(kv, "="); ok && (k == "GITHUB_OUTPUT" || k == "GITHUB_STEP_SUMMARY") {
+			files[k] = v
+		}
+	}
+	return step, func() testapp.Run {
+		step.Wait()
+		return (&testapp.App{T: st.t}).Result(step.Cmd, step.Log(), files["GITHUB_OUTPUT"], files["GITHUB_STEP_SUMMARY"])
+	}
+}
+
 func (st *rehearsed) deploy(extra ...string) testapp.Run {
 	st.t.Helper()
 	cmd, result := st.command(extra...)
@@ -145,11 +163,7 @@ func (st *rehearsed) command(extra ...string) (*exec.Cmd, func(log string) testa
 		"--smoke-base-url", base, "--smoke-checks", "/notes=200", "--backup-dir", st.backups}, st.args...), extra...)
 	cmd := exec.Command(testenv.Deploykit(st.t), args...)
 	cmd.Dir = st.dir
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "GITHUB_ACTIONS=true", "GITHUB_WORKSPACE=" + st.dir,
-		"RUNNER_TEMP=" + st.tmp, "GITHUB_SERVER_URL=https://git.example.com", "GITHUB_REPOSITORY=team/app", "GITHUB_RUN_ID=77",
-		"GITHUB_OUTPUT=" + filepath.Join(files, "out"), "GITHUB_STEP_SUMMARY=" + filepath.Join(files, "sum"),
-		"IMAGE=" + st.image}
-	cmd.Env = append(cmd.Env, st.env...)
+	cmd.Env, _, _ = testenv.Runner{Workspace: st.dir, Temp: st.tmp, Files: files}.Env(st.t, append([]string{"IMAGE=" + st.image}, st.env...)...)
 	return cmd, func(log string) testapp.Run {
 		return (&testapp.App{T: st.t}).Result(cmd, log, filepath.Join(files, "out"), filepath.Join(files, "sum"))
 	}
@@ -204,12 +218,25 @@ func (st *rehearsed) restart() {
 // copies are the rehearsal copies' containers, volumes and networks still there.
 func (st *rehearsed) copies() string {
 	st.t.Helper()
+	return st.copiesOf(
+		[]string{"ps", "-a", "--format", `{{.Label "com.docker.compose.project"}}`},
+		[]string{"volume", "ls", "--format", `{{.Label "com.docker.compose.project"}}`},
+		[]string{"network", "ls", "--format", `{{.Label "com.docker.compose.project"}}`},
+	)
+}
+
+// copiesRunning lists the rehearsal copies that have a running container.
+func (st *rehearsed) copiesRunning() string {
+	st.t.Helper()
+	return st.copiesOf([]string{"ps", "--filter", "status=running", "--format", `{{.Label "com.docker.compose.project"}}`})
+}
+
+// copiesOf lists the rehearsal copies among the compose projects the docker
+// commands argvs print.
+func (st *rehearsed) copiesOf(argvs ...[]string) string {
+	st.t.Helper()
 	var left []string
-	for _, argv := range [][]string{
-		{"ps", "-a", "--format", `{{.Label "com.docker.compose.project"}}`},
-		{"volume", "ls", "--format", `{{.Label "com.docker.compose.project"}}`},
-		{"network", "ls", "--format", `{{.Label "com.docker.compose.project"}}`},
-	} {
+	for _, argv := range argvs {
 		out, err := exec.Command("docker", argv...).Output()
 		require.NoError(st.t, err)
 		for _, p := range strings.Fields(string(out)) {
@@ -290,15 +317,17 @@ func TestRehearsalStopsAMigrationProductionCannotTake(t *testing.T) {
 	_, v = st.get("/version")
 	assert.Equal(t, "1.0.0", v)
 
-	// Release 2.0.2 holds a lock on notes for 2 s (on production that stalls
-	// every write): above rehearse-lock-limit, and refused as asked.
+	// Release 2.0.2 holds a lock on notes for 5 s (on production that stalls
+	// every write): above rehearse-lock-limit, and refused as asked. (5 s,
+	// not 2: on a machine whose CPUs are busy the watch's samples can stall
+	// for a second or more, and it reports only the span it saw.)
 	st.release("2.0.2", buildApp(t, appBuild{migrations: map[string]string{
-		"000002_slow.up.sql":   "ALTER TABLE notes ADD COLUMN tags text;\nSELECT pg_sleep(2);\n",
+		"000002_slow.up.sql":   "ALTER TABLE notes ADD COLUMN tags text;\nSELECT pg_sleep(5);\n",
 		"000002_slow.down.sql": "ALTER TABLE notes DROP COLUMN tags;\n",
 	}}))
 	r = st.deploy("--rehearse", "--rehearse-lock-limit", "1s", "--rehearse-lock-refuse")
 	assert.Equal(t, 1, r.Code, r.Log)
-	assert.Regexp(t, `::error::deploy of 2\.0\.2 failed at rehearse: a migration of 2\.0\.2 held AccessExclusiveLock on table notes for [12]\.\d+s \(rehearse-lock-limit 1s\): on production the app's reads and writes on notes wait that long: the statement: ALTER TABLE notes ADD COLUMN tags text; SELECT pg_sleep\(2\);`, r.Log)
+	assert.Regexp(t, `::error::deploy of 2\.0\.2 failed at rehearse: a migration of 2\.0\.2 held AccessExclusiveLock on table notes for [1-5]\.\d+s \(rehearse-lock-limit 1s\): on production the app's reads and writes on notes wait that long: the statement: ALTER TABLE notes ADD COLUMN tags text; SELECT pg_sleep\(5\);`, r.Log)
 	assert.Contains(t, r.Summary, "CREATE INDEX CONCURRENTLY", "the hand-off says how to take shorter locks")
 	_, v = st.get("/version")
 	assert.Equal(t, "1.0.0", v)
@@ -314,7 +343,7 @@ func TestRehearsalStopsAMigrationProductionCannotTake(t *testing.T) {
 	r = st.deploy("--rehearse")
 	l.finish().check(t, "2.1.0 rehearsed and switched to")
 	require.Equal(t, 0, r.Code, r.Log)
-	assert.Regexp(t, `\| rehearse \| done \| \S+ \| on a copy of production's data \(project `+st.name+`-rehearsal-\S+, removed after\): restored the pre-deploy backup in \S+; 2\.1\.0 started and passed its checks in \S+; migrations: postgres at 1 → postgres at 2; (no lock that blocks writes|longest lock: \S+ on \S+ \(database postgres\) for .+?); 1\.0\.0 started and passed its checks on the migrated copy in \S+ \|`, r.Summary)
+	assert.Regexp(t, `\| rehearse \| done \| \S+ \| on a copy of production's data \(project `+st.name+`-rehearsal-\S+, removed after; networks of its own, internal, volumes of its own, no published ports; network edge \(external dk-edge-`+st.name+`\) replaced by the copy's own\): restored the pre-deploy backup in \S+; 2\.1\.0 started and passed its checks in \S+; migrations: postgres at 1 → postgres at 2; (no lock that blocks writes|longest lock: \S+ on \S+ \(database postgres\) for .+?); 1\.0\.0 started and passed its checks on the migrated copy in \S+ \|`, r.Summary)
 	assert.Regexp(t, `- rehearsed on a copy of production's data: restore \S+; this release started and passed its checks in \S+ \(migrations: postgres at 1 → postgres at 2\); longest lock: [^\n]+; the running release on the migrated copy in \S+\n`, r.Summary)
 	var plan struct {
 		Rehearsal struct {
@@ -333,28 +362,57 @@ func TestRehearsalStopsAMigrationProductionCannotTake(t *testing.T) {
 	assert.Equal(t, want, notes)
 	assert.Empty(t, st.copies())
 
-	// A rehearsal cancelled (SIGTERM) while its copy runs: the copy goes, its
-	// containers, networks and volumes, and production is as it was.
+	// A rehearsal cancelled as GitHub's runner cancels (SIGINT to the step's
+	// process) while its copy runs, then one killed as Gitea's runner kills
+	// (SIGKILL to its group): production is as it was, and the copy, left for
+	// the next run, is removed by it before anything else (its containers,
+	// networks and volumes), which says so.
 	st.release("2.2.0", buildApp(t, appBuild{migrations: map[string]string{
 		"000002_tags.up.sql":     "ALTER TABLE notes ADD COLUMN tags text;\n",
 		"000002_tags.down.sql":   "ALTER TABLE notes DROP COLUMN tags;\n",
 		"000003_rating.up.sql":   "ALTER TABLE notes ADD COLUMN rating int;\n",
 		"000003_rating.down.sql": "ALTER TABLE notes DROP COLUMN rating;\n",
 	}}))
-	cmd, result := st.command("--rehearse")
-	var buf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &buf, &buf
-	require.NoError(t, cmd.Start())
-	testapp.WaitFor(t, "the rehearsal's copy to run", func() bool { return st.copies() != "" })
-	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-	_ = cmd.Wait()
-	r = result(buf.String())
-	assert.Equal(t, 1, r.Code, r.Log)
-	assert.Contains(t, r.Log, "::error::deploykit deploy was cancelled (terminated)")
-	assert.Empty(t, st.copies(), "nothing of the copy is left")
+	for _, forge := range []string{"github", "gitea"} {
+		left := st.copies() // what the run before left: this run's copy is another
+		step, result := st.step("--rehearse")
+		// Its containers running, not only its network or volume made: the
+		// next run's repair names the containers it removes.
+		testapp.WaitFor(t, "the rehearsal's copy to run", func() bool {
+			for _, p := range strings.Fields(st.copiesRunning()) {
+				if !strings.Contains(left, p) {
+					return true
+				}
+			}
+			return false
+		})
+		if forge == "github" {
+			last, took := step.CancelGitHub()
+			r = result()
+			assert.Equal(t, "SIGINT", last, r.Log)
+			assert.Less(t, took, action.CancelBudget)
+			assert.Equal(t, 1, r.Code, r.Log)
+			assert.Contains(t, r.Log, "::error::deploykit deploy was cancelled (interrupt)")
+		} else {
+			step.KillGitea()
+		}
+		_, v = st.get("/version")
+		assert.Equal(t, "2.1.0", v, forge)
+		assert.Equal(t, "2|f", st.schema(), forge)
+		if st.copies() != "" {
+			// Left for the next run, which removes it first.
+			r = st.deploy("--rehearse", "--dry-run")
+			require.Equal(t, 0, r.Code, r.Log)
+			assert.NotEmpty(t, st.copies(), "%s: a dry run removes nothing", forge)
+		}
+	}
+	r = st.deploy("--rehearse")
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.Regexp(t, `\| repair \| done \| \S+ \| a killed deploy of 2\.2\.0 recorded \(killed in step rehearse [^|]*removed what a killed run left: containers `+st.name+`-rehearsal-`, r.Summary)
+	assert.Empty(t, st.copies(), "nothing of the copies is left")
 	_, v = st.get("/version")
-	assert.Equal(t, "2.1.0", v)
-	assert.Equal(t, "2|f", st.schema())
+	assert.Equal(t, "2.2.0", v)
+	assert.Equal(t, "3|f", st.schema())
 }
 
 // TestFailedMigrationWithoutRehearsalSaysProductionIsDegraded: without
@@ -402,4 +460,74 @@ func TestFailedMigrationWithoutRehearsalSaysProductionIsDegraded(t *testing.T) {
 	assert.Len(t, safety, 1, "the restore's safety backup is beside the pre-deploy backups")
 	_, notes := st.get("/notes")
 	assert.Equal(t, "same\nsame\nother", notes)
+}
+
+// TestRehearsalPassesLockSafeMigrations: the migrations docs/rehearsal.md
+// recommends for big tables pass the rehearsal: duplicates deleted, then a
+// unique index built CONCURRENTLY (which waits for every older transaction:
+// the lock watch holds none open across its samples), and a constraint added
+// NOT VALID then VALIDATEd. The longest lock is still reported, its table's
+// name escaped (a line break in it cannot hide it). Before that, a release
+// whose migration never finishes fails at rehearse with an app that wrote
+// nothing: the hand-off says so and shows what the copy's database did.
+func TestRehearsalPassesLockSafeMigrations(t *testing.T) {
+	t.Parallel()
+	st := newRehearsed(t)
+	st.release("1.0.0", buildApp(t, appBuild{}))
+	r := st.deploy("--rehearse")
+	require.Equal(t, 0, r.Code, r.Log)
+	for _, note := range []string{"same", "same", "other"} {
+		st.post(note)
+	}
+
+	st.release("1.1.0", buildApp(t, appBuild{migrations: map[string]string{
+		"000002_stuck.up.sql":   "SELECT pg_sleep(600);\n",
+		"000002_stuck.down.sql": "SELECT 1;\n",
+	}}))
+	r = st.deploy("--rehearse", "--wait-timeout", "15s")
+	assert.Equal(t, 1, r.Code, r.Log)
+	// Stuck in its migration, the app never listens: compose's wait for it
+	// runs out, or (when compose is done first) its checks find nothing.
+	assert.Regexp(t, `::error::deploy of 1\.1\.0 failed at rehearse: version 1\.1\.0 (did not start|fails its checks) on a copy of production's data: `, r.Log)
+	assert.Contains(t, r.Summary, "The copy's app wrote nothing: it never got to start (did a migration not finish?). What its database db did:")
+	assert.Contains(t, r.Summary, "Sessions of the copy's db (pg_stat_activity): what each waits for, and who blocks it:")
+	assert.Regexp(t, `SELECT pg_sleep\(600\)`, r.Summary, "the migration the app waited for")
+	assert.Equal(t, "1|f", st.schema())
+	assert.Empty(t, st.copies())
+
+	st.release("2.0.0", buildApp(t, appBuild{migrations: map[string]string{
+		"000002_dedupe.up.sql":     "DELETE FROM notes a USING notes b WHERE a.body = b.body AND a.id > b.id;\n",
+		"000002_dedupe.down.sql":   "SELECT 1;\n",
+		"000003_unique.up.sql":     "CREATE UNIQUE INDEX CONCURRENTLY notes_body_unique ON notes (body);\n",
+		"000003_unique.down.sql":   "DROP INDEX CONCURRENTLY notes_body_unique;\n",
+		"000004_check.up.sql":      "ALTER TABLE notes ADD CONSTRAINT notes_body_short CHECK (length(body) < 10000) NOT VALID;\n",
+		"000004_check.down.sql":    "ALTER TABLE notes DROP CONSTRAINT notes_body_short;\n",
+		"000005_validate.up.sql":   "ALTER TABLE notes VALIDATE CONSTRAINT notes_body_short;\n",
+		"000005_validate.down.sql": "SELECT 1;\n",
+		"000006_audit.up.sql":      "CREATE TABLE \"audit|\nlog\" (id int);\n",
+		"000006_audit.down.sql":    "DROP TABLE \"audit|\nlog\";\n",
+		"000007_lock.up.sql":       "LOCK TABLE \"audit|\nlog\" IN ACCESS EXCLUSIVE MODE;\nSELECT pg_sleep(0.5);\n",
+		"000007_lock.down.sql":     "SELECT 1;\n",
+	}}))
+	l := startLoads(st.port, st.plain)
+	r = st.deploy("--rehearse")
+	l.finish().check(t, "2.0.0 rehearsed and switched to")
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.Contains(t, r.Summary, "migrations: postgres at 1 → postgres at 7")
+	var plan struct {
+		Rehearsal struct {
+			LongestLock string `json:"longest_lock"`
+		} `json:"rehearsal"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.Outputs["plan"]), &plan), r.Outputs["plan"])
+	assert.Regexp(t, `^AccessExclusiveLock on audit\|\\nlog \(database postgres\) for `, plan.Rehearsal.LongestLock, "the lock is seen, its name escaped")
+	assert.NotContains(t, r.Summary, "audit|\nlog", "no raw line break from a name")
+	assert.Equal(t, "7|f", st.schema())
+	_, notes := st.get("/notes")
+	assert.Equal(t, "same\nother", notes)
+	out, err := exec.Command("docker", "exec", st.name+"-db-1", "psql", "-X", "-At", "-U", "postgres", "-c",
+		"SELECT indisvalid FROM pg_index WHERE indexrelid = 'notes_body_unique'::regclass").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Equal(t, "t", strings.TrimSpace(string(out)), "the concurrent index is valid")
+	assert.Empty(t, st.copies())
 }

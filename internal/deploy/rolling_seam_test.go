@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,6 +22,7 @@ import (
 	"github.com/org/deploy-kit/internal/command"
 	"github.com/org/deploy-kit/internal/command/commandtest"
 	"github.com/org/deploy-kit/internal/docker"
+	"github.com/org/deploy-kit/internal/verify"
 )
 
 // switchEngine is the fake engine of a rolling deploy: each service of the
@@ -38,12 +40,26 @@ type switchEngine struct {
 	services  []string
 	switched  []string
 	log       *bytes.Buffer // the deploy's log
+	// cancel is called once the cancelAtth event (the first when 0)
+	// containing one of cancelAfter's |-separated parts was made: a job
+	// cancelled at that point, or a deadline that ends there.
+	cancelAfter string
+	cancelAt    int
+	cancel      context.CancelFunc
+	held        map[string]bool // containers whose healthcheck never ends: WaitHealthy waits for the cancel
+	buildErr    error           // what docker compose build fails with
 }
 
 func (f *switchEngine) event(s ...string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.events = append(f.events, strings.Join(s, " "))
+	e := strings.Join(s, " ")
+	f.events = append(f.events, e)
+	if f.cancelAfter != "" && slices.ContainsFunc(strings.Split(f.cancelAfter, "|"), func(part string) bool { return strings.Contains(e, part) }) {
+		if f.cancelAt--; f.cancelAt <= 0 {
+			f.cancel()
+		}
+	}
 }
 
 func (f *switchEngine) ProjectContainers(context.Context, string) ([]docker.Container, error) {
@@ -63,7 +79,11 @@ func (f *switchEngine) Endpoint(_ context.Context, id, network string) (docker.E
 	return docker.Endpoint{IP: "10.0.0." + id, Aliases: []string{strings.Split(id, "-")[0]}}, true, nil
 }
 
-func (f *switchEngine) Reconnect(_ context.Context, id, network string, e docker.Endpoint) error {
+// Reconnect, as the engine's, starts only while ctx lasts.
+func (f *switchEngine) Reconnect(ctx context.Context, id, network string, e docker.Endpoint) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("not reconnecting %s: %w", id, err)
+	}
 	f.event("reconnect", id, network, fmt.Sprint(e.Aliases))
 	if f.noConnect[id] {
 		return errors.New("the engine refused")
@@ -76,7 +96,11 @@ func (f *switchEngine) Start(_ context.Context, id string) error {
 	return nil
 }
 
-func (f *switchEngine) WaitHealthy(_ context.Context, id string, _ time.Duration) error {
+func (f *switchEngine) WaitHealthy(ctx context.Context, id string, _ time.Duration) error {
+	if f.held[id] {
+		<-ctx.Done() // held starting until the job is cancelled
+		return ctx.Err()
+	}
 	if f.unhealthy[id] {
 		for f.failAfter != "" {
 			f.mu.Lock()
@@ -113,6 +137,10 @@ type switchExec struct {
 
 func (x switchExec) Run(ctx context.Context, c command.Cmd) error {
 	argv := strings.Join(c.Argv, " ")
+	if strings.Contains(argv, " build ") && x.f.buildErr != nil {
+		x.f.event("compose build")
+		return x.f.buildErr
+	}
 	i := strings.Index(argv, " up ")
 	if i < 0 {
 		return x.Recorder.Run(ctx, c)
@@ -239,6 +267,90 @@ func TestSeamRollingSwitchBackKeepsAnAliasHeld(t *testing.T) {
 	}
 }
 
+// TestSeamRollingCancelLeavesWhatDoesNotServe: a job cancelled while api's new
+// container starts (db has switched, cron was replaced in place) removes nothing: api's and web's new
+// containers, off the aliases, are left for the next run, so that the
+// cancelled job's seconds go to switching db back, which gives db's old
+// container its alias and takes the new one's away, and stops nothing.
+func TestSeamRollingCancelLeavesWhatDoesNotServe(t *testing.T) {
+	s, f := rollingSeam(t, 4)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// Cancelled once api's new container started (it never gets healthy) and
+	// cron, beside db on its level, was replaced.
+	f.cancelAfter, f.cancelAt, f.cancel, f.held = "start api-new|--no-deps cron", 2, cancel, map[string]bool{"api-new": true}
+	err := s.Strategy.Apply(ctx, s)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "the new api containers did not pass (api-new: context canceled); 1 new container(s) left off the alias for the next run, the old ones kept serving")
+	ev := f.events
+	assert.False(t, slices.ContainsFunc(ev, func(e string) bool { return strings.HasPrefix(e, "remove ") }), "nothing removed: %v", ev)
+	assert.Equal(t, -1, index(ev, "start web-new"), "nothing started after the cancel: %v", ev)
+	assert.Contains(t, f.log.String(), "web not started (api did not pass): its new container(s) left, created and off the alias, for the next run")
+	assert.True(t, s.Strategy.Moved())
+
+	f.events, f.cancelAfter = nil, ""
+	s.Out.Cancelled = true
+	back, stop := context.WithTimeout(context.Background(), time.Minute)
+	defer stop()
+	require.NoError(t, s.Strategy.Restore(back, s))
+	assert.Equal(t, []string{"reconnect db-old edge [db]", "reconnect db-new edge []", "compose up -d --remove-orphans --no-build --pull never --no-deps cron"}, f.events,
+		"db switched back, cron (replaced in place beside it) started on its snapshot, not waited for; nothing stopped")
+}
+
+// TestSeamRollingBuildFailureRestartsNothing: a rolling deploy whose build
+// fails (or is cancelled) has switched nothing: the old containers serve as
+// they did, and the rollback leaves them be — restoring the snapshot would
+// recreate them under their requests.
+func TestSeamRollingBuildFailureRestartsNothing(t *testing.T) {
+	s, f := rollingSeam(t, 4)
+	f.buildErr = context.Canceled
+	s.Out.FailedErr = s.Strategy.Apply(context.Background(), s)
+	require.ErrorIs(t, s.Out.FailedErr, context.Canceled)
+	assert.True(t, s.Strategy.OldServing())
+	s.Out.FailedStep, s.Opts.AutoRollback = "apply", true
+	err := rollbackStep{}.Run(context.Background(), s)
+	require.Error(t, err)
+	assert.Equal(t, "nothing switched: the old containers never stopped serving", err.Error())
+	assert.Equal(t, []string{"compose build"}, f.events, "nothing but the build")
+}
+
+// TestSeamRollingSwitchBackOldFirstEverywhere: the switch back gives every
+// service's old containers their aliases before any new one leaves its own; a
+// deadline that ends in between (a cancelled job's seconds) leaves the new
+// ones serving beside the old, never an alias empty, and says so.
+func TestSeamRollingSwitchBackOldFirstEverywhere(t *testing.T) {
+	s, f := rollingSeam(t, 4)
+	require.NoError(t, s.Strategy.Apply(context.Background(), s))
+	f.events = nil
+	s.Opts.DrainTimeout = 0
+	require.NoError(t, s.Strategy.Restore(context.Background(), s))
+	lastOld, firstNew := -1, len(f.events)
+	for i, e := range f.events {
+		if strings.HasPrefix(e, "reconnect ") && strings.Contains(e, "-old ") {
+			lastOld = i
+		}
+		if strings.HasPrefix(e, "reconnect ") && strings.Contains(e, "-new ") {
+			firstNew = min(firstNew, i)
+		}
+	}
+	assert.Less(t, lastOld, firstNew, "every old container back before a new one leaves: %v", f.events)
+
+	s, f = rollingSeam(t, 4)
+	require.NoError(t, s.Strategy.Apply(context.Background(), s))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// The deadline ends once the last old container got its alias back.
+	f.events, f.cancelAfter, f.cancelAt, f.cancel = nil, "-old edge [", 3, cancel
+	s.Out.Cancelled = true
+	err := s.Strategy.Restore(ctx, s)
+	require.Error(t, err)
+	for _, svc := range []string{"api", "db", "web"} {
+		assert.Contains(t, f.events, "reconnect "+svc+"-old edge ["+svc+"]")
+		assert.Contains(t, err.Error(), svc+"-new: not reconnecting "+svc+"-new: context canceled; it serves beside "+svc+"'s old container(s), the next run takes both off the alias")
+	}
+	assert.False(t, slices.ContainsFunc(f.events, func(e string) bool { return strings.Contains(e, "-new") }), "no new container touched: %v", f.events)
+}
+
 // TestSeamRollingMendsLostAliases: after the switch, the proxy finds no
 // container (as when Docker's DNS lost an alias a reconnect gave): once the
 // deploy's health check through it has failed twice, the new containers get
@@ -271,6 +383,30 @@ func TestSeamRollingMendsLostAliases(t *testing.T) {
 		assert.Equal(t, 2, strings.Count(strings.Join(f.events, "\n"), "reconnect "+svc+"-new edge ["+svc+"]"), "every switched service's: %v", f.events)
 	}
 	assert.Equal(t, 1, strings.Count(f.log.String(), "warning: the proxy does not reach the new containers after the switch, which answered at their own address: giving them their aliases again\n"), f.log.String())
+}
+
+// TestSeamRollingBlamesNoProxyWhenNothingAnswers: a health-url where nothing
+// listens (the runner's own loopback, a wrong port) is no lost alias: no
+// alias is given again, and the error says what refused, where.
+func TestSeamRollingBlamesNoProxyWhenNothingAnswers(t *testing.T) {
+	s, f := rollingSeam(t, 4)
+	require.NoError(t, s.Strategy.Apply(context.Background(), s))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	before := len(f.events)
+	s.Opts.HealthURL, s.Opts.HealthAttempts, s.Opts.HealthInitialDelay = "http://"+addr+"/health", 3, time.Millisecond
+	err = s.verify(context.Background())
+	require.Error(t, err)
+	assert.Equal(t, "health check http://"+addr+"/health failed after 3 attempts: nothing answers at "+addr+" from the runner (connection refused)", err.Error())
+	assert.NotContains(t, strings.Join(f.events[before:], "\n"), "reconnect", "no alias given again")
+	assert.NotContains(t, f.log.String(), "the proxy does not reach")
+	defer func(b verify.Backoff) { proxyRecheck = b }(proxyRecheck)
+	proxyRecheck.InitialDelay, proxyRecheck.MaxDelay, s.Opts.DrainTimeout = time.Millisecond, time.Millisecond, 0 // the pauses are not what is tested
+	err = s.Strategy.Verify(context.Background(), s)
+	require.Error(t, err)
+	assert.Equal(t, "after the switch health check http://"+addr+"/health failed after 3 attempts: nothing answers at "+addr+" from the runner (connection refused): is health-url the proxy's address as the runner reaches it?", err.Error())
 }
 
 // TestSeamRollingRouteNetwork: route-network names the network the proxy finds
@@ -369,4 +505,74 @@ func TestNetGate(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// repairEngine is a stack after a killed rolling deploy: which containers
+// hold their service's aliases on the route network.
+type repairEngine struct {
+	*fakeEngine
+	containers []docker.Container
+	aliased    map[string]bool
+	mu         sync.Mutex // Repair removes services side by side
+	removed    []string
+}
+
+func (f *repairEngine) ProjectContainers(context.Context, string) ([]docker.Container, error) {
+	return f.containers, nil
+}
+
+func (f *repairEngine) Endpoint(_ context.Context, id, _ string) (docker.Endpoint, bool, error) {
+	if f.aliased[id] {
+		return docker.Endpoint{IP: "10.0.0.2", Aliases: []string{"web"}}, true, nil
+	}
+	return docker.Endpoint{IP: "10.0.0.3"}, true, nil
+}
+
+func (f *repairEngine) StopAndRemove(_ context.Context, id string, grace time.Duration) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.removed = append(f.removed, id+" "+grace.String())
+	return nil
+}
+
+// TestSeamRollingRepair: before the switch, the containers a killed rolling
+// deploy left off a service's aliases — a new one running, one created and
+// never started — are removed with the service's grace, while one holds the
+// aliases; a service none of whose containers holds them is left as it is,
+// and said. The switch then creates as many new containers as the service
+// declares, beside the one that serves.
+func TestSeamRollingRepair(t *testing.T) {
+	sm := newSeam(t)
+	require.NoError(t, os.WriteFile(filepath.Join(sm.ws, "compose.yaml"), []byte("name: shop\nservices:\n"+
+		"  web:\n    image: shop:1\n    networks: [edge]\n    stop_grace_period: 3s\n    scale: 2\n"+
+		"  api:\n    image: shop:1\n    networks: [edge]\n"+
+		"networks:\n  edge: {external: true, name: proxy-edge}\n"), 0o644))
+	o := DefaultOptions()
+	o.Strategy, o.AppPort, o.RouteNetwork = "rolling", 8080, "proxy-edge"
+	s := sm.state(t, o)
+	e := &repairEngine{fakeEngine: sm.engine, aliased: map[string]bool{"web-old": true},
+		containers: []docker.Container{
+			{ID: "web-old", Name: "shop-web-1", Service: "web", State: "running"},
+			{ID: "web-new", Name: "shop-web-2", Service: "web", State: "running"},
+			{ID: "web-created", Name: "shop-web-3", Service: "web", State: "created"},
+			{ID: "api-a", Name: "shop-api-1", Service: "api", State: "running"},
+			{ID: "api-b", Name: "shop-api-2", Service: "api", State: "running"},
+		}}
+	s.Docker = e
+	s.Runner.Logf = func(string, ...any) {}
+	require.NoError(t, s.One(context.Background(), PreflightStep, s))
+	notes, err := s.Strategy.Repair(context.Background(), s)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"web-new 3s", "web-created 3s"}, e.removed)
+	assert.Equal(t, []string{
+		"no container of api holds its aliases on proxy-edge: its 2 container(s) kept",
+		"removed 2 container(s) of web that an interrupted run left off its aliases (shop-web-2, shop-web-3); 1 serve",
+	}, notes)
+
+	// The switch: beside the one web that serves, the two it declares.
+	e.containers = e.containers[:1]
+	e.containers = append(e.containers, docker.Container{ID: "api-a", Name: "shop-api-1", Service: "api", State: "running"})
+	s.Opts.DryRun = true
+	require.NoError(t, s.Strategy.Apply(context.Background(), s))
+	assert.Contains(t, strings.Join(sm.exec.Lines("docker", "compose"), "\n"), "--scale api=2 --scale web=3")
 }

@@ -12,13 +12,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/org/deploy-kit/internal/action"
 	"github.com/org/deploy-kit/internal/testenv"
 	"github.com/org/deploy-kit/internal/testenv/testapp"
 )
@@ -62,6 +62,11 @@ func startLoads(caddy, plain int, hosts ...string) loads {
 	return loads{startLoad(caddy, hosts...), startLoad(plain, hosts...)}
 }
 
+// startLoadsAt is startLoads through proxies at base URLs (another machine's).
+func startLoadsAt(caddy, plain string) loads {
+	return loads{startLoadAt(caddy), startLoadAt(plain)}
+}
+
 func (l loads) finish() loads {
 	l.caddy.finish()
 	l.plain.finish()
@@ -102,6 +107,11 @@ type load struct {
 // request names the next of them in its Host header (the service a proxy for
 // several picks), in turn.
 func startLoad(port int, hosts ...string) *load {
+	return startLoadAt(fmt.Sprintf("http://127.0.0.1:%d", port), hosts...)
+}
+
+// startLoadAt is startLoad through the proxy at base.
+func startLoadAt(base string, hosts ...string) *load {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &load{stop: cancel, done: make(chan struct{}), answered: map[string]int{}, first: map[string]time.Time{},
 		byHost: map[string]map[string]int{}, last: map[string]string{}}
@@ -129,7 +139,7 @@ func startLoad(port int, hosts ...string) *load {
 			go func() {
 				defer wg.Done()
 				start := time.Now()
-				req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/version", port), nil)
+				req, _ := http.NewRequest(http.MethodGet, base+"/version", nil)
 				if host != "" {
 					req.Host = host
 				}
@@ -140,14 +150,14 @@ func startLoad(port int, hosts ...string) *load {
 				l.slowest = max(l.slowest, took)
 				if err != nil {
 					l.fail++
-					l.failures = append(l.failures, err.Error())
+					l.failures = append(l.failures, start.Format("15:04:05.000 ")+err.Error())
 					return
 				}
 				body, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
 				if resp.StatusCode != http.StatusOK {
 					l.fail++
-					l.failures = append(l.failures, fmt.Sprintf("%d %s", resp.StatusCode, body))
+					l.failures = append(l.failures, fmt.Sprintf("%s %d %s", start.Format("15:04:05.000"), resp.StatusCode, body))
 					return
 				}
 				l.ok++
@@ -220,7 +230,7 @@ func TestRollingKeepsServing(t *testing.T) {
 		l.check(t, "rolling, failing "+bad.version, bad.version)
 		assert.Contains(t, r.Log, "the new web containers did not pass (")
 		assert.Contains(t, r.Log, bad.want)
-		assert.Contains(t, r.Summary, "| rollback | skipped |  | the rolling deploy removed its new containers; the old ones never stopped serving |")
+		assert.Contains(t, r.Summary, "| rollback | skipped |  | nothing switched: the old containers never stopped serving |")
 		_, v := a.Get("/version")
 		assert.Equal(t, "2.0.0", v)
 		assert.Len(t, strings.Fields(a.Containers()), 1, "no new container is left behind")
@@ -288,22 +298,29 @@ func TestRollingSwitchesBackAfterALaterServiceFails(t *testing.T) {
 	// not count), the deploy cannot end before the signal, however slow the
 	// machine.
 	a.Env = append(a.Env, "WORKER_START=600s")
-	proc, wait := a.Background(append(args, "--wait-timeout", "300s")...)
+	step, result := a.Step("deploy", append(args, "--wait-timeout", "300s")...)
 	testapp.WaitWithin(t, 300*time.Second, "web's new container to take the alias", func() bool {
 		return len(strings.Fields(a.Containers())) >= 4 && a.aliasHolders() == 1 && !slices.Contains(ids, a.aliasHolder())
 	})
 	l = a.startLoads()
-	require.NoError(t, proc.Signal(syscall.SIGTERM))
-	r = wait()
+	last, took := step.CancelGitHub() // SIGINT to the step's process, as GitHub's runner cancels
+	r = result()
 	time.Sleep(500 * time.Millisecond)
 	l.finish()
+	assert.Equal(t, "SIGINT", last, r.Log)
+	assert.Less(t, took, action.CancelBudget)
 	assert.NotEqual(t, 0, r.Code, r.Log)
-	assert.Regexp(t, `\| rollback \| done \| \S+ \| cancelled: the containers that ran before have their aliases back; the new ones were removed \|`, r.Summary)
+	assert.Regexp(t, `\| rollback \| done \| \S+ \| cancelled: the containers that ran before have their aliases back; the new ones are left for the next run to remove \|`, r.Summary)
 	l.check(t, "a cancelled deploy")
 	_, v = a.Get("/version")
 	assert.Equal(t, "1.0.0", v)
-	assert.ElementsMatch(t, ids, strings.Fields(a.Containers()))
+	assert.Subset(t, strings.Fields(a.Containers()), ids, "the containers that ran before serve again")
 	assert.Regexp(t, `\| rollback \| [0-9.]+ \| cancelled|\| deploy \| 2\.0\.0 \| cancelled`, strings.Join(a.HistoryLines(), "\n"))
+	a.Env = slices.DeleteFunc(a.Env, func(e string) bool { return strings.HasPrefix(e, "WORKER_") })
+	r = a.Deploy(args...)
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.Contains(t, r.Summary, "that an interrupted run left off its aliases", "the next deploy removed what the cancel left")
+	assert.Len(t, strings.Fields(a.Containers()), 2, "one container per service")
 }
 
 // aliasHolders counts the containers that hold web's alias on the route network;
@@ -713,25 +730,45 @@ func TestRollingStackOf10UnderLoad(t *testing.T) {
 
 	// Cancelled once some services have switched, while s07's new container is
 	// held starting (a start period longer than the test: failures do not
-	// count), so the deploy cannot end before the signal.
+	// count), so the deploy cannot end before the signal: as GitHub's runner
+	// cancels (SIGINT to the step's process), then as Gitea's kills (SIGKILL to
+	// its group). GitHub's cancel puts every alias back within the budget; what
+	// either leaves, the next deploy removes, and it is green with the ten
+	// containers the stack declares. Not one request fails meanwhile.
+	base := append(slices.DeleteFunc(slices.Clone(a.Env), func(e string) bool {
+		return strings.HasPrefix(e, "HEALTH_S07=") || strings.HasPrefix(e, "START_S07=")
+	}), "START_S07=300s") // the next deploy's s07 is healthy
 	a.Env = append(a.Env, "START_S07=600s")
+	held := func(what string) *testenv.Step {
+		step, _ := a.Step("deploy", append(args, "--wait-timeout", "300s")...)
+		// Held by s07 (which never gets healthy), the deploy cannot end before
+		// the signal: wait for a switch as long as the deploy itself would wait.
+		testapp.WaitWithin(t, 300*time.Second, what+": a service to switch", func() bool {
+			now := aliasHolders(t, network, aliases, false) // mid-switch, two hold an alias for a moment
+			return len(now) == 10 && !maps.Equal(now, before)
+		})
+		return step
+	}
 	l = startLoads(caddy, plain, aliases...)
-	proc, wait := a.Background(append(args, "--wait-timeout", "300s")...)
-	// Held by s07 (which never gets healthy), the deploy cannot end before the
-	// signal: wait for a switch as long as the deploy itself would wait.
-	testapp.WaitWithin(t, 300*time.Second, "a service to switch", func() bool {
-		now := aliasHolders(t, network, aliases, false) // mid-switch, two hold an alias for a moment
-		return len(now) == 10 && !maps.Equal(now, before)
-	})
-	require.NoError(t, proc.Signal(syscall.SIGTERM))
-	signalled := time.Now()
-	r = wait()
-	t.Logf("the cancelled deploy ended %s after the signal", time.Since(signalled).Round(time.Millisecond))
-	finish(l, "a cancelled deploy", "2.0.0", "3.0.0")
-	assert.NotEqual(t, 0, r.Code, r.Log)
-	assert.Regexp(t, `\| rollback \| done \| \S+ \| cancelled: the containers that ran before have their aliases back; the new ones were removed \|`, r.Summary, r.Log)
+	step := held("GitHub's cancel")
+	last, took := step.CancelGitHub()
+	t.Logf("the cancelled deploy ended %s after the first signal (%s)", took.Round(time.Millisecond), last)
+	assert.Equal(t, "SIGINT", last, step.Log())
+	assert.Less(t, took, action.CancelBudget)
+	assert.Contains(t, step.Log(), "cancelled: the containers that ran before have their aliases back; the new ones are left for the next run to remove")
 	assert.Equal(t, before, holders(), "every alias is back on the container that held it before")
-	assert.Len(t, strings.Fields(a.Containers()), 10, "the new containers were removed")
+
+	step = held("Gitea's kill")
+	step.KillGitea()
+	assert.Greater(t, len(strings.Fields(a.Containers())), 10, "the killed deploy left its new containers")
+
+	a.Env = base
+	r = a.Deploy(args...)
+	finish(l, "a cancelled and a killed deploy, then the next", "3.0.0", "")
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.Regexp(t, `\| repair \| done \| \S+ \| a killed deploy of 3\.0\.0 recorded \(killed in step apply [^|]*removed \d+ container\(s\) of s\d\d that an interrupted run left off its aliases`, r.Summary)
+	assert.Len(t, strings.Fields(a.Containers()), 10, "the declared scale: one container per service")
+	assert.Len(t, holders(), 10)
 }
 
 // aliasHolders maps each of aliases to the container holding it on network;

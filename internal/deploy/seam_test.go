@@ -3,6 +3,7 @@ package deploy
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,14 +12,18 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/org/deploy-kit/internal/action"
+	"github.com/org/deploy-kit/internal/command"
 	"github.com/org/deploy-kit/internal/command/commandtest"
 	"github.com/org/deploy-kit/internal/docker"
 	"github.com/org/deploy-kit/internal/history"
+	"github.com/org/deploy-kit/internal/lock"
+	"github.com/org/deploy-kit/internal/repair"
 	"github.com/org/deploy-kit/internal/steps"
 )
 
@@ -58,6 +63,16 @@ func (f *fakeEngine) Tag(_ context.Context, image, ref string) error {
 }
 func (f *fakeEngine) References(context.Context, string) ([]string, error) { return nil, nil }
 
+// Nothing of a killed run is left, unless a test says so.
+func (f *fakeEngine) RemoveLabelled(_ context.Context, label, value string) (docker.Removed, error) {
+	f.record("remove labelled", label+"="+value)
+	return docker.Removed{}, nil
+}
+func (f *fakeEngine) StartStopped(_ context.Context, id string) (bool, string, error) {
+	f.record("start stopped", id)
+	return true, id, nil
+}
+
 // CopyFile records what was copied where, with its content.
 func (f *fakeEngine) CopyFile(_ context.Context, id, dir, name string, content io.Reader, size int64, owner docker.FileOwner) error {
 	data, err := io.ReadAll(content)
@@ -79,7 +94,7 @@ func (f *fakeEngine) Details(_ context.Context, id string) (docker.Details, erro
 	}
 	return docker.Details{}, errors.New("no such container")
 }
-func (f *fakeEngine) ImageID(context.Context, string) string { return "" }
+func (f *fakeEngine) ImageID(context.Context, string) (string, error) { return "", nil }
 func (f *fakeEngine) Logs(_ context.Context, id string, _ int) (string, error) {
 	return "listening on :8080\npanic: no database\n", nil
 }
@@ -235,8 +250,10 @@ func TestSeamVersionStepGivesUp(t *testing.T) {
 	sm.exec.Fail(errors.New("rejected: fetch first"), "git", "push")
 	err := s.One(ctx, VersionStep, s)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), " to origin/main failed 3 times, last: git push --atomic origin HEAD:refs/heads/main refs/tags/v")
-	assert.Contains(t, err.Error(), ": rejected: fetch first")
+	assert.Contains(t, err.Error(), "pushing v4.0.0 to origin/main failed 3 times, last: git push origin failed (rejected: fetch first)")
+	var ce *command.Error
+	require.ErrorAs(t, err, &ce, "the command line is kept for the hand-off")
+	assert.Contains(t, ce.Command, "git push --atomic origin HEAD:refs/heads/main refs/tags/v4.0.0")
 	assert.Len(t, sm.exec.Lines("git", "push"), pushAttempts)
 }
 
@@ -254,9 +271,9 @@ func TestSeamPipelineStepOrder(t *testing.T) {
 	t.Run("first deploy", func(t *testing.T) {
 		sm := newSeam(t)
 		s := sm.state(t, DefaultOptions())
-		require.NoError(t, s.run(context.Background()))
+		require.NoError(t, s.runPlan(context.Background()))
 		assert.Equal(t, []string{
-			"guard: done", "preflight: done", "lock: done", "version: skipped", "secrets: skipped", "backup: skipped",
+			"guard: done", "preflight: done", "lock: done", "repair: done", "promotion: done", "version: skipped", "secrets: skipped", "backup: skipped",
 			"snapshot: done", "rehearse: skipped", "plan: done", "apply: done", "verify: skipped", "history: done",
 		}, steps.Outcomes(s.Results))
 		assert.Equal(t, []string{"docker compose -p shop -f " + filepath.Join(sm.ws, "compose.yaml") + " up -d --wait --remove-orphans --wait-timeout 120 --build"}, sm.exec.Changes())
@@ -279,20 +296,20 @@ func TestSeamPipelineStepOrder(t *testing.T) {
 		sm.engine.running = []docker.Container{{ID: "c1", Service: "web", State: "running", Image: "registry.example.com/shop:sha-0000000", ImageID: "sha256:abcdef0123456789"}}
 		sm.exec.FailFirst(1, errors.New("exit status 1"), "docker", "compose", "-p", "shop")
 		s := sm.state(t, DefaultOptions())
-		err := s.run(context.Background())
+		err := s.runPlan(context.Background())
 		require.Error(t, err)
 		assert.Equal(t, []string{
-			"guard: done", "preflight: done", "lock: done", "version: skipped", "secrets: skipped", "backup: skipped",
+			"guard: done", "preflight: done", "lock: done", "repair: done", "promotion: done", "version: skipped", "secrets: skipped", "backup: skipped",
 			"snapshot: done", "rehearse: skipped", "plan: done", "apply: failed", "verify: skipped", "rollback: done", "history: done",
 		}, steps.Outcomes(s.Results))
 		assert.Contains(t, sm.engine.calls, "tag sha256:abcdef0123456789 deploykit-snapshot/shop-web:abcdef012345", "the image that ran is pinned before apply")
-		assert.True(t, s.RolledBack)
-		assert.Equal(t, "apply", s.FailedStep)
+		assert.True(t, s.Out.RolledBack)
+		assert.Equal(t, "apply", s.Out.FailedStep)
 		changes := sm.exec.Changes()
 		require.Len(t, changes, 2)
 		assert.Contains(t, changes[1], "/deploykit-stack-", "an override file pins the snapshot's image")
 		assert.True(t, strings.HasSuffix(changes[1], " up -d --wait --remove-orphans --wait-timeout 120 --no-build --pull never web"), "the snapshot's image back, neither built nor pulled: %s", changes[1])
-		assert.Contains(t, s.HandOff, "panic: no database", "the hand-off shows the failing container's log")
+		assert.Contains(t, s.Out.HandOff, "panic: no database", "the hand-off shows the failing container's log")
 	})
 }
 
@@ -357,4 +374,44 @@ func TestSeamRollingLevels(t *testing.T) {
 	require.Error(t, err)
 	assert.Equal(t, action.ExitUsage, action.ExitCode(err))
 	assert.Equal(t, "input rolling-parallel: 0: want 1 or more (how many services strategy rolling switches side by side)", err.Error())
+}
+
+// TestSeamRepairFirst: a lock file a killed deploy left (a holder that ends
+// removes it) is recorded in the history as killed, with its step, before
+// the deploy goes on; what carries the stack's label is removed. A stack a
+// restore left half-restored refuses the deploy before anything changes, with
+// the command that puts the safety backup back.
+func TestSeamRepairFirst(t *testing.T) {
+	sm := newSeam(t)
+	o := DefaultOptions()
+	s := sm.state(t, o)
+	path := lock.PathFor(s.LockDir, "shop")
+	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+	killed := lock.Holder{Host: "runner-1", PID: 999999, Action: "deploy", Env: "production", Version: "1.2.2", Step: "apply",
+		StepSince: time.Date(2026, 12, 1, 10, 0, 5, 0, time.UTC), Since: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC), JobURL: "https://git.example.com/team/shop/actions/runs/41"}
+	data, err := json.Marshal(killed)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, data, 0o644))
+	require.NoError(t, s.runPlan(context.Background()))
+	assert.Contains(t, sm.engine.calls, "remove labelled org.deploykit.stack=shop")
+	assert.Regexp(t, `\| repair \| done \| \S+ \| a killed deploy of 1\.2\.2 recorded \(killed in step apply \(at it since 2026-12-01T10:00:05Z\); pid 999999 on runner-1 since 2026-12-01T10:00:00Z; job https://git\.example\.com/team/shop/actions/runs/41; found by the next run\) \|`, s.summary())
+	h, err := (history.File{Path: s.History.Path}).Read()
+	require.NoError(t, err)
+	require.Len(t, h, 2)
+	assert.Equal(t, history.Entry{Time: h[0].Time, Stack: "shop", Env: "production", Action: "deploy", Version: "1.2.2", Status: history.StatusKilled,
+		Notes: "killed in step apply (at it since 2026-12-01T10:00:05Z); pid 999999 on runner-1 since 2026-12-01T10:00:00Z; job https://git.example.com/team/shop/actions/runs/41; found by the next run"}, h[0])
+	assert.Equal(t, history.StatusSuccess, h[1].Status)
+	s.Cleanup()
+	assert.NoFileExists(t, path, "this deploy ended: its lock file is gone")
+
+	sm = newSeam(t)
+	s = sm.state(t, o)
+	require.NoError(t, os.MkdirAll(s.LockDir, 0o755))
+	require.NoError(t, repair.MarkRestoring(lock.PathFor(s.LockDir, "shop"), repair.Restoring{Backup: "app.sql.gz", Safety: "/b/pre-restore.sql.gz",
+		PutBack: "deploykit restore --confirm RESTORE --file /b/pre-restore.sql.gz", Since: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)}))
+	err = s.runPlan(context.Background())
+	require.Error(t, err)
+	assert.Equal(t, action.ExitFailed, action.ExitCode(err))
+	assert.Contains(t, err.Error(), "deploy of 1.2.3-1111111 failed at repair: the database of shop holds part of app.sql.gz: a restore (since 2026-12-01T10:00:00Z) was cancelled or killed while it replayed it into the live database; put the database back first — the safety backup /b/pre-restore.sql.gz, with: deploykit restore --confirm RESTORE --file /b/pre-restore.sql.gz — or restore a backup again; then deploy")
+	assert.Empty(t, sm.exec.Changes(), "nothing changed")
 }

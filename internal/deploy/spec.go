@@ -7,6 +7,8 @@ import (
 
 	"github.com/org/deploy-kit/internal/action"
 	"github.com/org/deploy-kit/internal/notify"
+	"github.com/org/deploy-kit/internal/remote"
+	"github.com/org/deploy-kit/internal/stackcopy"
 	"github.com/org/deploy-kit/internal/verify"
 )
 
@@ -67,7 +69,7 @@ type RecordOptions struct {
 	HistoryFile  string        `input:"history-file"`
 	LockTimeout  time.Duration `input:"lock-timeout"`
 	DryRun       bool          `input:"dry-run"`
-	Notify       notify.Target
+	Notify       notify.Webhook
 }
 
 // BackupOptions are the BackupInputs.
@@ -106,6 +108,8 @@ type Options struct {
 	VerifyOptions
 	RecordOptions
 	Backup BackupOptions
+	Copy   stackcopy.Options // the rehearsal's copy of the stack
+	Remote remote.Options    // the Docker host, over SSH from a runner elsewhere
 }
 
 // DefaultOptions are the options of a deploy given no input at all: every
@@ -127,7 +131,7 @@ var TargetInputs = []action.Input{
 	{Name: "service", Description: "Deploy only this service; empty deploys every service."},
 	{Name: "pull-only", Kind: action.Bool, Default: "false", Description: "Pull images instead of building; refuses build: sections and :latest or untagged images."},
 	{Name: "app-port", Kind: action.Int, Description: "Port the service listens on inside its containers; with strategy rolling, each new container must answer health-url's path and every smoke-checks path there before it takes traffic (required then)."},
-	{Name: "strategy", Kind: action.Enum, Enum: []string{"recreate", "rolling"}, Default: "recreate", Description: "recreate replaces containers in place; rolling starts new ones beside the old, off the proxy's network alias until they pass every check, then switches the alias and drains the old (zero downtime behind a proxy; README \"The traffic switch\")."},
+	{Name: "strategy", Kind: action.Enum, Enum: []string{"recreate", "rolling"}, Default: "recreate", Description: "recreate replaces containers in place; rolling starts new ones beside the old, off the proxy's network alias until they pass every check, then switches the alias and drains the old (zero downtime behind a proxy; docs/traffic-switch.md)."},
 	{Name: "route-network", Description: "Strategy rolling: the network your proxy finds the services on (its key or engine name); services not on it (workers, schedulers) are replaced in place. Empty picks each service's only external network, or its only network."},
 	{Name: "rolling-parallel", Kind: action.Int, Default: "10", Description: "Strategy rolling: how many services are started, checked and switched side by side (docker compose itself starts every service at once); a service starts once the services it depends on have switched."},
 	{Name: "drain-timeout", Kind: action.Duration, Default: "5s", Description: "Strategy rolling: how long an old container keeps answering after it left the route network's alias, before it is stopped with its stop_grace_period."},
@@ -184,10 +188,10 @@ var Spec = action.Spec{
 		{Name: "requires-verified", Description: "Refuse a version not verified under this name first (e.g. staging), unless force is true."},
 		{Name: "force", Kind: action.Bool, Default: "false", Description: "Deploy an unverified version anyway; recorded as FORCED."},
 		{Name: "min-free-disk", Kind: action.Percent, Default: "20%", Description: "Refuse to deploy when Docker's data root has less free space than this."},
-		{Name: "rehearse", Kind: action.Bool, Default: "false", Description: "Before production changes, restore the pre-deploy backup into a private copy of the stack (its own project, no published ports, none of production's networks), start this release there and check it (health-url's and smoke-checks' paths, at the service's own address), then the running release against the migrated copy; any failure stops the deploy. Needs backup-container (the stack's database service; implies backup); target compose only."},
+		{Name: "rehearse", Kind: action.Bool, Default: "false", Description: "Before production changes, restore the pre-deploy backup into a private copy of the stack (its own project, networks and volumes, no published ports, no route out unless copy-outbound; docs/rehearsal.md), start this release there and check it (health-url's and smoke-checks' paths, at the service's own address), then the running release against the migrated copy; any failure stops the deploy. Needs backup-container (the stack's database service; implies backup); target compose only."},
 		{Name: "rehearse-lock-limit", Kind: action.Duration, Default: "5s", Description: "With rehearse on PostgreSQL: the longest a migration may hold a lock that blocks the app's writes (or reads) on a table, as measured on the copy's production-sized data; a longer one is a warning, or stops the deploy with rehearse-lock-refuse. 0: no limit (the longest lock is still reported)."},
 		{Name: "rehearse-lock-refuse", Kind: action.Bool, Default: "false", Description: "Stop the deploy, before production changes, when a rehearsed migration held a lock longer than rehearse-lock-limit."},
-	}, VerifyInputs, RecordInputs, BackupInputs),
+	}, VerifyInputs, RecordInputs, BackupInputs, stackcopy.Inputs, remote.Inputs),
 	Outputs: []action.Output{
 		{Name: "version", Description: "Version that was deployed."},
 		{Name: "previous-version", Description: "Version that ran before."},

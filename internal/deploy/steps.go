@@ -1,10 +1,10 @@
 package deploy
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -18,6 +18,8 @@ import (
 	"github.com/org/deploy-kit/internal/guard"
 	"github.com/org/deploy-kit/internal/history"
 	"github.com/org/deploy-kit/internal/lock"
+	"github.com/org/deploy-kit/internal/remote"
+	"github.com/org/deploy-kit/internal/repair"
 	"github.com/org/deploy-kit/internal/secretfile"
 	"github.com/org/deploy-kit/internal/steps"
 	"github.com/org/deploy-kit/internal/verify"
@@ -30,12 +32,12 @@ func (guardStep) String() string { return "guard" }
 func (guardStep) Run(ctx context.Context, s *State) error {
 	d, err := guard.Check(ctx, s.A, s.Exec)
 	if err != nil {
-		return action.Failedf("%v", err)
+		return action.Failedf("%w", err)
 	}
 	if d.Warning != "" {
 		s.A.Warningf("%s", d.Warning)
 	}
-	s.Skipped = d.Skip
+	s.Out.Skipped = d.Skip
 	if d.Skip {
 		s.Did("skip: %s", d.Reason)
 	} else {
@@ -52,6 +54,17 @@ func (preflightStep) String() string { return "preflight" }
 // (the compose file and what pull-only forbids) exits 2, an environment that is
 // not ready exits 1.
 func (preflightStep) Run(ctx context.Context, s *State) error {
+	// A host elsewhere first: compose and the Engine API reach it through the
+	// run's socket from now on, and its lock and history are read there.
+	if s.Remote == nil && s.Opts.Remote.Remote() {
+		conn, err := remote.Connect(ctx, s.A, s.Opts.Remote)
+		if err != nil {
+			return action.Failedf("%w", err)
+		}
+		s.Remote = conn
+		s.Defer(conn.End)
+		s.History.Host = conn
+	}
 	if t, ok := s.Target.(interface{ Begin(context.Context, *State) }); ok {
 		t.Begin(ctx, s) // its slow checks, beside git and the compose model
 	}
@@ -65,7 +78,7 @@ func (preflightStep) Run(ctx context.Context, s *State) error {
 	if s.Docker == nil {
 		c, err := docker.New(s.A.Environ())
 		if err != nil {
-			return action.Failedf("%v", err)
+			return action.Failedf("%w", err)
 		}
 		s.Docker = c
 		s.Defer(func() { _ = c.Close() })
@@ -78,10 +91,23 @@ func (preflightStep) Run(ctx context.Context, s *State) error {
 		return err
 	}
 	notes = append(notes, targetNotes...)
-	if s.Docker.IsLocal() {
+	if s.Remote != nil {
+		root, err := s.Docker.DataRoot(ctx)
+		if err != nil {
+			return action.Failedf("%w", err)
+		}
+		free, err := s.Remote.FreeDisk(ctx, root)
+		if err != nil {
+			return action.Failedf("free space of %s: %w", root, err)
+		}
+		if min := s.Opts.MinFreeDisk; free < min {
+			return action.Failedf("only %.1f%% of %s (Docker's data root on %s) is free, below min-free-disk %g%%: free space (docker system prune, old images) or lower min-free-disk", free, root, s.Remote.Host, min)
+		}
+		notes = append(notes, fmt.Sprintf("%.0f%% free on %s of %s", free, root, s.Remote.Host))
+	} else if s.Docker.IsLocal() {
 		root, free, err := s.Docker.FreeDisk(ctx)
 		if err != nil {
-			return action.Failedf("%v", err)
+			return action.Failedf("%w", err)
 		}
 		if min := s.Opts.MinFreeDisk; free < min {
 			return action.Failedf("only %.1f%% of %s (Docker's data root) is free, below min-free-disk %g%%: free space (docker system prune, old images) or lower min-free-disk", free, root, min)
@@ -107,10 +133,7 @@ func (preflightStep) Run(ctx context.Context, s *State) error {
 		return err
 	}
 	notes = append(notes, strategyNotes...)
-	if err := s.checkPromotion(); err != nil {
-		return err
-	}
-	if err := s.planRehearsal(); err != nil {
+	if err := s.planRehearsal(ctx); err != nil {
 		return err
 	}
 	s.Did("version %s of %s on %s; %s", s.Version, s.Compose.Name, s.Opts.Environment, strings.Join(notes, "; "))
@@ -120,11 +143,7 @@ func (preflightStep) Run(ctx context.Context, s *State) error {
 // loadProject parses the compose file with compose-go exactly as docker compose
 // will see it, and applies the pull-only rules.
 func (s *State) loadProject(ctx context.Context) error {
-	env := s.composeEnv(s.Version, s.Git.SHA)
-	for _, v := range s.Secrets {
-		env = append(env, v.Key+"="+v.Value)
-	}
-	p, err := compose.Load(ctx, s.ComposeFile, s.Opts.ProjectName, env, compose.DotEnv(s.ComposeFile))
+	p, err := compose.Load(ctx, s.ComposeFile, s.Opts.ProjectName, s.loadEnv(), compose.DotEnv(s.ComposeFile))
 	if err != nil {
 		return action.Usagef("compose file %s is not valid: %v", s.ComposeFile, err)
 	}
@@ -137,11 +156,8 @@ func (s *State) loadProject(ctx context.Context) error {
 		}
 		services = []string{s.Opts.Service}
 	}
-	if s.Opts.Strategy == "rolling" {
-		switched := slices.DeleteFunc(slices.Clone(services), func(name string) bool { return s.switchless(name) != "" })
-		if err := rollingFits(p, switched); err != nil {
-			return err
-		}
+	if err := s.Strategy.Fits(s, p, services); err != nil {
+		return err
 	}
 	if !s.Opts.PullOnly {
 		return nil
@@ -180,6 +196,16 @@ func (s *State) loadProject(ctx context.Context) error {
 	return nil
 }
 
+// loadEnv is the environment the compose model is loaded with: docker
+// compose's, plus the secrets it reads from the env file.
+func (s *State) loadEnv() []string {
+	env := s.composeEnv(s.Version, s.Git.SHA)
+	for _, v := range s.Secrets {
+		env = append(env, v.Key+"="+v.Value)
+	}
+	return env
+}
+
 // rollingFits refuses services that cannot run twice at once, which the
 // traffic switch needs: a fixed container_name, or a fixed host port. (A
 // service replaced in place, switchless, may have them.)
@@ -207,7 +233,7 @@ func rollingFits(p *types.Project, services []string) error {
 func (s *State) checkPromotion() error {
 	entries, err := s.History.Read()
 	if err != nil {
-		return action.Failedf("%v", err)
+		return action.Failedf("%w", err)
 	}
 	if cur, ok := history.Current(entries, s.Compose.Name, s.Opts.Environment); ok {
 		s.Previous, s.PreviousVersion = &cur, cur.Version
@@ -233,18 +259,125 @@ func (lockStep) Run(ctx context.Context, s *State) error {
 	if s.Opts.DryRun {
 		return Skip("dry run: would take %s", path)
 	}
-	host, _ := os.Hostname()
-	me := lock.Holder{Host: host, PID: os.Getpid(), Version: s.Version, JobURL: s.A.JobURL(), Since: time.Now()}
-	start := time.Now()
-	l, err := lock.Acquire(ctx, path, me, s.Opts.LockTimeout, func(h lock.Holder) {
-		s.A.Logf("    waiting up to %s for the deploy holding %s: %s", s.Opts.LockTimeout, path, h)
-	})
-	if err != nil {
-		return action.Failedf("%v", err)
+	held := s.plan.Lock
+	if held == nil {
+		start := time.Now()
+		var err error
+		if held, err = TakeLock(ctx, s.A, s.Opts, s.Compose.Name, s.plan.Action, s.Remote); err != nil {
+			return err
+		}
+		s.Did("took %s after %s", held.Lock.Path, since(start))
+	} else {
+		s.Did("held %s since before the %s's target was read from the history", held.Lock.Path, s.plan.Action)
 	}
-	s.Lock, s.lockHolder = l, me
-	s.Defer(func() { _ = l.Release() })
-	s.Did("took %s after %s", path, since(start))
+	s.Lock = *held
+	s.Defer(func() { _ = held.Lock.Release() })
+	// The lock file says which step this run is in: the run after a kill
+	// records where it was killed.
+	s.Runner.OnStep = func(step string) {
+		s.Lock.Holder.Step, s.Lock.Holder.StepSince, s.Lock.Holder.Version = step, time.Now(), s.Version
+		_ = s.Lock.Lock.Update(s.Lock.Holder)
+	}
+	return nil
+}
+
+// Held is a stack's lock, held, and what its file says about the holder.
+type Held struct {
+	Lock   *lock.Lock
+	Holder lock.Holder
+}
+
+// TakeLock takes the lock of stack (beside history-file: one deploy,
+// rollback or restore of a stack at a time) for a run of act, waiting up to
+// lock-timeout and saying so in the log; on the Docker host conn reaches,
+// when the run is elsewhere.
+func TakeLock(ctx context.Context, a *action.Context, o Options, stack, act string, conn *remote.Conn) (*Held, error) {
+	path := lock.PathFor(lock.Dir(o.HistoryFile), stack)
+	host, _ := os.Hostname()
+	me := lock.Holder{Host: host, PID: os.Getpid(), JobURL: a.JobURL(), Since: time.Now(), Action: act, Env: o.Environment}
+	l, err := remote.AcquireLock(ctx, conn, path, me, o.LockTimeout, a.Logf)
+	if err != nil {
+		return nil, action.Failedf("%w", err)
+	}
+	return &Held{Lock: l, Holder: me}, nil
+}
+
+type repairStep struct{}
+
+func (repairStep) String() string { return "repair" }
+
+// Run makes the stack whole from what it finds before this run changes it
+// (ARCHITECTURE.md, "Repair first"): a run killed holding the lock is
+// recorded in the history as killed, what runs of the stack left (copies,
+// throwaway containers) is removed, what a killed restore stopped runs again,
+// and the strategy's own leftovers go (rolling: containers off the aliases).
+// A database a restore left half-restored stops the run before anything
+// changes.
+func (repairStep) Run(ctx context.Context, s *State) error {
+	if s.Opts.DryRun {
+		return Skip("dry run: would remove what a killed run of %s left", s.Compose.Name)
+	}
+	var done []string
+	rep, err := repair.Stack(ctx, s.Docker, s.History, s.Lock.Lock, s.Compose.Name, s.Opts.Environment)
+	if err != nil {
+		s.A.Warningf("%v", err)
+	}
+	if rep.Killed != nil {
+		s.A.Warningf("the %s of %s that held the lock before this run was killed (%s): recorded in %s", rep.Killed.Action, rep.Killed.Version, rep.Killed.Notes, s.History.Path)
+		done = append(done, fmt.Sprintf("a killed %s of %s recorded (%s)", rep.Killed.Action, rep.Killed.Version, rep.Killed.Notes))
+	}
+	done = append(done, rep.Done...)
+	notes, err := s.Strategy.Repair(ctx, s)
+	if err != nil {
+		return action.Failedf("repairing %s before the deploy: %w", s.Compose.Name, err)
+	}
+	done = append(done, notes...)
+	m, err := s.halfRestored(ctx)
+	if err != nil {
+		return action.Failedf("%w", err)
+	}
+	if m != nil {
+		return action.Failedf("%w", m.Refusal(s.Compose.Name))
+	}
+	if len(done) == 0 {
+		s.Did("nothing to repair")
+		return nil
+	}
+	s.Did("%s", strings.Join(done, "; "))
+	return nil
+}
+
+// halfRestored is the mark a restore left beside the stack's lock, on the host.
+func (s *State) halfRestored(ctx context.Context) (*repair.Restoring, error) {
+	lockPath := lock.PathFor(s.LockDir, s.Compose.Name)
+	if s.Remote == nil {
+		return repair.HalfRestored(lockPath)
+	}
+	data, err := s.Remote.ReadFile(ctx, repair.RestoringPath(lockPath))
+	if err != nil {
+		return nil, err
+	}
+	return repair.ParseRestoring(data), nil
+}
+
+type promotionStep struct{}
+
+func (promotionStep) String() string { return "promotion" }
+
+// Run reads, under the lock, the version that runs now from the history and
+// refuses a version not verified where requires-verified says (unless force).
+func (promotionStep) Run(_ context.Context, s *State) error {
+	if err := s.checkPromotion(); err != nil {
+		return err
+	}
+	switch {
+	case s.Forced != "":
+		s.Did("%s; running now: %s", s.Forced, cmp.Or(s.PreviousVersion, "nothing recorded"))
+	case s.Opts.RequiresVerified != "":
+		s.Did("%s was verified on %s; running now: %s", s.Version, s.Opts.RequiresVerified, cmp.Or(s.PreviousVersion, "nothing recorded"))
+	default:
+		s.Did("running now: %s", cmp.Or(s.PreviousVersion, "nothing recorded"))
+	}
 	return nil
 }
 
@@ -282,8 +415,14 @@ func (backupStep) Run(ctx context.Context, s *State) error {
 		return Skip("not requested (backup: false)")
 	}
 	opts := s.Opts.Backup.options("pre-deploy-" + s.Compose.Name)
+	opts.Stack = s.Compose.Name // its throwaway containers: the next run removes what a killed one left
 	if s.Opts.DryRun {
 		return Skip("dry run: would back up with the %s engine to %s", opts.Engine, opts.Dir)
+	}
+	if s.Remote != nil {
+		// Made on the runner (the dump streams over the connection), kept on
+		// the host: backup-dir is the host's, and so is its retention.
+		opts.Host = s.Remote
 	}
 	if opts.Container != "" || s.Opts.Backup.sqliteNotMade() {
 		// The stack's own database (or its SQLite file, not made yet) on its
@@ -296,11 +435,12 @@ func (backupStep) Run(ctx context.Context, s *State) error {
 	if err != nil {
 		return err
 	}
-	s.BackupPath = r.Path
-	s.Did("%s (%d bytes, sha256 %s), verified", r.Path, r.Size, r.SHA256)
+	s.Defer(r.Discard)                             // the runner's copy, when it is kept on the host
+	s.Backup.Path, s.Backup.Kept = r.Local, r.Path // the rehearsal restores the runner's copy
+	s.Did("%s (%d bytes, sha256 %s), verified", r.Where, r.Size, r.SHA256)
 	// A restore by URL that was killed may have left databases beside the live
 	// one: say so where someone looks, since this deploy may migrate the database.
-	if t, err := backup.NewTarget(s.A, opts); err == nil {
+	if t, err := backup.NewLiveDB(s.A, opts); err == nil {
 		left, _ := t.Leftovers(ctx)
 		for _, l := range left {
 			s.A.Warningf("%s", l)
@@ -351,7 +491,7 @@ func (applyStep) String() string { return "apply" }
 
 func (applyStep) Run(ctx context.Context, s *State) error {
 	if err := s.Target.Apply(ctx, s); err != nil {
-		return action.Failedf("%v", err)
+		return action.Failedf("%w", err)
 	}
 	if s.Opts.DryRun {
 		s.Did("dry run: printed the commands above")
@@ -384,13 +524,13 @@ func (s *State) verify(ctx context.Context) error {
 	if health == "" && len(s.Checks) == 0 {
 		return Skip("no health-url or smoke-checks: the containers' own healthchecks decided (up --wait, or the swarm update)")
 	}
-	var retry func(int)
-	if r, ok := s.Strategy.(*rolling); ok && health != "" {
-		retry = r.mendAliases(ctx, s)
+	var retry func(int, bool)
+	if health != "" {
+		retry = s.Strategy.CheckRetry(ctx, s)
 	}
 	done, err := s.checkAt(ctx, health, base, retry)
 	if err != nil {
-		return action.Failedf("%v", err)
+		return action.Failedf("%w", err)
 	}
 	s.Did("%s", strings.Join(done, ", "))
 	return nil
@@ -400,7 +540,7 @@ func (s *State) verify(ctx context.Context) error {
 // checks against base (when set), and says what passed: the deploy's checks
 // against production's URLs (verify), or the rehearsal's against a copy's
 // container addresses. retry (may be nil) is the backoff's Retry.
-func (s *State) checkAt(ctx context.Context, health, base string, retry func(int)) ([]string, error) {
+func (s *State) checkAt(ctx context.Context, health, base string, retry func(int, bool)) ([]string, error) {
 	logf := func(format string, args ...any) { s.A.Logf("    "+format, args...) }
 	var done []string
 	if health != "" {
@@ -428,31 +568,36 @@ func (rollbackStep) String() string { return "rollback" }
 var changedSteps = map[string]bool{"apply": true, "verify": true}
 
 func (rollbackStep) Run(ctx context.Context, s *State) error {
-	if !changedSteps[s.FailedStep] {
-		return Skip("nothing to undo: the deploy stopped at %s, before changing the stack", s.FailedStep)
+	if !changedSteps[s.Out.FailedStep] {
+		return Skip("nothing to undo: the deploy stopped at %s, before changing the stack", s.Out.FailedStep)
 	}
 	if s.Opts.DryRun {
 		return Skip("dry run")
 	}
 	// Collect the hand-off before the failing containers are replaced.
-	s.HandOff = s.handOff(ctx)
+	s.Out.HandOff = s.handOff(ctx)
 	switch {
 	case s.Strategy.OldServing():
-		return Skip("the rolling deploy removed its new containers; the old ones never stopped serving")
+		return Skip("nothing switched: the old containers never stopped serving")
 	case !s.Opts.AutoRollback:
 		return Skip("auto-rollback is false: the failed version is left running for inspection")
 	case len(s.Snapshot.Services) == 0:
 		return Skip("nothing ran before this deploy: no previous version to restore")
 	}
 	if err := s.Target.Restore(ctx, s); err != nil {
-		s.RollbackErr = err
-		return action.Failedf("restoring %s: %v", s.rollbackVersion(), err)
+		s.Out.RollbackErr = err
+		return action.Failedf("restoring %s: %w", s.rollbackVersion(), err)
+	}
+	if s.Out.Cancelled {
+		s.Out.RolledBack = true
+		s.Did("cancelled: %s started again (not verified: a cancelled job has seconds); the next run repairs what is left", s.rollbackVersion())
+		return nil
 	}
 	if err := s.verify(ctx); err != nil && !steps.IsSkip(err) {
-		s.RollbackErr = err
+		s.Out.RollbackErr = err
 		return action.Failedf("restored %s, but it does not pass verify either: %v", s.rollbackVersion(), err)
 	}
-	s.RolledBack = true
+	s.Out.RolledBack = true
 	s.Did("restored %s and verified it", s.rollbackVersion())
 	return nil
 }
@@ -470,8 +615,11 @@ type historyStep struct{}
 func (historyStep) String() string { return "history" }
 
 func (historyStep) Run(_ context.Context, s *State) error {
-	if action.ExitCode(s.FailedErr) == action.ExitUsage {
+	if action.ExitCode(s.Out.FailedErr) == action.ExitUsage {
 		return Skip("bad input: nothing was attempted")
+	}
+	if s.Opts.Remote.Remote() && s.Remote == nil {
+		return Skip("the Docker host %s was not reached: its history is there", s.Opts.Remote.Host)
 	}
 	entries := s.historyEntries()
 	if s.Opts.DryRun {
@@ -507,31 +655,31 @@ func (s *State) historyEntries() []history.Entry {
 		notes = append(notes, s.Forced)
 	}
 	switch {
-	case s.Cancelled:
+	case s.Out.Cancelled:
 		e.Status = history.StatusCancelled
-		notes = append(notes, "cancelled at "+s.FailedStep)
-	case s.FailedErr != nil:
+		notes = append(notes, "cancelled at "+s.Out.FailedStep)
+	case s.Out.FailedErr != nil:
 		e.Status = history.StatusFailed
-		notes = append(notes, fmt.Sprintf("failed at %s: %v", s.FailedStep, s.FailedErr))
+		notes = append(notes, fmt.Sprintf("failed at %s: %v", s.Out.FailedStep, s.Out.FailedErr))
 	}
 	if job := s.A.JobURL(); job != "" {
 		notes = append(notes, "job "+job)
 	}
 	e.Notes = strings.Join(notes, "; ")
 	entries := []history.Entry{e}
-	if s.FailedErr == nil && s.Opts.Verifies != "" {
+	if s.Out.FailedErr == nil && s.Opts.Verifies != "" {
 		entries = append(entries, history.Entry{Time: now, Stack: stack, Env: s.Opts.Verifies, Action: history.ActionVerified,
 			Version: s.Version, Status: history.StatusSuccess, Notes: "deployed and verified on " + s.Opts.Environment + "; sha=" + s.Git.SHA})
 	}
-	if s.RolledBack || s.RollbackErr != nil {
+	if s.Out.RolledBack || s.Out.RollbackErr != nil {
 		r := history.Entry{Time: now, Stack: stack, Env: s.Opts.Environment, Action: history.ActionRollback,
 			Version: s.rollbackVersion(), Status: history.StatusSuccess, Notes: "from " + s.Version + " (automatic)"}
 		if sha := s.previousSHA(); sha != "" {
 			r.Notes += "; sha=" + sha
 		}
-		if s.RollbackErr != nil {
+		if s.Out.RollbackErr != nil {
 			r.Status = history.StatusFailed
-			r.Notes += fmt.Sprintf("; %v", s.RollbackErr)
+			r.Notes += fmt.Sprintf("; %v", s.Out.RollbackErr)
 		}
 		entries = append(entries, r)
 	}

@@ -2,10 +2,12 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/org/deploy-kit/internal/action"
+	"github.com/org/deploy-kit/internal/command"
 	"github.com/org/deploy-kit/internal/steps"
 )
 
@@ -21,7 +23,7 @@ func (s *State) summary() string {
 		name = s.Opts.ProjectName
 	}
 	fmt.Fprintf(&b, "### deploykit %s: %s", s.plan.Action, s.status())
-	if s.Degraded != "" {
+	if s.Out.Degraded != "" {
 		b.WriteString(", production degraded")
 	}
 	if s.Version != "" {
@@ -40,24 +42,39 @@ func (s *State) summary() string {
 	if s.trend != "" {
 		fmt.Fprintf(&b, "\n%s\n", s.trend)
 	}
-	if s.notified != "" {
-		fmt.Fprintf(&b, "\n%s\n", s.notified)
+	if s.notify.sent != "" {
+		fmt.Fprintf(&b, "\n%s\n", s.notify.sent)
 	}
-	if s.FailedErr != nil && s.HandOff != "" {
-		b.WriteString("\n" + s.HandOff)
+	if s.Remote != nil {
+		fmt.Fprintf(&b, "\nDocker host: %s.\n", s.Remote.Stats())
+	}
+	if s.Out.FailedErr != nil && s.Out.HandOff != "" {
+		b.WriteString("\n" + s.Out.HandOff)
 	}
 	return b.String()
+}
+
+// commandDetails is, when err is a command that failed, that command in a
+// details block of a hand-off: the reason leads, the command line is there
+// for who wants it.
+func commandDetails(err error) string {
+	var ce *command.Error
+	if !errors.As(err, &ce) {
+		return ""
+	}
+	return fmt.Sprintf("\n  <details><summary>The command that failed</summary>\n\n  ```sh\n  %s\n  ```\n\n  </details>\n\n", ce.Command)
 }
 
 // handOff is the Markdown a person needs after a failed deploy: where the job is,
 // what failed, the logs of the failing service, and how to roll back by hand.
 func (s *State) handOff(ctx context.Context) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "#### Hand-off: %s of %s failed at %s\n\n", s.plan.Action, orUnknown(s.Version), s.FailedStep)
+	fmt.Fprintf(&b, "#### Hand-off: %s of %s failed at %s\n\n", s.plan.Action, orUnknown(s.Version), s.Out.FailedStep)
 	if job := s.A.JobURL(); job != "" {
 		fmt.Fprintf(&b, "- Job: %s\n", job)
 	}
-	fmt.Fprintf(&b, "- Failing step: **%s**: %s\n", s.FailedStep, action.Cell(s.FailedErr.Error()))
+	fmt.Fprintf(&b, "- Failing step: **%s**: %s\n", s.Out.FailedStep, action.Cell(s.Out.FailedErr.Error()))
+	b.WriteString(commandDetails(s.Out.FailedErr))
 	if len(s.Snapshot.Services) > 0 {
 		fmt.Fprintf(&b, "- Roll back to %s by hand (what auto-rollback does):\n\n```sh\n%s\n```\n", s.rollbackVersion(), strings.Join(s.Target.ManualRollback(s), "\n"))
 	} else {

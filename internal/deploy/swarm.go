@@ -88,7 +88,7 @@ func (st *swarmTarget) Preflight(ctx context.Context, s *State) ([]string, error
 	}
 	manager, state, err := s.Docker.SwarmManager(ctx)
 	if err != nil {
-		return nil, action.Failedf("%v", err)
+		return nil, action.Failedf("%w", err)
 	}
 	if !manager {
 		return nil, action.Failedf("target swarm: this Docker engine is not a swarm manager (swarm state %q): run the job on a manager node, or docker swarm init", state)
@@ -112,7 +112,11 @@ func (st *swarmTarget) Preflight(ctx context.Context, s *State) ([]string, error
 				missing = append(missing, "deploy.update_config.monitor (e.g. 30s)")
 			}
 		}
-		if !s.hasHealthcheck(ctx, svc.HealthCheck, svc.Image) {
+		has, err := s.hasHealthcheck(ctx, svc.HealthCheck, svc.Image)
+		if err != nil {
+			return nil, action.Failedf("service %s: %w", name, err)
+		}
+		if !has {
 			missing = append(missing, "healthcheck")
 		}
 		if len(missing) > 0 {
@@ -132,9 +136,9 @@ func (st *swarmTarget) Preflight(ctx context.Context, s *State) ([]string, error
 
 // hasHealthcheck: the service defines one, or (when it says nothing) its image
 // does, as far as this engine has the image.
-func (s *State) hasHealthcheck(ctx context.Context, hc *types.HealthCheckConfig, image string) bool {
+func (s *State) hasHealthcheck(ctx context.Context, hc *types.HealthCheckConfig, image string) (bool, error) {
 	if hc != nil {
-		return !hc.Disable && len(hc.Test) > 0 && hc.Test[0] != "NONE"
+		return !hc.Disable && len(hc.Test) > 0 && hc.Test[0] != "NONE", nil
 	}
 	return s.Docker.ImageHasHealthcheck(ctx, image)
 }
@@ -170,7 +174,7 @@ func (s *State) stackSecrets(ctx context.Context) (map[string]string, error) {
 		if key == nil {
 			var err error
 			if key, err = secretNameKey(filepath.Join(filepath.Dir(s.History.Path), secretKeyFile), !s.Opts.DryRun); err != nil {
-				return nil, action.Failedf("%v", err)
+				return nil, action.Failedf("%w", err)
 			}
 		}
 		name := fmt.Sprintf("%s_%s_%s", s.Compose.Name, v.Key, secretVersion(key, s.Compose.Name, v))
@@ -451,7 +455,7 @@ func (st *swarmTarget) watchStack(ctx context.Context, s *State, before map[stri
 				s.A.Logf("    %s: %s", svc.Name, state)
 				break
 			}
-			progress := fmt.Sprintf("%s: %s %s", svc.Name, cmp.Or(svc.Update, "starting"), svc.Message)
+			progress := fmt.Sprintf("%s: %s", svc.Name, cmp.Or(svc.Message, svc.Update, "starting"))
 			if lastLog[name] != progress {
 				s.A.Logf("    %s", progress)
 				lastLog[name] = progress
@@ -544,7 +548,10 @@ func (st *swarmTarget) Restore(ctx context.Context, s *State) error {
 		case svc.Image == want:
 			s.A.Logf("    %s already runs %s", svc.Name, want)
 		case svc.Prev == want:
-			if err := s.Exec.Run(ctx, compose.ServiceRollback(svc.Name)); err != nil {
+			// Cancelled: Swarm carries the rollback out; the job has seconds left.
+			back := compose.ServiceRollback(svc.Name, s.Out.Cancelled)
+			back.Env = s.A.Environ() // the engine the run works on (DOCKER_HOST)
+			if err := s.Exec.Run(ctx, back); err != nil {
 				return fmt.Errorf("docker service rollback %s: %w", svc.Name, err)
 			}
 		default:
@@ -571,21 +578,39 @@ func (st *swarmTarget) recordFailure(ctx context.Context, s *State, svc docker.S
 	if !ok {
 		return ""
 	}
+	// The task's container on the job's engine, if it ran there: another
+	// node's container is not this engine's to read.
+	local, err := s.Docker.TaskContainer(ctx, t.ID)
+	if err != nil {
+		s.A.Warningf("%v", err)
+	}
 	if t.ContainerID == "" {
-		t.ContainerID = s.Docker.TaskContainer(ctx, t.ID)
+		t.ContainerID = local
 	}
 	// Through the manager first: the task may have run on another node.
 	logs, err := s.Docker.TaskLogs(ctx, t.ID, logLines)
-	if err != nil || strings.TrimSpace(logs) == "" {
-		switch {
-		case t.ContainerID != "":
-			if logs, err = s.Docker.Logs(ctx, t.ContainerID, logLines); err != nil {
-				logs = fmt.Sprintf("(could not read the logs: %v)", err)
+	if (err != nil || strings.TrimSpace(logs) == "") && local != "" {
+		logs, err = s.Docker.Logs(ctx, local, logLines)
+	}
+	switch {
+	case err != nil && local == "":
+		logs = fmt.Sprintf("(could not read the task's logs through the manager: %v)", err)
+	case err != nil:
+		logs = fmt.Sprintf("(could not read the logs: %v)", err)
+	case strings.TrimSpace(logs) == "":
+		logs = "(no output)"
+	}
+	ended := cmp.Or(t.Err, "no error recorded")
+	if t.Err == "" && (t.State == "complete" || t.State == "shutdown") {
+		// Swarm stops a task that fails its health check and records how the
+		// process ended: complete, exit 0, for an app that stops cleanly.
+		ended = "no error recorded, so Swarm most likely stopped it for failing its health check"
+		if local != "" {
+			if out, err := s.Docker.HealthOutput(ctx, local); err == nil && out != "" {
+				ended = "Swarm stopped it for failing its health check, whose last run said: " + out
 			}
-		case err != nil:
-			logs = fmt.Sprintf("(could not read the task's logs through the manager: %v)", err)
-		default:
-			logs = "(the task's container is already gone: no logs)"
+		} else if t.Node != "" {
+			ended += " (its health check's output is on node " + t.Node + ": docker inspect " + t.ContainerID + " there)"
 		}
 	}
 	name, on := svc.Name+"."+t.ID[:min(12, len(t.ID))], ""
@@ -595,7 +620,7 @@ func (st *swarmTarget) recordFailure(ctx context.Context, s *State, svc docker.S
 	}
 	st.failed = append(st.failed, docker.Container{ID: t.ContainerID, Name: name,
 		Service: svc.Short, Image: t.Image, State: t.State, Health: t.Err, Logs: cmp.Or(logs, "(no output)")})
-	return fmt.Sprintf("; task %.12s (%s)%s ended %s: %s", t.ID, t.Image, on, t.State, cmp.Or(t.Err, "no error recorded"))
+	return fmt.Sprintf("; task %.12s (%s)%s ended %s: %s", t.ID, t.Image, on, t.State, ended)
 }
 
 func (st *swarmTarget) ManualRollback(s *State) []string {
@@ -628,4 +653,9 @@ func (st *swarmTarget) Finish(ctx context.Context, s *State) {
 		}
 		s.A.Logf("    removed swarm secret %s (no longer used)", name)
 	}
+}
+
+// PlanDiff is built from the stack's service specs (swarmPlanDiff).
+func (st *swarmTarget) PlanDiff(ctx context.Context, s *State) (PlanDiff, error) {
+	return s.swarmPlanDiff(ctx)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/org/deploy-kit/internal/action"
 	"github.com/org/deploy-kit/internal/testenv"
 	"github.com/org/deploy-kit/internal/testenv/testapp"
 )
@@ -54,9 +55,12 @@ func (a swarmApp) release(version string, broken bool) {
 }
 
 func (a swarmApp) deploy(extra ...string) testapp.Run {
-	args := append([]string{"--target", "swarm", "--compose-file", "stack.yaml", "--resolve-image", "never",
+	return a.Deploy(a.args(extra...)...)
+}
+
+func (a swarmApp) args(extra ...string) []string {
+	return append([]string{"--target", "swarm", "--compose-file", "stack.yaml", "--resolve-image", "never",
 		"--health-url", "", "--smoke-base-url", "", "--smoke-checks", "", "--wait-timeout", "2m"}, extra...)
-	return a.Deploy(args...)
 }
 
 // images are the images of the service's tasks that should run.
@@ -218,4 +222,36 @@ func TestSwarmDeploy(t *testing.T) {
 		assert.True(t, strings.HasPrefix(img, "deploykit-hello:sha-"+sha1+" Running"), img)
 	}
 	assert.Contains(t, strings.Join(a.HistoryLines(), "\n"), "| production | rollback | 1.0.0 | success |")
+
+	// A broken release, its update cancelled as GitHub's runner cancels: the
+	// rollback is handed to Swarm within the budget. Then killed as Gitea's
+	// runner kills: Swarm rolls it back by its own failure_action. 1.0.0
+	// answers every request throughout, and the next deploy, of a healthy
+	// release, is green and records the killed one.
+	a.release("4.0.0", true)
+	stop = a.load("/version")
+	a.waitAnswer("1.0.0")
+	for _, forge := range []string{"github", "gitea"} {
+		step, result := a.Step("deploy", a.args()...)
+		step.WaitLog("Updating service "+a.Name+"_web", 2*time.Minute)
+		if forge == "github" {
+			last, took := step.CancelGitHub()
+			r = result()
+			assert.Equal(t, "SIGINT", last, r.Log)
+			assert.Less(t, took, action.CancelBudget)
+			assert.Contains(t, r.Log, "docker service rollback --detach=true "+a.Name+"_web")
+		} else {
+			step.KillGitea()
+		}
+	}
+	a.release("5.0.0", false)
+	r = a.deploy()
+	report = stop()
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.Regexp(t, `(?m)^ok=\d+ failed=0$`, report, "1.0.0, then 5.0.0, answered every request")
+	assert.Contains(t, r.Summary, "a killed deploy of 4.0.0 recorded (killed in step apply")
+	sha5 := a.Git("rev-parse", "--short=7", "HEAD")
+	for _, img := range a.images() {
+		assert.True(t, strings.HasPrefix(img, "deploykit-hello:sha-"+sha5+" Running"), img)
+	}
 }

@@ -26,7 +26,7 @@ import (
 	"github.com/org/deploy-kit/internal/verify"
 )
 
-// The traffic switch of strategy rolling (README "The traffic switch"). A proxy
+// The traffic switch of strategy rolling (docs/traffic-switch.md). A proxy
 // finds a service's containers by their network aliases on one network, the route
 // network, asking Docker's DNS. For the deployed services:
 //
@@ -49,12 +49,15 @@ import (
 //
 // A failure before a service's switch removes its new containers, and no
 // service starts after it; a failure after a switch (a later service, verify)
-// or a cancelled job switches back: the old containers get their aliases again
-// first, then the new ones are removed; a service replaced in place gets its
-// snapshot's image back. Nothing switched is recreated.
+// or a cancelled job switches back: every old container gets its aliases again
+// first, then the new ones leave theirs and are removed; a service replaced in
+// place gets its snapshot's image back. Nothing switched is recreated. A
+// cancelled job (seconds: action.CancelBudget) removes nothing: it switches
+// back, and what serves no request is left for the next run, which repairs
+// first.
 
-// switched is one service's switch in progress.
-type switched struct {
+// serviceSwitch is one service's switch in progress.
+type serviceSwitch struct {
 	service  string
 	network  string // the route network's engine name; "" when replaced in place
 	old, new []placed
@@ -76,6 +79,10 @@ type switched struct {
 type placed struct {
 	docker.Container
 	at docker.Endpoint
+	// moved: the switch began to move its aliases (a new one's in, an old
+	// one's out), so switching back must move them again; one not moved still
+	// holds what it held before the switch.
+	moved bool
 }
 
 // switchless says why a deployed service gets no switch ("" when it gets one):
@@ -174,7 +181,7 @@ func (s *State) routeNetworks(ctx context.Context) (map[string]string, error) {
 // each service and the switches made so far.
 type rolling struct {
 	routes     map[string]string
-	switches   []*switched
+	switches   []*serviceSwitch
 	oldServing bool // failed before any switch: the old containers never stopped serving
 	net        netGate
 }
@@ -254,11 +261,83 @@ func (r *rolling) Preflight(ctx context.Context, s *State) ([]string, error) {
 	return notes, nil
 }
 
+// Repair makes each switched service whole before this deploy switches it: a
+// killed deploy leaves containers off the aliases (new ones it had not
+// switched yet, old ones still draining, ones it created and never started).
+// While at least one of a service's containers holds its aliases on the route
+// network, every other container of the service is removed, so the switch
+// starts from what serves and adds what the service declares, not one more
+// container per kill. A service none of whose containers holds its aliases is
+// left as it is (there is nothing to tell serving from leftover), and said.
+func (r *rolling) Repair(ctx context.Context, s *State) ([]string, error) {
+	all, err := s.Docker.ProjectContainers(ctx, s.Compose.Name)
+	if err != nil {
+		return nil, err
+	}
+	var notes []string
+	for _, name := range s.deployedServices() {
+		network := r.routes[name]
+		if network == "" {
+			continue // replaced in place: compose converges it
+		}
+		var serving, rest []docker.Container
+		for _, c := range all {
+			if c.Service != name {
+				continue
+			}
+			at, ok, err := s.Docker.Endpoint(ctx, c.ID, network)
+			if err != nil {
+				return notes, err
+			}
+			if c.State == "running" && ok && len(at.Aliases) > 0 {
+				serving = append(serving, c)
+			} else {
+				rest = append(rest, c)
+			}
+		}
+		switch {
+		case len(rest) == 0:
+		case len(serving) == 0:
+			notes = append(notes, fmt.Sprintf("no container of %s holds its aliases on %s: its %d container(s) kept", name, network, len(rest)))
+		default:
+			grace := s.stopGrace(name)
+			var g sync.WaitGroup
+			errs := make([]error, len(rest))
+			for i, c := range rest {
+				g.Go(func() { errs[i] = s.Docker.StopAndRemove(ctx, c.ID, grace) })
+			}
+			g.Wait()
+			if err := errors.Join(errs...); err != nil {
+				return notes, fmt.Errorf("removing the containers of %s off its aliases: %w", name, err)
+			}
+			notes = append(notes, fmt.Sprintf("removed %d container(s) of %s that an interrupted run left off its aliases (%s); %d serve", len(rest), name, names(rest), len(serving)))
+		}
+	}
+	return notes, nil
+}
+
+// names lists containers' names.
+func names(cs []docker.Container) string {
+	n := make([]string, len(cs))
+	for i, c := range cs {
+		n[i] = c.Name
+	}
+	return strings.Join(n, ", ")
+}
+
 func (r *rolling) Moved() bool      { return len(r.switches) > 0 }
 func (r *rolling) OldServing() bool { return r.oldServing }
 
-// Apply replaces each service's containers through the traffic switch.
-func (r *rolling) Apply(ctx context.Context, s *State) error {
+// Apply replaces each service's containers through the traffic switch. A
+// failure (or a cancel) before any service switched or was replaced in place
+// leaves the old containers serving as they were: nothing to restore, and
+// restoring would recreate them (OldServing).
+func (r *rolling) Apply(ctx context.Context, s *State) (err error) {
+	defer func() {
+		if err != nil && !slices.ContainsFunc(r.switches, func(w *serviceSwitch) bool { return w.routed || w.replaced }) {
+			r.oldServing = true
+		}
+	}()
 	pullOnly := s.Opts.PullOnly
 	services := s.deployedServices()
 	if !pullOnly {
@@ -272,17 +351,10 @@ func (r *rolling) Apply(ctx context.Context, s *State) error {
 	if deps := s.dependencies(services); len(deps) > 0 {
 		up := compose.UpOptions{Services: deps, NoRecreate: true, PullMissing: pullOnly, WaitTimeout: s.Opts.WaitTimeout}
 		if err := s.Exec.Run(ctx, s.Compose.Up(up)); err != nil {
-			r.oldServing = true
 			return fmt.Errorf("starting %s, which %s depend(s) on: %w", strings.Join(deps, ", "), strings.Join(services, ", "), err)
 		}
 	}
-	if err := r.roll(ctx, s, services, pullOnly); err != nil {
-		if !slices.ContainsFunc(r.switches, func(w *switched) bool { return w.routed || w.replaced }) {
-			r.oldServing = true // nothing switched: the old containers never stopped serving
-		}
-		return err
-	}
-	return nil
+	return r.roll(ctx, s, services, pullOnly)
 }
 
 // levels orders services by depends_on among them: level 1 depends on none of
@@ -406,11 +478,11 @@ func (r *rolling) roll(ctx context.Context, s *State, services []string, pullOnl
 	if err != nil {
 		return err
 	}
-	var ws []*switched
+	var ws []*serviceSwitch
 	up := compose.UpOptions{NoDeps: true, NoRecreate: true, PullMissing: pullOnly, NoStart: true, Scale: map[string]int{}}
 	for i, level := range s.levels(services) {
 		for _, name := range level {
-			w := &switched{service: name, network: r.routes[name], level: i + 1, done: make(chan struct{})}
+			w := &serviceSwitch{service: name, network: r.routes[name], level: i + 1, done: make(chan struct{})}
 			for _, c := range all {
 				if c.Service == name && c.State == "running" {
 					w.before = append(w.before, c)
@@ -427,11 +499,14 @@ func (r *rolling) roll(ctx context.Context, s *State, services []string, pullOnl
 					return err
 				}
 				if ok {
-					w.old = append(w.old, placed{c, at})
+					w.old = append(w.old, placed{Container: c, at: at})
 				}
 			}
 			if len(w.before) > 0 {
-				up.Scale[name] = 2 * len(w.before)
+				// As many new containers as the service declares, beside the
+				// ones that run (Repair left only those that serve).
+				svc, _ := s.Project.GetService(name)
+				up.Scale[name] = len(w.before) + max(1, svc.GetScale())
 			}
 		}
 	}
@@ -498,7 +573,11 @@ func (r *rolling) roll(ctx context.Context, s *State, services []string, pullOnl
 				blocked = "cancelled"
 			}
 			if blocked != "" {
-				if w.network != "" {
+				switch {
+				case w.network == "":
+				case ctx.Err() != nil: // seconds left: the next run removes them
+					s.A.Logf("    %s not started (%s): its new container(s) left, created and off the alias, for the next run", w.service, blocked)
+				default:
 					removed := s.removeNew(ctx, w.service, w.before)
 					s.A.Logf("    %s not started (%s): removed its %d new container(s)", w.service, blocked, removed)
 				}
@@ -533,9 +612,9 @@ func (r *rolling) roll(ctx context.Context, s *State, services []string, pullOnl
 
 // waitsFor are the switches w starts after: those of the deployed services it
 // depends on and, when it is replaced in place, the switched ones of its level.
-func (r *rolling) waitsFor(s *State, w *switched, ws []*switched) []*switched {
+func (r *rolling) waitsFor(s *State, w *serviceSwitch, ws []*serviceSwitch) []*serviceSwitch {
 	svc, _ := s.Project.GetService(w.service)
-	var out []*switched
+	var out []*serviceSwitch
 	for _, o := range ws {
 		_, dep := svc.DependsOn[o.service]
 		if dep || (w.network == "" && o.network != "" && o.level == w.level) {
@@ -553,10 +632,10 @@ func (r *rolling) inPlace(s *State, service string, pullOnly bool) compose.UpOpt
 // replace replaces a switchless service's containers in place, as strategy
 // recreate does, and waits for them to be healthy; Restore puts the snapshot's
 // image back if the deploy fails later (or this does).
-func (r *rolling) replace(ctx context.Context, s *State, w *switched, pullOnly bool, began time.Time) error {
+func (r *rolling) replace(ctx context.Context, s *State, w *serviceSwitch, pullOnly bool, began time.Time) error {
 	w.replaced = true
 	if err := s.Exec.Run(ctx, s.Compose.Up(r.inPlace(s, w.service, pullOnly))); err != nil {
-		return fmt.Errorf("replacing %s in place (%s): docker compose up failed: %w", w.service, s.switchless(w.service), err)
+		return fmt.Errorf("replacing %s in place (%s): %w", w.service, s.switchless(w.service), err)
 	}
 	w.healthy = time.Since(began)
 	s.A.Logf("    replaced %s in place (%s)", w.service, s.switchless(w.service))
@@ -567,7 +646,7 @@ func (r *rolling) replace(ctx context.Context, s *State, w *switched, pullOnly b
 // running before) off the alias before they start, gives them their secrets,
 // starts them, checks each at its own address, and switches. A failure
 // before the switch removes them. Services run it side by side (roll).
-func (r *rolling) switchService(ctx context.Context, s *State, w *switched, all []docker.Container, began time.Time) error {
+func (r *rolling) switchService(ctx context.Context, s *State, w *serviceSwitch, all []docker.Container, began time.Time) error {
 	name := w.service
 	for _, c := range all {
 		if c.Service != name || slices.ContainsFunc(w.before, func(b docker.Container) bool { return b.ID == c.ID }) {
@@ -575,7 +654,7 @@ func (r *rolling) switchService(ctx context.Context, s *State, w *switched, all 
 		}
 		at, _, err := s.Docker.Endpoint(ctx, c.ID, w.network)
 		if err == nil {
-			w.new = append(w.new, placed{c, at})
+			w.new = append(w.new, placed{Container: c, at: at})
 			// Off the alias before it ever starts: no request reaches it yet.
 			err = r.reconnect(ctx, s, c.ID, w.network, docker.Endpoint{})
 		}
@@ -607,14 +686,35 @@ func (r *rolling) switchService(ctx context.Context, s *State, w *switched, all 
 	}
 	w.checked = time.Since(began)
 	// The switch: new containers take the aliases, then the old ones leave them,
-	// each keeping its address.
-	for _, n := range w.new {
-		if err := r.reconnect(ctx, s, n.ID, w.network, n.at); err != nil {
-			return s.dropNew(ctx, w, err)
+	// each keeping its address. Once one new container holds them, the
+	// service is routed: what fails from then on is switched back (Restore),
+	// never removed under the requests it answers.
+	for i := range w.new {
+		n := &w.new[i]
+		if err := ctx.Err(); err != nil {
+			if !w.routed {
+				return s.dropNew(ctx, w, err)
+			}
+			return fmt.Errorf("giving %s the alias: %w", n.Name, err)
 		}
+		if err := r.reconnect(ctx, s, n.ID, w.network, n.at); err != nil {
+			// It did not get the alias (it may be off the network): with no
+			// new container on the alias yet, this is a failure before the
+			// switch.
+			if !w.routed {
+				return s.dropNew(ctx, w, err)
+			}
+			n.moved = true
+			return fmt.Errorf("giving %s the alias: %w", n.Name, err)
+		}
+		n.moved, w.routed = true, true
 	}
-	w.routed = true
-	for _, o := range w.old {
+	for i := range w.old {
+		o := &w.old[i]
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("taking %s off the alias: %w", o.Name, err)
+		}
+		o.moved = true
 		if err := r.reconnect(ctx, s, o.ID, w.network, docker.Endpoint{IP: o.at.IP}); err != nil {
 			return fmt.Errorf("taking %s off the alias: %w", o.Name, err)
 		}
@@ -648,6 +748,7 @@ func (s *State) checkDirect(ctx context.Context, n *placed, network string) erro
 // path, then every smoke-checks path: how strategy rolling checks a new
 // container before it takes traffic, and the rehearsal a service of its copy.
 func (s *State) checkApp(ctx context.Context, base string) error {
+	ctx = s.fromHost(ctx)
 	health := ""
 	if s.Opts.HealthURL != "" {
 		u, err := url.Parse(s.Opts.HealthURL)
@@ -660,11 +761,28 @@ func (s *State) checkApp(ctx context.Context, base string) error {
 	return err
 }
 
+// fromHost is ctx for checks at a container's own address: from a runner
+// elsewhere, made from the Docker host over the run's SSH connection (the
+// runner has no route to the host's container networks).
+func (s *State) fromHost(ctx context.Context) context.Context {
+	if s.Remote == nil {
+		return ctx
+	}
+	return verify.From(ctx, s.Remote.DialContext)
+}
+
 // dropNew removes a service's new containers after a failure before its switch
-// and returns why.
-func (s *State) dropNew(ctx context.Context, w *switched, why error) error {
+// and returns why. A cancelled job leaves them (off the aliases, they take no
+// request) for the next run, which repairs first: its seconds go to what
+// serves (action.CancelBudget).
+func (s *State) dropNew(ctx context.Context, w *serviceSwitch, why error) error {
 	if strings.Contains(why.Error(), "user configured subnets") {
 		why = fmt.Errorf("%w (the route network %s needs a subnet of its own: docker network create --subnet …)", why, w.network)
+	}
+	if ctx.Err() != nil {
+		left := len(w.new)
+		w.new = nil
+		return fmt.Errorf("the new %s containers did not pass (%w); %d new container(s) left off the alias for the next run, the old ones kept serving", w.service, why, left)
 	}
 	removed := s.removeNew(ctx, w.service, w.before)
 	w.new = nil
@@ -672,13 +790,16 @@ func (s *State) dropNew(ctx context.Context, w *switched, why error) error {
 }
 
 // Restore undoes the switches, services side by side (rolling-parallel at a
-// time): a service's old containers get their aliases back, then its new ones
-// leave theirs (keeping their address, so what they are answering finishes),
-// and after drain-timeout they are stopped with their stop_grace_period and
-// removed. The alias is never empty: a service whose old containers did not get
-// it back keeps its new ones on it, and the error says so. Services replaced in
-// place get the snapshot's image back (or, new in this release, lose their
-// containers).
+// time), in two passes: first every old container that left its aliases gets
+// them back, then every new one that took them leaves them (keeping its
+// address, so what it is answering finishes), and after drain-timeout the new
+// ones are stopped with their stop_grace_period and removed. Between the
+// passes old and new serve side by side, so a deadline that ends the second
+// (a cancelled job's seconds) leaves no alias empty and no service on the
+// release that failed alone. The alias is never empty: a service whose old
+// containers did not get it back keeps its new ones on it, and the error says
+// so. Services replaced in place get the snapshot's image back (or, new in
+// this release, lose their containers).
 func (r *rolling) Restore(ctx context.Context, s *State) error {
 	var mu sync.Mutex
 	var errs []string
@@ -687,37 +808,57 @@ func (r *rolling) Restore(ctx context.Context, s *State) error {
 		defer mu.Unlock()
 		errs = append(errs, fmt.Sprintf(format, args...))
 	}
-	slots := make(chan struct{}, max(1, s.Opts.RollingParallel))
-	var leaving []*switched // their new containers left the aliases
-	var wg sync.WaitGroup
+	var routed []*serviceSwitch
 	for _, w := range r.switches {
-		if !w.routed {
-			continue
+		if w.routed {
+			routed = append(routed, w)
 		}
-		mu.Lock()
-		leaving = append(leaving, w)
-		mu.Unlock()
-		wg.Go(func() {
-			slots <- struct{}{}
-			defer func() { <-slots }()
-			for _, o := range w.old {
-				if err := s.Docker.Reconnect(ctx, o.ID, w.network, o.at); err != nil {
-					fail("%s: %v", o.Name, err)
-					fail("%s keeps its new container(s) on the alias, its old ones did not get it back", w.service)
-					mu.Lock()
-					leaving = slices.DeleteFunc(leaving, func(l *switched) bool { return l == w })
-					mu.Unlock()
-					return
-				}
-			}
-			for _, n := range w.new {
-				if err := s.Docker.Reconnect(ctx, n.ID, w.network, docker.Endpoint{IP: n.at.IP}); err != nil {
-					fail("%s: %v", n.Name, err)
-				}
-			}
-		})
 	}
-	wg.Wait()
+	back := r.sideBySide(s, routed, func(w *serviceSwitch) error {
+		for i := range w.old {
+			if o := &w.old[i]; o.moved {
+				if err := s.Docker.Reconnect(ctx, o.ID, w.network, o.at); err != nil {
+					return fmt.Errorf("%s: %w; %s keeps its new container(s) on the alias, its old ones did not get it back", o.Name, err, w.service)
+				}
+				o.moved = false
+			}
+		}
+		return nil
+	}, fail)
+	leaving := r.sideBySide(s, back, func(w *serviceSwitch) error {
+		for i := range w.new {
+			if n := &w.new[i]; n.moved {
+				if err := s.Docker.Reconnect(ctx, n.ID, w.network, docker.Endpoint{IP: n.at.IP}); err != nil {
+					return fmt.Errorf("%s: %w; it serves beside %s's old container(s), the next run takes both off the alias", n.Name, err, w.service)
+				}
+				n.moved = false
+			}
+		}
+		return nil
+	}, fail)
+	if s.Out.Cancelled {
+		// A cancelled job has seconds (action.CancelBudget): the old containers
+		// serve again, the new ones are off the aliases and are left for the
+		// next run, which repairs first; what was replaced in place is started
+		// again on its snapshot's image, not waited for.
+		restored := len(leaving)
+		var inPlace []string
+		for _, w := range r.switches {
+			if w.replaced {
+				inPlace = append(inPlace, w.service)
+				restored++
+			}
+		}
+		if err := s.restoreInPlace(ctx, inPlace); err != nil {
+			errs = append(errs, err.Error())
+		}
+		r.switches = slices.DeleteFunc(r.switches, func(w *serviceSwitch) bool { return slices.Contains(leaving, w) || w.replaced })
+		if len(errs) > 0 {
+			return fmt.Errorf("switching back: %s", strings.Join(errs, "; "))
+		}
+		s.A.Logf("    switched %d service(s) back to the containers that ran before; their new containers are left for the next run", restored)
+		return nil
+	}
 	if len(leaving) > 0 {
 		select {
 		case <-ctx.Done():
@@ -727,6 +868,8 @@ func (r *rolling) Restore(ctx context.Context, s *State) error {
 	// Stopped, not killed: a request a new container took before the switch
 	// back and still answers after the drain (a slow one, or a busy host)
 	// finishes within the service's stop_grace_period.
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, max(1, s.Opts.RollingParallel))
 	restored := len(leaving)
 	var inPlace []string
 	for _, w := range r.switches {
@@ -760,6 +903,33 @@ func (r *rolling) Restore(ctx context.Context, s *State) error {
 	return nil
 }
 
+// sideBySide runs undo for each of ws, rolling-parallel at a time, and returns
+// those it undid, in order; what it could not undo, it tells fail.
+func (r *rolling) sideBySide(s *State, ws []*serviceSwitch, undo func(*serviceSwitch) error, fail func(string, ...any)) []*serviceSwitch {
+	slots := make(chan struct{}, max(1, s.Opts.RollingParallel))
+	done := make([]bool, len(ws))
+	var wg sync.WaitGroup
+	for i, w := range ws {
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			if err := undo(w); err != nil {
+				fail("%v", err)
+				return
+			}
+			done[i] = true
+		})
+	}
+	wg.Wait()
+	var ok []*serviceSwitch
+	for i, w := range ws {
+		if done[i] {
+			ok = append(ok, w)
+		}
+	}
+	return ok
+}
+
 // Verify, once the deploy's checks have passed, waits until drain-timeout has passed
 // since the old containers left the alias — by then a proxy sees only the new
 // ones — and asks health-url again through the proxy: Docker's DNS has been seen
@@ -784,11 +954,15 @@ func (r *rolling) Verify(ctx context.Context, s *State) error {
 		}
 	}
 	logf := func(format string, args ...any) { s.A.Logf("    "+format, args...) }
-	b := verify.Backoff{Attempts: 3, InitialDelay: time.Second, MaxDelay: 2 * time.Second}
+	b := proxyRecheck
 	err := verify.Health(ctx, health, b, logf)
 	if err == nil {
 		s.AddDetail("after drain-timeout the proxy reaches the new containers")
 		return nil
+	}
+	if verify.Unreachable(err) {
+		// Nothing answers at health-url at all: no alias can mend that.
+		return fmt.Errorf("after the switch %w: is health-url the proxy's address as the runner reaches it?", err)
 	}
 	s.A.Warningf("after the switch the proxy does not reach the new containers (%v): giving them their aliases again", err)
 	if rerr := r.giveAliases(ctx, s); rerr != nil {
@@ -800,6 +974,9 @@ func (r *rolling) Verify(ctx context.Context, s *State) error {
 	s.AddDetail("the proxy reaches the new containers after their aliases were given again")
 	return nil
 }
+
+// proxyRecheck is how Verify asks health-url again after the drain.
+var proxyRecheck = verify.Backoff{Attempts: 3, InitialDelay: time.Second, MaxDelay: 2 * time.Second}
 
 // giveAliases gives every switched service's new containers their aliases
 // again, as the switch gave them.
@@ -823,13 +1000,13 @@ func (r *rolling) giveAliases(ctx context.Context, s *State) error {
 // gave, see Verify; a proxy that finds no container would fail every attempt
 // left). The new containers passed the same check at their own address before
 // the switch.
-func (r *rolling) mendAliases(ctx context.Context, s *State) func(int) {
+func (r *rolling) mendAliases(ctx context.Context, s *State) func(int, bool) {
 	if !r.Moved() {
 		return nil
 	}
-	return func(attempt int) {
-		if attempt != 2 {
-			return
+	return func(attempt int, answered bool) {
+		if attempt != 2 || !answered {
+			return // nothing answers at health-url at all: no alias can mend that
 		}
 		s.A.Warningf("the proxy does not reach the new containers after the switch, which answered at their own address: giving them their aliases again")
 		if err := r.giveAliases(ctx, s); err != nil {
@@ -888,10 +1065,35 @@ func (cancelledSwitchStep) String() string { return "rollback" }
 
 func (cancelledSwitchStep) Run(ctx context.Context, s *State) error {
 	if err := s.Strategy.Restore(ctx, s); err != nil {
-		s.RollbackErr = err
+		s.Out.RollbackErr = err
 		return action.Failedf("cancelled: %v", err)
 	}
-	s.RolledBack = true
-	s.Did("cancelled: the containers that ran before have their aliases back; the new ones were removed")
+	s.Out.RolledBack = true
+	s.Did("cancelled: the containers that ran before have their aliases back; the new ones are left for the next run to remove")
 	return nil
+}
+
+// Fits refuses services that cannot run twice at once, which the switch
+// needs (rollingFits); a service replaced in place (switchless) may.
+func (r *rolling) Fits(s *State, p *types.Project, services []string) error {
+	switched := slices.DeleteFunc(slices.Clone(services), func(name string) bool { return s.switchless(name) != "" })
+	return rollingFits(p, switched)
+}
+
+// CheckRetry gives the new containers their aliases again between the
+// deploy's health check attempts (mendAliases).
+func (r *rolling) CheckRetry(ctx context.Context, s *State) func(int, bool) {
+	return r.mendAliases(ctx, s)
+}
+
+// Rehearsed: each switched service is checked at its container's address in
+// the copy, as the switch checks a new container before it takes traffic.
+func (r *rolling) Rehearsed(s *State, db string) ([]string, bool) {
+	direct := []string{}
+	for _, name := range s.deployedServices() {
+		if name != db && s.switchless(name) == "" {
+			direct = append(direct, name)
+		}
+	}
+	return direct, true
 }

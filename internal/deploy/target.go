@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/compose-spec/compose-go/v2/types"
+
 	"github.com/org/deploy-kit/internal/action"
 	"github.com/org/deploy-kit/internal/command"
 	"github.com/org/deploy-kit/internal/compose"
@@ -35,6 +37,8 @@ type Target interface {
 	ManualRollback(s *State) []string
 	// Finish tidies up after a deploy that succeeded and was verified.
 	Finish(ctx context.Context, s *State)
+	// PlanDiff is what the deploy changes, from what runs now (the plan step).
+	PlanDiff(ctx context.Context, s *State) (PlanDiff, error)
 }
 
 // Snapshot is what ran before the deploy, per service.
@@ -161,6 +165,20 @@ type Strategy interface {
 	Restore(ctx context.Context, s *State) error
 	// Finish tidies up after a verified deploy.
 	Finish(ctx context.Context, s *State)
+	// Repair removes what a killed run of this strategy left, before this
+	// run changes the stack, and says what it removed.
+	Repair(ctx context.Context, s *State) ([]string, error)
+	// Fits refuses services of p the strategy cannot replace, before
+	// anything changes.
+	Fits(s *State, p *types.Project, services []string) error
+	// CheckRetry is called between the attempts of the deploy's health check
+	// (nil: nothing to do between them).
+	CheckRetry(ctx context.Context, s *State) func(attempt int, answered bool)
+	// Rehearsed are the services a rehearsal checks at their own address in
+	// the copy, as this strategy checks them before they take traffic, all but
+	// db; direct is false when the strategy checks the published URLs
+	// instead (then services is nil).
+	Rehearsed(s *State, db string) (services []string, direct bool)
 }
 
 // recreate is strategy recreate: docker compose up replaces the containers in
@@ -174,6 +192,19 @@ func (recreate) OldServing() bool                                    { return fa
 func (recreate) Restore(context.Context, *State) error               { return nil }
 func (recreate) Finish(context.Context, *State)                      {}
 func (recreate) Detail() string                                      { return "" }
+
+// Repair has nothing to do: docker compose up converges each service to its
+// declared scale itself.
+func (recreate) Repair(context.Context, *State) ([]string, error) { return nil, nil }
+
+// Fits: compose replaces any service in place.
+func (recreate) Fits(*State, *types.Project, []string) error { return nil }
+
+func (recreate) CheckRetry(context.Context, *State) func(int, bool) { return nil }
+
+// Rehearsed: the rehearsal checks the copy at its published health and smoke
+// URLs, as the deploy checks production.
+func (recreate) Rehearsed(*State, string) ([]string, bool) { return nil, false }
 
 func (recreate) Apply(ctx context.Context, s *State) error {
 	pullOnly, noCache := s.Opts.PullOnly, s.Opts.NoCache
@@ -202,7 +233,7 @@ func (recreate) Apply(ctx context.Context, s *State) error {
 		p.Overrides = []string{override}
 	}
 	if err := s.Exec.Run(ctx, p.Up(up)); err != nil {
-		return fmt.Errorf("docker compose up failed: %w", err)
+		return err // docker compose up failed (…): its last line
 	}
 	return nil
 }
@@ -270,7 +301,8 @@ func (s *State) restoreSnapshot(ctx context.Context, services []string, noDeps b
 	p := s.Compose
 	p.Overrides = []string{override}
 	p.Env = s.composeEnv(s.previousVersionOr(""), s.previousSHA())
-	return s.Exec.Run(ctx, p.Up(compose.UpOptions{Services: services, NoDeps: noDeps, WaitTimeout: s.Opts.WaitTimeout}))
+	// Cancelled: started, not waited for (the job has seconds left).
+	return s.Exec.Run(ctx, p.Up(compose.UpOptions{Services: services, NoDeps: noDeps, WaitTimeout: s.Opts.WaitTimeout, NoWait: s.Out.Cancelled}))
 }
 
 // restoreInPlace puts back services that strategy rolling replaced in place:
@@ -286,7 +318,7 @@ func (s *State) restoreInPlace(ctx context.Context, services []string) error {
 	}
 	var errs []string
 	if len(back) > 0 {
-		if err := s.restoreSnapshot(context.WithoutCancel(ctx), back, true); err != nil {
+		if err := s.restoreSnapshot(ctx, back, true); err != nil {
 			errs = append(errs, fmt.Sprintf("putting back %s: %v", strings.Join(back, ", "), err))
 		}
 	}
@@ -339,6 +371,11 @@ func (*composeTarget) Failing(ctx context.Context, s *State) ([]docker.Container
 }
 
 // Preflight: the Compose v2 plugin is installed.
+// PlanDiff is built from the containers that run now (planDiff).
+func (t *composeTarget) PlanDiff(ctx context.Context, s *State) (PlanDiff, error) {
+	return s.planDiff(ctx)
+}
+
 func (t *composeTarget) Preflight(ctx context.Context, s *State) ([]string, error) {
 	if t.version == nil {
 		t.Begin(ctx, s)

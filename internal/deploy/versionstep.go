@@ -53,27 +53,27 @@ func (versionStep) Run(ctx context.Context, s *State) error {
 		if err := run(git.AnnotatedTag(ws, tag, msg)); err != nil {
 			return action.Failedf("tagging %s: %v (does the tag exist already?)", tag, err)
 		}
-		pushErr := run(git.PushBranchAndTag(ws, remote, g.Default, tag))
+		pushErr := run(git.PushBranchAndTag(ws, origin, g.Default, tag))
 		if pushErr == nil {
 			s.Version = next.String()
 			break
 		}
 		if attempt == pushAttempts {
-			return action.Failedf("pushing %s to %s/%s failed %d times, last: %v", tag, remote, g.Default, attempt, pushErr)
+			return action.Failedf("pushing %s to %s/%s failed %d times, last: %w", tag, origin, g.Default, attempt, pushErr)
 		}
 		s.A.Logf("    push rejected (attempt %d of %d): fetching %s and rebasing", attempt, pushAttempts, g.Default)
 		for _, c := range []command.Cmd{
 			git.DeleteTag(ws, tag),
 			git.ResetHard(ws, "HEAD~1"),
-			git.Fetch(ws, remote, g.Default),
-			git.Rebase(ws, remote+"/"+g.Default),
+			git.Fetch(ws, origin, g.Default),
+			git.Rebase(ws, origin+"/"+g.Default),
 		} {
 			if err := run(c); err != nil {
 				return action.Failedf("recovering from the rejected push: %v", err)
 			}
 		}
 		if current, err = version.Read(ws); err != nil {
-			return action.Failedf("%v", err)
+			return action.Failedf("%w", err)
 		}
 		// The tree now holds the commits that arrived meanwhile: check it as
 		// preflight checked the one it replaced, before releasing it.
@@ -84,21 +84,21 @@ func (versionStep) Run(ctx context.Context, s *State) error {
 	if !s.Opts.DryRun {
 		sha, err := s.Exec.Output(ctx, git.ResolveCommit(ws, "HEAD"))
 		if err != nil {
-			return action.Failedf("%v", err)
+			return action.Failedf("%w", err)
 		}
 		s.Git.SHA = strings.TrimSpace(sha)
 		s.Compose.Env = s.composeEnv(s.Version, s.Git.SHA)
 	}
-	if s.Lock != nil {
-		s.lockHolder.Version = s.Version
-		if err := s.Lock.Update(s.lockHolder); err != nil {
+	if s.Lock.Lock != nil {
+		s.Lock.Holder.Version = s.Version
+		if err := s.Lock.Lock.Update(s.Lock.Holder); err != nil {
 			s.A.Logf("    could not write the version into the lock file: %v", err)
 		}
 	}
 	if s.Opts.DryRun {
-		s.Did("dry run: would commit VERSION %s, tag v%s and push to %s/%s", s.Version, s.Version, remote, g.Default)
+		s.Did("dry run: would commit VERSION %s, tag v%s and push to %s/%s", s.Version, s.Version, origin, g.Default)
 	} else {
-		s.Did("%s: committed, tagged v%s and pushed to %s/%s", s.Version, s.Version, remote, g.Default)
+		s.Did("%s: committed, tagged v%s and pushed to %s/%s", s.Version, s.Version, origin, g.Default)
 	}
 	return nil
 }
@@ -151,7 +151,7 @@ func (s *State) commitAuthor() (name, email string) {
 func (s *State) recheck(ctx context.Context) error {
 	sha, err := s.Exec.Output(ctx, git.ResolveCommit(s.Workspace, "HEAD"))
 	if err != nil {
-		return action.Failedf("%v", err)
+		return action.Failedf("%w", err)
 	}
 	s.Git.SHA = strings.TrimSpace(sha)
 	err = s.loadProject(ctx)
@@ -159,7 +159,7 @@ func (s *State) recheck(ctx context.Context) error {
 		_, err = s.Target.Preflight(ctx, s)
 	}
 	if err != nil {
-		return fmt.Errorf("%s/%s moved to %s, which preflight refuses: %w", remote, s.Git.Default, s.Git.SHA[:7], err)
+		return fmt.Errorf("%s/%s moved to %s, which preflight refuses: %w", origin, s.Git.Default, s.Git.SHA[:7], err)
 	}
 	s.A.Logf("    preflight checked %s again", s.Git.SHA[:7])
 	return nil

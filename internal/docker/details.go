@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
 )
 
 // Details is what a running container was configured with, in the terms a plan
@@ -74,13 +76,38 @@ func (c *Client) Details(ctx context.Context, id string) (Details, error) {
 	return d, nil
 }
 
-// ImageID is the ID of a local image, or "" when there is none.
-func (c *Client) ImageID(ctx context.Context, ref string) string {
-	img, err := c.api.ImageInspect(ctx, ref)
+// The labels docker compose and docker stack deploy put on what they make.
+const (
+	labelComposeProject = "com.docker.compose.project"
+	labelStackNamespace = "com.docker.stack.namespace"
+)
+
+// ContainerStack is the compose project or swarm stack container name belongs
+// to: "" for a container started otherwise.
+func (c *Client) ContainerStack(ctx context.Context, name string) (string, error) {
+	ins, err := c.api.ContainerInspect(ctx, name)
 	if err != nil {
-		return ""
+		return "", err
 	}
-	return img.ID
+	if ins.Config == nil {
+		return "", nil
+	}
+	if p := ins.Config.Labels[labelComposeProject]; p != "" {
+		return p, nil
+	}
+	return ins.Config.Labels[labelStackNamespace], nil
+}
+
+// ImageID is the ID of a local image, "" when this engine has none.
+func (c *Client) ImageID(ctx context.Context, ref string) (string, error) {
+	img, err := c.api.ImageInspect(ctx, ref)
+	switch {
+	case cerrdefs.IsNotFound(err):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("inspecting image %s: %w", ref, err)
+	}
+	return img.ID, nil
 }
 
 // PortString is a published port as a plan diff shows it.

@@ -82,6 +82,11 @@ func (b *lockedBuffer) String() string {
 }
 func (c *cmdConn) Write(p []byte) (int, error) { return c.stdin.Write(p) }
 
+// CloseWrite ends what is sent to the engine while its answer is still read:
+// a half-close, which is how a dump piped into `docker exec` ends (without it,
+// the tool in the container waits for more input forever).
+func (c *cmdConn) CloseWrite() error { return c.stdin.Close() }
+
 func (c *cmdConn) Close() error {
 	c.once.Do(func() {
 		_ = c.stdin.Close()

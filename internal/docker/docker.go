@@ -37,11 +37,12 @@ type Engine interface {
 	IsLocal() bool
 	Ping(ctx context.Context) error
 	FreeDisk(ctx context.Context) (root string, freePercent float64, err error)
+	DataRoot(ctx context.Context) (string, error)
 
 	// Images.
-	ImageExists(ctx context.Context, ref string) bool
-	ImageHasHealthcheck(ctx context.Context, ref string) bool
-	ImageID(ctx context.Context, ref string) string
+	ImageExists(ctx context.Context, ref string) (bool, error)
+	ImageHasHealthcheck(ctx context.Context, ref string) (bool, error)
+	ImageID(ctx context.Context, ref string) (string, error)
 	References(ctx context.Context, pattern string) ([]string, error)
 	Tag(ctx context.Context, image, ref string) error
 	Untag(ctx context.Context, ref string) error
@@ -60,7 +61,11 @@ type Engine interface {
 	StopAndRemove(ctx context.Context, id string, grace time.Duration) error
 	Remove(ctx context.Context, id string) error
 	WaitHealthy(ctx context.Context, id string, timeout time.Duration) error
+	HealthOutput(ctx context.Context, id string) (string, error)
 	CopyFile(ctx context.Context, id, dir, name string, content io.Reader, size int64, owner FileOwner) error
+	RemoveLabelled(ctx context.Context, label, value string) (Removed, error)
+	StartStopped(ctx context.Context, id string) (started bool, name string, err error)
+	RemoveDeadOwners(ctx context.Context, alive func(pid int) bool) (Removed, error)
 
 	// Networks.
 	NetworkExists(ctx context.Context, name string) (bool, error)
@@ -75,7 +80,7 @@ type Engine interface {
 	ServiceDetails(ctx context.Context, name string) (Details, int, error)
 	ServiceTasks(ctx context.Context, serviceID string) ([]Task, error)
 	Nodes(ctx context.Context) ([]Node, error)
-	TaskContainer(ctx context.Context, taskID string) string
+	TaskContainer(ctx context.Context, taskID string) (string, error)
 	TaskLogs(ctx context.Context, taskID string, n int) (string, error)
 	EnsureSecret(ctx context.Context, name string, value []byte, labels map[string]string) (created bool, err error)
 	SecretsLabelled(ctx context.Context, label, value string) ([]string, error)
@@ -154,6 +159,15 @@ func (c *Client) IsLocal() bool {
 	return strings.HasPrefix(c.host, "unix://") || strings.HasPrefix(c.host, "/")
 }
 
+// DataRoot is the engine's data root (Docker Root Dir).
+func (c *Client) DataRoot(ctx context.Context) (string, error) {
+	info, err := c.api.Info(ctx)
+	if err != nil {
+		return "", err
+	}
+	return info.DockerRootDir, nil
+}
+
 // FreeDisk returns the engine's data root and the percentage of it that is free.
 func (c *Client) FreeDisk(ctx context.Context) (root string, freePercent float64, err error) {
 	info, err := c.api.Info(ctx)
@@ -186,10 +200,13 @@ type Container struct {
 	Service string
 	Image   string // as configured (name:tag)
 	ImageID string
-	State   string   // running, exited, …
-	Health  string   // healthy, unhealthy, starting, or "" without a healthcheck
-	IPs     []string // the container's addresses on its networks
-	Logs    string   // its last log lines, when read already (a swarm task's container may be gone later)
+	State   string // running, exited, …
+	Health  string // healthy, unhealthy, starting, or "" without a healthcheck
+	// HealthOutput is what its healthcheck's last run printed (and its exit
+	// code), when it has one.
+	HealthOutput string
+	IPs          []string // the container's addresses on its networks
+	Logs         string   // its last log lines, when read already (a swarm task's container may be gone later)
 }
 
 // ProjectContainers lists a compose project's containers (running or not), sorted by
@@ -220,6 +237,10 @@ func (c *Client) ProjectContainers(ctx context.Context, project string) ([]Conta
 			}
 			if ins.State != nil && ins.State.Health != nil {
 				ct.Health = string(ins.State.Health.Status)
+				if l := ins.State.Health.Log; len(l) > 0 {
+					last := l[len(l)-1]
+					ct.HealthOutput = fmt.Sprintf("exit %d: %s", last.ExitCode, strings.TrimSpace(last.Output))
+				}
 			}
 			if ins.Config != nil {
 				ct.Image = ins.Config.Image
@@ -362,10 +383,26 @@ func (c *Client) Push(ctx context.Context, ref string, a *Auth, log io.Writer) (
 	return digest, nil
 }
 
-// ImageExists reports whether a local image of that reference exists.
-func (c *Client) ImageExists(ctx context.Context, ref string) bool {
+// ImageExists reports whether a local image of that reference exists; an
+// engine that cannot tell is an error.
+func (c *Client) ImageExists(ctx context.Context, ref string) (bool, error) {
 	_, err := c.api.ImageInspect(ctx, ref)
-	return err == nil
+	switch {
+	case cerrdefs.IsNotFound(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("inspecting image %s: %w", ref, err)
+	}
+	return true, nil
+}
+
+// ensureImage pulls ref unless this engine has it.
+func (c *Client) ensureImage(ctx context.Context, ref string) error {
+	ok, err := c.ImageExists(ctx, ref)
+	if err != nil || ok {
+		return err
+	}
+	return c.pull(ctx, ref)
 }
 
 // RunSpec is a throwaway container the kit starts (e.g. a database for a test).
@@ -380,10 +417,8 @@ type RunSpec struct {
 // (with the job's registry credentials, see pull), and
 // returns its ID and the 127.0.0.1 port its Port is published on.
 func (c *Client) Run(ctx context.Context, spec RunSpec) (id, hostPort string, err error) {
-	if !c.ImageExists(ctx, spec.Image) {
-		if err := c.pull(ctx, spec.Image); err != nil {
-			return "", "", err
-		}
+	if err := c.ensureImage(ctx, spec.Image); err != nil {
+		return "", "", err
 	}
 	port := nat.Port(spec.Port)
 	created, err := c.api.ContainerCreate(ctx,
@@ -409,6 +444,20 @@ func (c *Client) Run(ctx context.Context, spec RunSpec) (id, hostPort string, er
 		return "", "", fmt.Errorf("container %.12s publishes no port for %s", id, port)
 	}
 	return id, bindings[0].HostPort, nil
+}
+
+// HealthOutput is what container id's healthcheck printed when it last ran,
+// with its exit code ("" without a healthcheck or a run of it).
+func (c *Client) HealthOutput(ctx context.Context, id string) (string, error) {
+	ins, err := c.api.ContainerInspect(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	if ins.State == nil || ins.State.Health == nil || len(ins.State.Health.Log) == 0 {
+		return "", nil
+	}
+	last := ins.State.Health.Log[len(ins.State.Health.Log)-1]
+	return fmt.Sprintf("exit %d: %s", last.ExitCode, strings.TrimSpace(last.Output)), nil
 }
 
 // Remove force-removes a container and its anonymous volumes.

@@ -49,7 +49,19 @@ func (c *Client) Endpoint(ctx context.Context, id, net string) (e Endpoint, ok b
 // engine allows only on a network with a configured subnet). A running container
 // keeps its connections through the short gap when its address stays: only what
 // DNS answers for the aliases changes.
+//
+// A reconnect starts only while ctx lasts, and once started it finishes even
+// when ctx ends (a cancelled job, the deadline of a switch back): a request the
+// client gave up on may still have been carried out by the engine, and a
+// reconnect cut in half leaves the container off the network, its address and
+// aliases gone, with its caller unable to tell. It is bounded by
+// reconnectTimeout instead.
 func (c *Client) Reconnect(ctx context.Context, id, net string, e Endpoint) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("not reconnecting %.12s to %s: %w", id, net, err)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reconnectTimeout)
+	defer cancel()
 	if err := c.api.NetworkDisconnect(ctx, net, id, false); err != nil {
 		return fmt.Errorf("disconnecting %.12s from %s: %w", id, net, err)
 	}
@@ -57,14 +69,15 @@ func (c *Client) Reconnect(ctx context.Context, id, net string, e Endpoint) erro
 	if e.IP != "" {
 		settings.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: e.IP}
 	}
-	// Once disconnected, the container goes back even when ctx has ended (a
-	// cancelled job, the deadline of a switch back): a reconnect cut in half
-	// leaves it off the network, its address and aliases gone.
-	if err := c.api.NetworkConnect(context.WithoutCancel(ctx), net, id, settings); err != nil {
+	if err := c.api.NetworkConnect(ctx, net, id, settings); err != nil {
 		return fmt.Errorf("connecting %.12s to %s: %w", id, net, err)
 	}
 	return nil
 }
+
+// reconnectTimeout bounds a reconnect that has started: an engine that never
+// answers does not hold the run for ever.
+const reconnectTimeout = time.Minute
 
 // UserSubnet tells whether network surely has a subnet its creator chose (docker
 // network create --subnet, or ipam.config): only on such a network can a container

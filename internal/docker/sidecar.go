@@ -26,10 +26,8 @@ type SidecarSpec struct {
 // on this engine, with the job's registry credentials (its docker CLI
 // configuration, as docker pull would use them).
 func (c *Client) Sidecar(ctx context.Context, spec SidecarSpec) (string, error) {
-	if !c.ImageExists(ctx, spec.Image) {
-		if err := c.pull(ctx, spec.Image); err != nil {
-			return "", err
-		}
+	if err := c.ensureImage(ctx, spec.Image); err != nil {
+		return "", err
 	}
 	created, err := c.api.ContainerCreate(ctx,
 		&container.Config{Image: spec.Image, Entrypoint: []string{"tail", "-f", "/dev/null"}, Cmd: []string{}, Labels: spec.Labels},
@@ -70,7 +68,9 @@ func (c *Client) pull(ctx context.Context, ref string) error {
 	if _, err := io.Copy(io.Discard, rc); err != nil {
 		return fmt.Errorf("pulling %s: %w", ref, err)
 	}
-	if !c.ImageExists(ctx, ref) {
+	if ok, err := c.ImageExists(ctx, ref); err != nil {
+		return fmt.Errorf("pulling %s: %w", ref, err)
+	} else if !ok {
 		return fmt.Errorf("pulling %s: the engine reported no image (is the registry's login in the job's docker config?)", ref)
 	}
 	return nil

@@ -36,14 +36,19 @@ func (c *Client) NodeID(ctx context.Context) (string, error) {
 }
 
 // ImageHasHealthcheck reports whether a local image defines a HEALTHCHECK (false
-// also when the image is not on this engine).
-func (c *Client) ImageHasHealthcheck(ctx context.Context, ref string) bool {
+// also when the image is not on this engine: nothing says it has one).
+func (c *Client) ImageHasHealthcheck(ctx context.Context, ref string) (bool, error) {
 	img, err := c.api.ImageInspect(ctx, ref)
-	if err != nil || img.Config == nil {
-		return false
+	switch {
+	case cerrdefs.IsNotFound(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("inspecting image %s: %w", ref, err)
+	case img.Config == nil:
+		return false, nil
 	}
 	hc := img.Config.Healthcheck
-	return hc != nil && len(hc.Test) > 0 && hc.Test[0] != "NONE"
+	return hc != nil && len(hc.Test) > 0 && hc.Test[0] != "NONE", nil
 }
 
 // Service is one service of a swarm stack.
@@ -51,6 +56,7 @@ type Service struct {
 	ID       string
 	Name     string // <stack>_<service>
 	Short    string // the service's name in the compose file
+	Stack    string // the stack docker stack deploy made it in ("" when none)
 	Image    string // what its spec runs now
 	Prev     string // what its previous spec ran ("" when none)
 	Update   string // update state: updating, completed, paused, rollback_started, rollback_completed, rollback_paused, or ""
@@ -62,7 +68,7 @@ type Service struct {
 // StackServices lists the services of a stack (docker stack deploy labels them).
 func (c *Client) StackServices(ctx context.Context, stack string) ([]Service, error) {
 	list, err := c.api.ServiceList(ctx, swarm.ServiceListOptions{
-		Filters: filters.NewArgs(filters.Arg("label", "com.docker.stack.namespace="+stack))})
+		Filters: filters.NewArgs(filters.Arg("label", labelStackNamespace+"="+stack))})
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +91,8 @@ func (c *Client) InspectService(ctx context.Context, name string) (Service, erro
 
 func toService(s swarm.Service) Service {
 	out := Service{ID: s.ID, Name: s.Spec.Name, Short: s.Spec.Name}
-	if ns := s.Spec.Labels["com.docker.stack.namespace"]; ns != "" {
+	if ns := s.Spec.Labels[labelStackNamespace]; ns != "" {
+		out.Stack = ns
 		out.Short = strings.TrimPrefix(s.Spec.Name, ns+"_")
 	}
 	out.Replicas = 1
@@ -184,13 +191,16 @@ func (c *Client) TaskLogs(ctx context.Context, taskID string, n int) (string, er
 
 // TaskContainer finds the container of a swarm task on this engine (also one
 // that stopped), by the label Swarm puts on it; "" when there is none.
-func (c *Client) TaskContainer(ctx context.Context, taskID string) string {
+func (c *Client) TaskContainer(ctx context.Context, taskID string) (string, error) {
 	list, err := c.api.ContainerList(ctx, container.ListOptions{All: true,
 		Filters: filters.NewArgs(filters.Arg("label", "com.docker.swarm.task.id="+taskID))})
-	if err != nil || len(list) == 0 {
-		return ""
+	if err != nil {
+		return "", fmt.Errorf("listing the containers of task %.12s: %w", taskID, err)
 	}
-	return list[0].ID
+	if len(list) == 0 {
+		return "", nil
+	}
+	return list[0].ID, nil
 }
 
 // EnsureSecret creates a swarm secret with this name and value unless it exists.

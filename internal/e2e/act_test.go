@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -117,6 +118,46 @@ func runActWith(t *testing.T, cache, repo, workflow, event string, payload any, 
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err = cmd.Run()
 	return out.String(), err
+}
+
+// startAct starts act as runActWith runs it and returns it and its output so
+// far, for a test that stops it midway.
+func startAct(t *testing.T, repo, workflow, event string, payload any, extra ...string) (*exec.Cmd, *lockedOutput) {
+	t.Helper()
+	act := testenv.RequireTool(t, "act")
+	testenv.RequireDocker(t)
+	data, err := json.Marshal(payload)
+	require.NoError(t, err)
+	eventFile := filepath.Join(t.TempDir(), "event.json")
+	require.NoError(t, os.WriteFile(eventFile, data, 0o644))
+	args := append([]string{event, "-e", eventFile, "-W", filepath.Join(".github", "workflows", workflow),
+		"-P", "ubuntu-latest=-self-hosted", "--action-offline-mode", "-s", "GITHUB_TOKEN=" + token}, extra...)
+	cmd := exec.Command(act, args...)
+	cmd.Dir = repo
+	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+actCache(t), "GOCACHE="+goCache(t))
+	out := &lockedOutput{}
+	cmd.Stdout, cmd.Stderr = out, out
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd, out
+}
+
+// lockedOutput is a process's output a test reads while it runs.
+type lockedOutput struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedOutput) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedOutput) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // uploadArtifactStandIn stands in for actions/upload-artifact, which act cannot

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -8,12 +9,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/org/deploy-kit/internal/lock"
 	"github.com/org/deploy-kit/internal/testenv"
+	"github.com/org/deploy-kit/internal/testenv/testapp"
 )
 
 const dbPassword = "e2e-db-password-0123456789"
@@ -133,4 +138,53 @@ func TestDeployActionSkipsAForkPullRequestRun(t *testing.T) {
 	out, err := exec.Command("docker", "ps", "-aq", "--filter", "label=com.docker.compose.project="+project).Output()
 	require.NoError(t, err)
 	assert.Empty(t, strings.TrimSpace(string(out)), "no container touched")
+}
+
+// TestDeployActionCancelledThroughAct: a deploy job cancelled in nektos/act
+// (SIGINT to act, as a person or a runner stops a job): act kills the step's
+// process group with SIGKILL, as Gitea's act_runner does; deploykit leaves no
+// process behind, and the job run again is green. Held at the stack's lock,
+// which the test holds, the deploy is mid-run whatever the machine's speed.
+func TestDeployActionCancelledThroughAct(t *testing.T) {
+	t.Parallel()
+	testenv.RequireCompose(t)
+	repo, head := kitRepo(t, "feat: hello", "deploy.yaml")
+	vars, port, history := deployVars(t, "cancel", head)
+	project := vars[1][len("PROJECT="):]
+	held, err := lock.Acquire(context.Background(), lock.PathFor(lock.Dir(history), project), lock.Holder{Host: "h", PID: 4242, Since: time.Now()}, time.Second, nil)
+	require.NoError(t, err)
+	defer held.Release()
+
+	inputs := map[string]any{"inputs": map[string]any{"version_bump": "none", "service": "web", "no_cache": "false", "git_ref": ""}}
+	act, out := startAct(t, repo, "deploy.yaml", "workflow_dispatch", inputs, vars...)
+	testapp.WaitWithin(t, 5*time.Minute, "the deploy to wait for the lock", func() bool {
+		return strings.Contains(out.String(), "waiting up to ")
+	})
+	pids := deploykitPIDs(t, project)
+	require.NotEmpty(t, pids, "deploykit runs")
+	require.NoError(t, act.Process.Signal(syscall.SIGINT))
+	_ = act.Wait()
+	testapp.WaitWithin(t, 30*time.Second, "act's kill to end deploykit", func() bool { return len(deploykitPIDs(t, project)) == 0 })
+	require.NoError(t, held.Release())
+
+	log, err := runAct(t, repo, "deploy.yaml", "workflow_dispatch", inputs, vars...)
+	require.NoError(t, err, log)
+	assert.Equal(t, "success", later(log)["status"], log)
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/health", port))
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+}
+
+// deploykitPIDs are the processes running deploykit for project.
+func deploykitPIDs(t *testing.T, project string) []string {
+	out, _ := exec.Command("pgrep", "-f", "deploykit.*").Output()
+	var pids []string
+	for _, pid := range strings.Fields(string(out)) {
+		env, err := os.ReadFile("/proc/" + pid + "/environ")
+		if err == nil && strings.Contains(string(env), "INPUT_PROJECT_NAME="+project) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }

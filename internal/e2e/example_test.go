@@ -62,7 +62,7 @@ runs:
         echo "checkout stand-in: $(git rev-parse HEAD)"
 `
 
-// exampleRepo builds a fresh repository from examples/app as the README says: copy
+// exampleRepo builds a fresh repository from examples/app as docs/example.md says: copy
 // the directory, git init, commit, add the origin. It returns its path and HEAD.
 func exampleRepo(t *testing.T) (dir, head string) {
 	t.Helper()
@@ -114,14 +114,14 @@ func TestExampleRepositoryRunsAsShipped(t *testing.T) {
 	history := filepath.Join(state, "history.log")
 	backups := filepath.Join(state, "backups")
 	artifacts := filepath.Join(state, "artifacts")
-	// The host's proxy stack, deployed once, as the README says: the app is
+	// The host's proxy stack, deployed once, as docs/example.md says: the app is
 	// reached through it (strategy rolling), on the port HELLO_PORT names.
 	network, alias := "dk-edge-"+project, "web-"+project
 	port, _ := testenv.Proxies(t, project, network, alias, func() {
 		_ = exec.Command("docker", "compose", "-p", project, "down", "--volumes", "--remove-orphans", "--timeout", "1").Run()
 		testenv.RemoveImages(testenv.LocalImages(t, image)...)
 	})
-	// The repository's variables and secrets, as the README lists them.
+	// The repository's variables and secrets, as docs/example.md lists them.
 	settings := []string{
 		"-P", "self-hosted=-self-hosted",
 		"--var", "IMAGE=" + image, "--var", "POSTGRES_IMAGE=" + pgImage,
@@ -210,7 +210,7 @@ func TestExampleRepositoryRunsAsShipped(t *testing.T) {
 	log = deploy(head2, "hello 0.2.0")
 	v2 := "0.2.0-" + head2[:7]
 	assert.Contains(t, log, "Deployed "+v2+" (was "+v1+")")
-	assert.Regexp(t, `\| rehearse \| done \| \S+ \| on a copy of production's data \(project `+project+`-rehearsal-\S+, removed after\): restored the pre-deploy backup in \S+; `+regexp.QuoteMeta(v2)+` started and passed its checks in \S+; migrations: postgres at 1 → postgres at 1; no lock that blocks writes; `+regexp.QuoteMeta(v1)+` started and passed its checks on the migrated copy`, log)
+	assert.Regexp(t, `\| rehearse \| done \| \S+ \| on a copy of production's data \(project `+project+`-rehearsal-\S+, removed after; networks of its own, internal, volumes of its own, no published ports; network edge \(external `+network+`\) replaced by the copy's own\): restored the pre-deploy backup in \S+; `+regexp.QuoteMeta(v2)+` started and passed its checks in \S+; migrations: postgres at 1 → postgres at 1; no lock that blocks writes; `+regexp.QuoteMeta(v1)+` started and passed its checks on the migrated copy`, log)
 	assert.Equal(t, v2, get("/version"))
 	assert.Equal(t, "written by 0.1.0", get("/notes"), "the database outlived the release")
 
@@ -233,6 +233,27 @@ func TestExampleRepositoryRunsAsShipped(t *testing.T) {
 	require.Error(t, err, "the job fails: %s", log)
 	assert.Contains(t, log, "Rollback refused before anything changed: the error above says which input to fix")
 	assert.NotContains(t, log, "Rollback to  (from )")
+	assert.Equal(t, v1, get("/version"))
+
+	// A rollback from a runner with no history and PROJECT_NAME unset (the
+	// example's docs call it optional): the stack is the compose file's (hello), and
+	// there is nothing to roll back to — said so, exit 2, nothing changed.
+	var fresh []string
+	for i := 0; i < len(settings); i++ {
+		if settings[i] == "--var" && (strings.HasPrefix(settings[i+1], "PROJECT_NAME=") || strings.HasPrefix(settings[i+1], "DEPLOY_HISTORY_FILE=")) {
+			i++
+			continue
+		}
+		fresh = append(fresh, settings[i])
+	}
+	empty := filepath.Join(t.TempDir(), "history.log")
+	fresh = append(fresh, "--var", "DEPLOY_HISTORY_FILE="+empty)
+	log, err = runActWith(t, cache, repo, "rollback.yaml", "workflow_dispatch",
+		map[string]any{"inputs": map[string]any{"confirm": "ROLLBACK", "target_tag": ""}, "repository": repository}, fresh...)
+	require.Error(t, err, "the job fails: %s", log)
+	assert.Contains(t, log, "::error::input target-tag is empty and "+empty+" has no successful deploy of hello on production to roll back from: set target-tag")
+	assert.NotContains(t, log, "is not valid", "no interpolation error")
+	assert.Contains(t, log, "Rollback refused before anything changed: the error above says which input to fix")
 	assert.Equal(t, v1, get("/version"))
 
 	// Back up the example's database; the workflow uploads it as an artifact.

@@ -6,8 +6,11 @@ package history
 
 import (
 	"bufio"
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,10 +24,13 @@ const (
 	ActionRollback = "rollback"
 	ActionVerified = "verified"
 	ActionRestore  = "restore"
+	ActionDrill    = "drill"  // a restore into a copy of the stack: production untouched
+	ActionBackup   = "backup" // only as a run killed holding the stack's lock
 
 	StatusSuccess   = "success"
 	StatusFailed    = "failed"
 	StatusCancelled = "cancelled"
+	StatusKilled    = "killed" // ended without a word (SIGKILL, a machine gone): written by the run after it
 	StatusForced    = "FORCED"
 )
 
@@ -69,12 +75,38 @@ func Parse(line string) (Entry, error) {
 	return e, nil
 }
 
-// File is a history file.
-type File struct{ Path string }
+// File is a history file: on the runner's disk, which is the Docker host's
+// when the runner runs there, or on the Docker host reached over SSH (Host).
+type File struct {
+	Path string
+	Host Host // nil: this machine's disk
+}
+
+// Host is a Docker host whose files the kit reads and appends to from a
+// runner elsewhere (remote.Conn).
+type Host interface {
+	ReadFile(ctx context.Context, path string) ([]byte, error)
+	AppendFile(ctx context.Context, path string, data []byte) error
+}
+
+// hostTimeout bounds one read or append of a history file on a Docker host.
+const hostTimeout = time.Minute
 
 // Append adds entries, creating the file and its directory when missing. Each
 // entry is written with one write call on an O_APPEND file and synced.
 func (f File) Append(entries ...Entry) error {
+	if f.Host != nil {
+		var b strings.Builder
+		for _, e := range entries {
+			b.WriteString(e.String() + "\n")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), hostTimeout)
+		defer cancel()
+		if err := f.Host.AppendFile(ctx, f.Path, []byte(b.String())); err != nil {
+			return fmt.Errorf("history file %s: %w", f.Path, err)
+		}
+		return nil
+	}
 	if err := os.MkdirAll(filepath.Dir(f.Path), 0o755); err != nil {
 		return fmt.Errorf("history file %s: %w", f.Path, err)
 	}
@@ -126,15 +158,27 @@ func (f File) Read() ([]Entry, error) {
 
 // ReadCounting is Read that also says how many lines it skipped.
 func (f File) ReadCounting() (entries []Entry, skipped int, err error) {
-	fh, err := f.open(os.O_RDONLY)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, 0, nil
+	var r io.Reader
+	if f.Host != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), hostTimeout)
+		defer cancel()
+		data, err := f.Host.ReadFile(ctx, f.Path)
+		if err != nil {
+			return nil, 0, fmt.Errorf("history file %s: %w", f.Path, err)
+		}
+		r = bytes.NewReader(data)
+	} else {
+		fh, err := f.open(os.O_RDONLY)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, 0, nil
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		defer fh.Close()
+		r = fh
 	}
-	if err != nil {
-		return nil, 0, err
-	}
-	defer fh.Close()
-	sc := bufio.NewScanner(fh)
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
 		if strings.TrimSpace(sc.Text()) == "" {

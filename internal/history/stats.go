@@ -77,7 +77,7 @@ func Compute(entries []Entry, now time.Time, window time.Duration, commitTime fu
 			switch {
 			case e.Action == ActionRollback && e.Live():
 				st.Rollbacks++
-			case e.Action != ActionDeploy || e.Status == StatusCancelled:
+			case e.Action != ActionDeploy || e.Status == StatusCancelled || e.Status == StatusKilled:
 			case e.Live():
 				st.Deploys++
 				st.Succeeded++

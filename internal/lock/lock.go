@@ -1,7 +1,10 @@
 // Package lock makes sure only one deploy of a stack runs at a time on a host: an
 // flock(2) on the stack's lock file, which the kernel drops when the holder exits
 // however it exits (SIGKILL included), so a dead holder never blocks anyone and
-// there is no takeover to race. The file names its holder for whoever waits.
+// there is no takeover to race. The file names its holder for whoever waits,
+// and what it is doing (its step, what it stopped): a holder that ends removes
+// the file, so a file found when the lock is taken is what a killed holder left
+// (Lock.Left), for the next run to repair (docs/cancel.md).
 package lock
 
 import (
@@ -25,6 +28,14 @@ type Holder struct {
 	Doing   string    `json:"doing,omitempty"` // what a holder other than a deploy is doing, e.g. "restoring app-….sql.gz"
 	JobURL  string    `json:"job_url,omitempty"`
 	Since   time.Time `json:"since"`
+
+	// What the next run needs when this holder is killed.
+	Action    string    `json:"action,omitempty"` // deploy, rollback, restore, drill
+	Env       string    `json:"env,omitempty"`
+	Step      string    `json:"step,omitempty"` // the step it was in
+	StepSince time.Time `json:"step_since,omitzero"`
+	// Stopped are the containers a restore stopped (IDs), to start again.
+	Stopped []string `json:"stopped,omitempty"`
 }
 
 func (h Holder) String() string {
@@ -44,12 +55,54 @@ func (h Holder) String() string {
 	return s
 }
 
-// Lock is a held lock: the open, flocked lock file.
+// Lock is a held lock.
 type Lock struct {
 	Path string
-	f    *os.File
+	// Left is what the file said when the lock was taken: a holder that ends
+	// removes its file, so one still there was killed (or its machine
+	// stopped) holding the lock. nil when there was none.
+	Left *Holder
+	h    Handle
 	mu   sync.Mutex
 	err  error
+	done bool
+}
+
+// Handle is where a held lock lives: the lock file this process flocked, or
+// a process on the Docker host that holds it for a run elsewhere (remote).
+type Handle interface {
+	// Write replaces the holder's details in the lock file.
+	Write(details []byte) error
+	// Release removes the lock file, then lets the lock go.
+	Release() error
+}
+
+// Held is a lock h holds at path; left is what a killed holder left there.
+func Held(path string, left *Holder, h Handle) *Lock { return &Lock{Path: path, Left: left, h: h} }
+
+// fileHandle is a lock file this process holds an flock on.
+type fileHandle struct {
+	path string
+	f    *os.File
+}
+
+func (h fileHandle) Write(data []byte) error {
+	if err := h.f.Truncate(0); err != nil {
+		return err
+	}
+	_, err := h.f.WriteAt(data, 0)
+	return err
+}
+
+// Release removes the file first, while still holding it: a waiter that
+// opened the old file sees it is gone and locks the new one.
+func (h fileHandle) Release() error {
+	var err error
+	if rerr := os.Remove(h.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+		err = fmt.Errorf("releasing lock %s: %w", h.path, rerr)
+	}
+	_ = h.f.Close()
+	return err
 }
 
 var unsafe = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)
@@ -86,8 +139,8 @@ func Acquire(ctx context.Context, path string, me Holder, timeout time.Duration,
 			return nil, err
 		}
 		if f != nil {
-			l := &Lock{Path: path, f: f}
-			if err := l.write(data); err != nil {
+			l := Held(path, left(f), fileHandle{path: path, f: f})
+			if err := l.h.Write(data); err != nil {
 				_ = l.Release()
 				return nil, fmt.Errorf("lock %s: %w", path, err)
 			}
@@ -144,6 +197,24 @@ func tryLock(path string) (*os.File, error) {
 	}
 }
 
+// left reads what a killed holder left in the file just locked: nil when it
+// is empty (made now) or not a holder's details.
+func left(f *os.File) *Holder {
+	info, err := f.Stat()
+	if err != nil || info.Size() == 0 || info.Size() > 1<<20 {
+		return nil
+	}
+	data := make([]byte, info.Size())
+	if _, err := f.ReadAt(data, 0); err != nil {
+		return nil
+	}
+	var h Holder
+	if json.Unmarshal(data, &h) != nil || h.PID == 0 {
+		return &Holder{} // a holder killed before it wrote its details
+	}
+	return &h
+}
+
 func read(path string) (Holder, error) {
 	var h Holder
 	data, err := os.ReadFile(path)
@@ -151,15 +222,6 @@ func read(path string) (Holder, error) {
 		return h, err
 	}
 	return h, json.Unmarshal(data, &h)
-}
-
-// write replaces the holder details in the held file.
-func (l *Lock) write(data []byte) error {
-	if err := l.f.Truncate(0); err != nil {
-		return err
-	}
-	_, err := l.f.WriteAt(data, 0)
-	return err
 }
 
 // HeldError says the lock stayed held for the whole wait.
@@ -170,7 +232,7 @@ type HeldError struct {
 }
 
 func (e *HeldError) Error() string {
-	return fmt.Sprintf("another deploy or restore holds the lock %s (%s); waited %s: try again when it has finished, or raise lock-timeout", e.Path, e.Holder, e.Waited)
+	return fmt.Sprintf("another deploy, rollback, restore or backup holds the lock %s (%s); waited %s: try again when it has finished, or raise lock-timeout", e.Path, e.Holder, e.Waited)
 }
 
 // Update rewrites the holder details (e.g. once the version is known).
@@ -181,26 +243,22 @@ func (l *Lock) Update(h Holder) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.f == nil {
+	if l.done {
 		return fmt.Errorf("lock %s: already released", l.Path)
 	}
-	return l.write(data)
+	return l.h.Write(data)
 }
 
-// Release removes the lock file and then drops the flock; it runs once and is
-// safe to call again. Removing first, while still holding, means a waiter that
-// opened the old file sees it is gone and locks the new one.
+// Release removes the lock file and then drops the lock; it runs once and is
+// safe to call again.
 func (l *Lock) Release() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.f == nil {
+	if l.done {
 		return l.err
 	}
-	if err := os.Remove(l.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		l.err = fmt.Errorf("releasing lock %s: %w", l.Path, err)
-	}
-	_ = l.f.Close()
-	l.f = nil
+	l.done = true
+	l.err = l.h.Release()
 	return l.err
 }
 

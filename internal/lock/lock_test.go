@@ -28,7 +28,7 @@ func TestAcquireWaitRelease(t *testing.T) {
 	var held *HeldError
 	require.True(t, errors.As(err, &held), "%v", err)
 	assert.Equal(t, "1.0.0", seen.Version)
-	assert.Contains(t, err.Error(), "another deploy or restore holds the lock "+path+" (pid ")
+	assert.Contains(t, err.Error(), "another deploy, rollback, restore or backup holds the lock "+path+" (pid ")
 	assert.Contains(t, err.Error(), "deploying 1.0.0); waited 100ms")
 
 	go func() { time.Sleep(200 * time.Millisecond); _ = l.Release() }()
@@ -49,18 +49,53 @@ func TestTakeOverFromADeadHolder(t *testing.T) {
 	require.NoError(t, err)
 	other, err := json.Marshal(Holder{Host: "another-host", PID: 1})
 	require.NoError(t, err)
-	for name, content := range map[string][]byte{"dead pid": stale, "another host": other, "empty": nil, "garbage": []byte("{")} {
+	for name, tc := range map[string]struct {
+		content []byte
+		left    *Holder
+	}{
+		"dead pid":     {stale, &Holder{Host: "h", PID: dead.Process.Pid}},
+		"another host": {other, &Holder{Host: "another-host", PID: 1}},
+		"empty":        {nil, nil},
+		"garbage":      {[]byte("{"), &Holder{}},
+	} {
 		t.Run(name, func(t *testing.T) {
 			path := PathFor(t.TempDir(), "app")
-			require.NoError(t, os.WriteFile(path, content, 0o644))
+			require.NoError(t, os.WriteFile(path, tc.content, 0o644))
 			l, err := Acquire(context.Background(), path, Holder{Host: "h", PID: os.Getpid(), Version: "2.0.0"}, 0, nil)
 			require.NoError(t, err, "the dead holder's lock is taken over")
+			assert.Equal(t, tc.left, l.Left, "what the dead holder left is reported")
 			h, err := read(path)
 			require.NoError(t, err)
 			assert.Equal(t, "2.0.0", h.Version)
 			require.NoError(t, l.Release())
 		})
 	}
+}
+
+// TestLeftSaysWhatAKilledHolderWasDoing: a holder that ends removes its file,
+// so the next one finds nothing; one killed holding the lock (its file closed
+// by the kernel, never removed) leaves its last details — its step, what it
+// stopped — for the next holder.
+func TestLeftSaysWhatAKilledHolderWasDoing(t *testing.T) {
+	path := PathFor(t.TempDir(), "app")
+	me := Holder{Host: "h", PID: os.Getpid(), Action: "deploy", Version: "1.0.0", Since: time.Now().UTC().Truncate(time.Second)}
+	l, err := Acquire(context.Background(), path, me, 0, nil)
+	require.NoError(t, err)
+	assert.Nil(t, l.Left)
+	require.NoError(t, l.Release())
+
+	l, err = Acquire(context.Background(), path, me, 0, nil)
+	require.NoError(t, err)
+	assert.Nil(t, l.Left, "a holder that ended left nothing")
+	me.Step, me.StepSince, me.Stopped = "restore", me.Since, []string{"abc"}
+	require.NoError(t, l.Update(me))
+	require.NoError(t, l.h.(fileHandle).f.Close()) // killed: the kernel drops the flock, the file stays
+
+	next, err := Acquire(context.Background(), path, Holder{Host: "h", PID: os.Getpid()}, 0, nil)
+	require.NoError(t, err)
+	require.NotNil(t, next.Left)
+	assert.Equal(t, me, *next.Left)
+	require.NoError(t, next.Release())
 }
 
 // TestOneHolderAtATime: acquirers racing for a lock a dead holder left, round

@@ -138,8 +138,9 @@ func lintFile(path, rel string) ([]Finding, error) {
 	return out, nil
 }
 
-// stripComments blanks -- and /* */ comments, keeping line breaks (and so line
-// numbers). Dollar-quoted bodies are kept as they are.
+// stripComments blanks -- and /* */ comments and what is inside '…' string
+// literals (a DROP TABLE in a string is data, not a statement), keeping line
+// breaks (and so line numbers). Dollar-quoted bodies are kept as they are.
 func stripComments(sql string) string {
 	var b strings.Builder
 	inBlock, inLine, inQuote := false, false, false
@@ -159,9 +160,14 @@ func stripComments(sql string) string {
 				b.WriteByte('\n')
 			}
 		case inQuote:
-			b.WriteByte(c)
-			if c == '\'' {
+			switch c {
+			case '\'':
 				inQuote = false
+				b.WriteByte(c)
+			case '\n':
+				b.WriteByte(c)
+			default:
+				b.WriteByte(' ')
 			}
 		case c == '\'':
 			inQuote = true

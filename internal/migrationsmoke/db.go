@@ -57,7 +57,13 @@ func freshDatabase(ctx context.Context, serverURL string) (string, func(), error
 
 // ephemeralServer starts a Postgres container (the official image's conventions:
 // POSTGRES_PASSWORD, port 5432) and waits until it takes connections.
-func ephemeralServer(ctx context.Context, client docker.Engine, image string, labels map[string]string, mask func(string)) (string, func(), error) {
+// serverEngine is what an ephemeral server needs of the Docker Engine.
+type serverEngine interface {
+	Run(ctx context.Context, spec docker.RunSpec) (id, port string, err error)
+	Remove(ctx context.Context, id string) error
+}
+
+func ephemeralServer(ctx context.Context, client serverEngine, image string, labels map[string]string, mask func(string)) (string, func(), error) {
 	password := randomHex(16)
 	mask(password)
 	id, port, err := client.Run(ctx, docker.RunSpec{

@@ -1,20 +1,19 @@
 package migrationsmoke_test
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/org/deploy-kit/internal/action"
 	"github.com/org/deploy-kit/internal/testenv"
-	"github.com/org/deploy-kit/internal/testenv/testapp"
 )
 
 // smokeContainers lists the ephemeral database containers of one run id.
@@ -41,28 +40,34 @@ func TestEphemeralDatabase(t *testing.T) {
 	assert.Equal(t, "6", run.Outputs["applied"])
 	assert.Empty(t, smokeContainers(t, runID), "the container is gone")
 
-	// A migration that takes long, and a SIGTERM while it runs.
+	// A migration that takes long, cancelled as GitHub's runner cancels (SIGINT
+	// to the step's process): the run ends within the budget, its container
+	// gone. Then killed as Gitea's runner kills (SIGKILL to the step's group):
+	// the container stays, and the next run on this host removes it first.
 	r.write(t, "000007_slow.up.sql", "SELECT pg_sleep(60);")
-	cmd := exec.Command(testenv.Deploykit(t), "migration-smoke", "--path", "migrations", "--postgres-image", image)
-	cmd.Dir = r.Dir
-	cmd.Env = r.BaseEnv()
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	require.NoError(t, cmd.Start())
-	testapp.WaitFor(t, "migration 7 to start", func() bool { return strings.Contains(out.String(), "applied 000006_table_6.up.sql") })
-	require.NotEmpty(t, smokeContainers(t, runID))
-	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(45 * time.Second):
-		_ = cmd.Process.Kill()
-		t.Fatal("migration-smoke did not stop after SIGTERM")
+	start := func() *testenv.Step {
+		step := testenv.StartStep(t, testenv.StepCommand(t, r.Dir, r.BaseEnv(), "migration-smoke", "--path", "migrations", "--postgres-image", image))
+		step.WaitLog("applied 000006_table_6.up.sql", 2*time.Minute)
+		require.NotEmpty(t, smokeContainers(t, runID))
+		return step
 	}
-	assert.Equal(t, 1, cmd.ProcessState.ExitCode(), out.String())
-	assert.Contains(t, out.String(), "deploykit: received terminated: cleaning up")
-	assert.Empty(t, smokeContainers(t, runID), "the container is gone after SIGTERM")
+	step := start()
+	last, took := step.CancelGitHub()
+	assert.Equal(t, "SIGINT", last, step.Log())
+	assert.Less(t, took, action.CancelBudget)
+	assert.Equal(t, 1, step.Wait(), step.Log())
+	assert.Contains(t, step.Log(), "deploykit: received interrupt: stopping within 7s")
+	assert.Empty(t, smokeContainers(t, runID), "the container is gone after the cancel")
+
+	step = start()
+	step.KillGitea()
+	left := smokeContainers(t, runID)
+	require.NotEmpty(t, left, "a SIGKILL leaves the container")
+	require.NoError(t, os.Remove(filepath.Join(r.dir, "000007_slow.up.sql")))
+	run = r.Raw("migration-smoke", "--path", "migrations", "--postgres-image", image)
+	require.Equal(t, 0, run.Code, run.Log)
+	assert.Contains(t, run.Log, "removed what a killed run left: containers ")
+	assert.Empty(t, smokeContainers(t, runID), "the killed run's container went first, the run's own after")
 }
 
 // TestEachRunGetsItsOwnDatabase runs twice on one server: the second applies

@@ -19,6 +19,7 @@ import (
 	"github.com/org/deploy-kit/internal/command"
 	"github.com/org/deploy-kit/internal/docker"
 	"github.com/org/deploy-kit/internal/git"
+	"github.com/org/deploy-kit/internal/lock"
 	"github.com/org/deploy-kit/internal/steps"
 )
 
@@ -224,7 +225,7 @@ func checkFiles(ctx context.Context, a *action.Context, in Options, exec command
 		for _, m := range fresh {
 			f, err := lintFile(filepath.Join(dir, m.Up), filepath.Join(rel, m.Up))
 			if err != nil {
-				return nil, action.Failedf("%v", err)
+				return nil, action.Failedf("%w", err)
 			}
 			for i := range f {
 				f[i].Error = lintMode == "error"
@@ -263,8 +264,14 @@ func openDatabase(ctx context.Context, a *action.Context, in Options) (string, f
 		if err != nil {
 			return "", nil, err
 		}
-		// Labels say what the container is and which job started it.
-		labels := map[string]string{"org.deploykit.role": "migration-smoke", "org.deploykit.run-id": a.Getenv("GITHUB_RUN_ID")}
+		// Labels say what the container is and which job and process started
+		// it; what a killed run left on this host goes first.
+		labels := map[string]string{"org.deploykit.role": "migration-smoke", "org.deploykit.run-id": a.Getenv("GITHUB_RUN_ID"), docker.LabelOwner: docker.Owner()}
+		if gone, err := client.RemoveDeadOwners(ctx, lock.Alive); err != nil {
+			a.Warningf("%v", err)
+		} else if !gone.Empty() {
+			a.Logf("removed what a killed run left: %s", gone)
+		}
 		url, removeServer, err := ephemeralServer(ctx, client, in.PostgresImage, labels, a.Mask)
 		if err != nil {
 			client.Close()
@@ -364,9 +371,9 @@ func (r *report) downAndUp(m *migrate.Migrate) error {
 
 func (r *report) fail(err error) error {
 	if ferr := r.finish(err); ferr != nil {
-		return errors.Join(action.Failedf("%v", err), ferr)
+		return errors.Join(action.Failedf("%w", err), ferr)
 	}
-	return action.Failedf("%v", err)
+	return action.Failedf("%w", err)
 }
 
 // finish writes the outputs and the summary.

@@ -1,5 +1,5 @@
 // Package migrationsmoke tests migrations against a real Postgres before they reach
-// production (README "migration-smoke").
+// production (docs/actions/migration-smoke.md).
 package migrationsmoke
 
 import "github.com/org/deploy-kit/internal/action"

@@ -477,6 +477,23 @@ func TestClusterBackupRestoreOnAnotherNode(t *testing.T) {
 	assert.Equal(t, "500 125250", psql("SELECT count(*) || ' ' || sum(id) FROM notes"), "every row is back")
 	assert.NotContains(t, r.Log+r.Summary, password)
 	assert.Empty(t, sidecars(), "the throwaway containers are removed")
+
+	// A service the manager does not know, and one with no running task: bad
+	// input, nothing written, nothing started.
+	empty := filepath.Join(t.TempDir(), "backups")
+	r = a.Raw("backup", "--swarm-service", a.Name+"_nope", "--db-password", password, "--dir", empty)
+	assert.Equal(t, 2, r.Code, r.Log)
+	assert.Regexp(t, `::error::input swarm-service: .*`+a.Name+`_nope`, r.Log)
+	manager("service", "scale", "-d", svc+"=0")
+	testapp.WaitWithin(t, 2*time.Minute, "the database's task to stop", func() bool {
+		return strings.TrimSpace(a.c.Docker(t, 1, "ps", "-q", "--filter", "label=com.docker.swarm.service.name="+svc)) == ""
+	})
+	r = a.Raw("backup", "--swarm-service", svc, "--db-password", password, "--dir", empty)
+	assert.Equal(t, 2, r.Code, r.Log)
+	assert.Contains(t, r.Log, "::error::input swarm-service: swarm service "+svc+" has 0 running tasks: a database server runs exactly one")
+	assert.NoDirExists(t, empty, "nothing is written")
+	assert.Empty(t, sidecars(), "nothing is started")
+	assert.Equal(t, "bad-input", r.Outputs["status"])
 }
 
 // secrets are the swarm secrets the kit made for the stack.

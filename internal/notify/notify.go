@@ -1,6 +1,6 @@
 // Package notify tells a person how a deploy, rollback or backup went: one POST
 // (PUT for Matrix) to a webhook, in the format the receiving service reads
-// (README "Notifications"). It never changes the job's result: the caller reports
+// (docs/notifications.md). It never changes the job's result: the caller reports
 // what happened in its summary.
 package notify
 
@@ -30,8 +30,8 @@ var Inputs = []action.Input{
 	{Name: "notify-timeout", Kind: action.Duration, Default: "10s", Description: "Timeout of each of the 3 attempts to notify."},
 }
 
-// Target is where and how to notify; its fields are the notification inputs.
-type Target struct {
+// Webhook is where and how to notify; its fields are the notification inputs.
+type Webhook struct {
 	URL     string        `input:"notify-url"`
 	Format  string        `input:"notify-format"`
 	Token   string        `input:"notify-token"`
@@ -39,8 +39,8 @@ type Target struct {
 	Timeout time.Duration `input:"notify-timeout"`
 }
 
-// Checked checks the target read from the inputs; nil when notify-url is empty.
-func (t Target) Checked() (*Target, error) {
+// Checked checks the webhook read from the inputs; nil when notify-url is empty.
+func (t Webhook) Checked() (*Webhook, error) {
 	if t.URL == "" {
 		return nil, nil
 	}
@@ -58,7 +58,7 @@ func (t Target) Checked() (*Target, error) {
 }
 
 // Wants reports whether an outcome is to be notified: ok is a success.
-func (t *Target) Wants(ok bool) bool {
+func (t *Webhook) Wants(ok bool) bool {
 	return t != nil && (t.On == "always" || (t.On == "success") == ok)
 }
 
@@ -79,8 +79,8 @@ type Message struct {
 const attempts = 3
 
 // Send delivers m, retrying a network error, a 5xx or a 429 with a pause of 1 s
-// then 2 s; each attempt has the target's timeout.
-func Send(ctx context.Context, t *Target, m Message) error {
+// then 2 s; each attempt has the webhook's timeout.
+func Send(ctx context.Context, t *Webhook, m Message) error {
 	txn := txnID()
 	for attempt := 1; ; attempt++ {
 		retry, err := t.send(ctx, m, txn)
@@ -93,17 +93,20 @@ func Send(ctx context.Context, t *Target, m Message) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("after %d attempt(s): %w", attempt, errors.Join(err, ctx.Err()))
-		case <-time.After(time.Duration(attempt) * time.Second):
+		case <-time.After(time.Duration(attempt) * retryPause):
 		}
 	}
 }
+
+// retryPause is the first pause between attempts; the second is twice as long.
+var retryPause = time.Second
 
 // client follows no redirect: a 302 would turn the POST into a bodiless GET that
 // looks delivered, a 307 resend the body and the Authorization header to the
 // new address. A 3xx is a failed notification.
 var client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
-func (t *Target) send(ctx context.Context, m Message, txn string) (retry bool, err error) {
+func (t *Webhook) send(ctx context.Context, m Message, txn string) (retry bool, err error) {
 	method, target, body, header := http.MethodPost, t.URL, []byte(nil), http.Header{}
 	header.Set("Content-Type", "application/json")
 	switch t.Format {
@@ -185,7 +188,7 @@ func asciiHeader(s string) string {
 // masking its title and text like every other output, and returns the summary's
 // line: "Notified (format)." or why it failed — a failure is a warning in the
 // log, never a different result.
-func Tell(ctx context.Context, a *action.Context, t *Target, m Message, what string) string {
+func Tell(ctx context.Context, a *action.Context, t *Webhook, m Message, what string) string {
 	m.Title, m.Text = a.MaskString(m.Title), a.MaskString(m.Text)
 	send, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()

@@ -80,7 +80,7 @@ func TestEachFormat(t *testing.T) {
 		t.Run(tc.format, func(t *testing.T) {
 			srv, rec := server(t, nil)
 			path := map[string]string{"matrix": "/_matrix/client/v3/rooms/!room:example.org/send/m.room.message", "ntfy": "/deploys"}[tc.format]
-			require.NoError(t, Send(context.Background(), &Target{URL: srv.URL + path, Format: tc.format, Token: tc.token, Timeout: time.Second}, failed))
+			require.NoError(t, Send(context.Background(), &Webhook{URL: srv.URL + path, Format: tc.format, Token: tc.token, Timeout: time.Second}, failed))
 			require.Len(t, rec.requests, 1)
 			tc.check(t, rec.requests[0], rec.bodies[0])
 		})
@@ -88,41 +88,49 @@ func TestEachFormat(t *testing.T) {
 }
 
 func TestAServerThatFailsOrHangsCostsBoundedTime(t *testing.T) {
+	defer func(p time.Duration) { retryPause = p }(retryPause)
+	retryPause = 10 * time.Millisecond // the pauses' length is not what is tested
 	srv, rec := server(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusInternalServerError) })
-	start := time.Now()
-	err := Send(context.Background(), &Target{URL: srv.URL, Format: "json", Timeout: time.Second}, failed)
+	err := Send(context.Background(), &Webhook{URL: srv.URL, Format: "json", Timeout: time.Second}, failed)
 	require.Error(t, err)
 	assert.Equal(t, "after 3 attempt(s): HTTP 500 Internal Server Error", err.Error())
-	assert.Len(t, rec.requests, 3, "a 5xx is retried")
-	assert.Less(t, time.Since(start), 5*time.Second)
+	assert.Len(t, rec.requests, 3, "a 5xx is retried, 3 attempts in all")
 
+	// A server that never answers: each attempt ends at the webhook's timeout.
 	release := make(chan struct{})
+	var mu sync.Mutex
+	hung := 0
 	hang, _ := server(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hung++
+		mu.Unlock()
 		select {
 		case <-release:
 		case <-r.Context().Done():
 		}
 	})
 	defer close(release)
-	start = time.Now()
-	err = Send(context.Background(), &Target{URL: hang.URL + "/secret-token-in-path", Format: "slack", Timeout: 200 * time.Millisecond}, failed)
+	err = Send(context.Background(), &Webhook{URL: hang.URL + "/secret-token-in-path", Format: "slack", Timeout: 200 * time.Millisecond}, failed)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "context deadline exceeded")
+	assert.Equal(t, "after 3 attempt(s): ", err.Error()[:len("after 3 attempt(s): ")])
+	assert.Contains(t, err.Error(), "context deadline exceeded", "each attempt ended by its timeout")
 	assert.NotContains(t, err.Error(), "secret-token-in-path", "the URL may hold a token")
-	assert.Less(t, time.Since(start), 5*time.Second, "3 attempts of 200 ms and pauses of 1 s and 2 s")
+	mu.Lock()
+	assert.Equal(t, 3, hung)
+	mu.Unlock()
 
 	gone, rec := server(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNotFound) })
-	err = Send(context.Background(), &Target{URL: gone.URL, Format: "json", Timeout: time.Second}, failed)
+	err = Send(context.Background(), &Webhook{URL: gone.URL, Format: "json", Timeout: time.Second}, failed)
 	assert.EqualError(t, err, "after 1 attempt(s): HTTP 404 Not Found")
 	assert.Len(t, rec.requests, 1, "a 4xx is final")
 }
 
 func TestInputs(t *testing.T) {
 	spec := action.Spec{Name: "demo", Inputs: Inputs}
-	parse := func(args ...string) (*Target, error) {
+	parse := func(args ...string) (*Webhook, error) {
 		in, err := action.ParseInputs(&spec, args, func(string) string { return "" }, nil)
 		require.NoError(t, err)
-		var tgt Target
+		var tgt Webhook
 		in.Decode(&tgt)
 		return tgt.Checked()
 	}
@@ -159,7 +167,7 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 		srv, rec := server(t, func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, elsewhere.URL+"/steal", code)
 		})
-		err := Send(context.Background(), &Target{URL: srv.URL, Format: "json", Token: "tok-123", Timeout: time.Second}, failed)
+		err := Send(context.Background(), &Webhook{URL: srv.URL, Format: "json", Token: "tok-123", Timeout: time.Second}, failed)
 		require.Error(t, err)
 		assert.Equal(t, fmt.Sprintf("after 1 attempt(s): HTTP %d %s, redirecting to %q: a notification follows no redirect (it would resend the message, and the token, elsewhere, or drop the body); set notify-url to the address that takes it",
 			code, http.StatusText(code), elsewhere.URL+"/steal"), err.Error())

@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -18,16 +17,15 @@ import (
 	"github.com/org/deploy-kit/internal/backup"
 	"github.com/org/deploy-kit/internal/command"
 	"github.com/org/deploy-kit/internal/compose"
-	"github.com/org/deploy-kit/internal/deploy"
 	"github.com/org/deploy-kit/internal/docker"
 	"github.com/org/deploy-kit/internal/history"
+	"github.com/org/deploy-kit/internal/remote"
 	"github.com/org/deploy-kit/internal/schema"
 	"github.com/org/deploy-kit/internal/secretfile"
+	"github.com/org/deploy-kit/internal/stackcopy"
 	"github.com/org/deploy-kit/internal/steps"
 	"github.com/org/deploy-kit/internal/verify"
 )
-
-var drillUnsafe = regexp.MustCompile(`[^a-z0-9_-]+`)
 
 // drill is one restore drill: the backup into a copy of the app's stack.
 type drill struct {
@@ -41,13 +39,18 @@ type drill struct {
 	dbService, appService string
 	newest                uint // the newest migration in migrations-path
 	project               string
-	target                *backup.Target
+	target                *backup.LiveDB
+	conn                  *remote.Conn // the Docker host over SSH (docker-host), or nil
+	endConn               func()       // ends conn after the report (the history is there)
 	source, sum           string
+	local                 string // source on this machine: source, or its downloaded copy
 	checks                []string
+	plan                  *stackcopy.Copy // how the copy is isolated
 	copy                  compose.Project
 	exec                  command.Executor
-	client                docker.Engine
+	client                copyEngine
 	started               time.Time // the copy was begun: the history and summary tell
+	logs                  string    // a failed drill: the copy's logs, read before it went
 	done                  []string
 }
 
@@ -72,6 +75,11 @@ var DrillPipeline = []steps.Step[*drill]{
 func runDrill(ctx context.Context, a *action.Context, in Options) error {
 	d := &drill{a: a, in: in}
 	d.Runner = steps.Runner[*drill]{Logf: a.Logf, OnExit: a.OnExit}
+	defer func() {
+		if d.endConn != nil {
+			d.endConn()
+		}
+	}()
 	defer d.Cleanup()
 	_, failed := d.Run(ctx, DrillPipeline, d, func() string {
 		if in.DryRun && d.sum != "" {
@@ -85,9 +93,61 @@ func runDrill(ctx context.Context, a *action.Context, in Options) error {
 		}
 		return failed
 	}
+	if failed != nil {
+		d.logs = d.copyLogs(ctx)
+	}
 	d.Cleanup() // the copy goes before the report
 	return d.report(failed)
 }
+
+// copyLogs is, for a failed drill, the last log lines of the copy's
+// containers that are not running healthy, and the app's whatever its state,
+// each with its healthcheck's last answer: why the app failed, read before the
+// copy goes.
+func (d *drill) copyLogs(ctx context.Context) string {
+	if d.client == nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	all, err := d.client.ProjectContainers(ctx, d.project)
+	if err != nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, c := range all {
+		healthy := c.State == "running" && (c.Health == "" || c.Health == "healthy")
+		if healthy && c.Service != d.appService {
+			continue
+		}
+		state := c.State
+		if c.Health != "" {
+			state += ", " + c.Health
+		}
+		logs, err := d.client.Logs(ctx, c.ID, drillLogLines)
+		if err != nil {
+			logs = "(could not read the logs: " + err.Error() + ")"
+		} else if strings.TrimSpace(logs) == "" {
+			logs = "(no output)"
+		}
+		fmt.Fprintf(&b, "\nLast %d log lines of the copy's %s (%s, %s):\n\n```\n%s\n```\n", drillLogLines, c.Service, c.Image, state,
+			strings.ReplaceAll(strings.TrimRight(logs, "\n"), "```", "'''"))
+		if c.HealthOutput != "" && !healthy {
+			fmt.Fprintf(&b, "\nIts healthcheck's last answer: %s\n", action.Cell(c.HealthOutput))
+		}
+	}
+	return b.String()
+}
+
+// copyEngine is what a drill asks of the Docker Engine once its copy runs:
+// the copy's containers and, for a failed drill, their logs.
+type copyEngine interface {
+	ProjectContainers(ctx context.Context, project string) ([]docker.Container, error)
+	Logs(ctx context.Context, id string, lines int) (string, error)
+}
+
+// drillLogLines is how much of a failing container's log a drill's summary shows.
+const drillLogLines = 30
 
 func drillInputsStep(ctx context.Context, d *drill) error {
 	in, a := d.in, d.a
@@ -143,19 +203,33 @@ func drillInputsStep(ctx context.Context, d *drill) error {
 		}
 		d.newest = schema.Newest(list)
 	}
-	d.project = drillUnsafe.ReplaceAllString(strings.ToLower(d.model.Name+"-drill-"+time.Now().UTC().Format("20060102t150405")), "-")
+	// The copy shares nothing with production (stackcopy): what cannot be
+	// isolated is refused here, before anything starts.
+	if d.plan, err = stackcopy.New(d.model, stackcopy.Drill, "drill", in.Copy, nil); err != nil {
+		return err
+	}
+	prod := compose.Project{File: d.file, Name: d.model.Name, Env: a.Environ(), EnvFiles: compose.DotEnv(d.file)}
+	if err := d.plan.Check(ctx, prod, env); err != nil {
+		return action.Failedf("%w", err)
+	}
+	d.project = d.plan.Name
 	return nil
 }
 
 func drillSourceStep(ctx context.Context, d *drill) error {
 	in := d.in
-	target, err := backup.NewTarget(d.a, backup.Options{Engine: in.Engine, Container: d.project + "-" + d.dbService + "-1", DBUser: in.DBUser, DBPassword: in.DBPassword, Dir: in.Dir})
+	conn, err := connect(ctx, d.a, in, func(end func()) { d.endConn = end })
+	if err != nil {
+		return err
+	}
+	d.conn = conn
+	target, err := backup.NewLiveDB(d.a, backup.Options{Engine: in.Engine, Container: d.project + "-" + d.dbService + "-1", DBUser: in.DBUser, DBPassword: in.DBPassword, Dir: in.Dir})
 	if err != nil {
 		return err
 	}
 	d.target = target
 	d.Defer(func() { _ = target.Close() })
-	if d.source, err = resolve(ctx, d.a, in, target.Ext(), d.Defer); err != nil {
+	if d.source, d.local, err = resolve(ctx, d.a, in, conn, target.Ext(), d.Defer); err != nil {
 		return err
 	}
 	d.Did("%s", d.source)
@@ -164,7 +238,7 @@ func drillSourceStep(ctx context.Context, d *drill) error {
 
 func drillVerifyStep(_ context.Context, d *drill) error {
 	var err error
-	if d.sum, d.checks, err = d.target.Verify(d.source); err != nil {
+	if d.sum, d.checks, err = d.target.Verify(d.local); err != nil {
 		return action.Usagef("the backup cannot be restored: %v", err)
 	}
 	d.Did("%s", strings.Join(d.checks, "; "))
@@ -172,28 +246,40 @@ func drillVerifyStep(_ context.Context, d *drill) error {
 }
 
 func drillLockStep(ctx context.Context, d *drill) error {
-	l, err := takeLock(ctx, d.a, d.in.HistoryFile, d.model.Name, d.in.LockTimeout, "drilling a restore of "+filepath.Base(d.source))
+	l, me, repaired, err := takeLock(ctx, d.a, d.in, d.conn, d.model.Name, history.ActionDrill, filepath.Base(d.source))
 	if err != nil {
 		return err
 	}
 	d.Defer(func() { _ = l.Release() })
+	d.OnStep = func(step string) {
+		me.Step, me.StepSince = step, time.Now()
+		_ = l.Update(me)
+	}
+	d.done = append(d.done, repaired...)
 	d.Did("took %s", l.Path)
 	return nil
 }
 
-// drillCopyStep prepares the copy: the same compose file, its own project (so
-// its own networks and volumes), without published ports and on none of
-// production's networks (a proxy there could send users to the copy); removed
-// at the end.
-func drillCopyStep(_ context.Context, d *drill) error {
+// drillCopyStep prepares the copy: the same compose file, its own project,
+// networks and volumes (stackcopy), without published ports; removed at the
+// end. (A copy a killed run left went when the lock was taken: repair.)
+func drillCopyStep(ctx context.Context, d *drill) error {
 	a := d.a
 	d.started = time.Now()
-	override := filepath.Join(a.TempDir(), "deploykit-drill-"+d.project+".yaml")
-	if err := os.WriteFile(override, []byte(deploy.CopyOverride(d.model.ServiceNames())), 0o600); err != nil {
-		return action.Failedf("%v", err)
+	d.exec = command.For(a, false)
+	client, err := docker.New(a.Environ())
+	if err != nil {
+		return action.Failedf("%w", err)
 	}
-	d.Defer(func() { os.Remove(override) })
-	d.copy = compose.Project{File: d.file, Overrides: []string{override}, Name: d.project, Env: a.Environ(), EnvFiles: compose.DotEnv(d.file)}
+	d.client = client
+	d.Defer(func() { _ = client.Close() })
+	prod := compose.Project{File: d.file, Name: d.model.Name, Env: a.Environ(), EnvFiles: compose.DotEnv(d.file)}
+	cp, remove, err := d.plan.Project(prod, a.TempDir())
+	if err != nil {
+		return action.Failedf("%w", err)
+	}
+	d.Defer(remove)
+	d.copy = cp
 	if len(d.vars) > 0 {
 		f, err := secretfile.WriteForJob(a, d.vars)
 		if err != nil {
@@ -202,20 +288,18 @@ func drillCopyStep(_ context.Context, d *drill) error {
 		d.Defer(func() { _ = f.Remove() })
 		d.copy.EnvFiles = append(d.copy.EnvFiles, f.Path)
 	}
-	d.exec = command.For(a, false)
-	client, err := docker.New(a.Environ())
-	if err != nil {
-		return action.Failedf("%v", err)
-	}
-	d.client = client
-	d.Defer(func() { _ = client.Close() })
 	d.Defer(func() {
+		if _, cancelled := a.CancelDeadline(); cancelled {
+			// A cancelled job has seconds: the next run removes the copy.
+			a.Logf("the copy %s is left for the next run to remove", d.project)
+			return
+		}
 		a.Logf("==> remove the copy")
 		if err := d.exec.Run(context.Background(), d.copy.Down()); err != nil {
 			a.Warningf("removing the drill's copy %s: %v (docker compose -p %s down --volumes)", d.project, err, d.project)
 		}
 	})
-	d.Did("project %s", d.project)
+	d.Did("project %s: %s", d.project, d.plan.Summary())
 	return nil
 }
 
@@ -229,7 +313,7 @@ func drillDatabaseStep(ctx context.Context, d *drill) error {
 }
 
 func drillRestoreStep(ctx context.Context, d *drill) error {
-	if _, err := d.target.Restore(ctx, d.source); err != nil {
+	if _, err := d.target.Restore(ctx, d.local); err != nil {
 		return fmt.Errorf("restoring into the copy: %w", err)
 	}
 	d.done = append(d.done, "restored into the copy's "+d.dbService)
@@ -270,6 +354,9 @@ func drillHealthStep(ctx context.Context, d *drill) error {
 	}
 	direct := "http://" + net.JoinHostPort(ip, strconv.Itoa(in.Drill.AppPort)) + u.RequestURI()
 	b := verify.Backoff{Attempts: in.HealthAttempts, InitialDelay: in.HealthInitialDelay, MaxDelay: in.HealthMaxDelay}
+	if d.conn != nil {
+		ctx = verify.From(ctx, d.conn.DialContext) // the copy's network is the host's
+	}
 	if err := verify.Health(ctx, direct, b, func(f string, args ...any) { d.a.Logf("    "+f, args...) }); err != nil {
 		return fmt.Errorf("the app does not get healthy on the restored data: %w", err)
 	}
@@ -300,9 +387,11 @@ func (d *drill) report(failed error) error {
 	if failed != nil {
 		status = history.StatusFailed
 	}
-	entry := history.Entry{Time: time.Now().UTC(), Stack: d.model.Name, Env: in.Environment, Action: history.ActionRestore,
-		Version: filepath.Base(d.source), Status: status, Notes: fmt.Sprintf("drill; sha256=%s; job %s", d.sum, a.JobURL())}
-	if err := (history.File{Path: in.HistoryFile}).Append(entry); err != nil {
+	// A drill is recorded as one: it never touched production, so it is no
+	// failed restore of it.
+	entry := history.Entry{Time: time.Now().UTC(), Stack: d.model.Name, Env: in.Environment, Action: history.ActionDrill,
+		Version: filepath.Base(d.source), Status: status, Notes: fmt.Sprintf("copy %s; sha256=%s; job %s", d.project, d.sum, a.JobURL())}
+	if err := historyFile(in, d.conn).Append(entry); err != nil {
 		a.Warningf("%v", err)
 	}
 	if err := a.SetOutputs(action.Out{Name: "file", Value: d.source}, action.Out{Name: "sha256", Value: d.sum}); err != nil {
@@ -312,6 +401,9 @@ func (d *drill) report(failed error) error {
 	fmt.Fprintf(&s, "### deploykit restore drill: %s — %s\n\n", status, filepath.Base(d.source))
 	if failed != nil {
 		fmt.Fprintf(&s, "**%s**\n\n", action.Cell(failed.Error()))
+		if d.logs != "" {
+			s.WriteString(strings.TrimLeft(d.logs, "\n") + "\n")
+		}
 	}
 	fmt.Fprintf(&s, "A copy of %s (project %s, removed after) took %s.\n\n", d.model.Name, d.project, time.Since(d.started).Round(time.Second))
 	for _, c := range d.checks {
@@ -321,6 +413,9 @@ func (d *drill) report(failed error) error {
 		fmt.Fprintf(&s, "- %s\n", action.Cell(st))
 	}
 	s.WriteString("\n" + steps.Table(d.Results))
+	if d.conn != nil {
+		s.WriteString("\nDocker host: " + d.conn.Stats() + "\n")
+	}
 	if err := a.Summary(s.String()); err != nil {
 		a.Warningf("writing the job summary: %v", err)
 	}

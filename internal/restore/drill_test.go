@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 
 	"github.com/org/deploy-kit/internal/lock"
 	"github.com/org/deploy-kit/internal/testenv"
+	"github.com/org/deploy-kit/internal/testenv/testapp"
 )
 
 // exampleImage builds examples/app's image (its binary, then its Dockerfile) as
@@ -123,10 +125,38 @@ func TestRestoreDrill(t *testing.T) {
 	require.NoError(t, err)
 	r = drill("--lock-timeout", "300ms")
 	assert.Equal(t, 1, r.Code, r.Log)
-	assert.Contains(t, r.Log, "::error::another deploy or restore holds the lock "+lockPath+" (pid 4242 on h since ")
+	assert.Contains(t, r.Log, "::error::another deploy, rollback, restore or backup holds the lock "+lockPath+" (pid 4242 on h since ")
 	assert.NotContains(t, r.Log, "==> copy")
 	assert.Empty(t, copies())
 	require.NoError(t, held.Release())
+
+	// An app that does not start on the restored data (copy-env gives it a
+	// DATABASE_URL it cannot parse): the summary has its last log lines, read
+	// before the copy went.
+	r = drill("--copy-env", "DATABASE_URL=::not a url")
+	assert.Equal(t, 1, r.Code, r.Log)
+	assert.Contains(t, r.Summary, "### deploykit restore drill: failed — hello-")
+	assert.Contains(t, r.Summary, "Last 30 log lines of the copy's web (")
+	assert.Contains(t, r.Summary, "DATABASE_URL: parse", "the app's own words")
+	assert.Empty(t, copies(), "the copy is removed")
+
+	// A drill killed (SIGKILL, as Gitea cancels) while its copy runs leaves
+	// the copy; the next drill removes it first and says so.
+	killed, _ := deploykitCmd(t, []string{"IMAGE=" + image, "DEPLOY_TAG=" + tag, "POSTGRES_IMAGE=" + testenv.PostgresImage(t), "ENV_DB_PASSWORD=drill-pw-0123456789"}, "restore",
+		"--drill", "--file", "latest", "--dir", dir, "--prefix", "hello", "--compose-file", filepath.Join(repo, "compose.yaml"),
+		"--project-name", project, "--app-port", "8080", "--history-file", hist)
+	killed.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	require.NoError(t, killed.Start())
+	testapp.WaitFor(t, "the drill's copy to run", func() bool { return copies() != "" })
+	require.NoError(t, syscall.Kill(-killed.Process.Pid, syscall.SIGKILL))
+	_ = killed.Wait()
+	left := copies()
+	require.NotEmpty(t, left, "a SIGKILL leaves the copy")
+	r = drill()
+	require.Equal(t, 0, r.Code, r.Log)
+	assert.Regexp(t, `- a killed drill of hello-\S+ recorded \(killed in step (app|health|database|restore) `, r.Summary)
+	assert.Contains(t, r.Summary, "- removed what a killed run left: containers "+strings.Fields(left)[0]+"-", "the copy the killed drill left")
+	assert.Empty(t, copies())
 
 	// A repository one migration ahead of the backup: the drill fails, naming both.
 	require.NoError(t, os.WriteFile(filepath.Join(repo, "migrations", "000002_add_tags.up.sql"), []byte("ALTER TABLE notes ADD COLUMN tags text;\n"), 0o644))
@@ -137,7 +167,8 @@ func TestRestoreDrill(t *testing.T) {
 	assert.Empty(t, copies(), "the copy is removed after a failure too")
 	data, err := os.ReadFile(hist)
 	require.NoError(t, err)
-	assert.Contains(t, string(data), "| restore | "+filepath.Base(r.Outputs["file"]))
+	assert.Contains(t, string(data), "| drill | "+filepath.Base(r.Outputs["file"])+" | failed | copy "+project+"-drill-", "a drill is recorded as one, never as a failed restore")
+	assert.NotContains(t, string(data), "| restore |")
 }
 
 func get(t *testing.T, port int, path string) (int, string) {

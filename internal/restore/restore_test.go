@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	_ "modernc.org/sqlite"
 
+	"github.com/org/deploy-kit/internal/cli"
 	"github.com/org/deploy-kit/internal/testenv"
 	"github.com/org/deploy-kit/internal/testenv/testapp"
 )
@@ -29,7 +30,9 @@ type result struct {
 	Summary string
 }
 
-// deploykit runs `deploykit <sub> args…` as a runner would.
+// deploykit runs `deploykit <sub> args…` as a runner would, in this process
+// (cli.Main, as the binary's main calls it); a run a test signals or kills is
+// a process of its own (deploykitCmd).
 func deploykit(t *testing.T, sub string, args ...string) result {
 	t.Helper()
 	return deploykitEnv(t, nil, sub, args...)
@@ -39,30 +42,49 @@ func deploykit(t *testing.T, sub string, args ...string) result {
 func deploykitEnv(t *testing.T, extra []string, sub string, args ...string) result {
 	t.Helper()
 	files := t.TempDir()
-	cmd := exec.Command(testenv.Deploykit(t), append([]string{sub}, args...)...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "GITHUB_ACTIONS=true",
-		"RUNNER_TEMP=" + t.TempDir(), "GITHUB_WORKSPACE=" + t.TempDir(), "GITHUB_SERVER_URL=https://git.example.com",
-		"GITHUB_REPOSITORY=team/app", "GITHUB_RUN_ID=77",
-		"GITHUB_OUTPUT=" + filepath.Join(files, "out"), "GITHUB_STEP_SUMMARY=" + filepath.Join(files, "sum")}
-	if h := os.Getenv("DOCKER_HOST"); h != "" {
-		cmd.Env = append(cmd.Env, "DOCKER_HOST="+h)
-	}
-	cmd.Env = append(cmd.Env, extra...)
-	var buf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &buf, &buf
+	environ, _, _ := testenv.Runner{Files: files}.Env(t, extra...)
+	var log testenv.SyncBuffer
+	code := cli.Main(append([]string{sub}, args...), environ, &log, &log)
+	return collected(code, log.String(), files)
+}
+
+// deploykitProcess is deploykitEnv as a process of its own: for a run that
+// is signalled, or whose PATH is the test's own (a command resolves on the
+// process's PATH).
+func deploykitProcess(t *testing.T, extra []string, sub string, args ...string) result {
+	t.Helper()
+	cmd, files := deploykitCmd(t, extra, sub, args...)
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
 	_ = cmd.Run()
+	return collected(cmd.ProcessState.ExitCode(), log.String(), files)
+}
+
+// collected is a finished run's result: its exit code, its log without the
+// masks, its outputs and summary from the files in files.
+func collected(code int, log, files string) result {
 	var kept []string
-	for _, line := range strings.Split(buf.String(), "\n") {
+	for _, line := range strings.Split(log, "\n") {
 		if !strings.HasPrefix(line, "::add-mask::") { // a runner swallows these: the one place a secret may be
 			kept = append(kept, line)
 		}
 	}
-	r := result{Code: cmd.ProcessState.ExitCode(), Log: strings.Join(kept, "\n")}
+	r := result{Code: code, Log: strings.Join(kept, "\n")}
 	data, _ := os.ReadFile(filepath.Join(files, "out"))
 	r.Outputs = testapp.ParseOutputs(string(data))
 	data, _ = os.ReadFile(filepath.Join(files, "sum"))
 	r.Summary = string(data)
 	return r
+}
+
+// deploykitCmd is deploykit sub as a runner starts it, not started: its
+// outputs and summary go to files of the temp dir files.
+func deploykitCmd(t *testing.T, extra []string, sub string, args ...string) (cmd *exec.Cmd, files string) {
+	t.Helper()
+	files = t.TempDir()
+	cmd = exec.Command(testenv.Deploykit(t), append([]string{sub}, args...)...)
+	cmd.Env, _, _ = testenv.Runner{Files: files}.Env(t, extra...)
+	return cmd, files
 }
 
 func fileSum(t *testing.T, path string) string {

@@ -6,17 +6,23 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/org/deploy-kit/internal/action"
 	"github.com/org/deploy-kit/internal/backup"
+	"github.com/org/deploy-kit/internal/command"
 	"github.com/org/deploy-kit/internal/deploy"
 	"github.com/org/deploy-kit/internal/docker"
 	"github.com/org/deploy-kit/internal/history"
+	"github.com/org/deploy-kit/internal/lock"
 	"github.com/org/deploy-kit/internal/notify"
+	"github.com/org/deploy-kit/internal/remote"
+	"github.com/org/deploy-kit/internal/repair"
 	"github.com/org/deploy-kit/internal/steps"
 	"github.com/org/deploy-kit/internal/verify"
 )
@@ -25,23 +31,29 @@ import (
 type run struct {
 	a          *action.Context
 	in         Options
-	target     *backup.Target
+	target     *backup.LiveDB
 	verify     deploy.VerifyOptions
 	safetyOpts backup.Options
-	client     docker.Engine
-	tell       *notify.Target
+	client     serviceEngine
+	tell       *notify.Webhook
 	smoke      []verify.Check
 	changing   bool // the restore step began: the history, outputs and summary tell
 	steps.Runner[*run]
-	file    string
-	sum     string
-	checks  []string
-	safety  string
-	stopped []docker.Container
-	before  map[string]int64
-	after   map[string]int64
-	done    []string // what was done, in order, for the summary
-	live    string   // what the live database holds at the end, for the summary
+	conn   *remote.Conn // the Docker host over SSH (docker-host), or nil
+	file   string       // the backup, where it is kept (on the Docker host with docker-host)
+	local  string       // the backup on this machine: file, or its downloaded copy
+	sum    string
+	checks []string
+	safety string // the safety backup, where it is kept
+	// safetyLocal is the safety backup on this machine (what is put back).
+	safetyLocal string
+	stopped     []docker.Container
+	lock        *lock.Lock  // the stack's, held from the lock step
+	holder      lock.Holder // what its file says: the step, the containers stopped
+	before      map[string]int64
+	after       map[string]int64
+	done        []string // what was done, in order, for the summary
+	live        string   // what the live database holds at the end, for the summary
 }
 
 // Pipeline is the restore, top to bottom (ARCHITECTURE.md, "Each action's
@@ -86,13 +98,16 @@ func Run(ctx context.Context, a *action.Context, in Options) error {
 	entry := history.Entry{Time: time.Now().UTC(), Stack: r.stack(), Env: in.Environment,
 		Action: history.ActionRestore, Version: filepath.Base(r.file), Status: status,
 		Notes: fmt.Sprintf("sha256=%s; safety=%s; job %s", r.sum, cmp.Or(r.safety, "none"), a.JobURL())}
-	if err := (history.File{Path: in.HistoryFile}).Append(entry); err != nil {
+	if err := historyFile(in, r.conn).Append(entry); err != nil {
 		a.Warningf("%v", err)
 	}
 	if err := a.SetOutputs(action.Out{Name: "file", Value: r.file}, action.Out{Name: "sha256", Value: r.sum}, action.Out{Name: "safety-backup", Value: r.safety}); err != nil {
 		return err
 	}
 	summary := r.summary(time.Since(start), failed)
+	if r.conn != nil {
+		summary += "\nDocker host: " + r.conn.Stats() + "\n"
+	}
 	if r.tell.Wants(failed == nil) {
 		m := notify.Message{Action: "restore", Stack: entry.Stack, Env: entry.Env, Version: entry.Version, Status: status, OK: failed == nil,
 			Title: fmt.Sprintf("deploykit restore: %s — %s into %s", status, filepath.Base(r.file), r.target.Source()), Text: summary, JobURL: a.JobURL()}
@@ -128,13 +143,21 @@ func confirmStep(ctx context.Context, r *run) error {
 	if action.HasControl(in.Prefix) {
 		return action.Usagef("input prefix: %s holds control characters", action.Name(in.Prefix))
 	}
-	target, err := backup.NewTarget(a, r.safetyOpts)
+	conn, err := connect(ctx, a, in, r.Defer)
+	if err != nil {
+		return err
+	}
+	if r.conn = conn; conn != nil {
+		r.safetyOpts.Host = conn // made on the runner, kept on the host
+	}
+	target, err := backup.NewLiveDB(a, r.safetyOpts)
 	if err != nil {
 		return err
 	}
 	r.target = target
+	r.safetyOpts.Stack = r.stack() // under its lock: throwaway containers carry it
 	r.Defer(func() { _ = target.Close() })
-	if r.file, err = resolve(ctx, a, in, target.Ext(), r.Defer); err != nil {
+	if r.file, r.local, err = resolve(ctx, a, in, conn, target.Ext(), r.Defer); err != nil {
 		return err
 	}
 	if leftovers, err := target.Leftovers(ctx); err != nil {
@@ -170,6 +193,14 @@ func stopping(cs []docker.Container) string {
 	return ", stopping " + names(cs) + " meanwhile"
 }
 
+// serviceEngine is what a restore asks of the Docker Engine: the project's
+// containers, to stop and start those of stop-services.
+type serviceEngine interface {
+	ProjectContainers(ctx context.Context, project string) ([]docker.Container, error)
+	Stop(ctx context.Context, id string, grace time.Duration) error
+	Start(ctx context.Context, id string) error
+}
+
 // findServices finds the running containers of stop-services.
 func (r *run) findServices(ctx context.Context) error {
 	project := r.in.ProjectName
@@ -178,7 +209,7 @@ func (r *run) findServices(ctx context.Context) error {
 	}
 	client, err := docker.New(r.a.Environ())
 	if err != nil {
-		return action.Failedf("%v", err)
+		return action.Failedf("%w", err)
 	}
 	r.client = client
 	r.Defer(func() { _ = client.Close() })
@@ -208,7 +239,7 @@ func (r *run) findServices(ctx context.Context) error {
 func verifyStep(_ context.Context, r *run) error {
 	r.a.Logf("    %s", r.file)
 	var err error
-	if r.sum, r.checks, err = r.target.Verify(r.file); err != nil {
+	if r.sum, r.checks, err = r.target.Verify(r.local); err != nil {
 		return action.Usagef("the backup cannot be restored: %v; nothing was changed", err)
 	}
 	// What becomes an output is checked now, while nothing has changed.
@@ -220,11 +251,17 @@ func verifyStep(_ context.Context, r *run) error {
 }
 
 func lockStep(ctx context.Context, r *run) error {
-	l, err := takeLock(ctx, r.a, r.in.HistoryFile, r.stack(), r.in.LockTimeout, "restoring "+filepath.Base(r.file))
+	l, me, repaired, err := takeLock(ctx, r.a, r.in, r.conn, r.stack(), history.ActionRestore, filepath.Base(r.file))
 	if err != nil {
 		return err
 	}
+	r.lock, r.holder = l, me
 	r.Defer(func() { _ = l.Release() })
+	r.OnStep = func(step string) {
+		r.holder.Step, r.holder.StepSince = step, time.Now()
+		_ = r.lock.Update(r.holder)
+	}
+	r.done = append(r.done, repaired...)
 	r.Did("took %s", l.Path)
 	return nil
 }
@@ -256,29 +293,28 @@ func (r *run) restore(ctx context.Context) (failed error) {
 	if err != nil {
 		return fmt.Errorf("the safety backup of the live database failed (%w); nothing was restored", err)
 	}
-	r.safety = res.Path
-	r.done = append(r.done, fmt.Sprintf("safety backup %s (sha256 %s) in %s", res.Path, res.SHA256, time.Since(began).Round(10*time.Millisecond)))
+	r.safety, r.safetyLocal = res.Path, res.Local
+	r.Defer(res.Discard)
+	r.done = append(r.done, fmt.Sprintf("safety backup %s (sha256 %s) in %s", res.Where, res.SHA256, time.Since(began).Round(10*time.Millisecond)))
 	if len(r.stopped) > 0 {
 		r.a.Logf("==> stop %s", names(r.stopped))
+		// Start what was stopped, whatever happened: when the restore returns,
+		// and, should a cancel cut it short, from the exit hooks — once.
+		start := sync.OnceValue(r.startStopped)
+		r.Defer(func() { _ = start() })
 		defer func() {
-			// Start what was stopped, whatever happened, with a deadline of its own.
-			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-			defer cancel()
-			var errs []string
-			for _, c := range r.stopped {
-				if err := r.client.Start(ctx, c.ID); err != nil {
-					errs = append(errs, fmt.Sprintf("%s: %v", c.Name, err))
-				}
+			if err := start(); err != nil && failed == nil {
+				failed = fmt.Errorf("restored, but %w", err)
 			}
-			if len(errs) > 0 {
-				r.a.Warningf("starting the services again: %s", strings.Join(errs, "; "))
-				if failed == nil {
-					failed = fmt.Errorf("restored, but the stopped services did not all start again: %s", strings.Join(errs, "; "))
-				}
-				return
-			}
-			r.done = append(r.done, "started "+names(r.stopped)+" again")
 		}()
+		// The lock file names what is stopped: a run after this one is
+		// killed starts it again (repair).
+		for _, c := range r.stopped {
+			r.holder.Stopped = append(r.holder.Stopped, c.ID)
+		}
+		if err := r.lock.Update(r.holder); err != nil {
+			return fmt.Errorf("writing what the restore stops into %s: %w; nothing was restored", r.lock.Path, err)
+		}
 		for _, c := range r.stopped {
 			if err := r.client.Stop(ctx, c.ID, 10*time.Second); err != nil {
 				return fmt.Errorf("stopping %s: %w; nothing was restored", c.Name, err)
@@ -288,26 +324,120 @@ func (r *run) restore(ctx context.Context) (failed error) {
 	}
 	r.a.Logf("==> restore %s into %s", filepath.Base(r.file), r.target.Source())
 	began = time.Now()
-	live, err := r.target.Restore(ctx, r.file)
+	if !r.target.Swaps() {
+		// Replayed in place: until it is whole, a later run must know the
+		// database holds part of a backup.
+		m := repair.Restoring{Backup: filepath.Base(r.file), Safety: r.safety, PutBack: r.putBack(), Since: time.Now(), JobURL: r.a.JobURL()}
+		if err := r.markRestoring(ctx, m); err != nil {
+			return fmt.Errorf("%w; nothing was restored", err)
+		}
+	}
+	live, err := r.target.Restore(ctx, r.local)
 	if err != nil {
 		if r.target.Swaps() {
 			r.live = live
 			return fmt.Errorf("the restore failed (%w); %s", err, live)
 		}
+		if ctx.Err() != nil {
+			// Cancelled half-way: putting the safety backup back would take
+			// as long as the restore, far more than a runner gives a cancelled
+			// job; the services run again, and the summary says how to put it
+			// back.
+			r.live = "NOT as it was: the restore was cancelled half-way and the database holds part of the backup; put the safety backup back: " + r.putBack()
+			return fmt.Errorf("the restore was cancelled half-way (%w): the database holds part of %s; put the safety backup %s back with: %s", err, filepath.Base(r.file), r.safety, r.putBack())
+		}
 		r.a.Logf("    the restore failed (%v): putting the safety backup back", err)
 		r.live = "NOT as it was: the restore failed half-way and putting the safety backup back failed too; restore " + r.safety + " by hand"
-		if _, perr := r.target.Restore(context.WithoutCancel(ctx), r.safety); perr != nil {
+		if _, perr := r.target.Restore(context.WithoutCancel(ctx), r.safetyLocal); perr != nil {
 			return fmt.Errorf("the restore failed (%w), and putting the safety backup %s back failed too (%v): restore it by hand", err, r.safety, perr)
 		}
 		r.live = "as it was: put back from the safety backup " + r.safety
+		r.doneRestoring()
 		return fmt.Errorf("the restore failed (%w); the database was put back from the safety backup %s", err, r.safety)
 	}
+	r.doneRestoring()
 	r.live = cmp.Or(live, "holds the restored backup")
 	took := time.Since(began).Round(10 * time.Millisecond)
 	r.a.Logf("    restored in %s", took)
 	r.done = append(r.done, fmt.Sprintf("restored %s in %s", r.file, took))
 	r.after, _ = r.target.Counts(ctx)
 	return nil
+}
+
+// markRestoring writes the mark of a database replayed into in place, beside
+// the lock: on the Docker host with docker-host.
+func (r *run) markRestoring(ctx context.Context, m repair.Restoring) error {
+	if r.conn != nil {
+		return r.conn.WriteFile(ctx, repair.RestoringPath(r.lock.Path), m.Bytes())
+	}
+	return repair.MarkRestoring(r.lock.Path, m)
+}
+
+// doneRestoring removes the mark of a database replayed into in place: it
+// holds a whole backup again.
+func (r *run) doneRestoring() {
+	var err error
+	if r.conn != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		err = r.conn.RemoveFile(ctx, repair.RestoringPath(r.lock.Path))
+	} else {
+		err = repair.DoneRestoring(r.lock.Path)
+	}
+	if err != nil {
+		r.a.Warningf("%v", err)
+	}
+}
+
+// startStopped starts the services the restore stopped, on a deadline of its
+// own (the restore's context may be cancelled).
+func (r *run) startStopped() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var errs []string
+	for _, c := range r.stopped {
+		if err := r.client.Start(ctx, c.ID); err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", c.Name, err))
+		}
+	}
+	if len(errs) > 0 {
+		r.a.Warningf("starting the services again: %s", strings.Join(errs, "; "))
+		return fmt.Errorf("the stopped services did not all start again: %s", strings.Join(errs, "; "))
+	}
+	r.a.Logf("    started %s again", names(r.stopped))
+	r.done = append(r.done, "started "+names(r.stopped)+" again")
+	return nil
+}
+
+// putBack is the command that restores the safety backup, for a person.
+func (r *run) putBack() string {
+	in := r.in
+	argv := []string{"deploykit", "restore", "--confirm", "RESTORE", "--file", r.safety, "--dir", cmp.Or(in.SafetyDir, in.Dir), "--engine", in.Engine}
+	secrets := "" // given from the environment, never written out
+	if r.conn != nil {
+		argv = append(argv, "--docker-host", in.Remote.Host)
+		secrets += ` --ssh-key "$DEPLOY_SSH_KEY" --ssh-known-hosts "$DEPLOY_KNOWN_HOSTS"`
+	}
+	switch {
+	case in.Container != "":
+		argv = append(argv, "--container", in.Container)
+	case in.SwarmService != "":
+		argv = append(argv, "--swarm-service", in.SwarmService)
+	case in.DatabaseURL != "":
+		secrets += ` --database-url "$DATABASE_URL"`
+	case in.SQLitePath != "":
+		argv = append(argv, "--sqlite-path", in.SQLitePath)
+	}
+	if in.DBPassword != "" {
+		secrets += ` --db-password "$DB_PASSWORD"`
+	}
+	if in.ProjectName != "" {
+		argv = append(argv, "--project-name", in.ProjectName)
+	}
+	if len(in.StopServices) > 0 {
+		argv = append(argv, "--stop-services", strings.Join(in.StopServices, "\n"))
+	}
+	return command.Join(argv) + secrets
 }
 
 // check runs the health and smoke checks once the services are back.
@@ -398,32 +528,62 @@ func count(m map[string]int64, table string) string {
 	return "-"
 }
 
-// resolve finds the backup the file input names: an offsite copy (s3://…, or
-// latest with offsite-url), downloaded into dir — in a dry run, which changes
-// nothing on disk, into a directory of its own that cleanup removes; else see
-// source. A name with control characters is refused.
-func resolve(ctx context.Context, a *action.Context, in Options, ext string, cleanup func(func())) (string, error) {
+// resolve finds the backup the file input names and returns it where it is
+// kept and on this machine: an offsite copy (s3://…, or latest with
+// offsite-url), downloaded into dir — in a dry run, which changes nothing on
+// disk, into a directory of its own that cleanup removes; with docker-host, a
+// file (or latest in dir) on the Docker host, downloaded with its .sha256
+// into a directory of the runner's that cleanup removes; else see source. A
+// name with control characters is refused.
+func resolve(ctx context.Context, a *action.Context, in Options, conn *remote.Conn, ext string, cleanup func(func())) (kept, local string, err error) {
 	file := in.File
+	tempDir := func(what string) (string, error) {
+		tmp, err := os.MkdirTemp(a.TempDir(), "deploykit-"+what+"-")
+		if err != nil {
+			return "", action.Failedf("%w", err)
+		}
+		cleanup(func() { os.RemoveAll(tmp) })
+		return tmp, nil
+	}
 	if strings.HasPrefix(file, "s3://") || (file == "latest" && in.Offsite.URL != "") {
 		dir := in.Dir
-		if in.DryRun {
-			tmp, err := os.MkdirTemp(a.TempDir(), "deploykit-dry-run-")
-			if err != nil {
-				return "", action.Failedf("%v", err)
+		if in.DryRun || conn != nil { // dir is the host's: the copy is the runner's
+			if dir, err = tempDir("offsite"); err != nil {
+				return "", "", err
 			}
-			cleanup(func() { os.RemoveAll(tmp) })
-			dir = tmp
 		}
-		return backup.FetchOffsite(ctx, a, in.Offsite, file, in.Prefix, ext, dir)
+		got, err := backup.FetchOffsite(ctx, a, in.Offsite, file, in.Prefix, ext, dir)
+		return got, got, err
 	}
-	path, err := source(file, in.Dir, in.Prefix, ext)
+	if action.HasControl(file) {
+		return "", "", action.Usagef("input file: %s: a backup whose name holds control characters is refused (rename it)", action.Name(file))
+	}
+	if conn != nil {
+		kept := file
+		if file == "latest" {
+			if kept, err = backup.LatestOnHost(ctx, conn, in.Dir, in.Prefix, ext); err != nil {
+				return "", "", action.Usagef("input file: %v", err)
+			}
+		} else if !path.IsAbs(file) {
+			return "", "", action.Usagef("input file: %s: with docker-host, the backup's absolute path on the Docker host %s (or latest, in dir there)", action.Name(file), conn)
+		}
+		dir, err := tempDir("restore")
+		if err != nil {
+			return "", "", err
+		}
+		if local, err = backup.FetchFromHost(ctx, conn, kept, dir); err != nil {
+			return "", "", action.Usagef("input file: %v", err)
+		}
+		return kept, local, nil
+	}
+	p, err := source(file, in.Dir, in.Prefix, ext)
 	if err != nil {
-		return "", action.Usagef("input file: %v", err)
+		return "", "", action.Usagef("input file: %v", err)
 	}
-	if action.HasControl(path) {
-		return "", action.Usagef("input file: %s: a backup whose name holds control characters is refused (rename it)", action.Name(path))
+	if action.HasControl(p) {
+		return "", "", action.Usagef("input file: %s: a backup whose name holds control characters is refused (rename it)", action.Name(p))
 	}
-	return path, nil
+	return p, p, nil
 }
 
 // source resolves the file input: a file, a directory with exactly one backup

@@ -78,7 +78,7 @@ func TestPostgresSwapSurvivesSignals(t *testing.T) {
 		count := filepath.Join(t.TempDir(), "count")
 		env := []string{"PATH=" + wrap + ":" + os.Getenv("PATH"), "DK_REAL_PSQL=" + realPsql, "DK_PSQL_COUNT=" + count,
 			"DK_SIGNAL=" + signal, "DK_SIGNAL_AT=" + strconv.Itoa(at)}
-		r := deploykitEnv(t, env, "restore", append([]string{"--confirm", "RESTORE", "--database-url", dbURL("app"), "--file", good,
+		r := deploykitProcess(t, env, "restore", append([]string{"--confirm", "RESTORE", "--database-url", dbURL("app"), "--file", good,
 			"--dir", dir, "--safety-dir", t.TempDir(), "--project-name", "shop", "--history-file", filepath.Join(t.TempDir(), "history.log")}, extra...)...)
 		data, _ := os.ReadFile(count)
 		n, _ := strconv.Atoi(strings.TrimSpace(string(data)))

@@ -1,5 +1,5 @@
-// Package restore puts a verified backup back into a live database (README
-// "restore"): confirm, verify, a safety backup, stop the services, restore
+// Package restore puts a verified backup back into a live database
+// (docs/actions/restore.md): confirm, verify, a safety backup, stop the services, restore
 // without leaving a half-restored database, start them, check them, record.
 package restore
 
@@ -11,6 +11,8 @@ import (
 	"github.com/org/deploy-kit/internal/backup"
 	"github.com/org/deploy-kit/internal/deploy"
 	"github.com/org/deploy-kit/internal/notify"
+	"github.com/org/deploy-kit/internal/remote"
+	"github.com/org/deploy-kit/internal/stackcopy"
 )
 
 // Options are restore's inputs, decoded at the edge.
@@ -34,9 +36,11 @@ type Options struct {
 	LockTimeout  time.Duration `input:"lock-timeout"`
 	DryRun       bool          `input:"dry-run"`
 	Drill        DrillOptions
+	Copy         stackcopy.Options // the drill's copy of the stack
 	Offsite      backup.OffsiteConn
+	Remote       remote.Options // the Docker host, over SSH from a runner elsewhere
 	deploy.VerifyOptions
-	Notify notify.Target
+	Notify notify.Webhook
 }
 
 // DrillOptions are the inputs only a drill reads.
@@ -58,7 +62,7 @@ var Spec = action.Spec{
 	Inputs: slices.Concat([]action.Input{
 		{Name: "confirm", Description: "Must be exactly RESTORE (not needed for a drill, which touches nothing live)."},
 		{Name: "file", Required: true, Description: "The backup to restore: a file, a directory holding exactly one (a downloaded artifact), latest (the newest <prefix>-<timestamp> backup in dir, or under offsite-url when that is set), or s3://bucket/key of an offsite copy (downloaded into dir, then verified)."},
-		{Name: "dir", Default: "/var/backups/deploy-kit", Description: "Directory of the backups, for file: latest; the safety backup goes there too unless safety-dir says otherwise."},
+		{Name: "dir", Default: "/var/backups/deploy-kit", Description: "Directory of the backups, for file: latest; the safety backup goes there too unless safety-dir says otherwise. With docker-host, file, dir and safety-dir are on the Docker host: the backup is downloaded to the runner with its .sha256 and verified there, the safety backup is kept on the host."},
 		{Name: "prefix", Default: "backup", Description: "File name prefix of the backups, for file: latest."},
 		{Name: "engine", Kind: action.Enum, Enum: []string{"postgres", "sqlite", "mysql", "mariadb"}, Default: "postgres", Description: "Database engine."},
 		{Name: "container", Description: "Running container of the database server: the whole server is restored inside it from a pg_dumpall or mysqldump --all-databases backup."},
@@ -74,7 +78,7 @@ var Spec = action.Spec{
 		{Name: "history-file", Default: "/var/lib/deploy-kit/history.log", Description: "Deploy history file on the Docker host; the restore adds a restore line."},
 		{Name: "lock-timeout", Kind: action.Duration, Default: "10m", Description: "How long to wait for a deploy, rollback or other restore of the same stack (project-name, else the database) to finish; the lock is the one deploy takes, beside history-file."},
 		{Name: "dry-run", Kind: action.Bool, Default: "false", Description: "Verify the backup and print the plan; change nothing."},
-		{Name: "drill", Kind: action.Bool, Default: "false", Description: "A restore drill instead: restore into the database service of a copy of the app's compose stack under its own project name (no published ports), start the app on it, check health-url's path at app-port and that the database's migration version is the newest in migrations-path, tear it all down, report. Nothing live is touched."},
+		{Name: "drill", Kind: action.Bool, Default: "false", Description: "A restore drill instead: restore into the database service of a copy of the app's compose stack under its own project name (its own networks and volumes, no published ports, no route out unless copy-outbound), start the app on it, check health-url's path at app-port and that the database's migration version is the newest in migrations-path, tear it all down, report. Nothing live is touched."},
 		{Name: "compose-file", Default: "compose.yaml", Description: "Drill: the app's compose file, relative to the workspace."},
 		{Name: "db-service", Default: "db", Description: "Drill: the compose service of the database the backup is restored into."},
 		{Name: "app-service", Default: "web", Description: "Drill: the compose service whose health is checked."},
@@ -82,7 +86,7 @@ var Spec = action.Spec{
 		{Name: "migrations-path", Description: "Drill: the app's golang-migrate migrations, relative to the workspace; the restored database must be at the newest."},
 		{Name: "database", Default: "postgres", Description: "Drill: the database holding schema_migrations."},
 		{Name: "secret-prefix", Default: "ENV_", Description: "Drill: job variables with this prefix become the stack's 0600 env file, as with deploy."},
-	}, backup.OffsiteConnInputs, deploy.VerifyInputs, notify.Inputs),
+	}, stackcopy.Inputs, backup.OffsiteConnInputs, remote.Inputs, deploy.VerifyInputs, notify.Inputs),
 	Outputs: []action.Output{
 		{Name: "file", Description: "The backup restored."},
 		{Name: "sha256", Description: "Its SHA-256."},

@@ -131,7 +131,7 @@ func TestRestoreTakesTheStacksDeployLock(t *testing.T) {
 	_, err = r.Run(context.Background(), Pipeline, r, nil)
 	r.Cleanup()
 	require.Error(t, err)
-	assert.ErrorContains(t, err, "another deploy or restore holds the lock "+path+" (pid 4242 on h since ")
+	assert.ErrorContains(t, err, "another deploy, rollback, restore or backup holds the lock "+path+" (pid 4242 on h since ")
 	assert.ErrorContains(t, err, "deploying 2.0.0); waited 200ms")
 	assert.Equal(t, []string{"confirm: done", "verify: done", "lock: failed", "restore: skipped", "checks: skipped"}, steps.Outcomes(r.Results))
 	assert.Empty(t, r.safety, "nothing was restored, no safety backup")

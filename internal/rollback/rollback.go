@@ -13,6 +13,8 @@ import (
 	"github.com/org/deploy-kit/internal/deploy"
 	"github.com/org/deploy-kit/internal/git"
 	"github.com/org/deploy-kit/internal/history"
+	"github.com/org/deploy-kit/internal/remote"
+	"github.com/org/deploy-kit/internal/secretfile"
 )
 
 // Confirmation is the word a person types to confirm a rollback.
@@ -31,7 +33,34 @@ func Run(ctx context.Context, a *action.Context, o Options) error {
 		}
 	}
 	exec := command.For(a, false)
-	ref, err := target(ctx, a, o, exec)
+	// Without target-tag the target comes from the history: read under the
+	// stack's lock, which the pipeline then keeps (a deploy that finished
+	// while this rollback waited has moved what is current).
+	var held *deploy.Held
+	var conn *remote.Conn
+	if o.Remote.Remote() {
+		if _, _, err := remote.Parse(o.Remote, a.TempDir()); err != nil {
+			return err
+		}
+		var err error
+		if conn, err = remote.Connect(ctx, a, o.Remote); err != nil {
+			return action.Failedf("%w", err)
+		}
+		defer conn.End()
+	}
+	if o.TargetTag == "" && !o.DryRun {
+		stack, err := stackName(ctx, a, o)
+		if err != nil {
+			return err
+		}
+		d := deploy.DefaultOptions()
+		d.RecordOptions, d.Environment = o.RecordOptions, o.Environment
+		if held, err = deploy.TakeLock(ctx, a, d, stack, history.ActionRollback, conn); err != nil {
+			return err
+		}
+		defer func() { _ = held.Lock.Release() }()
+	}
+	ref, err := target(ctx, a, o, exec, conn)
 	if err != nil {
 		return err
 	}
@@ -44,18 +73,21 @@ func Run(ctx context.Context, a *action.Context, o Options) error {
 	d.TargetOptions, d.VerifyOptions, d.RecordOptions = o.TargetOptions, o.VerifyOptions, o.RecordOptions
 	d.MigrationsPath, d.DatabaseURL = o.MigrationsPath, o.DatabaseURL
 	d.GitRef, d.VersionBump, d.NoCache, d.AutoRollback = ref, "none", !o.PullOnly, true
+	d.Remote = o.Remote
 	steps := []deploy.Step{
 		deploy.PreflightStep, // the target's tree in a worktree, compose file, engine, disk, networks
 		schemaStep{migrations: o.MigrationsPath, url: o.DatabaseURL, allowAhead: o.AllowSchemaAhead},
-		deploy.LockStep,     // one deploy or rollback per stack at a time
-		deploy.VersionStep,  // read-only: never bumps, tags or pushes
-		deploy.SecretsStep,  // ENV_* variables into a 0600 env file
-		deploy.SnapshotStep, // what runs now, to come back to if the target fails
-		deploy.PlanStep,     // what the rollback changes, service by service
-		deploy.ApplyStep,    // build without cache (or pull) and docker compose up --wait
-		deploy.VerifyStep,   // health and smoke checks
+		deploy.LockStep,      // one deploy or rollback per stack at a time (held already when the target came from the history)
+		deploy.RepairStep,    // what a killed run left
+		deploy.PromotionStep, // what runs now, from the history under the lock
+		deploy.VersionStep,   // read-only: never bumps, tags or pushes
+		deploy.SecretsStep,   // ENV_* variables into a 0600 env file
+		deploy.SnapshotStep,  // what runs now, to come back to if the target fails
+		deploy.PlanStep,      // what the rollback changes, service by service
+		deploy.ApplyStep,     // build without cache (or pull) and docker compose up --wait
+		deploy.VerifyStep,    // health and smoke checks
 	}
-	return deploy.RunPlan(ctx, a, d, deploy.Plan{Action: history.ActionRollback, Steps: steps, ImageTemplate: tmpl})
+	return deploy.RunPlan(ctx, a, d, deploy.Plan{Action: history.ActionRollback, Steps: steps, ImageTemplate: tmpl, Lock: held, Remote: conn})
 }
 
 // checkTemplate accepts an image template that names a pinned image.
@@ -78,7 +110,7 @@ func checkTemplate(tmpl string) error {
 
 // target resolves what to roll back to: target-tag, which must exist, or the last
 // successful deploy before the current one in the history. It returns a git ref.
-func target(ctx context.Context, a *action.Context, o Options, exec command.Executor) (string, error) {
+func target(ctx context.Context, a *action.Context, o Options, exec command.Executor, conn *remote.Conn) (string, error) {
 	ws := a.Workspace()
 	if tag := o.TargetTag; tag != "" {
 		if !git.ValidRef(tag) { // the same rule deploy's git-ref, which it becomes, applies
@@ -93,15 +125,18 @@ func target(ctx context.Context, a *action.Context, o Options, exec command.Exec
 		return tag, nil
 	}
 
-	stack, err := stackName(ctx, a, o.TargetOptions)
+	stack, err := stackName(ctx, a, o)
 	if err != nil {
 		return "", err
 	}
 	env := o.Environment
 	h := history.File{Path: o.HistoryFile}
+	if conn != nil {
+		h.Host = conn
+	}
 	entries, err := h.Read()
 	if err != nil {
-		return "", action.Failedf("%v", err)
+		return "", action.Failedf("%w", err)
 	}
 	cur, ok := history.Current(entries, stack, env)
 	if !ok {
@@ -121,8 +156,11 @@ func target(ctx context.Context, a *action.Context, o Options, exec command.Exec
 	return "", action.Usagef("input target-tag is empty and %s holds no successful deploy of %s on %s before the current %s: set target-tag", h.Path, stack, env, cur.Version)
 }
 
-// stackName is the project name: the input, or what compose derives from the file.
-func stackName(ctx context.Context, a *action.Context, o deploy.TargetOptions) (string, error) {
+// stackName is the project name: the input, or what compose derives from the
+// file. The target is not known yet, so the kit's DEPLOY_* variables stand in
+// for what the deploy will set (a file that requires DEPLOY_TAG still loads;
+// the name may use DEPLOY_ENV), beside the job's secret variables.
+func stackName(ctx context.Context, a *action.Context, o Options) (string, error) {
 	if n := o.ProjectName; n != "" {
 		return n, nil
 	}
@@ -130,7 +168,15 @@ func stackName(ctx context.Context, a *action.Context, o deploy.TargetOptions) (
 	if !filepath.IsAbs(file) {
 		file = filepath.Join(a.Workspace(), file)
 	}
-	p, err := compose.Load(ctx, file, "", a.Environ(), compose.DotEnv(file))
+	vars, err := secretfile.FromJob(a, o.SecretPrefix)
+	if err != nil {
+		return "", err
+	}
+	env := deploy.ComposeEnv(a.Environ(), "0.0.0", strings.Repeat("0", 40), o.Environment)
+	for _, v := range vars {
+		env = append(env, v.Key+"="+v.Value)
+	}
+	p, err := compose.Load(ctx, file, "", env, compose.DotEnv(file))
 	if err != nil {
 		return "", action.Usagef("compose file %s is not valid: %v", file, err)
 	}

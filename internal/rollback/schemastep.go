@@ -39,7 +39,7 @@ func (st schemaStep) Run(_ context.Context, s *deploy.State) error {
 	}
 	targetList, err := schema.List(filepath.Join(s.Git.Dir, st.migrations))
 	if err != nil {
-		return action.Failedf("%v", err)
+		return action.Failedf("%w", err)
 	}
 	newest := schema.Newest(targetList)
 	if db.Version <= newest {

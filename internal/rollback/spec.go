@@ -1,4 +1,4 @@
-// Package rollback redeploys an earlier version (README "rollback"; its steps: ARCHITECTURE.md).
+// Package rollback redeploys an earlier version (docs/actions/rollback.md; its steps: ARCHITECTURE.md).
 package rollback
 
 import (
@@ -6,6 +6,7 @@ import (
 
 	"github.com/org/deploy-kit/internal/action"
 	"github.com/org/deploy-kit/internal/deploy"
+	"github.com/org/deploy-kit/internal/remote"
 )
 
 // Options are rollback's inputs, decoded at the edge.
@@ -19,6 +20,7 @@ type Options struct {
 	deploy.TargetOptions
 	deploy.VerifyOptions
 	deploy.RecordOptions
+	Remote remote.Options // the Docker host, over SSH from a runner elsewhere
 }
 
 // Spec is the rollback subcommand and action.
@@ -32,7 +34,7 @@ var Spec = action.Spec{
 		{Name: "migrations-path", Description: "Migrations directory, for the schema-ahead check."},
 		{Name: "database-url", Secret: true, Description: "Database whose schema_migrations version is checked against the target."},
 		{Name: "allow-schema-ahead", Kind: action.Bool, Default: "false", Description: "Roll back even when the database has migrations newer than the target."},
-	}, deploy.TargetInputs, deploy.VerifyInputs, deploy.RecordInputs),
+	}, deploy.TargetInputs, deploy.VerifyInputs, deploy.RecordInputs, remote.Inputs),
 	Outputs: []action.Output{
 		{Name: "version", Description: "Version rolled back to."},
 		{Name: "previous-version", Description: "Version that ran before."},

@@ -35,7 +35,7 @@ func WriteForJob(a *action.Context, vars []Var) (*File, error) {
 	}
 	f, err := Write(a.TempDir(), workspace, vars)
 	if err != nil {
-		return nil, action.Failedf("%v", err)
+		return nil, action.Failedf("%w", err)
 	}
 	for _, p := range f.Swept {
 		a.Logf("removed a stale secret env file left by a killed run: %s", p)

@@ -104,11 +104,15 @@ type Exit func(fn func()) (release func())
 
 // Runner runs steps over S and keeps their results.
 type Runner[S any] struct {
-	Logf    func(format string, args ...any)
-	OnExit  Exit // nil: cleanups run only when the run ends
+	Logf   func(format string, args ...any)
+	OnExit Exit // nil: cleanups run only when the run ends
+	// OnStep, when set, is told each step's name as it starts (the lock
+	// file says which step its holder is in, for the run after a kill).
+	OnStep  func(name string)
 	Results []Result
 
-	detail   string
+	detail   string   // what the running step did (Did)
+	added    []string // and what it noted besides (AddDetail), kept whatever Did says
 	cleanups []func()
 }
 
@@ -118,18 +122,27 @@ func (r *Runner[S]) Did(format string, args ...any) {
 	r.Logf("    %s", r.detail)
 }
 
-// AddDetail appends to what the running step did.
+// AddDetail adds a note to the running step's row: it stays there whatever
+// the step says it did (Did, before or after) and when the step fails.
 func (r *Runner[S]) AddDetail(more string) {
-	r.detail = strings.TrimPrefix(r.detail+"; "+more, "; ")
+	r.added = append(r.added, more)
+}
+
+// row is a step's detail with the notes added to it.
+func (r *Runner[S]) row(detail string) string {
+	parts := append([]string{detail}, r.added...)
+	return strings.TrimPrefix(strings.Join(parts, "; "), "; ")
 }
 
 // One runs a single step and records its result; a skip is not an error.
 func (r *Runner[S]) One(ctx context.Context, step Step[S], s S) error {
 	r.Logf("==> %s", step)
+	if r.OnStep != nil {
+		r.OnStep(step.String())
+	}
 	start := time.Now()
 	err := step.Run(ctx, s)
-	res := Result{Step: step.String(), Outcome: Done, Detail: r.detail, Duration: time.Since(start)}
-	r.detail = ""
+	res := Result{Step: step.String(), Outcome: Done, Detail: r.row(r.detail), Duration: time.Since(start)}
 	var sk skipError
 	switch {
 	case errors.As(err, &sk):
@@ -137,8 +150,9 @@ func (r *Runner[S]) One(ctx context.Context, step Step[S], s S) error {
 		r.Logf("    skipped: %s", sk.reason)
 		err = nil
 	case err != nil:
-		res.Outcome, res.Detail = Failed, err.Error()
+		res.Outcome, res.Detail = Failed, r.row(err.Error())
 	}
+	r.detail, r.added = "", nil
 	r.Results = append(r.Results, res)
 	return err
 }

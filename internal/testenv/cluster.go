@@ -13,7 +13,7 @@ import (
 
 // NodeImageTag is the image of a swarm node: Debian's Docker Engine in a
 // container, built by scripts/node-image.sh (make test provisions it).
-const NodeImageTag = "deploykit-test/swarm-node:20.10-r1"
+const NodeImageTag = "deploykit-test/swarm-node:20.10-r2"
 
 // nodeCaps are what dockerd needs in a container where --privileged is refused.
 var nodeCaps = []string{"SYS_ADMIN", "NET_ADMIN", "NET_RAW", "SYS_PTRACE", "SYS_MODULE", "MKNOD", "SETFCAP",
@@ -137,7 +137,13 @@ func (c *Cluster) remove(n int) {
 	_ = exec.Command("docker", append([]string{"rm", "-f", "-v"}, names...)...).Run()
 	_ = exec.Command("docker", append([]string{"volume", "rm", "-f"}, volumes...)...).Run()
 	_ = exec.Command("docker", "network", "rm", c.Network).Run()
-	for _, parent := range volumes { // each node's --cgroup-parent, in every hierarchy
+	removeCgroups(volumes...)
+}
+
+// removeCgroups removes the cgroups an engine in a container made under its
+// --cgroup-parent, in every hierarchy.
+func removeCgroups(parents ...string) {
+	for _, parent := range parents {
 		roots, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", parent))
 		own, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", parent))
 		for _, root := range append(roots, own...) {

@@ -197,7 +197,7 @@ var probeOnce = sync.OnceValues(func() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return buildImage("deploykit-test-probe:5", map[string][]byte{
+	return buildImage("deploykit-test-probe:6", map[string][]byte{
 		"probe":      data,
 		"Dockerfile": []byte("FROM scratch\nCOPY probe /probe\nENTRYPOINT [\"/probe\"]\n"),
 	})
@@ -267,13 +267,26 @@ func RequireRoot(t testing.TB, why string) {
 func SubnetNetwork(t testing.TB, name string) {
 	t.Helper()
 	RequireDocker(t)
+	subnetNetworkOn(t, "", name)
+}
+
+// subnetNetworkOn is SubnetNetwork on the engine dockerHost ("" the host's).
+func subnetNetworkOn(t testing.TB, dockerHost, name string) {
+	t.Helper()
+	docker := func(args ...string) *exec.Cmd {
+		c := exec.Command("docker", args...)
+		if dockerHost != "" {
+			c.Env = append(os.Environ(), "DOCKER_HOST="+dockerHost)
+		}
+		return c
+	}
 	var out []byte
 	for attempt := 0; attempt < 30; attempt++ {
 		subnet := fmt.Sprintf("10.%d.%d.0/24", 200+rand.IntN(50), rand.IntN(256))
 		var err error
-		out, err = exec.Command("docker", "network", "create", "--subnet", subnet, name).CombinedOutput()
+		out, err = docker("network", "create", "--subnet", subnet, name).CombinedOutput()
 		if err == nil {
-			t.Cleanup(func() { _ = exec.Command("docker", "network", "rm", name).Run() })
+			t.Cleanup(func() { _ = docker("network", "rm", name).Run() })
 			return
 		}
 		if !strings.Contains(string(out), "overlap") {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 )
 
 // TestPostgres proves the provisioned server starts and answers queries.
@@ -53,11 +54,19 @@ func TestFreePortIsReserved(t *testing.T) {
 }
 
 // TestByHost: the example's reverse_proxy block, once per alias, each behind a
-// Host matcher; other hosts get 421.
+// Host matcher; other hosts get 421 — inside the proxy stack's config, which
+// stays valid YAML.
 func TestByHost(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join(RepoRoot(t), "examples", "rolling", "Caddyfile"))
+	data, err := os.ReadFile(filepath.Join(RepoRoot(t), "examples", "rolling", "proxy.yaml"))
 	require.NoError(t, err)
-	got := string(byHost(t, string(data), []string{"s01-x", "s02-x"}))
+	stack := proxyByHost(t, data, []string{"s01-x", "s02-x"})
+	var doc struct {
+		Configs struct {
+			Caddyfile struct{ Content string } `yaml:"caddyfile"`
+		} `yaml:"configs"`
+	}
+	require.NoError(t, yaml.Unmarshal(stack, &doc))
+	got := doc.Configs.Caddyfile.Content
 	assert.Contains(t, got, "\t@a0 host s01-x\n\thandle @a0 {\n\t\treverse_proxy {\n\t\t\tdynamic a {\n\t\t\t\tname s01-x\n")
 	assert.Contains(t, got, "\t\t}\n\t}\n\t@a1 host s02-x\n\thandle @a1 {\n")
 	assert.Equal(t, 2, strings.Count(got, "lb_try_duration 10s"))

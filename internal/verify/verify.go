@@ -4,10 +4,13 @@ package verify
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -69,9 +72,10 @@ type Backoff struct {
 	InitialDelay time.Duration
 	MaxDelay     time.Duration
 	// Retry, when set, is called after each failed attempt that is followed by
-	// another, with the attempt's number: what a caller can mend before the
-	// next one.
-	Retry func(attempt int)
+	// another, with the attempt's number and whether anything answered at the
+	// URL at all (an HTTP answer, even an error status): what a caller can mend
+	// before the next one.
+	Retry func(attempt int, answered bool)
 }
 
 // Delays returns the waits between attempts: initial, doubled each time, capped.
@@ -94,13 +98,39 @@ var client = &http.Client{
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }
 
+// Dial connects to an address (net.Dialer.DialContext's shape).
+type Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+
+type dialKey struct{}
+
+// From is ctx whose checks connect through dial: from the Docker host, over
+// the run's SSH connection, to a container's own address the runner cannot
+// reach (remote.Conn.DialContext).
+func From(ctx context.Context, dial Dial) context.Context {
+	if dial == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, dialKey{}, dial)
+}
+
+// clientFor is the client of a check made under ctx.
+func clientFor(ctx context.Context) *http.Client {
+	dial, _ := ctx.Value(dialKey{}).(Dial)
+	if dial == nil {
+		return client
+	}
+	c := *client
+	c.Transport = &http.Transport{DialContext: dial, DisableKeepAlives: true}
+	return &c
+}
+
 // get returns the status and the start of the body.
 func get(ctx context.Context, u string) (int, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return 0, "", err
 	}
-	resp, err := client.Do(req)
+	resp, err := clientFor(ctx).Do(req)
 	if err != nil {
 		return 0, "", err
 	}
@@ -121,31 +151,65 @@ func printable(body string) string {
 	}, strings.ToValidUTF8(body, "?")))
 }
 
+// Unreachable reports an error of a request that nothing answered: the
+// address refused the connection, had no route, or its name did not resolve.
+func Unreachable(err error) bool {
+	var op *net.OpError
+	var dns *net.DNSError
+	return errors.As(err, &dns) || errors.As(err, &op) && op.Op == "dial"
+}
+
+// Describe is a request's error for a person: one that nothing answered says
+// where, and that it was asked from here, the machine the kit runs on (a
+// loopback address is the runner's own).
+func Describe(err error) string {
+	var op *net.OpError
+	var dns *net.DNSError
+	switch {
+	case errors.As(err, &dns):
+		return fmt.Sprintf("the name %s does not resolve from the runner (%s)", dns.Name, dns.Err)
+	case errors.As(err, &op) && op.Op == "dial":
+		why := op.Err.Error()
+		var sys *os.SyscallError
+		if errors.As(op.Err, &sys) {
+			why = sys.Err.Error()
+		}
+		return fmt.Sprintf("nothing answers at %s from the runner (%s)", op.Addr, why)
+	}
+	return err.Error()
+}
+
+// described is a request's error as Describe says it, keeping its cause.
+type described struct{ err error }
+
+func (d described) Error() string { return Describe(d.err) }
+func (d described) Unwrap() error { return d.err }
+
 // Health polls u until it answers 2xx, following the backoff; logf reports each
 // attempt. The error describes the last answer.
 func Health(ctx context.Context, u string, b Backoff, logf func(string, ...any)) error {
 	delays := b.Delays()
-	var last string
+	var last error
 	for attempt := 1; ; attempt++ {
 		status, body, err := get(ctx, u)
 		switch {
 		case err != nil:
-			last = err.Error()
+			last = described{err}
 		case status >= 200 && status < 300:
 			logf("health %s: %d (attempt %d/%d)", u, status, attempt, b.Attempts)
 			return nil
 		default:
-			last = fmt.Sprintf("HTTP %d %s", status, body)
+			last = fmt.Errorf("HTTP %d %s", status, body)
 		}
 		if attempt > len(delays) {
-			logf("health %s: %s (attempt %d/%d)", u, last, attempt, b.Attempts)
-			return fmt.Errorf("health check %s failed after %d attempts: %s", u, b.Attempts, last)
+			logf("health %s: %v (attempt %d/%d)", u, last, attempt, b.Attempts)
+			return fmt.Errorf("health check %s failed after %d attempts: %w", u, b.Attempts, last)
 		}
 		// Not an error yet: a service that was just (re)started refuses or
 		// resets connections until it listens.
 		logf("health %s: not ready yet, %s (attempt %d/%d); waiting %s", u, last, attempt, b.Attempts, delays[attempt-1])
 		if b.Retry != nil {
-			b.Retry(attempt)
+			b.Retry(attempt, err == nil)
 		}
 		select {
 		case <-ctx.Done():
@@ -163,7 +227,7 @@ func Smoke(ctx context.Context, base string, checks []Check, logf func(string, .
 		status, body, err := get(ctx, u)
 		switch {
 		case err != nil:
-			failed = append(failed, fmt.Sprintf("%s: %v", c.Path, err))
+			failed = append(failed, fmt.Sprintf("%s: %s", c.Path, Describe(err)))
 		case !slices.Contains(c.Statuses, status):
 			f := fmt.Sprintf("%s: got %d, want %s", c.Path, status, strings.TrimPrefix(c.String(), c.Path+"="))
 			if body != "" {

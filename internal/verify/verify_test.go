@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -65,16 +66,52 @@ func TestHealthGivesUp(t *testing.T) {
 }
 
 // TestHealthRetry: Retry is called after each failed attempt that another
-// follows, with its number, before the wait; not after the last one.
+// follows, with its number and whether anything answered, before the wait;
+// not after the last one.
 func TestHealthRetry(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "no upstream", http.StatusBadGateway)
 	}))
 	defer srv.Close()
 	var retried []int
-	err := Health(context.Background(), srv.URL, Backoff{Attempts: 3, InitialDelay: time.Millisecond, Retry: func(n int) { retried = append(retried, n) }}, func(string, ...any) {})
+	var answered []bool
+	retry := func(n int, a bool) { retried, answered = append(retried, n), append(answered, a) }
+	err := Health(context.Background(), srv.URL, Backoff{Attempts: 3, InitialDelay: time.Millisecond, Retry: retry}, func(string, ...any) {})
 	require.Error(t, err)
+	assert.False(t, Unreachable(err))
 	assert.Equal(t, []int{1, 2}, retried)
+	assert.Equal(t, []bool{true, true}, answered)
+
+	retried, answered = nil, nil
+	err = Health(context.Background(), refused(t)+"/health", Backoff{Attempts: 2, InitialDelay: time.Millisecond, Retry: retry}, func(string, ...any) {})
+	assert.Equal(t, []bool{false}, answered, "nothing answered")
+	assert.True(t, Unreachable(err))
+}
+
+// refused is the base URL of a loopback address where nothing listens: a port
+// the kernel gave a listener that is closed again (nothing binds it later).
+func refused(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return "http://" + addr
+}
+
+// TestUnreachableSaysWhere: a health-url where nothing listens is said as
+// that — where, and that it was asked from the runner — not as an answer.
+func TestUnreachableSaysWhere(t *testing.T) {
+	base := refused(t)
+	err := Health(context.Background(), base+"/health", Backoff{Attempts: 1}, func(string, ...any) {})
+	assert.EqualError(t, err, "health check "+base+"/health failed after 1 attempts: nothing answers at "+strings.TrimPrefix(base, "http://")+" from the runner (connection refused)")
+	checks, err := ParseChecks([]string{"/notes=200"})
+	require.NoError(t, err)
+	err = Smoke(context.Background(), base, checks, func(string, ...any) {})
+	assert.EqualError(t, err, "smoke checks failed: /notes: nothing answers at "+strings.TrimPrefix(base, "http://")+" from the runner (connection refused)")
+	err = Health(context.Background(), "http://no-such-host.invalid/health", Backoff{Attempts: 1}, func(string, ...any) {})
+	assert.True(t, Unreachable(err))
+	assert.Contains(t, err.Error(), "the name no-such-host.invalid does not resolve from the runner (")
 }
 
 func TestSmoke(t *testing.T) {

@@ -84,7 +84,8 @@ func (r *Recorder) answer(c command.Cmd, output bool) (string, error) {
 				}
 			}
 			if a.err != nil {
-				return "", fmt.Errorf("%s: %w", c, a.err)
+				// As command.Runner fails: the tool, and the whole line apart.
+				return "", &command.Error{Name: command.Name(c.Argv), Command: c.String(), Err: a.err}
 			}
 			return a.out, nil
 		}

@@ -24,7 +24,10 @@ func TestRecorderAnswersAndRecords(t *testing.T) {
 	out, _ = r.Output(ctx, command.Cmd{Argv: []string{"git", "status"}})
 	assert.Equal(t, "general\n", out)
 	err = r.Run(ctx, command.Cmd{Argv: []string{"git", "push", "origin"}})
-	assert.EqualError(t, err, "git push origin: rejected")
+	assert.EqualError(t, err, "git push origin failed (rejected)", "as command.Runner fails")
+	var ce *command.Error
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "git push origin", ce.Command)
 	assert.NoError(t, r.Run(ctx, command.Cmd{Argv: []string{"git", "push", "origin"}}), "FailFirst(1) fails once")
 	var buf bytes.Buffer
 	require.NoError(t, r.Stream(ctx, command.Cmd{Argv: []string{"git", "rev-parse", "x"}}, &buf, nil))

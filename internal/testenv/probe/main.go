@@ -17,6 +17,14 @@
 //	                            nginx-style setup behaves. An upstream error is a 502.
 //	                            HOST * takes the request's Host header as HOST:
 //	                            one proxy for several services, by name.
+//	probe call DIR VAR…          for each variable VAR that is set and not empty,
+//	                            POSTs to the URL it holds (a webhook) with the
+//	                            container's DEPLOYKIT_COPY in the body, prints
+//	                            "VAR: <status or error>", writes the same lines
+//	                            to DIR/calls (a volume), then waits for SIGTERM.
+//	probe record PORT           answers 200 to every request on :PORT and
+//	                            prints "<path> <body>" of each: a webhook's
+//	                            receiving end.
 //	probe registry PORT USER PASSWORD
 //	                            an OCI registry (go-containerregistry's, in
 //	                            memory) on :PORT that asks for basic auth: the
@@ -52,6 +60,14 @@ func main() {
 		proxy(os.Args[2], os.Args[3], os.Args[4])
 		return
 	}
+	if len(os.Args) >= 3 && os.Args[1] == "call" {
+		call(os.Args[2], os.Args[3:])
+		return
+	}
+	if len(os.Args) == 3 && os.Args[1] == "record" {
+		record(os.Args[2])
+		return
+	}
 	if len(os.Args) == 5 && os.Args[1] == "registry" {
 		h := registryauth.BasicAuth(registry.New(registry.Logger(log.New(io.Discard, "", 0))), os.Args[3], os.Args[4])
 		srv := &http.Server{Addr: ":" + os.Args[2], Handler: h, ReadHeaderTimeout: 10 * time.Second}
@@ -66,6 +82,44 @@ func main() {
 		}
 		fmt.Printf("%s=%s\n", name, hex.EncodeToString([]byte(v)))
 	}
+}
+
+func call(dir string, vars []string) {
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	client := &http.Client{Timeout: 3 * time.Second}
+	var lines []string
+	for _, v := range vars {
+		url := os.Getenv(v)
+		if url == "" {
+			lines = append(lines, v+": not set")
+			continue
+		}
+		resp, err := client.Post(url, "text/plain", strings.NewReader("copy="+os.Getenv("DEPLOYKIT_COPY")))
+		if err != nil {
+			lines = append(lines, fmt.Sprintf("%s: %v", v, err))
+			continue
+		}
+		resp.Body.Close()
+		lines = append(lines, fmt.Sprintf("%s: %d", v, resp.StatusCode))
+	}
+	text := strings.Join(lines, "\n") + "\n"
+	fmt.Print(text)
+	if f, err := os.OpenFile(dir+"/calls", os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err == nil {
+		_, _ = f.WriteString("copy=" + os.Getenv("DEPLOYKIT_COPY") + "\n" + text)
+		f.Close()
+	}
+	<-stop
+}
+
+func record(port string) {
+	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 1024))
+		fmt.Printf("%s %s\n", r.URL.Path, body)
+	})
+	srv := &http.Server{Addr: ":" + port, ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintln(os.Stderr, srv.ListenAndServe())
+	os.Exit(1)
 }
 
 func load(host, port, path string) {

@@ -392,3 +392,19 @@ func WaitWithin(t testing.TB, d time.Duration, what string, cond func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// Step starts `deploykit <sub>` as a runner starts the action's run step
+// (testenv.StepCommand: bash, exec, its inputs as INPUT_* variables) with the
+// flags every run gets and extra; result collects its Run once it ended.
+func (a *App) Step(sub string, extra ...string) (step *testenv.Step, result func() Run) {
+	a.T.Helper()
+	files := a.T.TempDir()
+	output, summary := filepath.Join(files, "output"), filepath.Join(files, "summary")
+	env := append(a.BaseEnv(), "GITHUB_OUTPUT="+output, "GITHUB_STEP_SUMMARY="+summary)
+	cmd := testenv.StepCommand(a.T, a.Dir, env, a.args(sub, extra...)...)
+	step = testenv.StartStep(a.T, cmd)
+	return step, func() Run {
+		step.Wait()
+		return a.Result(cmd, step.Log(), output, summary)
+	}
+}
