@@ -39,7 +39,7 @@ type drill struct {
 	dbService, appService string
 	newest                uint // the newest migration in migrations-path
 	project               string
-	target                *backup.LiveDB
+	target                liveDB
 	conn                  *remote.Conn // the Docker host over SSH (docker-host), or nil
 	endConn               func()       // ends conn after the report (the history is there)
 	source, sum           string
@@ -223,7 +223,7 @@ func drillSourceStep(ctx context.Context, d *drill) error {
 		return err
 	}
 	d.conn = conn
-	target, err := backup.NewLiveDB(d.a, backup.Options{Engine: in.Engine, Container: d.project + "-" + d.dbService + "-1", DBUser: in.DBUser, DBPassword: in.DBPassword, Dir: in.Dir})
+	target, err := newLiveDB(d.a, backup.Options{Engine: in.Engine, Container: d.project + "-" + d.dbService + "-1", DBUser: in.DBUser, DBPassword: in.DBPassword, Dir: in.Dir})
 	if err != nil {
 		return err
 	}

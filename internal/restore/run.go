@@ -31,7 +31,7 @@ import (
 type run struct {
 	a          *action.Context
 	in         Options
-	target     *backup.LiveDB
+	target     liveDB
 	verify     deploy.VerifyOptions
 	safetyOpts backup.Options
 	client     serviceEngine
@@ -54,6 +54,30 @@ type run struct {
 	after       map[string]int64
 	done        []string // what was done, in order, for the summary
 	live        string   // what the live database holds at the end, for the summary
+}
+
+// liveDB is what a restore and a drill ask of the database they restore
+// into (backup.LiveDB).
+type liveDB interface {
+	Source() string
+	Ext() string
+	Verify(file string) (sum string, checks []string, err error)
+	Counts(ctx context.Context) (map[string]int64, error)
+	Restore(ctx context.Context, file string) (string, error)
+	Swaps() bool
+	Leftovers(ctx context.Context) ([]string, error)
+	MigrationVersion(ctx context.Context, database string) (string, error)
+	Close() error
+}
+
+// newLiveDB builds the database a run restores into from the engine options;
+// the fast tests wrap what it builds, to fail a restore half-way.
+var newLiveDB = func(a *action.Context, o backup.Options) (liveDB, error) {
+	db, err := backup.NewLiveDB(a, o)
+	if err != nil {
+		return nil, err
+	}
+	return db, nil
 }
 
 // Pipeline is the restore, top to bottom (ARCHITECTURE.md, "Each action's
@@ -150,7 +174,7 @@ func confirmStep(ctx context.Context, r *run) error {
 	if r.conn = conn; conn != nil {
 		r.safetyOpts.Host = conn // made on the runner, kept on the host
 	}
-	target, err := backup.NewLiveDB(a, r.safetyOpts)
+	target, err := newLiveDB(a, r.safetyOpts)
 	if err != nil {
 		return err
 	}
