@@ -19,7 +19,6 @@ import (
 	"github.com/org/deploy-kit/internal/backup"
 	"github.com/org/deploy-kit/internal/command"
 	"github.com/org/deploy-kit/internal/compose"
-	"github.com/org/deploy-kit/internal/docker"
 	"github.com/org/deploy-kit/internal/git"
 	"github.com/org/deploy-kit/internal/history"
 	"github.com/org/deploy-kit/internal/lock"
@@ -36,7 +35,7 @@ type State struct {
 	A      *action.Context
 	Opts   Options
 	Exec   command.Executor
-	Docker docker.Engine
+	Docker engine
 	Target Target
 
 	// From the inputs, validated before any step runs.

@@ -40,7 +40,7 @@ const (
 // fakeEngine answers what the deploy asks the engine; any other call panics (the
 // embedded nil interface), which fails the test that made it.
 type fakeEngine struct {
-	docker.Engine
+	engine
 	running []docker.Container
 	free    float64
 	calls   []string

@@ -376,7 +376,7 @@ func (st *swarmTarget) stackDeploy(ctx context.Context, s *State, images map[str
 		return cliErr
 	}
 	watchErr := st.watchStack(ctx, s, before, wait)
-	st.warnNodesDown(ctx, s)
+	st.warnNodesDown(ctx, s, s.Docker)
 	if watchErr != nil {
 		return watchErr
 	}
@@ -390,8 +390,8 @@ func (st *swarmTarget) stackDeploy(ctx context.Context, s *State, images map[str
 // swarm's active nodes that are not ready: a node lost during the update.
 // Swarm gives their tasks to the other nodes, so a deploy can succeed on fewer
 // nodes than the cluster has; the warning says so, and which.
-func (st *swarmTarget) warnNodesDown(ctx context.Context, s *State) {
-	nodes, err := s.Docker.Nodes(ctx)
+func (st *swarmTarget) warnNodesDown(ctx context.Context, s *State, engine taskReader) {
+	nodes, err := engine.Nodes(ctx)
 	if err != nil {
 		s.A.Warningf("listing the swarm's nodes after the update: %v", err)
 		return
@@ -461,7 +461,7 @@ func (st *swarmTarget) watchStack(ctx context.Context, s *State, before map[stri
 				lastLog[name] = progress
 			}
 			if time.Now().After(deadline) {
-				return fmt.Errorf("service %s did not finish its update within wait-timeout %s (state %q)%s", svc.Name, wait, svc.Update, st.recordFailure(ctx, s, svc))
+				return fmt.Errorf("service %s did not finish its update within wait-timeout %s (state %q)%s", svc.Name, wait, svc.Update, st.recordFailure(ctx, s.A, s.Docker, svc))
 			}
 			select {
 			case <-ctx.Done():
@@ -482,9 +482,9 @@ func (st *swarmTarget) serviceDone(ctx context.Context, s *State, svc docker.Ser
 			return true, nil
 		case "rollback_completed":
 			//lint:ignore ST1005 Swarm is a proper noun, and the message reads as a sentence in the log.
-			return false, fmt.Errorf("Swarm rolled the update of %s back: %s%s — the previous version still runs", svc.Name, svc.Message, st.recordFailure(ctx, s, svc))
+			return false, fmt.Errorf("Swarm rolled the update of %s back: %s%s — the previous version still runs", svc.Name, svc.Message, st.recordFailure(ctx, s.A, s.Docker, svc))
 		case "paused", "rollback_paused":
-			return false, fmt.Errorf("the update of %s is %s: %s%s", svc.Name, svc.Update, svc.Message, st.recordFailure(ctx, s, svc))
+			return false, fmt.Errorf("the update of %s is %s: %s%s", svc.Name, svc.Update, svc.Message, st.recordFailure(ctx, s.A, s.Docker, svc))
 		}
 		return false, nil
 	}
@@ -506,9 +506,9 @@ func (st *swarmTarget) serviceDone(ctx context.Context, s *State, svc docker.Ser
 // the CLI waited), else the newest that ended with an error, else the newest
 // that stopped. After Swarm rolled an update back, every new task has stopped,
 // those that were healthy on other nodes too.
-func (st *swarmTarget) failedTask(ctx context.Context, s *State, svc docker.Service) (docker.Task, bool) {
+func (st *swarmTarget) failedTask(ctx context.Context, engine taskReader, svc docker.Service) (docker.Task, bool) {
 	want := st.wanted[svc.Short]
-	tasks, err := s.Docker.ServiceTasks(ctx, svc.ID)
+	tasks, err := engine.ServiceTasks(ctx, svc.ID)
 	if want == "" || err != nil {
 		return docker.Task{}, false
 	}
@@ -573,24 +573,24 @@ func (st *swarmTarget) Failing(ctx context.Context, s *State) ([]docker.Containe
 
 // recordFailure keeps the failed task's container and its last log lines for
 // the hand-off, and returns how the task ended, for the error message.
-func (st *swarmTarget) recordFailure(ctx context.Context, s *State, svc docker.Service) string {
-	t, ok := st.failedTask(ctx, s, svc)
+func (st *swarmTarget) recordFailure(ctx context.Context, a *action.Context, engine taskReader, svc docker.Service) string {
+	t, ok := st.failedTask(ctx, engine, svc)
 	if !ok {
 		return ""
 	}
 	// The task's container on the job's engine, if it ran there: another
 	// node's container is not this engine's to read.
-	local, err := s.Docker.TaskContainer(ctx, t.ID)
+	local, err := engine.TaskContainer(ctx, t.ID)
 	if err != nil {
-		s.A.Warningf("%v", err)
+		a.Warningf("%v", err)
 	}
 	if t.ContainerID == "" {
 		t.ContainerID = local
 	}
 	// Through the manager first: the task may have run on another node.
-	logs, err := s.Docker.TaskLogs(ctx, t.ID, logLines)
+	logs, err := engine.TaskLogs(ctx, t.ID, logLines)
 	if (err != nil || strings.TrimSpace(logs) == "") && local != "" {
-		logs, err = s.Docker.Logs(ctx, local, logLines)
+		logs, err = engine.Logs(ctx, local, logLines)
 	}
 	switch {
 	case err != nil && local == "":
@@ -606,7 +606,7 @@ func (st *swarmTarget) recordFailure(ctx context.Context, s *State, svc docker.S
 		// process ended: complete, exit 0, for an app that stops cleanly.
 		ended = "no error recorded, so Swarm most likely stopped it for failing its health check"
 		if local != "" {
-			if out, err := s.Docker.HealthOutput(ctx, local); err == nil && out != "" {
+			if out, err := engine.HealthOutput(ctx, local); err == nil && out != "" {
 				ended = "Swarm stopped it for failing its health check, whose last run said: " + out
 			}
 		} else if t.Node != "" {

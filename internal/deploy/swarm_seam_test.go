@@ -3,19 +3,20 @@ package deploy
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/org/deploy-kit/internal/action"
 	"github.com/org/deploy-kit/internal/docker"
 )
 
-// swarmEngine is the engine of a swarm manager whose service's failed tasks
-// ran on this node (local containers) or on others.
-type swarmEngine struct {
-	docker.Engine
+// swarmTasks is the engine of a swarm manager whose service's failed tasks
+// ran on this node (local containers) or on others: what the report reads.
+type swarmTasks struct {
 	tasks    []docker.Task
 	local    map[string]string // task ID → its container on this engine
 	taskLogs map[string]string // through the manager
@@ -24,25 +25,25 @@ type swarmEngine struct {
 	nodes    []docker.Node
 }
 
-func (e *swarmEngine) ServiceTasks(context.Context, string) ([]docker.Task, error) {
+func (e *swarmTasks) ServiceTasks(context.Context, string) ([]docker.Task, error) {
 	return e.tasks, nil
 }
-func (e *swarmEngine) TaskContainer(_ context.Context, id string) (string, error) {
+func (e *swarmTasks) TaskContainer(_ context.Context, id string) (string, error) {
 	return e.local[id], nil
 }
-func (e *swarmEngine) TaskLogs(_ context.Context, id string, _ int) (string, error) {
+func (e *swarmTasks) TaskLogs(_ context.Context, id string, _ int) (string, error) {
 	return e.taskLogs[id], nil
 }
-func (e *swarmEngine) Logs(_ context.Context, id string, _ int) (string, error) {
+func (e *swarmTasks) Logs(_ context.Context, id string, _ int) (string, error) {
 	if l, ok := e.logs[id]; ok {
 		return l, nil
 	}
 	return "", errors.New("Error response from daemon: No such container: " + id)
 }
-func (e *swarmEngine) HealthOutput(_ context.Context, id string) (string, error) {
+func (e *swarmTasks) HealthOutput(_ context.Context, id string) (string, error) {
 	return e.health[id], nil
 }
-func (e *swarmEngine) Nodes(context.Context) ([]docker.Node, error) { return e.nodes, nil }
+func (e *swarmTasks) Nodes(context.Context) ([]docker.Node, error) { return e.nodes, nil }
 
 // TestSeamSwarmFailureReport: how a failed task is reported. A worker's task
 // with an empty log is "(no output)", never a local lookup of another node's
@@ -54,29 +55,28 @@ func TestSeamSwarmFailureReport(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		task  docker.Task
-		e     swarmEngine
+		e     swarmTasks
 		ended string
 		logs  string
 	}{
 		{"a worker's task that printed nothing",
 			docker.Task{ID: "aaaaaaaaaaaaaaaa", State: "failed", Desired: "shutdown", Err: "task: non-zero exit (1)", Image: image, ContainerID: "c-on-worker", Node: "node2"},
-			swarmEngine{},
+			swarmTasks{},
 			"task aaaaaaaaaaaa (" + image + ") on node node2 ended failed: task: non-zero exit (1)", "(no output)"},
 		{"stopped for its health check, on this engine",
 			docker.Task{ID: "bbbbbbbbbbbbbbbb", State: "complete", Desired: "shutdown", Image: image, ContainerID: "c-here", Node: "node1"},
-			swarmEngine{local: map[string]string{"bbbbbbbbbbbbbbbb": "c-here"}, logs: map[string]string{"c-here": "listening\n"}, health: map[string]string{"c-here": "exit 1: GET /health: 503"}},
+			swarmTasks{local: map[string]string{"bbbbbbbbbbbbbbbb": "c-here"}, logs: map[string]string{"c-here": "listening\n"}, health: map[string]string{"c-here": "exit 1: GET /health: 503"}},
 			"task bbbbbbbbbbbb (" + image + ") on node node1 ended complete: Swarm stopped it for failing its health check, whose last run said: exit 1: GET /health: 503", "listening\n"},
 		{"stopped for its health check, on another node",
 			docker.Task{ID: "cccccccccccccccc", State: "complete", Desired: "shutdown", Image: image, ContainerID: "c-on-node3", Node: "node3"},
-			swarmEngine{taskLogs: map[string]string{"cccccccccccccccc": "listening\n"}},
+			swarmTasks{taskLogs: map[string]string{"cccccccccccccccc": "listening\n"}},
 			"task cccccccccccc (" + image + ") on node node3 ended complete: no error recorded, so Swarm most likely stopped it for failing its health check (its health check's output is on node node3: docker inspect c-on-node3 there)", "listening\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := tc.e
 			e.tasks = []docker.Task{tc.task}
-			s := &State{Docker: &e}
 			st := &swarmTarget{wanted: map[string]string{"web": image}}
-			got := st.recordFailure(context.Background(), s, docker.Service{ID: "svc", Name: "shop_web", Short: "web"})
+			got := st.recordFailure(context.Background(), action.NewContext(nil, io.Discard), &e, docker.Service{ID: "svc", Name: "shop_web", Short: "web"})
 			assert.Equal(t, "; "+tc.ended, got)
 			require.Len(t, st.failed, 1)
 			assert.Equal(t, tc.logs, st.failed[0].Logs)
@@ -90,13 +90,12 @@ func TestSeamSwarmFailureReport(t *testing.T) {
 // did after, and when it fails.
 func TestSeamSwarmNodeDownStaysInTheApplyRow(t *testing.T) {
 	for _, fail := range []bool{false, true} {
-		e := &swarmEngine{nodes: []docker.Node{{Hostname: "node1", State: "ready", Availability: "active"}, {Hostname: "node3", State: "down", Availability: "active"}}}
+		e := &swarmTasks{nodes: []docker.Node{{Hostname: "node1", State: "ready", Availability: "active"}, {Hostname: "node3", State: "down", Availability: "active"}}}
 		sm := newSeam(t)
 		s := sm.state(t, DefaultOptions())
-		s.Docker = e
 		s.Runner.Logf = func(string, ...any) {}
 		step := Step(stepFunc(func(ctx context.Context, s *State) error {
-			(&swarmTarget{}).warnNodesDown(ctx, s)
+			(&swarmTarget{}).warnNodesDown(ctx, s, e)
 			if fail {
 				return errors.New("the update of shop_web is paused")
 			}

@@ -28,68 +28,9 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// Engine is the Docker Engine as the kit uses it: Client is the real one. It is
-// the seam through which every package reaches the engine (ARCHITECTURE.md,
-// "Rules every package keeps"), so that a step's logic can be tested with a fake.
-type Engine interface {
-	Close() error
-	Host() string
-	IsLocal() bool
-	Ping(ctx context.Context) error
-	FreeDisk(ctx context.Context) (root string, freePercent float64, err error)
-	DataRoot(ctx context.Context) (string, error)
-
-	// Images.
-	ImageExists(ctx context.Context, ref string) (bool, error)
-	ImageHasHealthcheck(ctx context.Context, ref string) (bool, error)
-	ImageID(ctx context.Context, ref string) (string, error)
-	References(ctx context.Context, pattern string) ([]string, error)
-	Tag(ctx context.Context, image, ref string) error
-	Untag(ctx context.Context, ref string) error
-	Login(ctx context.Context, a Auth) error
-	Push(ctx context.Context, ref string, a *Auth, log io.Writer) (string, error)
-
-	// Containers.
-	ProjectContainers(ctx context.Context, project string) ([]Container, error)
-	ContainerImage(ctx context.Context, name string) (string, error)
-	Details(ctx context.Context, id string) (Details, error)
-	Logs(ctx context.Context, id string, n int) (string, error)
-	Run(ctx context.Context, spec RunSpec) (id, hostPort string, err error)
-	Exec(ctx context.Context, name string, spec ExecSpec) (int, error)
-	Start(ctx context.Context, id string) error
-	Stop(ctx context.Context, id string, grace time.Duration) error
-	StopAndRemove(ctx context.Context, id string, grace time.Duration) error
-	Remove(ctx context.Context, id string) error
-	WaitHealthy(ctx context.Context, id string, timeout time.Duration) error
-	HealthOutput(ctx context.Context, id string) (string, error)
-	CopyFile(ctx context.Context, id, dir, name string, content io.Reader, size int64, owner FileOwner) error
-	RemoveLabelled(ctx context.Context, label, value string) (Removed, error)
-	StartStopped(ctx context.Context, id string) (started bool, name string, err error)
-	RemoveDeadOwners(ctx context.Context, alive func(pid int) bool) (Removed, error)
-
-	// Networks.
-	NetworkExists(ctx context.Context, name string) (bool, error)
-	UserSubnet(ctx context.Context, net string) (bool, error)
-	Endpoint(ctx context.Context, id, net string) (e Endpoint, ok bool, err error)
-	Reconnect(ctx context.Context, id, net string, e Endpoint) error
-
-	// Swarm.
-	SwarmManager(ctx context.Context) (bool, string, error)
-	StackServices(ctx context.Context, stack string) ([]Service, error)
-	InspectService(ctx context.Context, name string) (Service, error)
-	ServiceDetails(ctx context.Context, name string) (Details, int, error)
-	ServiceTasks(ctx context.Context, serviceID string) ([]Task, error)
-	Nodes(ctx context.Context) ([]Node, error)
-	TaskContainer(ctx context.Context, taskID string) (string, error)
-	TaskLogs(ctx context.Context, taskID string, n int) (string, error)
-	EnsureSecret(ctx context.Context, name string, value []byte, labels map[string]string) (created bool, err error)
-	SecretsLabelled(ctx context.Context, label, value string) ([]string, error)
-	RemoveSecret(ctx context.Context, name string) error
-}
-
-var _ Engine = (*Client)(nil)
-
-// Client is an Engine API client.
+// Client is an Engine API client. Each package sees it through the interface
+// of what it asks, declared where it is used (ARCHITECTURE.md, "One executor
+// seam").
 type Client struct {
 	api    *client.Client
 	host   string
