@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/pem"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -166,4 +167,48 @@ func TestUsageErrorDeepInsideExitsTwo(t *testing.T) {
 		"--ssh-known-hosts", "127.0.0.1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl")
 	assert.Equal(t, action.ExitUsage, code, stdout)
 	assert.Contains(t, stdout, "error: input docker-host: a SQLite file is on the Docker host, where a runner elsewhere cannot restore it; restore it from a runner on the host, without docker-host\nstatus=bad-input\n")
+}
+
+// TestEveryActionsUsageErrorFromInsideExitsTwo: in every action, bad input
+// found after the inputs were parsed — inside a step (deploy's preflight
+// loading the compose file, build-image's plan, migration-smoke's input) or
+// in the run (rollback's compose file, backup's offsite) — exits 2 with
+// status bad-input through every wrapping, and nothing is recorded.
+func TestEveryActionsUsageErrorFromInsideExitsTwo(t *testing.T) {
+	ws := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(ws, "compose.yaml"), []byte("services:\n  web:\n    image: [\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(ws, "VERSION"), []byte("1.0.0\n"), 0o644))
+	git := func(args ...string) {
+		out, err := exec.Command("git", append([]string{"-C", ws, "-c", "user.email=ci@example.com", "-c", "user.name=ci"}, args...)...).CombinedOutput()
+		require.NoError(t, err, string(out))
+	}
+	git("init", "-q")
+	git("add", ".")
+	git("commit", "-q", "-m", "a compose file that does not parse")
+	invalid := "compose file " + filepath.Join(ws, "compose.yaml") + " is not valid: yaml: while parsing a flow node at line 3: did not find expected node content"
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"deploy"}, invalid},
+		{[]string{"rollback", "--confirm", "ROLLBACK"}, invalid},
+		{[]string{"build-image", "--image", "registry.example.com/app", "--compose-file", "nope.yaml"}, "input compose-file: nope.yaml does not exist"},
+		{[]string{"migration-smoke", "--path", "nope"}, "input path: nope is not a directory of migrations in the workspace " + ws},
+		{[]string{"backup", "--engine", "sqlite", "--sqlite-path", filepath.Join(ws, "VERSION"), "--dir", t.TempDir(), "--offsite-url", "ftp://x"}, `input offsite-url: "ftp://x" is not s3://bucket/prefix`},
+	} {
+		t.Run(tc.args[0], func(t *testing.T) {
+			history := filepath.Join(t.TempDir(), "history.log")
+			args := tc.args
+			if tc.args[0] == "deploy" || tc.args[0] == "rollback" {
+				args = append(args, "--history-file", history)
+			}
+			env := []string{"GITHUB_WORKSPACE=" + ws, "RUNNER_TEMP=" + t.TempDir(), "HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH"),
+				"DOCKER_HOST=unix://" + filepath.Join(t.TempDir(), "no-engine.sock")}
+			code, stdout, _ := run(t, env, args...)
+			assert.Equal(t, action.ExitUsage, code, stdout)
+			assert.Contains(t, stdout, "error: "+tc.want+"\n")
+			assert.Contains(t, stdout, "status=bad-input\n")
+			assert.NoFileExists(t, history, "nothing recorded")
+		})
+	}
 }
