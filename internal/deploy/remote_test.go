@@ -187,7 +187,7 @@ func TestDeployFromAHostedRunner(t *testing.T) {
 	l.finish().check(t, "a killed deploy over SSH, then the next")
 	require.Equal(t, 0, r.Code, r.Log)
 	assert.Contains(t, r.Summary, "a killed deploy of 4.0.0 recorded")
-	assert.Contains(t, r.Summary, "that an interrupted run left off its aliases")
+	assert.Contains(t, r.Summary, "1 running container(s) of web that an interrupted run left off its aliases", "the old container, off the aliases a moment before the kill, drained before it stopped")
 	history := h.vps.Exec(t, "cat", h.state+"/history.log")
 	assert.Contains(t, history, "| deploy | 4.0.0 | killed |")
 	assert.Equal(t, 6, strings.Count(history, "| success |"), "every run's line, from every runner, on the VPS: %s", history)

@@ -535,20 +535,23 @@ func (f *repairEngine) StopAndRemove(_ context.Context, id string, grace time.Du
 	return nil
 }
 
-// TestSeamRollingRepair: before the switch, the containers a killed rolling
-// deploy left off a service's aliases — a new one running, one created and
-// never started — are removed with the service's grace, while one holds the
-// aliases; a service none of whose containers holds them is left as it is,
-// and said. The switch then creates as many new containers as the service
-// declares, beside the one that serves.
-func TestSeamRollingRepair(t *testing.T) {
+func (f *repairEngine) removedNow() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.removed)
+}
+
+// repairSeam is a two-service rolling stack after a killed deploy: web's old
+// container holds the aliases, a new one runs off them, another was created
+// and never started; none of api's holds its aliases.
+func repairSeam(t *testing.T, drain time.Duration) (*seam, *State, *repairEngine) {
 	sm := newSeam(t)
 	require.NoError(t, os.WriteFile(filepath.Join(sm.ws, "compose.yaml"), []byte("name: shop\nservices:\n"+
 		"  web:\n    image: shop:1\n    networks: [edge]\n    stop_grace_period: 3s\n    scale: 2\n"+
 		"  api:\n    image: shop:1\n    networks: [edge]\n"+
 		"networks:\n  edge: {external: true, name: proxy-edge}\n"), 0o644))
 	o := DefaultOptions()
-	o.Strategy, o.AppPort, o.RouteNetwork = "rolling", 8080, "proxy-edge"
+	o.Strategy, o.AppPort, o.RouteNetwork, o.DrainTimeout = "rolling", 8080, "proxy-edge", drain
 	s := sm.state(t, o)
 	e := &repairEngine{fakeEngine: sm.engine, aliased: map[string]bool{"web-old": true},
 		containers: []docker.Container{
@@ -561,18 +564,50 @@ func TestSeamRollingRepair(t *testing.T) {
 	s.Docker = e
 	s.Runner.Logf = func(string, ...any) {}
 	require.NoError(t, s.One(context.Background(), PreflightStep, s))
+	return sm, s, e
+}
+
+// TestSeamRollingRepair: before the switch, the containers a killed rolling
+// deploy left off a service's aliases go, with the service's grace, while one
+// holds the aliases: one created and never started at once, a running one —
+// it may have left the aliases a moment before the kill — once drain-timeout
+// has passed, and the switch waits for that. A service none of whose
+// containers holds them is left as it is, and said. The switch then creates as
+// many new containers as the service declares, beside the one that serves.
+func TestSeamRollingRepair(t *testing.T) {
+	sm, s, e := repairSeam(t, 300*time.Millisecond)
 	notes, err := s.Strategy.Repair(context.Background(), s)
 	require.NoError(t, err)
-	assert.ElementsMatch(t, []string{"web-new 3s", "web-created 3s"}, e.removed)
+	assert.Equal(t, []string{"web-created 3s"}, e.removedNow(), "not running: removed at once; running: still draining")
 	assert.Equal(t, []string{
 		"no container of api holds its aliases on proxy-edge: its 2 container(s) kept",
-		"removed 2 container(s) of web that an interrupted run left off its aliases (shop-web-2, shop-web-3); 1 serve",
+		"removed 1 container(s) of web that an interrupted run left off its aliases, not running (shop-web-3); 1 serve",
+		"1 running container(s) of web that an interrupted run left off its aliases (shop-web-2) stopped once drain-timeout 300ms has passed, before the switch; 1 serve",
 	}, notes)
 
-	// The switch: beside the one web that serves, the two it declares.
+	// The switch: once the drained one is gone, beside the one web that
+	// serves, the two it declares.
 	e.containers = e.containers[:1]
 	e.containers = append(e.containers, docker.Container{ID: "api-a", Name: "shop-api-1", Service: "api", State: "running"})
 	s.Opts.DryRun = true
 	require.NoError(t, s.Strategy.Apply(context.Background(), s))
+	assert.Equal(t, []string{"web-created 3s", "web-new 3s"}, e.removedNow(), "drained, then stopped, before the switch")
+	assert.Contains(t, sm.log.String(), "waiting for the containers an interrupted run left off the aliases to drain (drain-timeout 300ms)")
 	assert.Contains(t, strings.Join(sm.exec.Lines("docker", "compose"), "\n"), "--scale api=2 --scale web=3")
+}
+
+// TestSeamRollingRepairCancelledWhileDraining: a job cancelled while what an
+// interrupted run left drains stops nothing (seconds left: the next run
+// repairs) and switches nothing.
+func TestSeamRollingRepairCancelledWhileDraining(t *testing.T) {
+	sm, s, e := repairSeam(t, time.Hour)
+	ctx, cancel := context.WithCancel(context.Background())
+	_, err := s.Strategy.Repair(ctx, s)
+	require.NoError(t, err)
+	cancel()
+	err = s.Strategy.Apply(ctx, s)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, []string{"web-created 3s"}, e.removedNow(), "the running one left for the next run")
+	assert.Empty(t, sm.exec.Lines("docker", "compose", "-p", "shop", "up"), "nothing created")
+	assert.True(t, s.Strategy.OldServing(), "nothing switched: what served still serves")
 }

@@ -766,7 +766,7 @@ func TestRollingStackOf10UnderLoad(t *testing.T) {
 	r = a.Deploy(args...)
 	finish(l, "a cancelled and a killed deploy, then the next", "3.0.0", "")
 	require.Equal(t, 0, r.Code, r.Log)
-	assert.Regexp(t, `\| repair \| done \| \S+ \| a killed deploy of 3\.0\.0 recorded \(killed in step apply [^|]*removed \d+ container\(s\) of s\d\d that an interrupted run left off its aliases`, r.Summary)
+	assert.Regexp(t, `\| repair \| done \| \S+ \| a killed deploy of 3\.0\.0 recorded \(killed in step apply [^|]*(removed \d+|\d+ running) container\(s\) of s\d\d that an interrupted run left off its aliases`, r.Summary)
 	assert.Len(t, strings.Fields(a.Containers()), 10, "the declared scale: one container per service")
 	assert.Len(t, holders(), 10)
 }

@@ -184,6 +184,7 @@ type rolling struct {
 	switches   []*serviceSwitch
 	oldServing bool // failed before any switch: the old containers never stopped serving
 	net        netGate
+	tidy       chan error // what Repair left draining is stopped (nil: nothing)
 }
 
 // reconnect is Docker.Reconnect, beside other reconnects only (netGate).
@@ -265,22 +266,27 @@ func (r *rolling) Preflight(ctx context.Context, s *State) ([]string, error) {
 // killed deploy leaves containers off the aliases (new ones it had not
 // switched yet, old ones still draining, ones it created and never started).
 // While at least one of a service's containers holds its aliases on the route
-// network, every other container of the service is removed, so the switch
-// starts from what serves and adds what the service declares, not one more
-// container per kill. A service none of whose containers holds its aliases is
-// left as it is (there is nothing to tell serving from leftover), and said.
+// network, every other container of the service goes, so the switch starts
+// from what serves and adds what the service declares, not one more container
+// per kill: at once when it is not running, after drain-timeout when it is — it
+// may have left the aliases a moment ago, and a proxy may still send it what
+// it resolved before (the drain the interrupted run did not finish). Those
+// drain while this run builds and checks; the switch waits for them (roll). A
+// service none of whose containers holds its aliases is left as it is (there
+// is nothing to tell serving from leftover), and said.
 func (r *rolling) Repair(ctx context.Context, s *State) ([]string, error) {
 	all, err := s.Docker.ProjectContainers(ctx, s.Compose.Name)
 	if err != nil {
 		return nil, err
 	}
 	var notes []string
+	var draining []drainee
 	for _, name := range s.deployedServices() {
 		network := r.routes[name]
 		if network == "" {
 			continue // replaced in place: compose converges it
 		}
-		var serving, rest []docker.Container
+		var serving, running, idle []docker.Container
 		for _, c := range all {
 			if c.Service != name {
 				continue
@@ -289,31 +295,97 @@ func (r *rolling) Repair(ctx context.Context, s *State) ([]string, error) {
 			if err != nil {
 				return notes, err
 			}
-			if c.State == "running" && ok && len(at.Aliases) > 0 {
+			switch {
+			case c.State == "running" && ok && len(at.Aliases) > 0:
 				serving = append(serving, c)
-			} else {
-				rest = append(rest, c)
+			case c.State == "running":
+				running = append(running, c)
+			default:
+				idle = append(idle, c)
 			}
 		}
 		switch {
-		case len(rest) == 0:
+		case len(running)+len(idle) == 0:
 		case len(serving) == 0:
-			notes = append(notes, fmt.Sprintf("no container of %s holds its aliases on %s: its %d container(s) kept", name, network, len(rest)))
+			notes = append(notes, fmt.Sprintf("no container of %s holds its aliases on %s: its %d container(s) kept", name, network, len(running)+len(idle)))
 		default:
 			grace := s.stopGrace(name)
-			var g sync.WaitGroup
-			errs := make([]error, len(rest))
-			for i, c := range rest {
-				g.Go(func() { errs[i] = s.Docker.StopAndRemove(ctx, c.ID, grace) })
+			if len(idle) > 0 {
+				if err := stopAll(ctx, s, idle, grace); err != nil {
+					return notes, fmt.Errorf("removing the containers of %s off its aliases: %w", name, err)
+				}
+				notes = append(notes, fmt.Sprintf("removed %d container(s) of %s that an interrupted run left off its aliases, not running (%s); %d serve", len(idle), name, names(idle), len(serving)))
 			}
-			g.Wait()
-			if err := errors.Join(errs...); err != nil {
-				return notes, fmt.Errorf("removing the containers of %s off its aliases: %w", name, err)
+			if len(running) > 0 {
+				draining = append(draining, drainee{service: name, containers: running, grace: grace})
+				notes = append(notes, fmt.Sprintf("%d running container(s) of %s that an interrupted run left off its aliases (%s) stopped once drain-timeout %s has passed, before the switch; %d serve", len(running), name, names(running), s.Opts.DrainTimeout, len(serving)))
 			}
-			notes = append(notes, fmt.Sprintf("removed %d container(s) of %s that an interrupted run left off its aliases (%s); %d serve", len(rest), name, names(rest), len(serving)))
 		}
 	}
+	if len(draining) > 0 {
+		r.tidy = make(chan error, 1)
+		go func() { r.tidy <- drainAndStop(ctx, s, draining) }()
+	}
 	return notes, nil
+}
+
+// drainee is a service's containers that left its aliases in a run that did
+// not finish, stopped with the service's grace once drained.
+type drainee struct {
+	service    string
+	containers []docker.Container
+	grace      time.Duration
+}
+
+// drainAndStop stops what an interrupted run left draining, drain-timeout
+// after Repair found it. A cancelled job stops nothing (seconds left: the next
+// run repairs).
+func drainAndStop(ctx context.Context, s *State, ds []drainee) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(s.Opts.DrainTimeout):
+	}
+	var errs []error
+	for _, d := range ds {
+		if err := stopAll(ctx, s, d.containers, d.grace); err != nil {
+			errs = append(errs, fmt.Errorf("removing the containers of %s an interrupted run left off its aliases: %w", d.service, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// awaitRepair waits until what Repair left draining is stopped: the switch
+// counts a service's containers, and must count only those that serve.
+func (r *rolling) awaitRepair(ctx context.Context, s *State) error {
+	if r.tidy == nil {
+		return nil
+	}
+	select {
+	case err := <-r.tidy:
+		r.tidy = nil
+		return err
+	default:
+	}
+	s.A.Logf("    waiting for the containers an interrupted run left off the aliases to drain (drain-timeout %s)", s.Opts.DrainTimeout)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case err := <-r.tidy:
+		r.tidy = nil
+		return err
+	}
+}
+
+// stopAll stops and removes cs side by side, each with grace.
+func stopAll(ctx context.Context, s *State, cs []docker.Container, grace time.Duration) error {
+	var g sync.WaitGroup
+	errs := make([]error, len(cs))
+	for i, c := range cs {
+		g.Go(func() { errs[i] = s.Docker.StopAndRemove(ctx, c.ID, grace) })
+	}
+	g.Wait()
+	return errors.Join(errs...)
 }
 
 // names lists containers' names.
@@ -474,6 +546,9 @@ func (s *State) dependencies(services []string) []string {
 // most). After a failure no service starts; those that never started lose
 // their new containers.
 func (r *rolling) roll(ctx context.Context, s *State, services []string, pullOnly bool) error {
+	if err := r.awaitRepair(ctx, s); err != nil {
+		return err
+	}
 	all, err := s.Docker.ProjectContainers(ctx, s.Compose.Name)
 	if err != nil {
 		return err
