@@ -173,11 +173,7 @@ func (f *fakeServer) Close() error { return nil }
 func (f *fakeServer) lines() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []string
-	for _, c := range f.calls {
-		out = append(out, c.String())
-	}
-	return out
+	return f.linesLocked()
 }
 
 // called is the first exec whose command line has every word.
