@@ -568,46 +568,37 @@ func repairSeam(t *testing.T, drain time.Duration) (*seam, *State, *repairEngine
 }
 
 // TestSeamRollingRepair: before the switch, the containers a killed rolling
-// deploy left off a service's aliases go, with the service's grace, while one
-// holds the aliases: one created and never started at once, a running one —
-// it may have left the aliases a moment before the kill — once drain-timeout
-// has passed, and the switch waits for that. A service none of whose
-// containers holds them is left as it is, and said. The switch then creates as
-// many new containers as the service declares, beside the one that serves.
+// deploy left off a service's aliases go while one holds the aliases: one
+// created and never started at once; a running one — it may have left the
+// aliases a moment before the kill — is counted by the switch, which creates
+// as many new containers as the service declares beside it and the one that
+// serves, and is stopped with the old ones once drained. A service none of
+// whose containers holds them is left as it is, and said.
 func TestSeamRollingRepair(t *testing.T) {
-	sm, s, e := repairSeam(t, 300*time.Millisecond)
+	sm, s, e := repairSeam(t, 50*time.Millisecond)
 	notes, err := s.Strategy.Repair(context.Background(), s)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"web-created 3s"}, e.removedNow(), "not running: removed at once; running: still draining")
+	assert.Equal(t, []string{"web-created 3s"}, e.removedNow(), "not running: removed at once; running: left to drain")
 	assert.Equal(t, []string{
 		"no container of api holds its aliases on proxy-edge: its 2 container(s) kept",
 		"removed 1 container(s) of web that an interrupted run left off its aliases, not running (shop-web-3); 1 serve",
-		"1 running container(s) of web that an interrupted run left off its aliases (shop-web-2) stopped once drain-timeout 300ms has passed, before the switch; 1 serve",
+		"1 running container(s) of web that an interrupted run left off its aliases (shop-web-2) stopped with the old ones, once drained (drain-timeout 50ms); 1 serve",
 	}, notes)
 
-	// The switch: once the drained one is gone, beside the one web that
-	// serves, the two it declares.
-	e.containers = e.containers[:1]
-	e.containers = append(e.containers, docker.Container{ID: "api-a", Name: "shop-api-1", Service: "api", State: "running"})
+	// The switch: beside the web that serves and the one draining, the two
+	// it declares; api's two kept.
+	e.containers = slices.DeleteFunc(e.containers, func(c docker.Container) bool { return c.ID == "web-created" })
 	s.Opts.DryRun = true
 	require.NoError(t, s.Strategy.Apply(context.Background(), s))
-	assert.Equal(t, []string{"web-created 3s", "web-new 3s"}, e.removedNow(), "drained, then stopped, before the switch")
-	assert.Contains(t, sm.log.String(), "waiting for the containers an interrupted run left off the aliases to drain (drain-timeout 300ms)")
-	assert.Contains(t, strings.Join(sm.exec.Lines("docker", "compose"), "\n"), "--scale api=2 --scale web=3")
-}
+	assert.Contains(t, strings.Join(sm.exec.Lines("docker", "compose"), "\n"), "--scale api=3 --scale web=4")
 
-// TestSeamRollingRepairCancelledWhileDraining: a job cancelled while what an
-// interrupted run left drains stops nothing (seconds left: the next run
-// repairs) and switches nothing.
-func TestSeamRollingRepairCancelledWhileDraining(t *testing.T) {
-	sm, s, e := repairSeam(t, time.Hour)
-	ctx, cancel := context.WithCancel(context.Background())
-	_, err := s.Strategy.Repair(ctx, s)
-	require.NoError(t, err)
-	cancel()
-	err = s.Strategy.Apply(ctx, s)
-	require.ErrorIs(t, err, context.Canceled)
-	assert.Equal(t, []string{"web-created 3s"}, e.removedNow(), "the running one left for the next run")
-	assert.Empty(t, sm.exec.Lines("docker", "compose", "-p", "shop", "up"), "nothing created")
-	assert.True(t, s.Strategy.OldServing(), "nothing switched: what served still serves")
+	// Once verified: the draining one goes with the old one, after the drain.
+	r := s.Strategy.(*rolling)
+	r.switches = []*serviceSwitch{{service: "web", drained: time.Now(),
+		old:      []placed{{Container: e.containers[0]}},
+		leftover: r.leftovers["web"]}}
+	s.Strategy.Finish(context.Background(), s)
+	assert.ElementsMatch(t, []string{"web-created 3s", "web-old 3s", "web-new 3s"}, e.removedNow())
+	w := &serviceSwitch{before: e.containers[:1], leftover: r.leftovers["web"]}
+	assert.Equal(t, []string{"web-old", "web-new"}, []string{w.kept()[0].ID, w.kept()[1].ID}, "a failed switch removes neither")
 }

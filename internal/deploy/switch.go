@@ -67,12 +67,22 @@ type serviceSwitch struct {
 	drained  time.Time // when the old ones left the alias
 	level    int       // its place in depends_on order (levels)
 	before   []docker.Container
+	// leftover: running containers an interrupted run left off the aliases
+	// (Repair): counted by compose's scale, never switched back, stopped with
+	// the old ones once drained.
+	leftover []docker.Container
 	done     chan struct{} // closed when it passed, failed or was never started
 	// How long after the switch began: its new containers were created, it
 	// started (the services it waits for had passed), its new containers were
 	// healthy (their healthcheck), checked (health-url and smoke at their
 	// address) and switched.
 	created, started, healthy, checked, switched time.Duration
+}
+
+// kept are the service's containers a failed switch keeps: those that ran
+// before, and those an interrupted run left draining (the next run stops them).
+func (w *serviceSwitch) kept() []docker.Container {
+	return append(slices.Clone(w.before), w.leftover...)
 }
 
 // placed is a container and its endpoint on the route network as it was created.
@@ -184,7 +194,7 @@ type rolling struct {
 	switches   []*serviceSwitch
 	oldServing bool // failed before any switch: the old containers never stopped serving
 	net        netGate
-	tidy       chan error // what Repair left draining is stopped (nil: nothing)
+	leftovers  map[string][]docker.Container // what Repair found draining, by service
 }
 
 // reconnect is Docker.Reconnect, beside other reconnects only (netGate).
@@ -268,11 +278,12 @@ func (r *rolling) Preflight(ctx context.Context, s *State) ([]string, error) {
 // While at least one of a service's containers holds its aliases on the route
 // network, every other container of the service goes, so the switch starts
 // from what serves and adds what the service declares, not one more container
-// per kill: at once when it is not running, after drain-timeout when it is — it
-// may have left the aliases a moment ago, and a proxy may still send it what
-// it resolved before (the drain the interrupted run did not finish). Those
-// drain while this run builds and checks; the switch waits for them (roll). A
-// service none of whose containers holds its aliases is left as it is (there
+// per kill: at once when it is not running; when it is, once this run's switch
+// has drained — it may have left the aliases a moment ago, and a proxy may still
+// send it what it resolved before (the drain the interrupted run did not
+// finish). Until then the switch counts it (compose's scale) and never puts it
+// back on the aliases; a run that ends before its switch leaves it for the next.
+// A service none of whose containers holds its aliases is left as it is (there
 // is nothing to tell serving from leftover), and said.
 func (r *rolling) Repair(ctx context.Context, s *State) ([]string, error) {
 	all, err := s.Docker.ProjectContainers(ctx, s.Compose.Name)
@@ -280,7 +291,6 @@ func (r *rolling) Repair(ctx context.Context, s *State) ([]string, error) {
 		return nil, err
 	}
 	var notes []string
-	var draining []drainee
 	for _, name := range s.deployedServices() {
 		network := r.routes[name]
 		if network == "" {
@@ -317,64 +327,15 @@ func (r *rolling) Repair(ctx context.Context, s *State) ([]string, error) {
 				notes = append(notes, fmt.Sprintf("removed %d container(s) of %s that an interrupted run left off its aliases, not running (%s); %d serve", len(idle), name, names(idle), len(serving)))
 			}
 			if len(running) > 0 {
-				draining = append(draining, drainee{service: name, containers: running, grace: grace})
-				notes = append(notes, fmt.Sprintf("%d running container(s) of %s that an interrupted run left off its aliases (%s) stopped once drain-timeout %s has passed, before the switch; %d serve", len(running), name, names(running), s.Opts.DrainTimeout, len(serving)))
+				if r.leftovers == nil {
+					r.leftovers = map[string][]docker.Container{}
+				}
+				r.leftovers[name] = running
+				notes = append(notes, fmt.Sprintf("%d running container(s) of %s that an interrupted run left off its aliases (%s) stopped with the old ones, once drained (drain-timeout %s); %d serve", len(running), name, names(running), s.Opts.DrainTimeout, len(serving)))
 			}
 		}
 	}
-	if len(draining) > 0 {
-		r.tidy = make(chan error, 1)
-		go func() { r.tidy <- drainAndStop(ctx, s, draining) }()
-	}
 	return notes, nil
-}
-
-// drainee is a service's containers that left its aliases in a run that did
-// not finish, stopped with the service's grace once drained.
-type drainee struct {
-	service    string
-	containers []docker.Container
-	grace      time.Duration
-}
-
-// drainAndStop stops what an interrupted run left draining, drain-timeout
-// after Repair found it. A cancelled job stops nothing (seconds left: the next
-// run repairs).
-func drainAndStop(ctx context.Context, s *State, ds []drainee) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(s.Opts.DrainTimeout):
-	}
-	var errs []error
-	for _, d := range ds {
-		if err := stopAll(ctx, s, d.containers, d.grace); err != nil {
-			errs = append(errs, fmt.Errorf("removing the containers of %s an interrupted run left off its aliases: %w", d.service, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// awaitRepair waits until what Repair left draining is stopped: the switch
-// counts a service's containers, and must count only those that serve.
-func (r *rolling) awaitRepair(ctx context.Context, s *State) error {
-	if r.tidy == nil {
-		return nil
-	}
-	select {
-	case err := <-r.tidy:
-		r.tidy = nil
-		return err
-	default:
-	}
-	s.A.Logf("    waiting for the containers an interrupted run left off the aliases to drain (drain-timeout %s)", s.Opts.DrainTimeout)
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case err := <-r.tidy:
-		r.tidy = nil
-		return err
-	}
 }
 
 // stopAll stops and removes cs side by side, each with grace.
@@ -546,9 +507,6 @@ func (s *State) dependencies(services []string) []string {
 // most). After a failure no service starts; those that never started lose
 // their new containers.
 func (r *rolling) roll(ctx context.Context, s *State, services []string, pullOnly bool) error {
-	if err := r.awaitRepair(ctx, s); err != nil {
-		return err
-	}
 	all, err := s.Docker.ProjectContainers(ctx, s.Compose.Name)
 	if err != nil {
 		return err
@@ -559,7 +517,11 @@ func (r *rolling) roll(ctx context.Context, s *State, services []string, pullOnl
 		for _, name := range level {
 			w := &serviceSwitch{service: name, network: r.routes[name], level: i + 1, done: make(chan struct{})}
 			for _, c := range all {
-				if c.Service == name && c.State == "running" {
+				switch {
+				case c.Service != name || c.State != "running":
+				case slices.ContainsFunc(r.leftovers[name], func(l docker.Container) bool { return l.ID == c.ID }):
+					w.leftover = append(w.leftover, c)
+				default:
 					w.before = append(w.before, c)
 				}
 			}
@@ -579,9 +541,10 @@ func (r *rolling) roll(ctx context.Context, s *State, services []string, pullOnl
 			}
 			if len(w.before) > 0 {
 				// As many new containers as the service declares, beside the
-				// ones that run (Repair left only those that serve).
+				// ones that run: those that serve, and those an interrupted
+				// run left draining (Repair).
 				svc, _ := s.Project.GetService(name)
-				up.Scale[name] = len(w.before) + max(1, svc.GetScale())
+				up.Scale[name] = len(w.before) + len(w.leftover) + max(1, svc.GetScale())
 			}
 		}
 	}
@@ -653,7 +616,7 @@ func (r *rolling) roll(ctx context.Context, s *State, services []string, pullOnl
 				case ctx.Err() != nil: // seconds left: the next run removes them
 					s.A.Logf("    %s not started (%s): its new container(s) left, created and off the alias, for the next run", w.service, blocked)
 				default:
-					removed := s.removeNew(ctx, w.service, w.before)
+					removed := s.removeNew(ctx, w.service, w.kept())
 					s.A.Logf("    %s not started (%s): removed its %d new container(s)", w.service, blocked, removed)
 				}
 				return
@@ -724,7 +687,8 @@ func (r *rolling) replace(ctx context.Context, s *State, w *serviceSwitch, pullO
 func (r *rolling) switchService(ctx context.Context, s *State, w *serviceSwitch, all []docker.Container, began time.Time) error {
 	name := w.service
 	for _, c := range all {
-		if c.Service != name || slices.ContainsFunc(w.before, func(b docker.Container) bool { return b.ID == c.ID }) {
+		there := func(b docker.Container) bool { return b.ID == c.ID }
+		if c.Service != name || slices.ContainsFunc(w.before, there) || slices.ContainsFunc(w.leftover, there) {
 			continue
 		}
 		at, _, err := s.Docker.Endpoint(ctx, c.ID, w.network)
@@ -859,7 +823,7 @@ func (s *State) dropNew(ctx context.Context, w *serviceSwitch, why error) error 
 		w.new = nil
 		return fmt.Errorf("the new %s containers did not pass (%w); %d new container(s) left off the alias for the next run, the old ones kept serving", w.service, why, left)
 	}
-	removed := s.removeNew(ctx, w.service, w.before)
+	removed := s.removeNew(ctx, w.service, w.kept())
 	w.new = nil
 	return fmt.Errorf("the new %s containers did not pass (%w); removed %d new container(s), the old ones kept serving", w.service, why, removed)
 }
@@ -1099,7 +1063,13 @@ func (r *rolling) Finish(ctx context.Context, s *State) {
 	slots := make(chan struct{}, max(1, s.Opts.RollingParallel))
 	var wg sync.WaitGroup
 	for _, w := range r.switches {
-		if len(w.old) == 0 {
+		// The old containers, and those an interrupted run left draining
+		// (Repair), off the aliases since before the switch.
+		old := slices.Clone(w.leftover)
+		for _, o := range w.old {
+			old = append(old, o.Container)
+		}
+		if len(old) == 0 {
 			continue
 		}
 		grace := s.stopGrace(w.service)
@@ -1107,7 +1077,7 @@ func (r *rolling) Finish(ctx context.Context, s *State) {
 		if wait := time.Until(drained); wait > 0 {
 			s.A.Logf("    draining the old %s containers for %s more", w.service, wait.Round(time.Millisecond))
 		}
-		for _, o := range w.old {
+		for _, o := range old {
 			wg.Go(func() {
 				time.Sleep(time.Until(drained)) // even when cancelled: the deploy was verified, the old ones must finish
 				slots <- struct{}{}

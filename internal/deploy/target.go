@@ -166,7 +166,8 @@ type Strategy interface {
 	// Finish tidies up after a verified deploy.
 	Finish(ctx context.Context, s *State)
 	// Repair removes what a killed run of this strategy left, before this
-	// run changes the stack, and says what it removed.
+	// run changes the stack (or has this run remove it once safe: rolling's
+	// draining containers go with its own old ones), and says what.
 	Repair(ctx context.Context, s *State) ([]string, error)
 	// Fits refuses services of p the strategy cannot replace, before
 	// anything changes.
