@@ -1,14 +1,12 @@
 package testenv
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,7 +24,7 @@ import (
 type Step struct {
 	t    testing.TB
 	Cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *SyncBuffer
 	done chan struct{}
 	err  error
 }
@@ -91,7 +89,7 @@ func Inputs(flags ...string) []string {
 // StartStep starts cmd (from StepCommand) and collects what it prints.
 func StartStep(t testing.TB, cmd *exec.Cmd) *Step {
 	t.Helper()
-	s := &Step{t: t, Cmd: cmd, out: &lockedBuffer{}, done: make(chan struct{})}
+	s := &Step{t: t, Cmd: cmd, out: &SyncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = s.out, s.out
 	// The step ends when its entry process does, as a runner sees it, even
 	// when an orphan it left still holds its output open.
@@ -183,24 +181,6 @@ func (s *Step) KillGitea() {
 	s.t.Helper()
 	require.NoError(s.t, syscall.Kill(-s.Cmd.Process.Pid, syscall.SIGKILL))
 	<-s.done
-}
-
-// lockedBuffer is a buffer a process writes while a test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // String describes the step for messages.

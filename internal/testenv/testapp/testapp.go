@@ -252,31 +252,13 @@ func (a *App) Background(extra ...string) (*os.Process, func() Run) {
 // lock the test holds) instead of racing its duration.
 func (a *App) Watched(extra ...string) (log func() string, wait func() Run) {
 	cmd, output, summary := a.Command("deploy", extra...)
-	buf := &syncBuffer{}
+	buf := &testenv.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = buf, buf
 	require.NoError(a.T, cmd.Start())
 	return buf.String, func() Run {
 		_ = cmd.Wait()
 		return a.Result(cmd, buf.String(), output, summary)
 	}
-}
-
-// syncBuffer is a bytes.Buffer a running process writes while a test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // LockFile is the deploy lock of the app's compose project.
