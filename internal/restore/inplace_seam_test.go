@@ -58,7 +58,9 @@ func (d *inPlace) Restore(ctx context.Context, file string) (string, error) {
 }
 
 // replayedInPlace makes the runs of this test restore into d, wrapping the
-// database they build.
+// database they build. It swaps a package variable: the tests that call it
+// never run in parallel (t.Parallel), and put it back before the parallel
+// ones resume.
 func replayedInPlace(t *testing.T, d *inPlace) {
 	t.Helper()
 	was := newLiveDB
